@@ -1,0 +1,102 @@
+//! Block headers: DAG-CBOR, chained by CID.
+
+use ipld_core::cid::Cid;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{EngineError, Result},
+    merkle::{self, Hash},
+    particle::dag_cbor_cid,
+};
+
+/// A block header. Its CID is the CIDv1 (dag-cbor, sha2-256) of its canonical encoding, and
+/// the next header's `parent`; the genesis block's parent is the genesis document's CID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockHeader {
+    /// 0 for genesis, then +1.
+    pub height: u64,
+    /// Unix time in milliseconds chosen by the proposer; never below the parent's.
+    pub time: u64,
+    /// The previous header's CID (the genesis document's CID at height 0).
+    pub parent: Cid,
+    /// Merkle root over the CIDs (bytes) of the block's transactions, in block order.
+    #[serde(with = "serde_bytes")]
+    pub txs_root: Hash,
+    /// Commitment to the whole link set: `H(0x02 ‖ parent graph_root ‖ links_root)`, where
+    /// `links_root` is the Merkle root over the links this block added (see [`link_leaf`]).
+    #[serde(with = "serde_bytes")]
+    pub graph_root: Hash,
+    /// Merkle root over the quantised focus vector (spec/focus.md §4); `None` until the focus
+    /// solver runs per block.
+    #[serde(with = "serde_bytes")]
+    pub focus_root: Option<Hash>,
+    /// CID of the adopted compiled transformer, when one exists.
+    pub model: Option<Cid>,
+    /// CID of the Sprint state (weights and seed) when Sprint runs.
+    pub sprint: Option<Cid>,
+}
+
+impl BlockHeader {
+    /// Canonical DAG-CBOR bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_ipld_dagcbor::to_vec(self).expect("a header always encodes")
+    }
+
+    /// Decodes a header, insisting on the canonical encoding.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let header: BlockHeader = serde_ipld_dagcbor::from_slice(bytes)
+            .map_err(|e| EngineError::Corruption(format!("block header: {e}")))?;
+        if header.encode() != bytes {
+            return Err(EngineError::Corruption("block header is not canonical DAG-CBOR".into()));
+        }
+        Ok(header)
+    }
+
+    /// The header's CID.
+    pub fn cid(&self) -> Cid {
+        dag_cbor_cid(&self.encode())
+    }
+}
+
+/// The Merkle leaf of one added link: neuron key ‖ from CID bytes ‖ to CID bytes (CIDs are
+/// self-delimiting, so the concatenation is unambiguous).
+pub fn link_leaf(neuron: &[u8; 32], from: &[u8], to: &[u8]) -> Vec<u8> {
+    [neuron.as_slice(), from, to].concat()
+}
+
+/// The next `graph_root` after a block that added links with Merkle root `links_root`.
+pub fn next_graph_root(parent: &Hash, links_root: &Hash) -> Hash {
+    use sha2::{Digest, Sha256};
+    Sha256::new().chain_update([2u8]).chain_update(parent).chain_update(links_root).finalize().into()
+}
+
+/// `graph_root` of the genesis block: the root of an empty link set.
+pub fn genesis_graph_root() -> Hash {
+    merkle::root::<&[u8]>(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_canonically() {
+        let header = BlockHeader {
+            height: 3,
+            time: 1_700_000_000_000,
+            parent: dag_cbor_cid(b"parent"),
+            txs_root: [1; 32],
+            graph_root: [2; 32],
+            focus_root: None,
+            model: None,
+            sprint: None,
+        };
+        let bytes = header.encode();
+        assert_eq!(BlockHeader::decode(&bytes).unwrap(), header);
+        assert_eq!(header.cid(), dag_cbor_cid(&bytes));
+        let mut tampered = bytes.clone();
+        tampered.push(0);
+        assert!(BlockHeader::decode(&tampered).is_err());
+    }
+}

@@ -1,0 +1,182 @@
+//! Genesis: the chain id, the consensus parameters and the initial neuron stakes.
+
+use std::{collections::HashSet, path::Path};
+
+use ipld_core::cid::Cid;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::{EngineError, Result},
+    neuron::Address,
+    particle::dag_cbor_cid,
+    tx::TxLimits,
+};
+
+/// Consensus parameters fixed at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainParams {
+    /// A neuron's quota is `stake × links_per_block_per_stake` links per block.
+    pub links_per_block_per_stake: u64,
+    /// Largest transaction encoding in bytes.
+    pub max_tx_bytes: usize,
+    /// Most links per transaction.
+    pub max_links_per_tx: usize,
+}
+
+impl Default for ChainParams {
+    fn default() -> Self {
+        let limits = TxLimits::default();
+        ChainParams {
+            links_per_block_per_stake: 1000,
+            max_tx_bytes: limits.max_tx_bytes,
+            max_links_per_tx: limits.max_links_per_tx,
+        }
+    }
+}
+
+impl ChainParams {
+    /// The transaction size limits.
+    pub fn tx_limits(&self) -> TxLimits {
+        TxLimits { max_tx_bytes: self.max_tx_bytes, max_links_per_tx: self.max_links_per_tx }
+    }
+
+    /// Links per block a neuron of `stake` may add.
+    pub fn link_quota(&self, stake: u64) -> u64 {
+        u64::try_from(u128::from(stake) * u128::from(self.links_per_block_per_stake)).unwrap_or(u64::MAX)
+    }
+}
+
+/// A neuron's allocation at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisNeuron {
+    /// The neuron.
+    pub address: Address,
+    /// Its stake, in the chain's unit.
+    pub stake: u64,
+}
+
+/// The genesis document, read from TOML or JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// The chain's name; every transaction signs it.
+    pub chain_id: String,
+    /// Unix time of the genesis block in milliseconds.
+    #[serde(default)]
+    pub genesis_time: u64,
+    /// Stake of a neuron not listed in `neurons` (0 on a production chain: such a neuron may
+    /// not link; a development chain sets 1 so that any fresh key can post).
+    #[serde(default)]
+    pub default_stake: u64,
+    /// Consensus parameters.
+    #[serde(default)]
+    pub params: ChainParams,
+    /// Initial stakes.
+    #[serde(default)]
+    pub neurons: Vec<GenesisNeuron>,
+}
+
+impl Genesis {
+    /// A development chain: the given neurons get stake 1000, any other neuron stake 1.
+    pub fn development(neurons: &[Address], genesis_time: u64) -> Self {
+        Genesis {
+            chain_id: "cybergraph-dev".into(),
+            genesis_time,
+            default_stake: 1,
+            params: ChainParams::default(),
+            neurons: neurons.iter().map(|&address| GenesisNeuron { address, stake: 1000 }).collect(),
+        }
+    }
+
+    /// Reads a genesis file: JSON if the name ends in `.json`, TOML otherwise.
+    pub fn read(path: &Path) -> Result<Self> {
+        let fail = |e: String| EngineError::Genesis(format!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let genesis: Genesis = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?
+        } else {
+            toml::from_str(&text).map_err(|e| fail(e.to_string()))?
+        };
+        genesis.validate().map_err(|e| fail(e.to_string()))?;
+        Ok(genesis)
+    }
+
+    /// Checks the document's own consistency.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |m: String| Err(EngineError::Genesis(m));
+        let id = &self.chain_id;
+        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return fail(format!("chain_id {id:?} must be 1-64 characters of [A-Za-z0-9-_.]"));
+        }
+        let p = &self.params;
+        if p.max_tx_bytes < 256 || p.max_links_per_tx == 0 || p.links_per_block_per_stake == 0 {
+            return fail("params: max_tx_bytes >= 256, max_links_per_tx >= 1, links_per_block_per_stake >= 1".into());
+        }
+        let mut seen = HashSet::new();
+        for n in &self.neurons {
+            if !seen.insert(n.address) {
+                return fail(format!("neuron {} is listed twice", n.address));
+            }
+        }
+        Ok(())
+    }
+
+    /// Canonical DAG-CBOR of the document.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_ipld_dagcbor::to_vec(self).expect("genesis always encodes")
+    }
+
+    /// The document's CID: the parent of block 0.
+    pub fn cid(&self) -> Cid {
+        dag_cbor_cid(&self.encode())
+    }
+
+    /// The stake of a neuron at genesis.
+    pub fn stake_of(&self, address: &Address) -> u64 {
+        self.neurons.iter().find(|n| n.address == *address).map_or(self.default_stake, |n| n.stake)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::neuron::NeuronKey;
+
+    #[test]
+    fn reads_toml_and_json_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = NeuronKey::from_secret([1; 32]).address();
+        let toml_path = dir.path().join("g.toml");
+        std::fs::write(
+            &toml_path,
+            format!("chain_id = \"c-1\"\n[params]\nlinks_per_block_per_stake = 5\n[[neurons]]\naddress = \"{a}\"\nstake = 7\n"),
+        )
+        .unwrap();
+        let g = Genesis::read(&toml_path).unwrap();
+        assert_eq!(g.stake_of(&a), 7);
+        assert_eq!(g.params.link_quota(7), 35);
+        let json_path = dir.path().join("g.json");
+        std::fs::write(&json_path, serde_json::to_string(&g).unwrap()).unwrap();
+        assert_eq!(Genesis::read(&json_path).unwrap(), g);
+    }
+
+    #[test]
+    fn rejects_bad_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = NeuronKey::from_secret([1; 32]).address();
+        for (text, why) in [
+            ("chain_id = \"\"".to_string(), "chain_id"),
+            ("chain_id = \"a b\"".to_string(), "chain_id"),
+            ("chain_id = \"c\"\nbogus = 1".to_string(), "unknown field"),
+            (format!("chain_id = \"c\"\n[[neurons]]\naddress = \"{a}\"\nstake = 1\n[[neurons]]\naddress = \"{a}\"\nstake = 2"), "twice"),
+            ("chain_id = \"c\"\n[[neurons]]\naddress = \"neuron1xyz\"\nstake = 1".to_string(), "address"),
+        ] {
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, &text).unwrap();
+            let err = Genesis::read(&path).unwrap_err().to_string();
+            assert!(err.contains(why), "{text:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The cybergraph state machine and its store.
+//!
+//! Neurons (ed25519 keys) sign [`Transaction`]s of cyberlinks between [`Particle`]s (CIDs). A
+//! [`Node`] admits them into a durable mempool, and each block moves the [`ChainState`] by a pure
+//! transition ([`ChainState::prepare_block`]) that the [`Store`] writes in one atomic batch.
+//!
+//! ```
+//! use engine::{Genesis, Node, NodeConfig, NeuronKey, Particle, Transaction};
+//! let dir = tempfile::tempdir().unwrap();
+//! let key = NeuronKey::generate();
+//! Node::init(dir.path(), &Genesis::development(&[key.address()], 0)).unwrap();
+//! let node = Node::open(dir.path(), NodeConfig::default()).unwrap();
+//! let (a, b) = (Particle::of_content(b"tree"), Particle::of_content(b"oak"));
+//! let tx = Transaction::new(node.chain_id(), &key, 1, &[(a, b)]).sign(&key);
+//! node.submit(tx).unwrap();
+//! assert_eq!(node.produce_block(1).unwrap().unwrap().links, 1);
+//! assert_eq!(node.status().counts.links, 1);
+//! ```
+//!
+//! Architecture invariants: this crate never imports a web framework or GraphQL; the state
+//! machine ([`state`]) reads no clock, network or randomness; only [`store`] touches RocksDB.
+
+pub mod audit;
+pub mod block;
+mod error;
+pub mod genesis;
+pub mod ids;
+mod mempool;
+pub mod merkle;
+pub mod neuron;
+mod node;
+pub mod particle;
+pub mod state;
+pub mod store;
+pub mod tx;
+
+pub use block::BlockHeader;
+pub use error::{EngineError, Result};
+pub use genesis::{ChainParams, Genesis};
+pub use neuron::{Address, NeuronKey};
+pub use node::{BlockSummary, NeuronInfo, Node, NodeConfig, NodeStatus, Receipt, TxStatus};
+pub use particle::Particle;
+pub use state::ChainState;
+pub use store::Store;
+pub use tx::{SignedTx, Transaction, TxLimits, VerifiedTx};
+
+/// Serialises a value by its `Display` form (CIDs as strings in JSON answers).
+fn serde_display<T: std::fmt::Display, S: serde::Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}

@@ -1,0 +1,164 @@
+//! Neurons: ed25519 keys and their bech32 addresses.
+
+use std::{fmt, path::Path, str::FromStr};
+
+use bech32::{Bech32, Hrp};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// The human-readable part of every neuron address.
+pub const ADDRESS_PREFIX: &str = "neuron";
+
+/// A neuron's identity: its 32-byte ed25519 public key, shown as bech32 `neuron1…`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address(pub [u8; 32]);
+
+impl Address {
+    /// The raw public key.
+    pub fn public_key(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hrp = Hrp::parse(ADDRESS_PREFIX).expect("the prefix is a valid human-readable part");
+        bech32::encode_lower_to_fmt::<Bech32, _>(f, hrp, &self.0).map_err(|_| fmt::Error)
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({self})")
+    }
+}
+
+impl FromStr for Address {
+    type Err = EngineError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let invalid = |reason: String| EngineError::InvalidKey(format!("address {s:?}: {reason}"));
+        let (hrp, data) = bech32::decode(s).map_err(|e| invalid(e.to_string()))?;
+        if hrp.as_str() != ADDRESS_PREFIX {
+            return Err(invalid(format!("prefix is {hrp:?}, expected {ADDRESS_PREFIX:?}")));
+        }
+        let key: [u8; 32] =
+            data.try_into().map_err(|d: Vec<u8>| invalid(format!("{} bytes, expected 32", d.len())))?;
+        Ok(Address(key))
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A neuron's secret key, able to sign transactions.
+pub struct NeuronKey(SigningKey);
+
+/// On-disk form of a key: JSON, written with mode 0600.
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    address: Address,
+    secret_key: String,
+}
+
+impl NeuronKey {
+    /// A fresh key from the operating system's randomness.
+    pub fn generate() -> Self {
+        NeuronKey(SigningKey::generate(&mut rand_core::OsRng))
+    }
+
+    /// A key from 32 secret bytes (deterministic keys for tests and fixtures).
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        NeuronKey(SigningKey::from_bytes(&secret))
+    }
+
+    /// The neuron's address.
+    pub fn address(&self) -> Address {
+        Address(self.0.verifying_key().to_bytes())
+    }
+
+    /// Signs bytes with ed25519.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message).to_bytes()
+    }
+
+    /// Writes the key as JSON; refuses to overwrite an existing file.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        use std::io::Write;
+        let file = KeyFile { address: self.address(), secret_key: hex::encode(self.0.to_bytes()) };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options.open(path)?;
+        out.write_all(serde_json::to_string_pretty(&file).expect("a key file serialises").as_bytes())?;
+        out.write_all(b"\n")?;
+        out.sync_all()?;
+        Ok(())
+    }
+
+    /// Reads a key written by [`NeuronKey::write`], checking the stored address.
+    pub fn read(path: &Path) -> Result<Self> {
+        let invalid = |reason: String| EngineError::InvalidKey(format!("{}: {reason}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+        let file: KeyFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let secret: [u8; 32] = hex::decode(&file.secret_key)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| invalid("secret_key is not 32 hex-encoded bytes".into()))?;
+        let key = NeuronKey::from_secret(secret);
+        if key.address() != file.address {
+            return Err(invalid("address does not match secret_key".into()));
+        }
+        Ok(key)
+    }
+}
+
+/// Verifies an ed25519 signature (strict: rejects malleable and small-order forms).
+pub fn verify_signature(address: &Address, message: &[u8], signature: &[u8; 64]) -> Result<()> {
+    let key = VerifyingKey::from_bytes(&address.0).map_err(|_| EngineError::BadSignature(*address))?;
+    let signature = ed25519_dalek::Signature::from_bytes(signature);
+    key.verify_strict(message, &signature).map_err(|_| EngineError::BadSignature(*address))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_round_trips_and_rejects_wrong_prefix() {
+        let key = NeuronKey::from_secret([7; 32]);
+        let text = key.address().to_string();
+        assert!(text.starts_with("neuron1"));
+        assert_eq!(text.parse::<Address>().unwrap(), key.address());
+        let other = bech32::encode::<Bech32>(Hrp::parse("bostrom").unwrap(), &[0; 32]).unwrap();
+        assert!(other.parse::<Address>().unwrap_err().to_string().contains("prefix"));
+        let short = bech32::encode::<Bech32>(Hrp::parse("neuron").unwrap(), &[0; 20]).unwrap();
+        assert!(short.parse::<Address>().unwrap_err().to_string().contains("20 bytes"));
+    }
+
+    #[test]
+    fn key_file_round_trips_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.json");
+        let key = NeuronKey::generate();
+        key.write(&path).unwrap();
+        assert_eq!(NeuronKey::read(&path).unwrap().address(), key.address());
+        assert!(NeuronKey::generate().write(&path).is_err());
+        let sig = key.sign(b"m");
+        verify_signature(&key.address(), b"m", &sig).unwrap();
+        assert!(verify_signature(&key.address(), b"n", &sig).is_err());
+    }
+}

@@ -1,0 +1,375 @@
+//! The node: the store, the chain state and the mempool behind one lock, an admission thread
+//! that group-commits submissions, and the block producer's entry point.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard, mpsc},
+    thread::JoinHandle,
+};
+
+use ipld_core::cid::Cid;
+use serde::Serialize;
+
+use crate::{
+    block::BlockHeader,
+    error::{EngineError, Result},
+    genesis::Genesis,
+    ids::Height,
+    mempool::Mempool,
+    neuron::Address,
+    particle::{Particle, dag_cbor_cid},
+    state::{ChainState, GraphCounts},
+    store::{Store, TxLocation},
+    tx::{SignedTx, TxLimits, VerifiedTx},
+};
+
+/// Node policy that is not consensus.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Largest content accepted by [`Node::post_content`].
+    pub max_content_bytes: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig { max_content_bytes: 256 * 1024 }
+    }
+}
+
+/// The answer to an admitted transaction: it is durable and will be in the next block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// The transaction's CID.
+    #[serde(serialize_with = "crate::serde_display")]
+    pub cid: Cid,
+    /// Positions of links that are duplicates and will add nothing.
+    pub duplicates: Vec<usize>,
+}
+
+/// What one produced block did.
+#[derive(Clone, Debug, Serialize)]
+pub struct BlockSummary {
+    /// Its height.
+    pub height: u64,
+    /// Its CID.
+    #[serde(serialize_with = "crate::serde_display")]
+    pub cid: Cid,
+    /// Transactions included.
+    pub txs: usize,
+    /// Links added to the graph.
+    pub links: usize,
+}
+
+/// Where a transaction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxStatus {
+    /// In a block.
+    Committed {
+        /// The block.
+        height: u64,
+        /// Its position in the block.
+        index: u32,
+    },
+    /// Admitted, waiting for a block.
+    Pending,
+    /// Never admitted.
+    Unknown,
+}
+
+/// A neuron as clients see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct NeuronInfo {
+    /// Its address.
+    pub address: Address,
+    /// Its stake.
+    pub stake: u64,
+    /// Links per block it may add.
+    pub quota: u64,
+    /// The nonce to sign its next transaction with.
+    pub next_nonce: u64,
+    /// Committed links.
+    pub links: u64,
+}
+
+/// A node's state at a glance.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeStatus {
+    /// The chain id (clients sign it).
+    pub chain_id: String,
+    /// The tip's CID.
+    #[serde(serialize_with = "crate::serde_display")]
+    pub tip: Cid,
+    /// Graph counts at the tip.
+    #[serde(flatten)]
+    pub counts: GraphCounts,
+    /// Transactions waiting for a block.
+    pub mempool: usize,
+}
+
+struct Inner {
+    state: ChainState,
+    mempool: Mempool,
+}
+
+struct Shared {
+    store: Store,
+    inner: Mutex<Inner>,
+    chain_id: String,
+    limits: TxLimits,
+    config: NodeConfig,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves nothing half-applied (state moves only after
+        // the store commits), so the data behind a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+type Reply = mpsc::Sender<Result<Receipt>>;
+
+/// A running node over one data directory.
+pub struct Node {
+    shared: Arc<Shared>,
+    admission: Option<mpsc::Sender<(VerifiedTx, Reply)>>,
+    admission_thread: Option<JoinHandle<()>>,
+}
+
+/// Most submissions written by one synced write.
+const MAX_GROUP_COMMIT: usize = 1024;
+
+impl Node {
+    /// Creates the chain in `data_dir` from `genesis` (block 0). If the directory already holds
+    /// the same chain this is a no-op; a different genesis is an error.
+    pub fn init(data_dir: &Path, genesis: &Genesis) -> Result<()> {
+        genesis.validate()?;
+        std::fs::create_dir_all(data_dir)?;
+        let store = Store::open(data_dir)?;
+        match store.genesis()? {
+            Some(existing) if existing == *genesis => Ok(()),
+            Some(existing) => Err(EngineError::Genesis(format!(
+                "{} already holds chain {:?} with another genesis",
+                data_dir.display(),
+                existing.chain_id
+            ))),
+            None => store.commit_genesis(genesis, &ChainState::genesis_block(genesis)),
+        }
+    }
+
+    /// Whether `data_dir` holds an initialised chain.
+    pub fn is_initialised(data_dir: &Path) -> bool {
+        data_dir.join("CURRENT").exists()
+    }
+
+    /// Opens an initialised data directory: rebuilds the state and re-admits the durable
+    /// mempool in arrival order.
+    pub fn open(data_dir: &Path, config: NodeConfig) -> Result<Self> {
+        if !Self::is_initialised(data_dir) {
+            return Err(EngineError::Genesis(format!("{} is not initialised (run `init`)", data_dir.display())));
+        }
+        let store = Store::open(data_dir)?;
+        let state = ChainState::load(&store)?;
+        let chain_id = state.chain_id().to_owned();
+        let limits = state.genesis().params.tx_limits();
+        let mut mempool = Mempool::default();
+        let mut unusable = Vec::new();
+        for (seq, signed) in store.mempool()? {
+            let admitted = signed.verify(&chain_id, &limits).and_then(|tx| {
+                mempool.check(&state, &tx)?;
+                Ok(tx)
+            });
+            match admitted {
+                Ok(tx) => mempool.insert(seq, Arc::new(tx)),
+                Err(e) => {
+                    tracing::warn!(seq, error = %e, "dropping a mempool entry that can no longer commit");
+                    unusable.push(seq);
+                }
+            }
+        }
+        if !unusable.is_empty() {
+            store.drop_mempool(&unusable)?;
+        }
+        let shared = Arc::new(Shared { store, inner: Mutex::new(Inner { state, mempool }), chain_id, limits, config });
+        let (sender, receiver) = mpsc::channel();
+        let worker = Arc::clone(&shared);
+        let admission_thread = std::thread::Builder::new()
+            .name("admission".into())
+            .spawn(move || admission_loop(&worker, &receiver))?;
+        Ok(Node { shared, admission: Some(sender), admission_thread: Some(admission_thread) })
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.shared.chain_id
+    }
+
+    /// Transaction size limits.
+    pub fn tx_limits(&self) -> TxLimits {
+        self.shared.limits
+    }
+
+    /// Admits a signed transaction. Returns once it is in the synced write-ahead log; any
+    /// error leaves the store unchanged. Blocks the calling thread.
+    pub fn submit(&self, signed: SignedTx) -> Result<Receipt> {
+        let tx = signed.verify(&self.shared.chain_id, &self.shared.limits)?;
+        let (reply, answer) = mpsc::channel();
+        self.admission.as_ref().ok_or(EngineError::ShuttingDown)?.send((tx, reply)).map_err(|_| EngineError::ShuttingDown)?;
+        answer.recv().map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Commits the next block from the mempool, if it has anything. `time` is the proposer's
+    /// clock (Unix milliseconds); the state machine never reads one.
+    pub fn produce_block(&self, time: u64) -> Result<Option<BlockSummary>> {
+        let mut inner = self.shared.lock();
+        let Inner { state, mempool } = &mut *inner;
+        let (chosen, stale) = mempool.select(state);
+        if !stale.is_empty() {
+            self.shared.store.drop_mempool(&stale)?;
+            mempool.remove(&stale);
+        }
+        if chosen.is_empty() {
+            return Ok(None);
+        }
+        let chosen: Vec<(u64, &VerifiedTx)> = chosen.iter().map(|(seq, tx)| (*seq, tx.as_ref())).collect();
+        let block = state.prepare_block(&chosen, time)?;
+        self.shared.store.commit_block(&block)?;
+        state.apply(&block);
+        mempool.remove(&block.mempool_done);
+        let summary = BlockSummary {
+            height: block.header.height,
+            cid: block.header.cid(),
+            txs: block.txs.len(),
+            links: block.links.len(),
+        };
+        tracing::info!(height = summary.height, txs = summary.txs, links = summary.links, "block committed");
+        Ok(Some(summary))
+    }
+
+    /// Stores content durably and returns its particle (CIDv1, raw, sha2-256).
+    pub fn post_content(&self, content: &[u8]) -> Result<Particle> {
+        let limit = self.shared.config.max_content_bytes;
+        if content.len() > limit {
+            return Err(EngineError::TooLarge { what: "content (bytes)", size: content.len(), limit });
+        }
+        let particle = Particle::of_content(content);
+        self.shared.store.put_content(&particle, content)?;
+        Ok(particle)
+    }
+
+    /// The content of a particle, if posted.
+    pub fn content(&self, particle: &Particle) -> Result<Option<Vec<u8>>> {
+        self.shared.store.content(particle)
+    }
+
+    /// The node at a glance.
+    pub fn status(&self) -> NodeStatus {
+        let inner = self.shared.lock();
+        NodeStatus {
+            chain_id: self.shared.chain_id.clone(),
+            tip: inner.state.tip().1,
+            counts: inner.state.counts(),
+            mempool: inner.mempool.len(),
+        }
+    }
+
+    /// A neuron as a client needs it to sign.
+    pub fn neuron(&self, address: &Address) -> NeuronInfo {
+        let inner = self.shared.lock();
+        NeuronInfo {
+            address: *address,
+            stake: inner.state.stake_of(address),
+            quota: inner.state.quota_of(address),
+            next_nonce: inner.mempool.next_nonce(&inner.state, address),
+            links: inner.state.neuron(address).map_or(0, |n| n.links),
+        }
+    }
+
+    /// Where a transaction stands.
+    pub fn tx_status(&self, cid: &Cid) -> Result<TxStatus> {
+        let inner = self.shared.lock();
+        if let Some(TxLocation { height, index }) = self.shared.store.tx_location(cid)? {
+            return Ok(TxStatus::Committed { height: height.0, index });
+        }
+        Ok(if inner.mempool.contains(cid) { TxStatus::Pending } else { TxStatus::Unknown })
+    }
+
+    /// A block header and its transactions' CIDs.
+    pub fn block(&self, height: u64) -> Result<Option<(BlockHeader, Vec<Cid>)>> {
+        let Some(record) = self.shared.store.block(Height(height))? else { return Ok(None) };
+        let inner = self.shared.lock();
+        let cids = self
+            .shared
+            .store
+            .block_txs(Height(height))?
+            .iter()
+            .map(|tx| crate::audit::rebuild_tx(&inner.state, tx).map(|signed| dag_cbor_cid(&signed.bytes)))
+            .collect::<Result<_>>()?;
+        Ok(Some((record.header, cids)))
+    }
+
+    /// Runs `f` on the committed state (for queries that need the graph).
+    pub fn with_state<T>(&self, f: impl FnOnce(&ChainState) -> T) -> T {
+        f(&self.shared.lock().state)
+    }
+
+    /// The store, for read queries.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+}
+
+impl Drop for Node {
+    /// Stops admission after the submissions already queued are answered.
+    fn drop(&mut self) {
+        self.admission.take();
+        if let Some(thread) = self.admission_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Admission: takes every queued submission, checks nonce and quota in arrival order, writes
+/// all admitted ones with one synced write, then answers each. Holding the lock across the
+/// write keeps the in-memory mempool identical to the durable one.
+fn admission_loop(shared: &Shared, queue: &mpsc::Receiver<(VerifiedTx, Reply)>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP_COMMIT {
+            match queue.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut inner = shared.lock();
+        let Inner { state, mempool } = &mut *inner;
+        let mut admitted = Vec::new();
+        let mut answers = Vec::with_capacity(group.len());
+        for (tx, reply) in group {
+            let answer = mempool.check(state, &tx).map(|()| {
+                let receipt = Receipt { cid: tx.cid, duplicates: mempool.duplicates(state, &tx) };
+                let seq = mempool.next_seq();
+                let tx = Arc::new(tx);
+                mempool.insert(seq, Arc::clone(&tx));
+                admitted.push((seq, tx));
+                receipt
+            });
+            answers.push((reply, answer));
+        }
+        let entries: Vec<(u64, &SignedTx)> = admitted.iter().map(|(seq, tx)| (*seq, &tx.signed)).collect();
+        if let Err(e) = (!entries.is_empty()).then(|| shared.store.append_mempool(&entries)).transpose() {
+            tracing::error!(error = %e, "mempool write failed; rejecting the group");
+            let seqs: Vec<u64> = admitted.iter().map(|(seq, _)| *seq).collect();
+            mempool.remove(&seqs);
+            for (reply, answer) in answers {
+                let _ = reply.send(answer.and(Err(EngineError::StorageFailed(e.to_string()))));
+            }
+            continue;
+        }
+        drop(inner);
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The state machine: the committed chain state in memory and the block transition.
+//!
+//! Architecture invariant: nothing here reads a clock, the network, randomness or the disk.
+//! A block is a pure function of the previous state, the ordered transactions and the
+//! proposer's time: [`ChainState::prepare_block`] computes a [`BlockDiff`], the store writes it,
+//! and [`ChainState::apply`] moves the in-memory state (including the CSR graph, by delta).
+
+use std::collections::{HashMap, HashSet};
+
+use ipld_core::cid::Cid;
+use kernels::LinkGraph;
+
+use crate::{
+    block::{BlockHeader, genesis_graph_root, link_leaf, next_graph_root},
+    error::{EngineError, Result},
+    genesis::Genesis,
+    ids::{Height, LinkIdx, NeuronIdx, ParticleIdx},
+    merkle,
+    neuron::Address,
+    particle::Particle,
+    store::{BlockDiff, LinkRecord, NeuronRecord, Store, TxRecord},
+    tx::VerifiedTx,
+};
+
+/// Counts shown by `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GraphCounts {
+    /// Height of the last block.
+    pub height: u64,
+    /// Particles used by links.
+    pub particles: u64,
+    /// Distinct links.
+    pub links: u64,
+    /// Neurons known (genesis or with a committed transaction).
+    pub neurons: u64,
+}
+
+/// The committed state every node holds identically after the same blocks.
+pub struct ChainState {
+    genesis: Genesis,
+    tip: BlockHeader,
+    tip_cid: Cid,
+    particles: HashMap<Particle, ParticleIdx>,
+    particle_list: Vec<Particle>,
+    neurons: HashMap<Address, NeuronRecord>,
+    neuron_list: Vec<Address>,
+    graph: LinkGraph,
+    link_count: u64,
+}
+
+impl ChainState {
+    /// Block 0: the genesis neurons get indices in document order, no links.
+    pub fn genesis_block(genesis: &Genesis) -> BlockDiff {
+        let new_neurons: Vec<_> =
+            genesis.neurons.iter().enumerate().map(|(i, n)| (NeuronIdx(i as u32), n.address)).collect();
+        let neurons = genesis
+            .neurons
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.address, NeuronRecord { idx: NeuronIdx(i as u32), nonce: 0, stake: n.stake, links: 0 }))
+            .collect();
+        BlockDiff {
+            header: BlockHeader {
+                height: 0,
+                time: genesis.genesis_time,
+                parent: genesis.cid(),
+                txs_root: merkle::root::<&[u8]>(&[]),
+                graph_root: genesis_graph_root(),
+                focus_root: None,
+                model: None,
+                sprint: None,
+            },
+            new_particles: Vec::new(),
+            new_neurons,
+            neurons,
+            first_link: LinkIdx(0),
+            links: Vec::new(),
+            txs: Vec::new(),
+            mempool_done: Vec::new(),
+        }
+    }
+
+    /// Rebuilds the state from the store (start-up): particles, neurons and the CSR graph.
+    pub fn load(store: &Store) -> Result<Self> {
+        let genesis = store.genesis()?.ok_or_else(|| EngineError::Genesis("the store has no genesis".into()))?;
+        let tip = store.last_block()?.ok_or_else(|| EngineError::Corruption("genesis without block 0".into()))?;
+        let particle_list = store.particles()?;
+        let particles = particle_list.iter().enumerate().map(|(i, p)| (*p, ParticleIdx(i as u32))).collect();
+        let mut neuron_list = Vec::new();
+        let mut neurons = HashMap::new();
+        for (i, (address, record)) in store.neurons()?.into_iter().enumerate() {
+            if record.idx.0 as usize != i {
+                return Err(EngineError::Corruption(format!("neuron {address} has index {} at {i}", record.idx)));
+            }
+            neuron_list.push(address);
+            neurons.insert(address, record);
+        }
+        let mut edges = Vec::new();
+        store.for_each_link(|idx, link| {
+            debug_assert_eq!(idx.0, edges.len() as u64);
+            edges.push((link.from.0, link.to.0, link.neuron.0));
+        })?;
+        let link_count = edges.len() as u64;
+        let expected = tip.first_link.0 + tip.link_count;
+        if link_count != expected {
+            return Err(EngineError::Corruption(format!("{link_count} links stored, the last block ends at {expected}")));
+        }
+        let graph = LinkGraph::from_links(particle_list.len() as u32, edges);
+        if graph.link_count() as u64 != link_count {
+            return Err(EngineError::Corruption("the link table holds duplicate links".into()));
+        }
+        Ok(ChainState {
+            tip_cid: tip.header.cid(),
+            tip: tip.header,
+            genesis,
+            particles,
+            particle_list,
+            neurons,
+            neuron_list,
+            graph,
+            link_count,
+        })
+    }
+
+    /// The genesis document.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The last committed header and its CID.
+    pub fn tip(&self) -> (&BlockHeader, Cid) {
+        (&self.tip, self.tip_cid)
+    }
+
+    /// Counts for status displays.
+    pub fn counts(&self) -> GraphCounts {
+        GraphCounts {
+            height: self.tip.height,
+            particles: self.particle_list.len() as u64,
+            links: self.link_count,
+            neurons: self.neuron_list.len() as u64,
+        }
+    }
+
+    /// The in-memory link graph (CSR by target).
+    pub fn graph(&self) -> &LinkGraph {
+        &self.graph
+    }
+
+    /// A neuron's committed record, if it has one.
+    pub fn neuron(&self, address: &Address) -> Option<&NeuronRecord> {
+        self.neurons.get(address)
+    }
+
+    /// The stake of any neuron (genesis default for unknown ones).
+    pub fn stake_of(&self, address: &Address) -> u64 {
+        self.neurons.get(address).map_or(self.genesis.default_stake, |n| n.stake)
+    }
+
+    /// Links per block the neuron may add.
+    pub fn quota_of(&self, address: &Address) -> u64 {
+        self.genesis.params.link_quota(self.stake_of(address))
+    }
+
+    /// The nonce its next transaction must carry, counting committed transactions only.
+    pub fn next_nonce(&self, address: &Address) -> u64 {
+        self.neurons.get(address).map_or(1, |n| n.nonce + 1)
+    }
+
+    /// The index of a particle, if any committed link uses it.
+    pub fn particle_idx(&self, particle: &Particle) -> Option<ParticleIdx> {
+        self.particles.get(particle).copied()
+    }
+
+    /// Whether the link is committed.
+    pub fn has_link(&self, neuron: &Address, from: &Particle, to: &Particle) -> bool {
+        match (self.neurons.get(neuron), self.particle_idx(from), self.particle_idx(to)) {
+            (Some(n), Some(f), Some(t)) => self.graph.contains(f.0, t.0, n.idx.0),
+            _ => false,
+        }
+    }
+
+    /// The block transition. Every transaction must carry its neuron's next nonce and keep the
+    /// neuron within its per-block quota, or the block is invalid and nothing is returned.
+    /// Duplicate links (already committed, or earlier in this block) are kept in their signed
+    /// transaction but add nothing to the graph.
+    pub fn prepare_block(&self, txs: &[(u64, &VerifiedTx)], time: u64) -> Result<BlockDiff> {
+        let height = self.tip.height + 1;
+        let mut new_particles: Vec<(ParticleIdx, Particle)> = Vec::new();
+        let mut fresh_particles: HashMap<Particle, ParticleIdx> = HashMap::new();
+        let mut new_neurons = Vec::new();
+        let mut touched: HashMap<Address, NeuronRecord> = HashMap::new();
+        let mut block_links: Vec<LinkRecord> = Vec::new();
+        let mut in_block: HashSet<(ParticleIdx, ParticleIdx, NeuronIdx)> = HashSet::new();
+        let mut links_this_block: HashMap<Address, u64> = HashMap::new();
+        let mut records = Vec::with_capacity(txs.len());
+        let mut link_leaves = Vec::new();
+
+        for (tx_index, (_, tx)) in txs.iter().enumerate() {
+            let record = match touched.get(&tx.neuron).or_else(|| self.neurons.get(&tx.neuron)) {
+                Some(record) => *record,
+                None => {
+                    let idx = NeuronIdx((self.neuron_list.len() + new_neurons.len()) as u32);
+                    new_neurons.push((idx, tx.neuron));
+                    NeuronRecord { idx, nonce: 0, stake: self.genesis.default_stake, links: 0 }
+                }
+            };
+            if tx.nonce != record.nonce + 1 {
+                return Err(EngineError::Nonce { neuron: tx.neuron, expected: record.nonce + 1, got: tx.nonce });
+            }
+            let used = links_this_block.entry(tx.neuron).or_default();
+            let quota = self.genesis.params.link_quota(record.stake);
+            if *used + tx.links.len() as u64 > quota {
+                return Err(EngineError::RateLimited {
+                    neuron: tx.neuron,
+                    pending: *used,
+                    requested: tx.links.len() as u64,
+                    quota,
+                });
+            }
+            *used += tx.links.len() as u64;
+
+            let mut idx_of = |particle: &Particle| {
+                self.particles.get(particle).copied().unwrap_or_else(|| {
+                    *fresh_particles.entry(*particle).or_insert_with(|| {
+                        let idx = ParticleIdx((self.particle_list.len() + new_particles.len()) as u32);
+                        new_particles.push((idx, *particle));
+                        idx
+                    })
+                })
+            };
+            let mut pairs = Vec::with_capacity(tx.links.len());
+            let mut added = 0;
+            for (from, to) in &tx.links {
+                let (f, t) = (idx_of(from), idx_of(to));
+                pairs.push((f, t));
+                let fresh = !self.graph.contains(f.0, t.0, record.idx.0) && in_block.insert((f, t, record.idx));
+                if fresh {
+                    added += 1;
+                    link_leaves.push(link_leaf(&tx.neuron.0, &from.to_bytes(), &to.to_bytes()));
+                    block_links.push(LinkRecord {
+                        from: f,
+                        to: t,
+                        neuron: record.idx,
+                        height: Height(height),
+                        tx_index: tx_index as u32,
+                    });
+                }
+            }
+            touched.insert(tx.neuron, NeuronRecord { nonce: tx.nonce, links: record.links + added, ..record });
+            records.push((
+                tx.cid,
+                TxRecord { neuron: record.idx, nonce: tx.nonce, signature: tx.signed.signature, links: pairs },
+            ));
+        }
+
+        let tx_cids: Vec<Vec<u8>> = records.iter().map(|(cid, _)| cid.to_bytes()).collect();
+        let header = BlockHeader {
+            height,
+            time: time.max(self.tip.time),
+            parent: self.tip_cid,
+            txs_root: merkle::root(&tx_cids),
+            graph_root: next_graph_root(&self.tip.graph_root, &merkle::root(&link_leaves)),
+            focus_root: None,
+            model: None,
+            sprint: None,
+        };
+        let mut neurons: Vec<_> = touched.into_iter().collect();
+        neurons.sort_unstable_by_key(|(_, r)| r.idx);
+        Ok(BlockDiff {
+            header,
+            new_particles,
+            new_neurons,
+            neurons,
+            first_link: LinkIdx(self.link_count),
+            links: block_links,
+            txs: records,
+            mempool_done: txs.iter().map(|(seq, _)| *seq).collect(),
+        })
+    }
+
+    /// Applies a committed block to the in-memory state; the graph grows by the block's links.
+    pub fn apply(&mut self, block: &BlockDiff) {
+        debug_assert_eq!(block.header.height, self.tip.height + 1);
+        for (idx, particle) in &block.new_particles {
+            debug_assert_eq!(idx.0 as usize, self.particle_list.len());
+            self.particles.insert(*particle, *idx);
+            self.particle_list.push(*particle);
+        }
+        for (idx, address) in &block.new_neurons {
+            debug_assert_eq!(idx.0 as usize, self.neuron_list.len());
+            self.neuron_list.push(*address);
+        }
+        for (address, record) in &block.neurons {
+            self.neurons.insert(*address, *record);
+        }
+        self.graph.ensure_nodes(self.particle_list.len() as u32);
+        for link in &block.links {
+            let inserted = self.graph.insert(link.from.0, link.to.0, link.neuron.0);
+            debug_assert!(inserted, "prepare_block passes only new links");
+        }
+        self.link_count += block.links.len() as u64;
+        self.tip_cid = block.header.cid();
+        self.tip = block.header.clone();
+    }
+
+    /// The particle at an index.
+    pub fn particle(&self, idx: ParticleIdx) -> Option<&Particle> {
+        self.particle_list.get(idx.0 as usize)
+    }
+
+    /// The neuron at an index.
+    pub fn neuron_address(&self, idx: NeuronIdx) -> Option<&Address> {
+        self.neuron_list.get(idx.0 as usize)
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.genesis.chain_id
+    }
+}
