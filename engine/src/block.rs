@@ -48,7 +48,9 @@ impl BlockHeader {
         let header: BlockHeader = serde_ipld_dagcbor::from_slice(bytes)
             .map_err(|e| EngineError::Corruption(format!("block header: {e}")))?;
         if header.encode() != bytes {
-            return Err(EngineError::Corruption("block header is not canonical DAG-CBOR".into()));
+            return Err(EngineError::Corruption(
+                "block header is not canonical DAG-CBOR".into(),
+            ));
         }
         Ok(header)
     }
@@ -68,7 +70,12 @@ pub fn link_leaf(neuron: &[u8; 32], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// The next `graph_root` after a block that added links with Merkle root `links_root`.
 pub fn next_graph_root(parent: &Hash, links_root: &Hash) -> Hash {
     use sha2::{Digest, Sha256};
-    Sha256::new().chain_update([2u8]).chain_update(parent).chain_update(links_root).finalize().into()
+    Sha256::new()
+        .chain_update([2u8])
+        .chain_update(parent)
+        .chain_update(links_root)
+        .finalize()
+        .into()
 }
 
 /// `graph_root` of the genesis block: the root of an empty link set.

@@ -38,12 +38,16 @@ impl Default for ChainParams {
 impl ChainParams {
     /// The transaction size limits.
     pub fn tx_limits(&self) -> TxLimits {
-        TxLimits { max_tx_bytes: self.max_tx_bytes, max_links_per_tx: self.max_links_per_tx }
+        TxLimits {
+            max_tx_bytes: self.max_tx_bytes,
+            max_links_per_tx: self.max_links_per_tx,
+        }
     }
 
     /// Links per block a neuron of `stake` may add.
     pub fn link_quota(&self, stake: u64) -> u64 {
-        u64::try_from(u128::from(stake) * u128::from(self.links_per_block_per_stake)).unwrap_or(u64::MAX)
+        u64::try_from(u128::from(stake) * u128::from(self.links_per_block_per_stake))
+            .unwrap_or(u64::MAX)
     }
 }
 
@@ -86,7 +90,13 @@ impl Genesis {
             genesis_time,
             default_stake: 1,
             params: ChainParams::default(),
-            neurons: neurons.iter().map(|&address| GenesisNeuron { address, stake: 1000 }).collect(),
+            neurons: neurons
+                .iter()
+                .map(|&address| GenesisNeuron {
+                    address,
+                    stake: 1000,
+                })
+                .collect(),
         }
     }
 
@@ -107,8 +117,15 @@ impl Genesis {
     pub fn validate(&self) -> Result<()> {
         let fail = |m: String| Err(EngineError::Genesis(m));
         let id = &self.chain_id;
-        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return fail(format!("chain_id {id:?} must be 1-64 characters of [A-Za-z0-9-_.]"));
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return fail(format!(
+                "chain_id {id:?} must be 1-64 characters of [A-Za-z0-9-_.]"
+            ));
         }
         let p = &self.params;
         if p.max_tx_bytes < 256 || p.max_links_per_tx == 0 || p.links_per_block_per_stake == 0 {
@@ -135,7 +152,10 @@ impl Genesis {
 
     /// The stake of a neuron at genesis.
     pub fn stake_of(&self, address: &Address) -> u64 {
-        self.neurons.iter().find(|n| n.address == *address).map_or(self.default_stake, |n| n.stake)
+        self.neurons
+            .iter()
+            .find(|n| n.address == *address)
+            .map_or(self.default_stake, |n| n.stake)
     }
 }
 
@@ -170,8 +190,16 @@ mod tests {
             ("chain_id = \"\"".to_string(), "chain_id"),
             ("chain_id = \"a b\"".to_string(), "chain_id"),
             ("chain_id = \"c\"\nbogus = 1".to_string(), "unknown field"),
-            (format!("chain_id = \"c\"\n[[neurons]]\naddress = \"{a}\"\nstake = 1\n[[neurons]]\naddress = \"{a}\"\nstake = 2"), "twice"),
-            ("chain_id = \"c\"\n[[neurons]]\naddress = \"neuron1xyz\"\nstake = 1".to_string(), "address"),
+            (
+                format!(
+                    "chain_id = \"c\"\n[[neurons]]\naddress = \"{a}\"\nstake = 1\n[[neurons]]\naddress = \"{a}\"\nstake = 2"
+                ),
+                "twice",
+            ),
+            (
+                "chain_id = \"c\"\n[[neurons]]\naddress = \"neuron1xyz\"\nstake = 1".to_string(),
+                "address",
+            ),
         ] {
             let path = dir.path().join("bad.toml");
             std::fs::write(&path, &text).unwrap();

@@ -45,6 +45,9 @@ pub use store::Store;
 pub use tx::{SignedTx, Transaction, TxLimits, VerifiedTx};
 
 /// Serialises a value by its `Display` form (CIDs as strings in JSON answers).
-fn serde_display<T: std::fmt::Display, S: serde::Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+fn serde_display<T: std::fmt::Display, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
 }

@@ -51,7 +51,9 @@ impl Mempool {
 
     /// The nonce the neuron's next transaction must carry, counting waiting ones.
     pub(crate) fn next_nonce(&self, state: &ChainState, neuron: &Address) -> u64 {
-        self.neurons.get(neuron).map_or_else(|| state.next_nonce(neuron), |p| p.last_nonce + 1)
+        self.neurons
+            .get(neuron)
+            .map_or_else(|| state.next_nonce(neuron), |p| p.last_nonce + 1)
     }
 
     /// Links the neuron has waiting.
@@ -64,12 +66,21 @@ impl Mempool {
     pub(crate) fn check(&self, state: &ChainState, tx: &VerifiedTx) -> Result<()> {
         let expected = self.next_nonce(state, &tx.neuron);
         if tx.nonce != expected {
-            return Err(EngineError::Nonce { neuron: tx.neuron, expected, got: tx.nonce });
+            return Err(EngineError::Nonce {
+                neuron: tx.neuron,
+                expected,
+                got: tx.nonce,
+            });
         }
         let pending = self.pending_links(&tx.neuron);
         let quota = state.quota_of(&tx.neuron);
         if pending + tx.links.len() as u64 > quota {
-            return Err(EngineError::RateLimited { neuron: tx.neuron, pending, requested: tx.links.len() as u64, quota });
+            return Err(EngineError::RateLimited {
+                neuron: tx.neuron,
+                pending,
+                requested: tx.links.len() as u64,
+                quota,
+            });
         }
         Ok(())
     }
@@ -92,7 +103,11 @@ impl Mempool {
 
     /// Adds an admitted transaction; the caller has run [`Mempool::check`].
     pub(crate) fn insert(&mut self, seq: u64, tx: Arc<VerifiedTx>) {
-        let pending = self.neurons.entry(tx.neuron).or_insert(Pending { last_nonce: 0, links: 0, txs: 0 });
+        let pending = self.neurons.entry(tx.neuron).or_insert(Pending {
+            last_nonce: 0,
+            links: 0,
+            txs: 0,
+        });
         pending.last_nonce = tx.nonce;
         pending.links += tx.links.len() as u64;
         pending.txs += 1;
@@ -107,7 +122,9 @@ impl Mempool {
     /// Removes entries (committed, dropped, or admitted but not made durable).
     pub(crate) fn remove(&mut self, seqs: &[u64]) {
         for seq in seqs {
-            let Some(tx) = self.entries.remove(seq) else { continue };
+            let Some(tx) = self.entries.remove(seq) else {
+                continue;
+            };
             self.cids.remove(&tx.cid);
             if let Some(pending) = self.neurons.get_mut(&tx.neuron) {
                 pending.links -= tx.links.len() as u64;
@@ -136,11 +153,15 @@ impl Mempool {
         let mut stale = Vec::new();
         let mut progress: HashMap<Address, (u64, u64, bool)> = HashMap::new();
         for (&seq, tx) in &self.entries {
-            let (next, used, waiting) =
-                progress.entry(tx.neuron).or_insert_with(|| (state.next_nonce(&tx.neuron), 0, false));
+            let (next, used, waiting) = progress
+                .entry(tx.neuron)
+                .or_insert_with(|| (state.next_nonce(&tx.neuron), 0, false));
             if tx.nonce < *next {
                 stale.push(seq);
-            } else if *waiting || tx.nonce > *next || *used + tx.links.len() as u64 > state.quota_of(&tx.neuron) {
+            } else if *waiting
+                || tx.nonce > *next
+                || *used + tx.links.len() as u64 > state.quota_of(&tx.neuron)
+            {
                 *waiting = true;
             } else {
                 *next += 1;

@@ -32,7 +32,9 @@ pub struct NodeConfig {
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        NodeConfig { max_content_bytes: 256 * 1024 }
+        NodeConfig {
+            max_content_bytes: 256 * 1024,
+        }
     }
 }
 
@@ -124,7 +126,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves nothing half-applied (state moves only after
         // the store commits), so the data behind a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -158,16 +162,23 @@ impl Node {
         }
     }
 
-    /// Whether `data_dir` holds an initialised chain.
-    pub fn is_initialised(data_dir: &Path) -> bool {
-        data_dir.join("CURRENT").exists()
+    /// Whether `data_dir` holds an initialised chain (a database with a genesis; a crash
+    /// between creating the database and writing the genesis leaves it uninitialised).
+    pub fn is_initialised(data_dir: &Path) -> Result<bool> {
+        if !data_dir.join("CURRENT").exists() {
+            return Ok(false);
+        }
+        Ok(Store::open_read_only(data_dir)?.genesis()?.is_some())
     }
 
     /// Opens an initialised data directory: rebuilds the state and re-admits the durable
     /// mempool in arrival order.
     pub fn open(data_dir: &Path, config: NodeConfig) -> Result<Self> {
-        if !Self::is_initialised(data_dir) {
-            return Err(EngineError::Genesis(format!("{} is not initialised (run `init`)", data_dir.display())));
+        if !Self::is_initialised(data_dir)? {
+            return Err(EngineError::Genesis(format!(
+                "{} is not initialised (run `init`)",
+                data_dir.display()
+            )));
         }
         let store = Store::open(data_dir)?;
         let state = ChainState::load(&store)?;
@@ -191,13 +202,23 @@ impl Node {
         if !unusable.is_empty() {
             store.drop_mempool(&unusable)?;
         }
-        let shared = Arc::new(Shared { store, inner: Mutex::new(Inner { state, mempool }), chain_id, limits, config });
+        let shared = Arc::new(Shared {
+            store,
+            inner: Mutex::new(Inner { state, mempool }),
+            chain_id,
+            limits,
+            config,
+        });
         let (sender, receiver) = mpsc::channel();
         let worker = Arc::clone(&shared);
         let admission_thread = std::thread::Builder::new()
             .name("admission".into())
             .spawn(move || admission_loop(&worker, &receiver))?;
-        Ok(Node { shared, admission: Some(sender), admission_thread: Some(admission_thread) })
+        Ok(Node {
+            shared,
+            admission: Some(sender),
+            admission_thread: Some(admission_thread),
+        })
     }
 
     /// The chain id.
@@ -215,7 +236,11 @@ impl Node {
     pub fn submit(&self, signed: SignedTx) -> Result<Receipt> {
         let tx = signed.verify(&self.shared.chain_id, &self.shared.limits)?;
         let (reply, answer) = mpsc::channel();
-        self.admission.as_ref().ok_or(EngineError::ShuttingDown)?.send((tx, reply)).map_err(|_| EngineError::ShuttingDown)?;
+        self.admission
+            .as_ref()
+            .ok_or(EngineError::ShuttingDown)?
+            .send((tx, reply))
+            .map_err(|_| EngineError::ShuttingDown)?;
         answer.recv().map_err(|_| EngineError::ShuttingDown)?
     }
 
@@ -232,7 +257,8 @@ impl Node {
         if chosen.is_empty() {
             return Ok(None);
         }
-        let chosen: Vec<(u64, &VerifiedTx)> = chosen.iter().map(|(seq, tx)| (*seq, tx.as_ref())).collect();
+        let chosen: Vec<(u64, &VerifiedTx)> =
+            chosen.iter().map(|(seq, tx)| (*seq, tx.as_ref())).collect();
         let block = state.prepare_block(&chosen, time)?;
         self.shared.store.commit_block(&block)?;
         state.apply(&block);
@@ -243,7 +269,12 @@ impl Node {
             txs: block.txs.len(),
             links: block.links.len(),
         };
-        tracing::info!(height = summary.height, txs = summary.txs, links = summary.links, "block committed");
+        tracing::info!(
+            height = summary.height,
+            txs = summary.txs,
+            links = summary.links,
+            "block committed"
+        );
         Ok(Some(summary))
     }
 
@@ -251,7 +282,11 @@ impl Node {
     pub fn post_content(&self, content: &[u8]) -> Result<Particle> {
         let limit = self.shared.config.max_content_bytes;
         if content.len() > limit {
-            return Err(EngineError::TooLarge { what: "content (bytes)", size: content.len(), limit });
+            return Err(EngineError::TooLarge {
+                what: "content (bytes)",
+                size: content.len(),
+                limit,
+            });
         }
         let particle = Particle::of_content(content);
         self.shared.store.put_content(&particle, content)?;
@@ -290,21 +325,32 @@ impl Node {
     pub fn tx_status(&self, cid: &Cid) -> Result<TxStatus> {
         let inner = self.shared.lock();
         if let Some(TxLocation { height, index }) = self.shared.store.tx_location(cid)? {
-            return Ok(TxStatus::Committed { height: height.0, index });
+            return Ok(TxStatus::Committed {
+                height: height.0,
+                index,
+            });
         }
-        Ok(if inner.mempool.contains(cid) { TxStatus::Pending } else { TxStatus::Unknown })
+        Ok(if inner.mempool.contains(cid) {
+            TxStatus::Pending
+        } else {
+            TxStatus::Unknown
+        })
     }
 
     /// A block header and its transactions' CIDs.
     pub fn block(&self, height: u64) -> Result<Option<(BlockHeader, Vec<Cid>)>> {
-        let Some(record) = self.shared.store.block(Height(height))? else { return Ok(None) };
+        let Some(record) = self.shared.store.block(Height(height))? else {
+            return Ok(None);
+        };
         let inner = self.shared.lock();
         let cids = self
             .shared
             .store
             .block_txs(Height(height))?
             .iter()
-            .map(|tx| crate::audit::rebuild_tx(&inner.state, tx).map(|signed| dag_cbor_cid(&signed.bytes)))
+            .map(|tx| {
+                crate::audit::rebuild_tx(&inner.state, tx).map(|signed| dag_cbor_cid(&signed.bytes))
+            })
             .collect::<Result<_>>()?;
         Ok(Some((record.header, cids)))
     }
@@ -348,7 +394,10 @@ fn admission_loop(shared: &Shared, queue: &mpsc::Receiver<(VerifiedTx, Reply)>) 
         let mut answers = Vec::with_capacity(group.len());
         for (tx, reply) in group {
             let answer = mempool.check(state, &tx).map(|()| {
-                let receipt = Receipt { cid: tx.cid, duplicates: mempool.duplicates(state, &tx) };
+                let receipt = Receipt {
+                    cid: tx.cid,
+                    duplicates: mempool.duplicates(state, &tx),
+                };
                 let seq = mempool.next_seq();
                 let tx = Arc::new(tx);
                 mempool.insert(seq, Arc::clone(&tx));
@@ -357,8 +406,14 @@ fn admission_loop(shared: &Shared, queue: &mpsc::Receiver<(VerifiedTx, Reply)>) 
             });
             answers.push((reply, answer));
         }
-        let entries: Vec<(u64, &SignedTx)> = admitted.iter().map(|(seq, tx)| (*seq, &tx.signed)).collect();
-        if let Err(e) = (!entries.is_empty()).then(|| shared.store.append_mempool(&entries)).transpose() {
+        let entries: Vec<(u64, &SignedTx)> = admitted
+            .iter()
+            .map(|(seq, tx)| (*seq, &tx.signed))
+            .collect();
+        if let Err(e) = (!entries.is_empty())
+            .then(|| shared.store.append_mempool(&entries))
+            .transpose()
+        {
             tracing::error!(error = %e, "mempool write failed; rejecting the group");
             let seqs: Vec<u64> = admitted.iter().map(|(seq, _)| *seq).collect();
             mempool.remove(&seqs);

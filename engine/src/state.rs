@@ -51,13 +51,27 @@ pub struct ChainState {
 impl ChainState {
     /// Block 0: the genesis neurons get indices in document order, no links.
     pub fn genesis_block(genesis: &Genesis) -> BlockDiff {
-        let new_neurons: Vec<_> =
-            genesis.neurons.iter().enumerate().map(|(i, n)| (NeuronIdx(i as u32), n.address)).collect();
+        let new_neurons: Vec<_> = genesis
+            .neurons
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (NeuronIdx(i as u32), n.address))
+            .collect();
         let neurons = genesis
             .neurons
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.address, NeuronRecord { idx: NeuronIdx(i as u32), nonce: 0, stake: n.stake, links: 0 }))
+            .map(|(i, n)| {
+                (
+                    n.address,
+                    NeuronRecord {
+                        idx: NeuronIdx(i as u32),
+                        nonce: 0,
+                        stake: n.stake,
+                        links: 0,
+                    },
+                )
+            })
             .collect();
         BlockDiff {
             header: BlockHeader {
@@ -82,15 +96,26 @@ impl ChainState {
 
     /// Rebuilds the state from the store (start-up): particles, neurons and the CSR graph.
     pub fn load(store: &Store) -> Result<Self> {
-        let genesis = store.genesis()?.ok_or_else(|| EngineError::Genesis("the store has no genesis".into()))?;
-        let tip = store.last_block()?.ok_or_else(|| EngineError::Corruption("genesis without block 0".into()))?;
+        let genesis = store
+            .genesis()?
+            .ok_or_else(|| EngineError::Genesis("the store has no genesis".into()))?;
+        let tip = store
+            .last_block()?
+            .ok_or_else(|| EngineError::Corruption("genesis without block 0".into()))?;
         let particle_list = store.particles()?;
-        let particles = particle_list.iter().enumerate().map(|(i, p)| (*p, ParticleIdx(i as u32))).collect();
+        let particles = particle_list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (*p, ParticleIdx(i as u32)))
+            .collect();
         let mut neuron_list = Vec::new();
         let mut neurons = HashMap::new();
         for (i, (address, record)) in store.neurons()?.into_iter().enumerate() {
             if record.idx.0 as usize != i {
-                return Err(EngineError::Corruption(format!("neuron {address} has index {} at {i}", record.idx)));
+                return Err(EngineError::Corruption(format!(
+                    "neuron {address} has index {} at {i}",
+                    record.idx
+                )));
             }
             neuron_list.push(address);
             neurons.insert(address, record);
@@ -103,11 +128,15 @@ impl ChainState {
         let link_count = edges.len() as u64;
         let expected = tip.first_link.0 + tip.link_count;
         if link_count != expected {
-            return Err(EngineError::Corruption(format!("{link_count} links stored, the last block ends at {expected}")));
+            return Err(EngineError::Corruption(format!(
+                "{link_count} links stored, the last block ends at {expected}"
+            )));
         }
         let graph = LinkGraph::from_links(particle_list.len() as u32, edges);
         if graph.link_count() as u64 != link_count {
-            return Err(EngineError::Corruption("the link table holds duplicate links".into()));
+            return Err(EngineError::Corruption(
+                "the link table holds duplicate links".into(),
+            ));
         }
         Ok(ChainState {
             tip_cid: tip.header.cid(),
@@ -154,7 +183,9 @@ impl ChainState {
 
     /// The stake of any neuron (genesis default for unknown ones).
     pub fn stake_of(&self, address: &Address) -> u64 {
-        self.neurons.get(address).map_or(self.genesis.default_stake, |n| n.stake)
+        self.neurons
+            .get(address)
+            .map_or(self.genesis.default_stake, |n| n.stake)
     }
 
     /// Links per block the neuron may add.
@@ -174,7 +205,11 @@ impl ChainState {
 
     /// Whether the link is committed.
     pub fn has_link(&self, neuron: &Address, from: &Particle, to: &Particle) -> bool {
-        match (self.neurons.get(neuron), self.particle_idx(from), self.particle_idx(to)) {
+        match (
+            self.neurons.get(neuron),
+            self.particle_idx(from),
+            self.particle_idx(to),
+        ) {
             (Some(n), Some(f), Some(t)) => self.graph.contains(f.0, t.0, n.idx.0),
             _ => false,
         }
@@ -197,16 +232,28 @@ impl ChainState {
         let mut link_leaves = Vec::new();
 
         for (tx_index, (_, tx)) in txs.iter().enumerate() {
-            let record = match touched.get(&tx.neuron).or_else(|| self.neurons.get(&tx.neuron)) {
+            let record = match touched
+                .get(&tx.neuron)
+                .or_else(|| self.neurons.get(&tx.neuron))
+            {
                 Some(record) => *record,
                 None => {
                     let idx = NeuronIdx((self.neuron_list.len() + new_neurons.len()) as u32);
                     new_neurons.push((idx, tx.neuron));
-                    NeuronRecord { idx, nonce: 0, stake: self.genesis.default_stake, links: 0 }
+                    NeuronRecord {
+                        idx,
+                        nonce: 0,
+                        stake: self.genesis.default_stake,
+                        links: 0,
+                    }
                 }
             };
             if tx.nonce != record.nonce + 1 {
-                return Err(EngineError::Nonce { neuron: tx.neuron, expected: record.nonce + 1, got: tx.nonce });
+                return Err(EngineError::Nonce {
+                    neuron: tx.neuron,
+                    expected: record.nonce + 1,
+                    got: tx.nonce,
+                });
             }
             let used = links_this_block.entry(tx.neuron).or_default();
             let quota = self.genesis.params.link_quota(record.stake);
@@ -223,7 +270,8 @@ impl ChainState {
             let mut idx_of = |particle: &Particle| {
                 self.particles.get(particle).copied().unwrap_or_else(|| {
                     *fresh_particles.entry(*particle).or_insert_with(|| {
-                        let idx = ParticleIdx((self.particle_list.len() + new_particles.len()) as u32);
+                        let idx =
+                            ParticleIdx((self.particle_list.len() + new_particles.len()) as u32);
                         new_particles.push((idx, *particle));
                         idx
                     })
@@ -234,7 +282,8 @@ impl ChainState {
             for (from, to) in &tx.links {
                 let (f, t) = (idx_of(from), idx_of(to));
                 pairs.push((f, t));
-                let fresh = !self.graph.contains(f.0, t.0, record.idx.0) && in_block.insert((f, t, record.idx));
+                let fresh = !self.graph.contains(f.0, t.0, record.idx.0)
+                    && in_block.insert((f, t, record.idx));
                 if fresh {
                     added += 1;
                     link_leaves.push(link_leaf(&tx.neuron.0, &from.to_bytes(), &to.to_bytes()));
@@ -247,10 +296,22 @@ impl ChainState {
                     });
                 }
             }
-            touched.insert(tx.neuron, NeuronRecord { nonce: tx.nonce, links: record.links + added, ..record });
+            touched.insert(
+                tx.neuron,
+                NeuronRecord {
+                    nonce: tx.nonce,
+                    links: record.links + added,
+                    ..record
+                },
+            );
             records.push((
                 tx.cid,
-                TxRecord { neuron: record.idx, nonce: tx.nonce, signature: tx.signed.signature, links: pairs },
+                TxRecord {
+                    neuron: record.idx,
+                    nonce: tx.nonce,
+                    signature: tx.signed.signature,
+                    links: pairs,
+                },
             ));
         }
 

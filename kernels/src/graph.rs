@@ -65,7 +65,11 @@ impl LinkGraph {
         }
         let live = by_target.len();
         let entries = by_target.into_iter().map(|(_, link)| link).collect();
-        Self { rows, entries, live }
+        Self {
+            rows,
+            entries,
+            live,
+        }
     }
 
     /// Number of particles (rows), including particles without links.
@@ -82,7 +86,14 @@ impl LinkGraph {
     pub fn ensure_nodes(&mut self, count: u32) {
         if count as usize > self.rows.len() {
             let end = self.entries.len();
-            self.rows.resize(count as usize, RowSpan { start: end, len: 0, cap: 0 });
+            self.rows.resize(
+                count as usize,
+                RowSpan {
+                    start: end,
+                    len: 0,
+                    cap: 0,
+                },
+            );
         }
     }
 
@@ -96,14 +107,22 @@ impl LinkGraph {
 
     /// Whether the link `from → to` by `neuron` is present.
     pub fn contains(&self, from: u32, to: u32, neuron: u32) -> bool {
-        self.in_links(to).binary_search(&InLink { source: from, neuron }).is_ok()
+        self.in_links(to)
+            .binary_search(&InLink {
+                source: from,
+                neuron,
+            })
+            .is_ok()
     }
 
     /// Inserts the link `from → to` by `neuron`, growing the graph to cover both particles.
     /// Returns `false` (and changes nothing) if the link is already present.
     pub fn insert(&mut self, from: u32, to: u32, neuron: u32) -> bool {
         self.ensure_nodes(from.max(to) + 1);
-        let link = InLink { source: from, neuron };
+        let link = InLink {
+            source: from,
+            neuron,
+        };
         let pos = match self.in_links(to).binary_search(&link) {
             Ok(_) => return false,
             Err(pos) => pos,
@@ -116,7 +135,8 @@ impl LinkGraph {
         let start = row.start;
         let len = row.len as usize;
         row.len += 1;
-        self.entries.copy_within(start + pos..start + len, start + pos + 1);
+        self.entries
+            .copy_within(start + pos..start + len, start + pos + 1);
         self.entries[start + pos] = link;
         self.live += 1;
         if self.entries.len() > 2 * self.live + 1024 {
@@ -130,9 +150,20 @@ impl LinkGraph {
         let row = self.rows[index];
         let cap = (row.cap * 2).max(MIN_ROW_CAP);
         let new_start = self.entries.len();
-        self.entries.extend_from_within(row.start..row.start + row.len as usize);
-        self.entries.resize(new_start + cap as usize, InLink { source: 0, neuron: 0 });
-        self.rows[index] = RowSpan { start: new_start, len: row.len, cap };
+        self.entries
+            .extend_from_within(row.start..row.start + row.len as usize);
+        self.entries.resize(
+            new_start + cap as usize,
+            InLink {
+                source: 0,
+                neuron: 0,
+            },
+        );
+        self.rows[index] = RowSpan {
+            start: new_start,
+            len: row.len,
+            cap,
+        };
     }
 
     /// Rewrites the entry array with every row packed in row order, keeping a little slack.
@@ -141,9 +172,23 @@ impl LinkGraph {
         for row in &mut self.rows {
             let start = entries.len();
             entries.extend_from_slice(&self.entries[row.start..row.start + row.len as usize]);
-            let cap = if row.len == 0 { 0 } else { row.len + row.len / 4 + 1 };
-            entries.resize(start + cap as usize, InLink { source: 0, neuron: 0 });
-            *row = RowSpan { start, len: row.len, cap };
+            let cap = if row.len == 0 {
+                0
+            } else {
+                row.len + row.len / 4 + 1
+            };
+            entries.resize(
+                start + cap as usize,
+                InLink {
+                    source: 0,
+                    neuron: 0,
+                },
+            );
+            *row = RowSpan {
+                start,
+                len: row.len,
+                cap,
+            };
         }
         self.entries = entries;
     }
@@ -172,7 +217,8 @@ mod tests {
             }
             prop_assert_eq!(graph.link_count(), naive.len());
             for target in 0..graph.node_count() {
-                prop_assert_eq!(graph.in_links(target), naive_rows(&naive, target).as_slice());
+                let expected = naive_rows(&naive, target);
+                prop_assert_eq!(graph.in_links(target), expected.as_slice());
             }
             let bulk = LinkGraph::from_links(graph.node_count(), links.iter().copied());
             for target in 0..graph.node_count() {

@@ -1,1 +1,18 @@
-fn main() {}
+//! `cybergraph`: the node binary. Parsing and dispatch live in [`cli`]; this file only maps the
+//! outcome to an exit code.
+
+mod cli;
+mod client;
+mod http;
+mod producer;
+mod settings;
+
+fn main() -> std::process::ExitCode {
+    match cli::run(cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -16,11 +16,15 @@ fn short(what: &str) -> EngineError {
 }
 
 fn u32_at(bytes: &[u8], at: usize, what: &str) -> Result<u32> {
-    be(bytes, at).map(u32::from_be_bytes).ok_or_else(|| short(what))
+    be(bytes, at)
+        .map(u32::from_be_bytes)
+        .ok_or_else(|| short(what))
 }
 
 fn u64_at(bytes: &[u8], at: usize, what: &str) -> Result<u64> {
-    be(bytes, at).map(u64::from_be_bytes).ok_or_else(|| short(what))
+    be(bytes, at)
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| short(what))
 }
 
 /// A neuron's state: `idx ‖ nonce ‖ stake ‖ links` (28 bytes).
@@ -132,11 +136,20 @@ impl TxRecord {
         let links = tail
             .chunks_exact(8)
             .map(|pair| {
-                let n = |at| ParticleIdx(u32::from_be_bytes(pair[at..at + 4].try_into().expect("4 bytes")));
+                let n = |at| {
+                    ParticleIdx(u32::from_be_bytes(
+                        pair[at..at + 4].try_into().expect("4 bytes"),
+                    ))
+                };
                 (n(0), n(4))
             })
             .collect();
-        Ok(TxRecord { neuron: NeuronIdx(u32_at(bytes, 0, "transaction")?), nonce: u64_at(bytes, 4, "transaction")?, signature, links })
+        Ok(TxRecord {
+            neuron: NeuronIdx(u32_at(bytes, 0, "transaction")?),
+            nonce: u64_at(bytes, 4, "transaction")?,
+            signature,
+            links,
+        })
     }
 }
 

@@ -83,7 +83,14 @@ impl Table {
 
     /// Tables read by point lookups get a bloom filter.
     pub(crate) fn point_lookups(self) -> bool {
-        matches!(self, Table::ParticleByCid | Table::Neurons | Table::LinksByFrom | Table::TxByCid | Table::Content)
+        matches!(
+            self,
+            Table::ParticleByCid
+                | Table::Neurons
+                | Table::LinksByFrom
+                | Table::TxByCid
+                | Table::Content
+        )
     }
 }
 

@@ -1,0 +1,226 @@
+//! Command-line parsing and dispatch.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, Store};
+
+use crate::{
+    producer::{Producer, unix_millis},
+    settings::{ConfigFile, ServeSettings, default_data_dir},
+};
+
+/// A cybergraph node: neurons sign cyberlinks between content-addressed particles; blocks
+/// commit them; focus ranks every particle.
+#[derive(Parser, Debug)]
+#[command(name = "cybergraph", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a chain in a data directory from a genesis file (TOML, or JSON by extension).
+    Init {
+        /// The data directory.
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+        /// The genesis file.
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+    /// Run a node: admit transactions over HTTP and commit a block every interval. With no
+    /// chain in the data directory it creates a development genesis and a funded key
+    /// `dev-neuron.key` there.
+    Serve {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+        /// Address to serve HTTP on [default: 127.0.0.1:8080].
+        #[arg(long, env = "CYBERGRAPH_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Milliseconds between blocks [default: 1000].
+        #[arg(long, env = "CYBERGRAPH_BLOCK_INTERVAL_MS")]
+        block_interval_ms: Option<u64>,
+        /// A TOML file with any of: data, listen, block_interval_ms, max_content_bytes.
+        #[arg(long, env = "CYBERGRAPH_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Manage neuron keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Sign cyberlinks FROM → TO with a key and submit them to a node.
+    Link {
+        /// The neuron's key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The node's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        node: String,
+        /// Particle CIDs in pairs: FROM TO [FROM TO …].
+        #[arg(required = true, num_args = 2.., value_name = "FROM TO")]
+        pairs: Vec<String>,
+    },
+    /// Show height, particles, links and neurons of a data directory (also while a node runs).
+    Status {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+    },
+    /// Verify the whole chain in a data directory: parents, roots, signatures, no duplicates.
+    Verify {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Generate a new ed25519 key and write it (never overwrites).
+    New {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a key file's address.
+    Show {
+        /// The key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+pub(crate) fn parse() -> Cli {
+    Cli::parse()
+}
+
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init { data, genesis } => {
+            let data = data.unwrap_or_else(default_data_dir);
+            let genesis = Genesis::read(&genesis)?;
+            Node::init(&data, &genesis)?;
+            println!(
+                "initialised chain {:?} in {}",
+                genesis.chain_id,
+                data.display()
+            );
+            Ok(())
+        }
+        Command::Serve {
+            data,
+            listen,
+            block_interval_ms,
+            config,
+        } => {
+            let config = ConfigFile::read(config.as_deref())?;
+            serve(ServeSettings::resolve(
+                data,
+                listen,
+                block_interval_ms,
+                config,
+            )?)
+        }
+        Command::Key {
+            command: KeyCommand::New { out },
+        } => {
+            let key = NeuronKey::generate();
+            key.write(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", key.address());
+            Ok(())
+        }
+        Command::Key {
+            command: KeyCommand::Show { key },
+        } => {
+            println!("{}", NeuronKey::read(&key)?.address());
+            Ok(())
+        }
+        Command::Link { key, node, pairs } => {
+            if pairs.len() % 2 != 0 {
+                bail!("particles come in FROM TO pairs; got {} CIDs", pairs.len());
+            }
+            let key = NeuronKey::read(&key)?;
+            let pairs = pairs
+                .chunks(2)
+                .map(|pair| Ok((Particle::parse(&pair[0])?, Particle::parse(&pair[1])?)))
+                .collect::<Result<Vec<_>>>()?;
+            for receipt in crate::client::link(&node, &key, &pairs)? {
+                println!("{}", serde_json::to_string(&receipt)?);
+            }
+            Ok(())
+        }
+        Command::Status { data } => {
+            let data = data.unwrap_or_else(default_data_dir);
+            let store = Store::open_read_only(&data)?;
+            let state = engine::ChainState::load(&store)?;
+            let counts = state.counts();
+            println!("chain      {}", state.chain_id());
+            println!("height     {}", counts.height);
+            println!("tip        {}", state.tip().1);
+            println!("particles  {}", counts.particles);
+            println!("links      {}", counts.links);
+            println!("neurons    {}", counts.neurons);
+            Ok(())
+        }
+        Command::Verify { data } => {
+            let data = data.unwrap_or_else(default_data_dir);
+            let report = engine::audit::verify_chain(&Store::open_read_only(&data)?)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+    }
+}
+
+fn serve(settings: ServeSettings) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    if !Node::is_initialised(&settings.data)? {
+        create_development_chain(&settings.data)?;
+    }
+    let node = Arc::new(Node::open(
+        &settings.data,
+        NodeConfig {
+            max_content_bytes: settings.max_content_bytes,
+        },
+    )?);
+    let status = node.status();
+    tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
+    let producer = Producer::start(Arc::clone(&node), settings.block_interval)?;
+    let served = crate::http::serve(
+        Arc::clone(&node),
+        settings.listen,
+        settings.max_content_bytes,
+    );
+    producer.stop();
+    tracing::info!("stopped");
+    served.with_context(|| format!("serving on {}", settings.listen))
+}
+
+/// First start without a chain: a development genesis whose funded neuron's key is written
+/// beside the database, so a newcomer can link right away.
+fn create_development_chain(data: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let key_path = data.join("dev-neuron.key");
+    let key = match NeuronKey::read(&key_path) {
+        Ok(key) => key,
+        Err(_) => {
+            let key = NeuronKey::generate();
+            key.write(&key_path)?;
+            key
+        }
+    };
+    let genesis = Genesis::development(&[key.address()], unix_millis());
+    std::fs::write(data.join("genesis.toml"), toml::to_string(&genesis)?)?;
+    Node::init(data, &genesis)?;
+    tracing::info!(key = %key_path.display(), neuron = %key.address(), "created a development chain");
+    Ok(())
+}

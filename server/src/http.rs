@@ -1,0 +1,229 @@
+//! The HTTP API: submit signed transactions, post content, read status, transactions, neurons
+//! and blocks. JSON in and out; every error is `{"error": {"code", "message"}}` with a 4xx
+//! status for bad input. (The GraphQL API grows beside these routes.)
+
+use std::{net::SocketAddr, sync::Arc};
+
+use actix_web::{
+    App, HttpRequest, HttpResponse, HttpServer, error::InternalError, http::StatusCode, web,
+};
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use engine::{Address, EngineError, Node, Particle, SignedTx};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The wire form of a transaction: standard padded base64 of the DAG-CBOR bytes and of the
+/// 64-byte ed25519 signature over them (spec/graph-and-api.md).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SubmitBody {
+    pub(crate) tx: String,
+    pub(crate) signature: String,
+}
+
+impl SubmitBody {
+    pub(crate) fn encode(signed: &SignedTx) -> Self {
+        SubmitBody {
+            tx: STANDARD.encode(&signed.bytes),
+            signature: STANDARD.encode(signed.signature),
+        }
+    }
+
+    fn decode(&self) -> Result<SignedTx, EngineError> {
+        let malformed = |what: &str, e: String| {
+            EngineError::Malformed(format!("{what} is not standard base64: {e}"))
+        };
+        let bytes = STANDARD
+            .decode(&self.tx)
+            .map_err(|e| malformed("tx", e.to_string()))?;
+        let signature = STANDARD
+            .decode(&self.signature)
+            .map_err(|e| malformed("signature", e.to_string()))?;
+        let signature: [u8; 64] = signature.try_into().map_err(|s: Vec<u8>| {
+            EngineError::Malformed(format!("signature has {} bytes, expected 64", s.len()))
+        })?;
+        Ok(SignedTx { bytes, signature })
+    }
+}
+
+fn status_of(code: &str) -> StatusCode {
+    match code {
+        "TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
+        "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
+        "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+        "INTERNAL" | "GENESIS" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn error_body(code: &str, message: impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::build(status_of(code))
+        .json(json!({ "error": { "code": code, "message": message.to_string() } }))
+}
+
+fn engine_error(error: &EngineError) -> HttpResponse {
+    if !error.is_client_error() {
+        tracing::error!(%error, "request failed inside the node");
+    }
+    error_body(error.code(), error)
+}
+
+/// Runs blocking engine work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, HttpResponse> {
+    match web::block(work).await {
+        Ok(result) => result.map_err(|e| engine_error(&e)),
+        Err(_) => Err(error_body("UNAVAILABLE", "the node is busy or stopping")),
+    }
+}
+
+async fn submit(node: web::Data<Node>, body: web::Json<SubmitBody>) -> HttpResponse {
+    let signed = match body.decode() {
+        Ok(signed) => signed,
+        Err(e) => return engine_error(&e),
+    };
+    let node = node.into_inner();
+    match blocking(move || node.submit(signed)).await {
+        Ok(receipt) => HttpResponse::Ok().json(receipt),
+        Err(response) => response,
+    }
+}
+
+async fn post_particle(
+    node: web::Data<Node>,
+    limit: web::Data<ContentLimit>,
+    body: web::Payload,
+) -> HttpResponse {
+    let limit = limit.0;
+    let body = match body.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return error_body("MALFORMED", e),
+        Err(_) => {
+            return error_body(
+                "TOO_LARGE",
+                format!("content is over the limit of {limit} bytes"),
+            );
+        }
+    };
+    let node = node.into_inner();
+    match blocking(move || node.post_content(&body)).await {
+        Ok(particle) => HttpResponse::Ok().json(json!({ "cid": particle.to_string() })),
+        Err(response) => response,
+    }
+}
+
+async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse {
+    let particle = match Particle::parse(&cid) {
+        Ok(p) => p,
+        Err(e) => return engine_error(&e),
+    };
+    match node.content(&particle) {
+        Ok(Some(bytes)) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(bytes),
+        Ok(None) => error_body("NOT_FOUND", format!("no content stored for {particle}")),
+        Err(e) => engine_error(&e),
+    }
+}
+
+async fn status(node: web::Data<Node>) -> HttpResponse {
+    let params = node.with_state(|state| state.genesis().params.clone());
+    let mut status = serde_json::to_value(node.status()).expect("status serialises");
+    status["params"] = serde_json::to_value(params).expect("params serialise");
+    HttpResponse::Ok().json(status)
+}
+
+async fn neuron(node: web::Data<Node>, address: web::Path<String>) -> HttpResponse {
+    match address.parse::<Address>() {
+        Ok(address) => HttpResponse::Ok().json(node.neuron(&address)),
+        Err(e) => engine_error(&e),
+    }
+}
+
+async fn tx_status(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse {
+    let cid = match cid.parse() {
+        Ok(cid) => cid,
+        Err(e) => return error_body("INVALID_CID", format!("{cid:?}: {e}")),
+    };
+    match node.tx_status(&cid) {
+        Ok(status) => HttpResponse::Ok().json(status),
+        Err(e) => engine_error(&e),
+    }
+}
+
+async fn block(node: web::Data<Node>, height: web::Path<u64>) -> HttpResponse {
+    match node.block(*height) {
+        Ok(Some((header, txs))) => HttpResponse::Ok().json(json!({
+            "cid": header.cid().to_string(),
+            "header": {
+                "height": header.height,
+                "time": header.time,
+                "parent": header.parent.to_string(),
+                "txs_root": hex::encode(header.txs_root),
+                "graph_root": hex::encode(header.graph_root),
+                "focus_root": header.focus_root.map(hex::encode),
+                "model": header.model.map(|c| c.to_string()),
+                "sprint": header.sprint.map(|c| c.to_string()),
+            },
+            "txs": txs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })),
+        Ok(None) => error_body("NOT_FOUND", format!("no block at height {height}")),
+        Err(e) => engine_error(&e),
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    let response = match &error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            error_body("TOO_LARGE", &error)
+        }
+        _ => error_body("MALFORMED", &error),
+    };
+    InternalError::from_response(error, response).into()
+}
+
+/// Largest content `POST /particle` reads.
+struct ContentLimit(usize);
+
+/// Serves until SIGINT/SIGTERM; in-flight requests finish first.
+pub(crate) fn serve(
+    node: Arc<Node>,
+    listen: SocketAddr,
+    max_content_bytes: usize,
+) -> std::io::Result<()> {
+    // Base64 inflates by 4/3; the rest of the JSON envelope is small.
+    let json_limit = node.tx_limits().max_tx_bytes * 4 / 3 + 1024;
+    let data = web::Data::from(node);
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(json_limit)
+                        .error_handler(json_error),
+                )
+                .app_data(web::Data::new(ContentLimit(max_content_bytes)))
+                .route("/healthz", web::get().to(healthz))
+                .route("/status", web::get().to(status))
+                .route("/tx", web::post().to(submit))
+                .route("/tx/{cid}", web::get().to(tx_status))
+                .route("/neuron/{address}", web::get().to(neuron))
+                .route("/block/{height}", web::get().to(block))
+                .route("/particle", web::post().to(post_particle))
+                .route("/particle/{cid}/content", web::get().to(content))
+                .default_service(web::to(|| async {
+                    error_body("NOT_FOUND", "no such route")
+                }))
+        })
+        .bind(listen)?;
+        tracing::info!(%listen, "serving HTTP");
+        server.run().await
+    })
+}
