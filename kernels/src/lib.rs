@@ -4,20 +4,37 @@
 //! nothing of CIDs, keys, blocks or storage: callers hand it dense `u32` indices.
 //!
 //! - [`LinkGraph`]: the cyberlink multigraph as a *transposed*, gapped CSR: one row per target
-//!   particle listing its in-links `(source, neuron)` in ascending order. That is the layout a
-//!   pull-based SpMV reads (spec/focus.md §4), and rows keep slack so a block's new links are
-//!   inserted as a delta instead of rebuilding the matrix.
+//!   particle listing its in-links `(source, neuron)` in ascending order, with slack so a block's
+//!   links are inserted as a delta instead of rebuilding the matrix.
+//! - [`FocusOperator`]: the tri-kernel operator `M = λ_d(1−α)P + λ_s S + λ_h H_τ` of a weighted
+//!   graph and its fixed-point solver ([`FocusOperator::solve`]), the conditional focus and the
+//!   incremental update by forward push ([`push`]).
+//! - [`reduce`]: the fixed reduction tree that makes every sum bit-identical on any thread count.
+//! - [`Csr`]: `u32`/`f64` CSR with the pull SpMV and its naive reference loop.
 //!
-//! Architecture invariant: kernels do no IO, read no clock and hold no locks.
+//! Architecture invariant: kernels do no IO, read no clock and hold no locks; every result is
+//! a deterministic function of the inputs, whatever rayon's thread count.
 //!
 //! ```
-//! use kernels::LinkGraph;
-//! let mut g = LinkGraph::default();
-//! assert!(g.insert(0, 1, 7));
-//! assert!(!g.insert(0, 1, 7), "a (from, to, neuron) triple is stored once");
-//! assert_eq!(g.in_links(1).len(), 1);
+//! use kernels::{FocusOperator, FocusParams};
+//! // A directed triangle plus a dangling particle 3.
+//! let edges = [(0, 1, 1.0), (1, 2, 1.0), (2, 0, 1.0), (2, 3, 1.0)];
+//! let op = FocusOperator::from_edges(4, &edges, FocusParams::default()).unwrap();
+//! let focus = op.solve(None);
+//! assert!(focus.converged);
+//! assert!((focus.pi.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+//! assert!(focus.pi.iter().all(|&p| p > 0.0));
 //! ```
 
+mod csr;
+mod error;
+mod focus;
 mod graph;
+pub mod push;
+pub mod reduce;
 
+pub use csr::Csr;
+pub use error::{KernelError, Result};
+pub use focus::{FocusOperator, FocusParams, FocusSolution, syntropy};
 pub use graph::{InLink, LinkGraph};
+pub use push::PushResult;

@@ -1,0 +1,19 @@
+//! The kernels' one error type.
+
+/// Result alias for the kernels.
+pub type Result<T, E = KernelError> = std::result::Result<T, E>;
+
+/// What the kernels refuse.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// A parameter outside its range.
+    #[error("invalid focus parameters: {0}")]
+    InvalidParams(String),
+    /// A negative, NaN or missing weight, or an edge outside the graph.
+    #[error("invalid weight: {0}")]
+    InvalidWeight(String),
+    /// More particles than `u32` indices address.
+    #[error("{0} particles exceed the u32 index range")]
+    TooLarge(usize),
+}
