@@ -41,37 +41,17 @@ impl Directory for ChainState {
 /// The exact signed bytes of a stored transaction (its encoding is canonical, so it is
 /// rebuilt bit for bit from indices).
 pub fn rebuild_tx(directory: &impl Directory, record: &TxRecord) -> Result<SignedTx> {
-    let missing =
-        |what: String| EngineError::Corruption(format!("transaction refers to unknown {what}"));
-    let neuron = directory
-        .neuron_address(record.neuron)
-        .ok_or_else(|| missing(format!("neuron {}", record.neuron)))?;
-    let particle = |idx: ParticleIdx| {
-        directory
-            .particle(idx)
-            .map(|p| p.cid())
-            .ok_or_else(|| missing(format!("particle {idx}")))
-    };
+    let missing = |what: String| EngineError::Corruption(format!("transaction refers to unknown {what}"));
+    let neuron = directory.neuron_address(record.neuron).ok_or_else(|| missing(format!("neuron {}", record.neuron)))?;
+    let particle =
+        |idx: ParticleIdx| directory.particle(idx).map(|p| p.cid()).ok_or_else(|| missing(format!("particle {idx}")));
     let links = record
         .links
         .iter()
-        .map(|&(from, to)| {
-            Ok(WireLink {
-                from: particle(from)?,
-                to: particle(to)?,
-            })
-        })
+        .map(|&(from, to)| Ok(WireLink { from: particle(from)?, to: particle(to)? }))
         .collect::<Result<_>>()?;
-    let tx = Transaction {
-        chain_id: directory.chain_id().to_owned(),
-        neuron: neuron.0,
-        nonce: record.nonce,
-        links,
-    };
-    Ok(SignedTx {
-        bytes: tx.encode(),
-        signature: record.signature,
-    })
+    let tx = Transaction { chain_id: directory.chain_id().to_owned(), neuron: neuron.0, nonce: record.nonce, links };
+    Ok(SignedTx { bytes: tx.encode(), signature: record.signature })
 }
 
 struct Loaded {
@@ -104,23 +84,17 @@ pub struct ChainReport {
 }
 
 /// Verifies the chain from genesis to tip: heights, parent CIDs, every transaction's
-/// signature and `txs_root`, the link ranges and `graph_root`, and that no link is stored twice.
+/// signature and `txs_root`, the link ranges and `graph_root`, that no link is stored twice, and
+/// that each `focus_root` is the root of the stored focus history of the parent state.
 pub fn verify_chain(store: &Store) -> Result<ChainReport> {
-    let fail =
-        |height: u64, what: String| Err(EngineError::Corruption(format!("block {height}: {what}")));
-    let genesis = store
-        .genesis()?
-        .ok_or_else(|| EngineError::Genesis("no genesis".into()))?;
+    let fail = |height: u64, what: String| Err(EngineError::Corruption(format!("block {height}: {what}")));
+    let genesis = store.genesis()?.ok_or_else(|| EngineError::Genesis("no genesis".into()))?;
     let directory = Loaded {
         chain_id: genesis.chain_id.clone(),
         particles: store.particles()?,
         neurons: store.neurons()?.into_iter().map(|(a, _)| a).collect(),
     };
-    let tip = store
-        .last_block()?
-        .ok_or_else(|| EngineError::Corruption("no blocks".into()))?
-        .header
-        .height;
+    let tip = store.last_block()?.ok_or_else(|| EngineError::Corruption("no blocks".into()))?.header.height;
     let mut parent = genesis.cid();
     let mut graph_root = genesis_graph_root();
     let mut next_link = 0u64;
@@ -132,24 +106,11 @@ pub fn verify_chain(store: &Store) -> Result<ChainReport> {
         };
         let header = &block.header;
         if header.height != height || header.parent != parent {
-            return fail(
-                height,
-                format!(
-                    "height {} / parent {} break the chain",
-                    header.height, header.parent
-                ),
-            );
+            return fail(height, format!("height {} / parent {} break the chain", header.height, header.parent));
         }
         let txs = store.block_txs(Height(height))?;
         if txs.len() != block.tx_count as usize {
-            return fail(
-                height,
-                format!(
-                    "{} transactions stored, header says {}",
-                    txs.len(),
-                    block.tx_count
-                ),
-            );
+            return fail(height, format!("{} transactions stored, header says {}", txs.len(), block.tx_count));
         }
         let mut tx_cids = Vec::with_capacity(txs.len());
         for (index, record) in txs.iter().enumerate() {
@@ -161,10 +122,7 @@ pub fn verify_chain(store: &Store) -> Result<ChainReport> {
             match store.tx_location(&tx.cid)? {
                 Some(at) if at.height.0 == height && at.index == index as u32 => {}
                 _ => {
-                    return fail(
-                        height,
-                        format!("transaction {} is not indexed at {index}", tx.cid),
-                    );
+                    return fail(height, format!("transaction {} is not indexed at {index}", tx.cid));
                 }
             }
             tx_cids.push(dag_cbor_cid(&tx.signed.bytes).to_bytes());
@@ -174,10 +132,7 @@ pub fn verify_chain(store: &Store) -> Result<ChainReport> {
             return fail(height, "txs_root does not match the transactions".into());
         }
         if block.first_link.0 != next_link {
-            return fail(
-                height,
-                format!("links start at {}, expected {next_link}", block.first_link),
-            );
+            return fail(height, format!("links start at {}, expected {next_link}", block.first_link));
         }
         let mut leaves = Vec::with_capacity(block.link_count as usize);
         for idx in next_link..next_link + block.link_count {
@@ -188,11 +143,9 @@ pub fn verify_chain(store: &Store) -> Result<ChainReport> {
                 return fail(height, format!("link {idx} is misplaced or duplicated"));
             }
             let resolve = |p: ParticleIdx| directory.particle(p).map(Particle::to_bytes);
-            let (Some(neuron), Some(from), Some(to)) = (
-                directory.neuron_address(link.neuron),
-                resolve(link.from),
-                resolve(link.to),
-            ) else {
+            let (Some(neuron), Some(from), Some(to)) =
+                (directory.neuron_address(link.neuron), resolve(link.from), resolve(link.to))
+            else {
                 return fail(height, format!("link {idx} refers to unknown indices"));
             };
             leaves.push(link_leaf(&neuron.0, &from, &to));
@@ -204,11 +157,16 @@ pub fn verify_chain(store: &Store) -> Result<ChainReport> {
         if graph_root != header.graph_root {
             return fail(height, "graph_root does not match the links".into());
         }
+        if height > 0 {
+            let committed = store
+                .focus_summary(Height(height - 1))?
+                .ok_or_else(|| EngineError::Corruption(format!("focus of height {} missing", height - 1)))?;
+            let vector = crate::focus::focus_at(store, Height(height - 1))?.unwrap_or_default();
+            if header.focus_root != committed.root || crate::focus::focus_root(&vector) != committed.root {
+                return fail(height, "focus_root does not match the stored focus of the parent state".into());
+            }
+        }
         parent = header.cid();
     }
-    Ok(ChainReport {
-        height: tip,
-        txs: tx_total,
-        links: next_link,
-    })
+    Ok(ChainReport { height: tip, txs: tx_total, links: next_link })
 }

@@ -27,10 +27,10 @@ pub struct BlockHeader {
     /// `links_root` is the Merkle root over the links this block added (see [`link_leaf`]).
     #[serde(with = "serde_bytes")]
     pub graph_root: Hash,
-    /// Merkle root over the quantised focus vector (spec/focus.md §4); `None` until the focus
-    /// solver runs per block.
+    /// Merkle root over the quantised focus of the state after the *parent* block
+    /// (spec/focus.md §4; the one-block lag is explained in `focus.rs`).
     #[serde(with = "serde_bytes")]
-    pub focus_root: Option<Hash>,
+    pub focus_root: Hash,
     /// CID of the adopted compiled transformer, when one exists.
     pub model: Option<Cid>,
     /// CID of the Sprint state (weights and seed) when Sprint runs.
@@ -45,12 +45,10 @@ impl BlockHeader {
 
     /// Decodes a header, insisting on the canonical encoding.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let header: BlockHeader = serde_ipld_dagcbor::from_slice(bytes)
-            .map_err(|e| EngineError::Corruption(format!("block header: {e}")))?;
+        let header: BlockHeader =
+            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| EngineError::Corruption(format!("block header: {e}")))?;
         if header.encode() != bytes {
-            return Err(EngineError::Corruption(
-                "block header is not canonical DAG-CBOR".into(),
-            ));
+            return Err(EngineError::Corruption("block header is not canonical DAG-CBOR".into()));
         }
         Ok(header)
     }
@@ -70,12 +68,7 @@ pub fn link_leaf(neuron: &[u8; 32], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// The next `graph_root` after a block that added links with Merkle root `links_root`.
 pub fn next_graph_root(parent: &Hash, links_root: &Hash) -> Hash {
     use sha2::{Digest, Sha256};
-    Sha256::new()
-        .chain_update([2u8])
-        .chain_update(parent)
-        .chain_update(links_root)
-        .finalize()
-        .into()
+    Sha256::new().chain_update([2u8]).chain_update(parent).chain_update(links_root).finalize().into()
 }
 
 /// `graph_root` of the genesis block: the root of an empty link set.
@@ -95,7 +88,7 @@ mod tests {
             parent: dag_cbor_cid(b"parent"),
             txs_root: [1; 32],
             graph_root: [2; 32],
-            focus_root: None,
+            focus_root: [3; 32],
             model: None,
             sprint: None,
         };

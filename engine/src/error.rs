@@ -26,31 +26,18 @@ pub enum EngineError {
     WrongChain { expected: String, got: String },
     /// A replayed or out-of-order nonce.
     #[error("nonce {got} rejected for neuron {neuron}: the next nonce is {expected}")]
-    Nonce {
-        neuron: Address,
-        expected: u64,
-        got: u64,
-    },
+    Nonce { neuron: Address, expected: u64, got: u64 },
     /// A link from a particle to itself.
     #[error("self-link rejected: {0} links to itself")]
     SelfLink(String),
     /// An input over a size cap.
     #[error("{what} is {size}, over the limit of {limit}")]
-    TooLarge {
-        what: &'static str,
-        size: usize,
-        limit: usize,
-    },
+    TooLarge { what: &'static str, size: usize, limit: usize },
     /// A neuron over its per-block link quota.
     #[error(
         "neuron {neuron} is rate limited: {pending} links pending + {requested} requested exceed its quota of {quota} links per block"
     )]
-    RateLimited {
-        neuron: Address,
-        pending: u64,
-        requested: u64,
-        quota: u64,
-    },
+    RateLimited { neuron: Address, pending: u64, requested: u64, quota: u64 },
     /// Something asked for by id that does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -72,6 +59,9 @@ pub enum EngineError {
     /// The file system failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The focus computation refused its input.
+    #[error("focus: {0}")]
+    Focus(String),
     /// The node is stopping and accepts no more work.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -92,11 +82,11 @@ impl EngineError {
             EngineError::NotFound(_) => "NOT_FOUND",
             EngineError::InvalidKey(_) => "INVALID_KEY",
             EngineError::Genesis(_) => "GENESIS",
+            EngineError::Focus(_) => "INTERNAL",
             EngineError::ShuttingDown => "UNAVAILABLE",
-            EngineError::Corruption(_)
-            | EngineError::Store(_)
-            | EngineError::StorageFailed(_)
-            | EngineError::Io(_) => "INTERNAL",
+            EngineError::Corruption(_) | EngineError::Store(_) | EngineError::StorageFailed(_) | EngineError::Io(_) => {
+                "INTERNAL"
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Consensus parameters fixed at genesis.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChainParams {
     /// A neuron's quota is `stake × links_per_block_per_stake` links per block.
@@ -22,6 +22,62 @@ pub struct ChainParams {
     pub max_tx_bytes: usize,
     /// Most links per transaction.
     pub max_links_per_tx: usize,
+    /// The focus parameters (spec/focus.md; consensus: every node must use the same).
+    pub focus: FocusConfig,
+}
+
+/// The focus parameters as a genesis file spells them; defaults are the spec's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FocusConfig {
+    /// Weight of diffusion `λ_d`.
+    pub lambda_d: f64,
+    /// Weight of the springs `λ_s`.
+    pub lambda_s: f64,
+    /// Weight of the heat kernel `λ_h`.
+    pub lambda_h: f64,
+    /// Teleport probability `α`.
+    pub alpha: f64,
+    /// Springs screening `μ`.
+    pub mu: f64,
+    /// Heat time `τ`.
+    pub tau: f64,
+    /// Heat series terms `K`.
+    pub heat_terms: u32,
+    /// Accuracy `ε` (ℓ1).
+    pub epsilon: f64,
+}
+
+impl Default for FocusConfig {
+    fn default() -> Self {
+        let p = kernels::FocusParams::default();
+        FocusConfig {
+            lambda_d: p.lambda_d,
+            lambda_s: p.lambda_s,
+            lambda_h: p.lambda_h,
+            alpha: p.alpha,
+            mu: p.mu,
+            tau: p.tau,
+            heat_terms: p.heat_terms as u32,
+            epsilon: p.epsilon,
+        }
+    }
+}
+
+impl FocusConfig {
+    /// The kernels' parameter struct.
+    pub fn to_kernel(&self) -> kernels::FocusParams {
+        kernels::FocusParams {
+            lambda_d: self.lambda_d,
+            lambda_s: self.lambda_s,
+            lambda_h: self.lambda_h,
+            alpha: self.alpha,
+            mu: self.mu,
+            tau: self.tau,
+            heat_terms: self.heat_terms as usize,
+            epsilon: self.epsilon,
+        }
+    }
 }
 
 impl Default for ChainParams {
@@ -31,6 +87,7 @@ impl Default for ChainParams {
             links_per_block_per_stake: 1000,
             max_tx_bytes: limits.max_tx_bytes,
             max_links_per_tx: limits.max_links_per_tx,
+            focus: FocusConfig::default(),
         }
     }
 }
@@ -38,16 +95,12 @@ impl Default for ChainParams {
 impl ChainParams {
     /// The transaction size limits.
     pub fn tx_limits(&self) -> TxLimits {
-        TxLimits {
-            max_tx_bytes: self.max_tx_bytes,
-            max_links_per_tx: self.max_links_per_tx,
-        }
+        TxLimits { max_tx_bytes: self.max_tx_bytes, max_links_per_tx: self.max_links_per_tx }
     }
 
     /// Links per block a neuron of `stake` may add.
     pub fn link_quota(&self, stake: u64) -> u64 {
-        u64::try_from(u128::from(stake) * u128::from(self.links_per_block_per_stake))
-            .unwrap_or(u64::MAX)
+        u64::try_from(u128::from(stake) * u128::from(self.links_per_block_per_stake)).unwrap_or(u64::MAX)
     }
 }
 
@@ -62,7 +115,7 @@ pub struct GenesisNeuron {
 }
 
 /// The genesis document, read from TOML or JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Genesis {
     /// The chain's name; every transaction signs it.
@@ -90,13 +143,7 @@ impl Genesis {
             genesis_time,
             default_stake: 1,
             params: ChainParams::default(),
-            neurons: neurons
-                .iter()
-                .map(|&address| GenesisNeuron {
-                    address,
-                    stake: 1000,
-                })
-                .collect(),
+            neurons: neurons.iter().map(|&address| GenesisNeuron { address, stake: 1000 }).collect(),
         }
     }
 
@@ -117,20 +164,14 @@ impl Genesis {
     pub fn validate(&self) -> Result<()> {
         let fail = |m: String| Err(EngineError::Genesis(m));
         let id = &self.chain_id;
-        if id.is_empty()
-            || id.len() > 64
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return fail(format!(
-                "chain_id {id:?} must be 1-64 characters of [A-Za-z0-9-_.]"
-            ));
+        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return fail(format!("chain_id {id:?} must be 1-64 characters of [A-Za-z0-9-_.]"));
         }
         let p = &self.params;
         if p.max_tx_bytes < 256 || p.max_links_per_tx == 0 || p.links_per_block_per_stake == 0 {
             return fail("params: max_tx_bytes >= 256, max_links_per_tx >= 1, links_per_block_per_stake >= 1".into());
         }
+        p.focus.to_kernel().validate().map_err(|e| EngineError::Genesis(e.to_string()))?;
         let mut seen = HashSet::new();
         for n in &self.neurons {
             if !seen.insert(n.address) {
@@ -152,10 +193,7 @@ impl Genesis {
 
     /// The stake of a neuron at genesis.
     pub fn stake_of(&self, address: &Address) -> u64 {
-        self.neurons
-            .iter()
-            .find(|n| n.address == *address)
-            .map_or(self.default_stake, |n| n.stake)
+        self.neurons.iter().find(|n| n.address == *address).map_or(self.default_stake, |n| n.stake)
     }
 }
 
@@ -196,10 +234,7 @@ mod tests {
                 ),
                 "twice",
             ),
-            (
-                "chain_id = \"c\"\n[[neurons]]\naddress = \"neuron1xyz\"\nstake = 1".to_string(),
-                "address",
-            ),
+            ("chain_id = \"c\"\n[[neurons]]\naddress = \"neuron1xyz\"\nstake = 1".to_string(), "address"),
         ] {
             let path = dir.path().join("bad.toml");
             std::fs::write(&path, &text).unwrap();

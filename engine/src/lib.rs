@@ -23,6 +23,7 @@
 pub mod audit;
 pub mod block;
 mod error;
+pub mod focus;
 pub mod genesis;
 pub mod ids;
 mod mempool;
@@ -36,18 +37,21 @@ pub mod tx;
 
 pub use block::BlockHeader;
 pub use error::{EngineError, Result};
-pub use genesis::{ChainParams, Genesis};
+pub use focus::{Focus, FocusSummary};
+pub use genesis::{ChainParams, FocusConfig, Genesis};
 pub use neuron::{Address, NeuronKey};
-pub use node::{BlockSummary, NeuronInfo, Node, NodeConfig, NodeStatus, Receipt, TxStatus};
+pub use node::{BlockSummary, FocusProof, NeuronInfo, Node, NodeConfig, NodeStatus, Receipt, TxStatus};
 pub use particle::Particle;
 pub use state::ChainState;
 pub use store::Store;
 pub use tx::{SignedTx, Transaction, TxLimits, VerifiedTx};
 
+/// Serialises bytes as lower-case hex.
+fn serde_hex<S: serde::Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&hex::encode(bytes))
+}
+
 /// Serialises a value by its `Display` form (CIDs as strings in JSON answers).
-fn serde_display<T: std::fmt::Display, S: serde::Serializer>(
-    value: &T,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+fn serde_display<T: std::fmt::Display, S: serde::Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
 }

@@ -51,9 +51,7 @@ impl Mempool {
 
     /// The nonce the neuron's next transaction must carry, counting waiting ones.
     pub(crate) fn next_nonce(&self, state: &ChainState, neuron: &Address) -> u64 {
-        self.neurons
-            .get(neuron)
-            .map_or_else(|| state.next_nonce(neuron), |p| p.last_nonce + 1)
+        self.neurons.get(neuron).map_or_else(|| state.next_nonce(neuron), |p| p.last_nonce + 1)
     }
 
     /// Links the neuron has waiting.
@@ -66,11 +64,7 @@ impl Mempool {
     pub(crate) fn check(&self, state: &ChainState, tx: &VerifiedTx) -> Result<()> {
         let expected = self.next_nonce(state, &tx.neuron);
         if tx.nonce != expected {
-            return Err(EngineError::Nonce {
-                neuron: tx.neuron,
-                expected,
-                got: tx.nonce,
-            });
+            return Err(EngineError::Nonce { neuron: tx.neuron, expected, got: tx.nonce });
         }
         let pending = self.pending_links(&tx.neuron);
         let quota = state.quota_of(&tx.neuron);
@@ -103,11 +97,7 @@ impl Mempool {
 
     /// Adds an admitted transaction; the caller has run [`Mempool::check`].
     pub(crate) fn insert(&mut self, seq: u64, tx: Arc<VerifiedTx>) {
-        let pending = self.neurons.entry(tx.neuron).or_insert(Pending {
-            last_nonce: 0,
-            links: 0,
-            txs: 0,
-        });
+        let pending = self.neurons.entry(tx.neuron).or_insert(Pending { last_nonce: 0, links: 0, txs: 0 });
         pending.last_nonce = tx.nonce;
         pending.links += tx.links.len() as u64;
         pending.txs += 1;
@@ -153,15 +143,11 @@ impl Mempool {
         let mut stale = Vec::new();
         let mut progress: HashMap<Address, (u64, u64, bool)> = HashMap::new();
         for (&seq, tx) in &self.entries {
-            let (next, used, waiting) = progress
-                .entry(tx.neuron)
-                .or_insert_with(|| (state.next_nonce(&tx.neuron), 0, false));
+            let (next, used, waiting) =
+                progress.entry(tx.neuron).or_insert_with(|| (state.next_nonce(&tx.neuron), 0, false));
             if tx.nonce < *next {
                 stale.push(seq);
-            } else if *waiting
-                || tx.nonce > *next
-                || *used + tx.links.len() as u64 > state.quota_of(&tx.neuron)
-            {
+            } else if *waiting || tx.nonce > *next || *used + tx.links.len() as u64 > state.quota_of(&tx.neuron) {
                 *waiting = true;
             } else {
                 *next += 1;

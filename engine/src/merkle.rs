@@ -10,20 +10,11 @@ pub type Hash = [u8; 32];
 
 /// The hash of one leaf.
 pub fn leaf_hash(leaf: &[u8]) -> Hash {
-    Sha256::new()
-        .chain_update([0u8])
-        .chain_update(leaf)
-        .finalize()
-        .into()
+    Sha256::new().chain_update([0u8]).chain_update(leaf).finalize().into()
 }
 
 fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    Sha256::new()
-        .chain_update([1u8])
-        .chain_update(left)
-        .chain_update(right)
-        .finalize()
-        .into()
+    Sha256::new().chain_update([1u8]).chain_update(left).chain_update(right).finalize().into()
 }
 
 fn split(n: usize) -> usize {
@@ -63,11 +54,7 @@ pub struct InclusionProof {
 impl InclusionProof {
     /// The audit path of leaf `index` among hashed `leaves`.
     pub fn new(leaves: &[Hash], index: usize) -> Self {
-        assert!(
-            index < leaves.len(),
-            "leaf {index} outside a tree of {}",
-            leaves.len()
-        );
+        assert!(index < leaves.len(), "leaf {index} outside a tree of {}", leaves.len());
         let mut path = Vec::new();
         let (mut lo, mut hi, mut at) = (0, leaves.len(), index);
         let mut siblings = Vec::new();
@@ -83,11 +70,7 @@ impl InclusionProof {
             }
         }
         path.extend(siblings.into_iter().rev());
-        InclusionProof {
-            index,
-            size: leaves.len(),
-            path,
-        }
+        InclusionProof { index, size: leaves.len(), path }
     }
 
     /// Whether `leaf` at this proof's position hashes up to `root`.
@@ -138,10 +121,7 @@ mod tests {
             vec![0x30, 0x31],
             vec![0x40, 0x41, 0x42, 0x43],
             vec![0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57],
-            vec![
-                0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d,
-                0x6e, 0x6f,
-            ],
+            vec![0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f],
         ];
         let expect = [
             "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -154,17 +134,9 @@ mod tests {
             "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
         ];
         for (n, want) in expect.iter().enumerate() {
-            assert_eq!(
-                hex::encode(root(&leaves[..n + 1])),
-                *want,
-                "tree of {}",
-                n + 1
-            );
+            assert_eq!(hex::encode(root(&leaves[..n + 1])), *want, "tree of {}", n + 1);
         }
-        assert_eq!(
-            hex::encode(root::<&[u8]>(&[])),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(hex::encode(root::<&[u8]>(&[])), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     proptest! {

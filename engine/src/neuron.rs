@@ -42,13 +42,9 @@ impl FromStr for Address {
         let invalid = |reason: String| EngineError::InvalidKey(format!("address {s:?}: {reason}"));
         let (hrp, data) = bech32::decode(s).map_err(|e| invalid(e.to_string()))?;
         if hrp.as_str() != ADDRESS_PREFIX {
-            return Err(invalid(format!(
-                "prefix is {hrp:?}, expected {ADDRESS_PREFIX:?}"
-            )));
+            return Err(invalid(format!("prefix is {hrp:?}, expected {ADDRESS_PREFIX:?}")));
         }
-        let key: [u8; 32] = data
-            .try_into()
-            .map_err(|d: Vec<u8>| invalid(format!("{} bytes, expected 32", d.len())))?;
+        let key: [u8; 32] = data.try_into().map_err(|d: Vec<u8>| invalid(format!("{} bytes, expected 32", d.len())))?;
         Ok(Address(key))
     }
 }
@@ -100,20 +96,13 @@ impl NeuronKey {
     /// Writes the key as JSON; refuses to overwrite an existing file.
     pub fn write(&self, path: &Path) -> Result<()> {
         use std::io::Write;
-        let file = KeyFile {
-            address: self.address(),
-            secret_key: hex::encode(self.0.to_bytes()),
-        };
+        let file = KeyFile { address: self.address(), secret_key: hex::encode(self.0.to_bytes()) };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut out = options.open(path)?;
-        out.write_all(
-            serde_json::to_string_pretty(&file)
-                .expect("a key file serialises")
-                .as_bytes(),
-        )?;
+        out.write_all(serde_json::to_string_pretty(&file).expect("a key file serialises").as_bytes())?;
         out.write_all(b"\n")?;
         out.sync_all()?;
         Ok(())
@@ -121,8 +110,7 @@ impl NeuronKey {
 
     /// Reads a key written by [`NeuronKey::write`], checking the stored address.
     pub fn read(path: &Path) -> Result<Self> {
-        let invalid =
-            |reason: String| EngineError::InvalidKey(format!("{}: {reason}", path.display()));
+        let invalid = |reason: String| EngineError::InvalidKey(format!("{}: {reason}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
         let file: KeyFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let secret: [u8; 32] = hex::decode(&file.secret_key)
@@ -139,11 +127,9 @@ impl NeuronKey {
 
 /// Verifies an ed25519 signature (strict: rejects malleable and small-order forms).
 pub fn verify_signature(address: &Address, message: &[u8], signature: &[u8; 64]) -> Result<()> {
-    let key =
-        VerifyingKey::from_bytes(&address.0).map_err(|_| EngineError::BadSignature(*address))?;
+    let key = VerifyingKey::from_bytes(&address.0).map_err(|_| EngineError::BadSignature(*address))?;
     let signature = ed25519_dalek::Signature::from_bytes(signature);
-    key.verify_strict(message, &signature)
-        .map_err(|_| EngineError::BadSignature(*address))
+    key.verify_strict(message, &signature).map_err(|_| EngineError::BadSignature(*address))
 }
 
 #[cfg(test)]
@@ -157,21 +143,9 @@ mod tests {
         assert!(text.starts_with("neuron1"));
         assert_eq!(text.parse::<Address>().unwrap(), key.address());
         let other = bech32::encode::<Bech32>(Hrp::parse("bostrom").unwrap(), &[0; 32]).unwrap();
-        assert!(
-            other
-                .parse::<Address>()
-                .unwrap_err()
-                .to_string()
-                .contains("prefix")
-        );
+        assert!(other.parse::<Address>().unwrap_err().to_string().contains("prefix"));
         let short = bech32::encode::<Bech32>(Hrp::parse("neuron").unwrap(), &[0; 20]).unwrap();
-        assert!(
-            short
-                .parse::<Address>()
-                .unwrap_err()
-                .to_string()
-                .contains("20 bytes")
-        );
+        assert!(short.parse::<Address>().unwrap_err().to_string().contains("20 bytes"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::{
     block::BlockHeader,
     error::{EngineError, Result},
+    focus::Focus,
     genesis::Genesis,
     ids::Height,
     mempool::Mempool,
@@ -32,9 +33,7 @@ pub struct NodeConfig {
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        NodeConfig {
-            max_content_bytes: 256 * 1024,
-        }
+        NodeConfig { max_content_bytes: 256 * 1024 }
     }
 }
 
@@ -112,11 +111,18 @@ pub struct NodeStatus {
 struct Inner {
     state: ChainState,
     mempool: Mempool,
+    /// The focus of the tip's state.
+    focus: Focus,
+    /// Whether the tip's focus differs from the one its header commits to, so a block is due
+    /// even with an empty mempool (it carries the new `focus_root`).
+    focus_pending: bool,
 }
 
 struct Shared {
     store: Store,
     inner: Mutex<Inner>,
+    /// Serialises block production (the focus solve runs outside `inner`).
+    producing: Mutex<()>,
     chain_id: String,
     limits: TxLimits,
     config: NodeConfig,
@@ -126,9 +132,7 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves nothing half-applied (state moves only after
         // the store commits), so the data behind a poisoned lock is still consistent.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -175,10 +179,7 @@ impl Node {
     /// mempool in arrival order.
     pub fn open(data_dir: &Path, config: NodeConfig) -> Result<Self> {
         if !Self::is_initialised(data_dir)? {
-            return Err(EngineError::Genesis(format!(
-                "{} is not initialised (run `init`)",
-                data_dir.display()
-            )));
+            return Err(EngineError::Genesis(format!("{} is not initialised (run `init`)", data_dir.display())));
         }
         let store = Store::open(data_dir)?;
         let state = ChainState::load(&store)?;
@@ -202,23 +203,15 @@ impl Node {
         if !unusable.is_empty() {
             store.drop_mempool(&unusable)?;
         }
-        let shared = Arc::new(Shared {
-            store,
-            inner: Mutex::new(Inner { state, mempool }),
-            chain_id,
-            limits,
-            config,
-        });
+        let (focus, focus_pending) = load_focus(&store, &state)?;
+        let inner = Inner { state, mempool, focus, focus_pending };
+        let shared =
+            Arc::new(Shared { store, inner: Mutex::new(inner), producing: Mutex::new(()), chain_id, limits, config });
         let (sender, receiver) = mpsc::channel();
         let worker = Arc::clone(&shared);
-        let admission_thread = std::thread::Builder::new()
-            .name("admission".into())
-            .spawn(move || admission_loop(&worker, &receiver))?;
-        Ok(Node {
-            shared,
-            admission: Some(sender),
-            admission_thread: Some(admission_thread),
-        })
+        let admission_thread =
+            std::thread::Builder::new().name("admission".into()).spawn(move || admission_loop(&worker, &receiver))?;
+        Ok(Node { shared, admission: Some(sender), admission_thread: Some(admission_thread) })
     }
 
     /// The chain id.
@@ -244,49 +237,93 @@ impl Node {
         answer.recv().map_err(|_| EngineError::ShuttingDown)?
     }
 
-    /// Commits the next block from the mempool, if it has anything. `time` is the proposer's
-    /// clock (Unix milliseconds); the state machine never reads one.
+    /// Commits the next block from the mempool, if it has anything (or if the tip's focus
+    /// changed and no header commits to it yet). `time` is the proposer's clock (Unix
+    /// milliseconds); the state machine never reads one.
+    ///
+    /// After the block commits, the focus of the new state is computed (warm from the previous
+    /// focus, outside the lock, so admission goes on) and stored; the next block commits to it.
     pub fn produce_block(&self, time: u64) -> Result<Option<BlockSummary>> {
-        let mut inner = self.shared.lock();
-        let Inner { state, mempool } = &mut *inner;
-        let (chosen, stale) = mempool.select(state);
-        if !stale.is_empty() {
-            self.shared.store.drop_mempool(&stale)?;
-            mempool.remove(&stale);
-        }
-        if chosen.is_empty() {
-            return Ok(None);
-        }
-        let chosen: Vec<(u64, &VerifiedTx)> =
-            chosen.iter().map(|(seq, tx)| (*seq, tx.as_ref())).collect();
-        let block = state.prepare_block(&chosen, time)?;
-        self.shared.store.commit_block(&block)?;
-        state.apply(&block);
-        mempool.remove(&block.mempool_done);
-        let summary = BlockSummary {
-            height: block.header.height,
-            cid: block.header.cid(),
-            txs: block.txs.len(),
-            links: block.links.len(),
+        let _one_at_a_time = self.shared.producing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (summary, operator, previous) = {
+            let mut inner = self.shared.lock();
+            let Inner { state, mempool, focus, focus_pending } = &mut *inner;
+            let (chosen, stale) = mempool.select(state);
+            if !stale.is_empty() {
+                self.shared.store.drop_mempool(&stale)?;
+                mempool.remove(&stale);
+            }
+            if chosen.is_empty() && !*focus_pending {
+                return Ok(None);
+            }
+            let chosen: Vec<(u64, &VerifiedTx)> = chosen.iter().map(|(seq, tx)| (*seq, tx.as_ref())).collect();
+            let block = state.prepare_block(&chosen, time, focus.summary.root)?;
+            self.shared.store.commit_block(&block)?;
+            state.apply(&block);
+            mempool.remove(&block.mempool_done);
+            *focus_pending = !block.links.is_empty();
+            let operator = if block.links.is_empty() { None } else { Some(state.focus_operator()?) };
+            let summary = BlockSummary {
+                height: block.header.height,
+                cid: block.header.cid(),
+                txs: block.txs.len(),
+                links: block.links.len(),
+            };
+            (summary, operator, focus.clone())
         };
+        let focus = advance_focus(&self.shared.store, operator, &previous, summary.height)?;
         tracing::info!(
             height = summary.height,
             txs = summary.txs,
             links = summary.links,
+            focus_iterations = focus.summary.iterations,
+            focus_ms = focus.summary.solve_micros / 1000,
             "block committed"
         );
+        self.shared.lock().focus = focus;
         Ok(Some(summary))
+    }
+
+    /// The focus of the tip's state.
+    pub fn focus(&self) -> Focus {
+        self.shared.lock().focus.clone()
+    }
+
+    /// The exact focus vector of the state at `height`.
+    pub fn focus_at(&self, height: u64) -> Result<Option<Vec<f64>>> {
+        crate::focus::focus_at(&self.shared.store, Height(height))
+    }
+
+    /// One particle's focus at `height` with the inclusion proof of its leaf into the
+    /// `focus_root` of header `height + 1`.
+    pub fn focus_proof(&self, particle: &Particle, height: u64) -> Result<FocusProof> {
+        let not_found = EngineError::NotFound;
+        let index = self
+            .with_state(|s| s.particle_idx(particle))
+            .ok_or_else(|| not_found(format!("particle {particle} has no links")))?;
+        let anchor = self.shared.store.block(Height(height + 1))?.ok_or_else(|| {
+            not_found(format!("the focus of height {height} is committed by block {}, not produced yet", height + 1))
+        })?;
+        let pi = self.focus_at(height)?.ok_or_else(|| not_found(format!("no focus stored for height {height}")))?;
+        let proof = crate::focus::focus_proof(&pi, index)
+            .ok_or_else(|| not_found(format!("{particle} had no links at height {height}")))?;
+        let focus = pi[index.0 as usize];
+        Ok(FocusProof {
+            height,
+            particle: index.0,
+            focus,
+            leaf: crate::focus::quantise(focus),
+            root: anchor.header.focus_root,
+            anchor_height: height + 1,
+            proof,
+        })
     }
 
     /// Stores content durably and returns its particle (CIDv1, raw, sha2-256).
     pub fn post_content(&self, content: &[u8]) -> Result<Particle> {
         let limit = self.shared.config.max_content_bytes;
         if content.len() > limit {
-            return Err(EngineError::TooLarge {
-                what: "content (bytes)",
-                size: content.len(),
-                limit,
-            });
+            return Err(EngineError::TooLarge { what: "content (bytes)", size: content.len(), limit });
         }
         let particle = Particle::of_content(content);
         self.shared.store.put_content(&particle, content)?;
@@ -325,16 +362,9 @@ impl Node {
     pub fn tx_status(&self, cid: &Cid) -> Result<TxStatus> {
         let inner = self.shared.lock();
         if let Some(TxLocation { height, index }) = self.shared.store.tx_location(cid)? {
-            return Ok(TxStatus::Committed {
-                height: height.0,
-                index,
-            });
+            return Ok(TxStatus::Committed { height: height.0, index });
         }
-        Ok(if inner.mempool.contains(cid) {
-            TxStatus::Pending
-        } else {
-            TxStatus::Unknown
-        })
+        Ok(if inner.mempool.contains(cid) { TxStatus::Pending } else { TxStatus::Unknown })
     }
 
     /// A block header and its transactions' CIDs.
@@ -348,9 +378,7 @@ impl Node {
             .store
             .block_txs(Height(height))?
             .iter()
-            .map(|tx| {
-                crate::audit::rebuild_tx(&inner.state, tx).map(|signed| dag_cbor_cid(&signed.bytes))
-            })
+            .map(|tx| crate::audit::rebuild_tx(&inner.state, tx).map(|signed| dag_cbor_cid(&signed.bytes)))
             .collect::<Result<_>>()?;
         Ok(Some((record.header, cids)))
     }
@@ -364,6 +392,69 @@ impl Node {
     pub fn store(&self) -> &Store {
         &self.shared.store
     }
+}
+
+/// One particle's focus leaf with its Merkle path to a header's `focus_root`.
+#[derive(Clone, Debug, Serialize)]
+pub struct FocusProof {
+    /// The state whose focus this is.
+    pub height: u64,
+    /// The particle's index (the leaf position).
+    pub particle: u32,
+    /// The focus value.
+    pub focus: f64,
+    /// The committed leaf `round(focus·2^60)` (leaf bytes: little-endian u64).
+    pub leaf: u64,
+    /// The root it proves into.
+    #[serde(serialize_with = "crate::serde_hex")]
+    pub root: crate::merkle::Hash,
+    /// The header holding `root`.
+    pub anchor_height: u64,
+    /// The audit path.
+    pub proof: crate::merkle::InclusionProof,
+}
+
+/// The focus of the tip after start-up: read from the history, or (after a crash between a
+/// block and its focus) recomputed from the previous height's stored focus, bit for bit.
+fn load_focus(store: &Store, state: &ChainState) -> Result<(Focus, bool)> {
+    let tip = state.tip().0.height;
+    let tip_block = store.block(Height(tip))?.ok_or_else(|| EngineError::Corruption("tip block missing".into()))?;
+    let pending = tip_block.link_count > 0;
+    if let Some(summary) = store.focus_summary(Height(tip))? {
+        let pi = crate::focus::focus_at(store, Height(tip))?.unwrap_or_default();
+        return Ok((Focus { pi: Arc::new(pi), summary }, pending));
+    }
+    let previous = if tip == 0 {
+        Focus::empty(0)
+    } else {
+        let summary = store.focus_summary(Height(tip - 1))?.ok_or_else(|| {
+            EngineError::Corruption(format!("the focus of heights {} and {tip} are both missing", tip - 1))
+        })?;
+        let pi = crate::focus::focus_at(store, Height(tip - 1))?.unwrap_or_default();
+        Focus { pi: Arc::new(pi), summary }
+    };
+    let operator = if tip_block.link_count > 0 { Some(state.focus_operator()?) } else { None };
+    Ok((advance_focus(store, operator, &previous, tip)?, pending))
+}
+
+/// The focus transition of one height (see `focus.rs`), stored before it is returned.
+fn advance_focus(
+    store: &Store,
+    operator: Option<kernels::FocusOperator>,
+    previous: &Focus,
+    height: u64,
+) -> Result<Focus> {
+    let focus = match operator {
+        None => Focus::carried(previous, height),
+        Some(operator) => {
+            let start = std::time::Instant::now();
+            let solution = operator.solve(Some(&previous.pi));
+            Focus::solved(solution, height, start.elapsed().as_micros() as u64)
+        }
+    };
+    let chunks = crate::focus::history_chunks(height, &previous.pi, &focus.pi);
+    store.put_focus(&focus.summary, &chunks)?;
+    Ok(focus)
 }
 
 impl Drop for Node {
@@ -389,15 +480,12 @@ fn admission_loop(shared: &Shared, queue: &mpsc::Receiver<(VerifiedTx, Reply)>) 
             }
         }
         let mut inner = shared.lock();
-        let Inner { state, mempool } = &mut *inner;
+        let Inner { state, mempool, .. } = &mut *inner;
         let mut admitted = Vec::new();
         let mut answers = Vec::with_capacity(group.len());
         for (tx, reply) in group {
             let answer = mempool.check(state, &tx).map(|()| {
-                let receipt = Receipt {
-                    cid: tx.cid,
-                    duplicates: mempool.duplicates(state, &tx),
-                };
+                let receipt = Receipt { cid: tx.cid, duplicates: mempool.duplicates(state, &tx) };
                 let seq = mempool.next_seq();
                 let tx = Arc::new(tx);
                 mempool.insert(seq, Arc::clone(&tx));
@@ -406,14 +494,8 @@ fn admission_loop(shared: &Shared, queue: &mpsc::Receiver<(VerifiedTx, Reply)>) 
             });
             answers.push((reply, answer));
         }
-        let entries: Vec<(u64, &SignedTx)> = admitted
-            .iter()
-            .map(|(seq, tx)| (*seq, &tx.signed))
-            .collect();
-        if let Err(e) = (!entries.is_empty())
-            .then(|| shared.store.append_mempool(&entries))
-            .transpose()
-        {
+        let entries: Vec<(u64, &SignedTx)> = admitted.iter().map(|(seq, tx)| (*seq, &tx.signed)).collect();
+        if let Err(e) = (!entries.is_empty()).then(|| shared.store.append_mempool(&entries)).transpose() {
             tracing::error!(error = %e, "mempool write failed; rejecting the group");
             let seqs: Vec<u64> = admitted.iter().map(|(seq, _)| *seq).collect();
             mempool.remove(&seqs);

@@ -16,12 +16,8 @@ mod codec {
 }
 
 /// Multihash codes with the digest length each must have.
-const HASHES: &[(u64, &str, usize)] = &[
-    (0x12, "sha2-256", 32),
-    (0x13, "sha2-512", 64),
-    (0x1e, "blake3", 32),
-    (0xb220, "blake2b-256", 32),
-];
+const HASHES: &[(u64, &str, usize)] =
+    &[(0x12, "sha2-256", 32), (0x13, "sha2-512", 64), (0x1e, "blake3", 32), (0xb220, "blake2b-256", 32)];
 
 pub(crate) const SHA2_256: u64 = 0x12;
 pub(crate) use codec::DAG_CBOR;
@@ -38,43 +34,27 @@ impl Particle {
     /// Parses and validates a CID string.
     pub fn parse(input: &str) -> Result<Self> {
         if input.is_empty() {
-            return Err(EngineError::InvalidCid {
-                input: String::new(),
-                reason: "empty string".into(),
-            });
+            return Err(EngineError::InvalidCid { input: String::new(), reason: "empty string".into() });
         }
-        let cid = Cid::try_from(input).map_err(|e| EngineError::InvalidCid {
-            input: input.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let cid = Cid::try_from(input)
+            .map_err(|e| EngineError::InvalidCid { input: input.to_owned(), reason: e.to_string() })?;
         Self::from_cid(cid).map_err(|e| match e {
-            EngineError::InvalidCid { reason, .. } => EngineError::InvalidCid {
-                input: input.to_owned(),
-                reason,
-            },
+            EngineError::InvalidCid { reason, .. } => EngineError::InvalidCid { input: input.to_owned(), reason },
             other => other,
         })
     }
 
     /// Parses and validates a CID in binary form.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let cid = Cid::try_from(bytes).map_err(|e| EngineError::InvalidCid {
-            input: hex::encode(bytes),
-            reason: e.to_string(),
-        })?;
+        let cid = Cid::try_from(bytes)
+            .map_err(|e| EngineError::InvalidCid { input: hex::encode(bytes), reason: e.to_string() })?;
         Self::from_cid(cid)
     }
 
     /// Validates an already decoded CID.
     pub fn from_cid(cid: Cid) -> Result<Self> {
-        let invalid = |reason: String| EngineError::InvalidCid {
-            input: cid.to_string(),
-            reason,
-        };
-        if !matches!(
-            cid.codec(),
-            codec::RAW | codec::DAG_PB | codec::DAG_CBOR | codec::DAG_JSON
-        ) {
+        let invalid = |reason: String| EngineError::InvalidCid { input: cid.to_string(), reason };
+        if !matches!(cid.codec(), codec::RAW | codec::DAG_PB | codec::DAG_CBOR | codec::DAG_JSON) {
             return Err(invalid(format!(
                 "codec 0x{:x} is not accepted (raw, dag-pb, dag-cbor, dag-json)",
                 cid.codec()
@@ -86,10 +66,9 @@ impl Particle {
                 "multihash 0x{:x} is not accepted (sha2-256, sha2-512, blake3, blake2b-256)",
                 hash.code()
             ))),
-            Some((_, name, len)) if hash.size() as usize != *len => Err(invalid(format!(
-                "{name} digest has {} bytes, expected {len}",
-                hash.size()
-            ))),
+            Some((_, name, len)) if hash.size() as usize != *len => {
+                Err(invalid(format!("{name} digest has {} bytes, expected {len}", hash.size())))
+            }
             Some(_) => Ok(Particle(cid)),
         }
     }
@@ -134,10 +113,7 @@ impl fmt::Debug for Particle {
 /// document are named.
 pub fn dag_cbor_cid(bytes: &[u8]) -> Cid {
     let digest = Sha256::digest(bytes);
-    Cid::new_v1(
-        DAG_CBOR,
-        Multihash::wrap(SHA2_256, &digest).expect("a 32-byte digest fits a multihash"),
-    )
+    Cid::new_v1(DAG_CBOR, Multihash::wrap(SHA2_256, &digest).expect("a 32-byte digest fits a multihash"))
 }
 
 #[cfg(test)]
@@ -164,37 +140,19 @@ mod tests {
 
     #[test]
     fn rejects_with_a_reason() {
-        for (input, reason) in [
-            ("", "empty"),
-            ("Qm", ""),
-            ("not a cid", ""),
-            ("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbd0", ""),
-        ] {
+        for (input, reason) in
+            [("", "empty"), ("Qm", ""), ("not a cid", ""), ("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbd0", "")]
+        {
             let err = Particle::parse(input).unwrap_err();
             assert_eq!(err.code(), "INVALID_CID", "{input:?}");
             assert!(err.to_string().contains(reason));
         }
         let identity = Cid::new_v1(codec::RAW, Multihash::wrap(0x00, b"inline").unwrap());
-        assert!(
-            Particle::parse(&identity.to_string())
-                .unwrap_err()
-                .to_string()
-                .contains("multihash 0x0")
-        );
+        assert!(Particle::parse(&identity.to_string()).unwrap_err().to_string().contains("multihash 0x0"));
         let git = Cid::new_v1(0x78, Multihash::wrap(SHA2_256, &[1; 32]).unwrap());
-        assert!(
-            Particle::parse(&git.to_string())
-                .unwrap_err()
-                .to_string()
-                .contains("codec 0x78")
-        );
+        assert!(Particle::parse(&git.to_string()).unwrap_err().to_string().contains("codec 0x78"));
         let short = Cid::new_v1(codec::RAW, Multihash::wrap(SHA2_256, &[1; 20]).unwrap());
-        assert!(
-            Particle::parse(&short.to_string())
-                .unwrap_err()
-                .to_string()
-                .contains("expected 32")
-        );
+        assert!(Particle::parse(&short.to_string()).unwrap_err().to_string().contains("expected 32"));
     }
 
     proptest! {

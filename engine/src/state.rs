@@ -8,14 +8,14 @@
 use std::collections::{HashMap, HashSet};
 
 use ipld_core::cid::Cid;
-use kernels::LinkGraph;
+use kernels::{FocusOperator, LinkGraph};
 
 use crate::{
     block::{BlockHeader, genesis_graph_root, link_leaf, next_graph_root},
     error::{EngineError, Result},
     genesis::Genesis,
     ids::{Height, LinkIdx, NeuronIdx, ParticleIdx},
-    merkle,
+    merkle::{self, Hash},
     neuron::Address,
     particle::Particle,
     store::{BlockDiff, LinkRecord, NeuronRecord, Store, TxRecord},
@@ -51,27 +51,13 @@ pub struct ChainState {
 impl ChainState {
     /// Block 0: the genesis neurons get indices in document order, no links.
     pub fn genesis_block(genesis: &Genesis) -> BlockDiff {
-        let new_neurons: Vec<_> = genesis
-            .neurons
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (NeuronIdx(i as u32), n.address))
-            .collect();
+        let new_neurons: Vec<_> =
+            genesis.neurons.iter().enumerate().map(|(i, n)| (NeuronIdx(i as u32), n.address)).collect();
         let neurons = genesis
             .neurons
             .iter()
             .enumerate()
-            .map(|(i, n)| {
-                (
-                    n.address,
-                    NeuronRecord {
-                        idx: NeuronIdx(i as u32),
-                        nonce: 0,
-                        stake: n.stake,
-                        links: 0,
-                    },
-                )
-            })
+            .map(|(i, n)| (n.address, NeuronRecord { idx: NeuronIdx(i as u32), nonce: 0, stake: n.stake, links: 0 }))
             .collect();
         BlockDiff {
             header: BlockHeader {
@@ -80,7 +66,7 @@ impl ChainState {
                 parent: genesis.cid(),
                 txs_root: merkle::root::<&[u8]>(&[]),
                 graph_root: genesis_graph_root(),
-                focus_root: None,
+                focus_root: crate::focus::focus_root(&[]),
                 model: None,
                 sprint: None,
             },
@@ -96,26 +82,15 @@ impl ChainState {
 
     /// Rebuilds the state from the store (start-up): particles, neurons and the CSR graph.
     pub fn load(store: &Store) -> Result<Self> {
-        let genesis = store
-            .genesis()?
-            .ok_or_else(|| EngineError::Genesis("the store has no genesis".into()))?;
-        let tip = store
-            .last_block()?
-            .ok_or_else(|| EngineError::Corruption("genesis without block 0".into()))?;
+        let genesis = store.genesis()?.ok_or_else(|| EngineError::Genesis("the store has no genesis".into()))?;
+        let tip = store.last_block()?.ok_or_else(|| EngineError::Corruption("genesis without block 0".into()))?;
         let particle_list = store.particles()?;
-        let particles = particle_list
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (*p, ParticleIdx(i as u32)))
-            .collect();
+        let particles = particle_list.iter().enumerate().map(|(i, p)| (*p, ParticleIdx(i as u32))).collect();
         let mut neuron_list = Vec::new();
         let mut neurons = HashMap::new();
         for (i, (address, record)) in store.neurons()?.into_iter().enumerate() {
             if record.idx.0 as usize != i {
-                return Err(EngineError::Corruption(format!(
-                    "neuron {address} has index {} at {i}",
-                    record.idx
-                )));
+                return Err(EngineError::Corruption(format!("neuron {address} has index {} at {i}", record.idx)));
             }
             neuron_list.push(address);
             neurons.insert(address, record);
@@ -134,9 +109,7 @@ impl ChainState {
         }
         let graph = LinkGraph::from_links(particle_list.len() as u32, edges);
         if graph.link_count() as u64 != link_count {
-            return Err(EngineError::Corruption(
-                "the link table holds duplicate links".into(),
-            ));
+            return Err(EngineError::Corruption("the link table holds duplicate links".into()));
         }
         Ok(ChainState {
             tip_cid: tip.header.cid(),
@@ -183,9 +156,7 @@ impl ChainState {
 
     /// The stake of any neuron (genesis default for unknown ones).
     pub fn stake_of(&self, address: &Address) -> u64 {
-        self.neurons
-            .get(address)
-            .map_or(self.genesis.default_stake, |n| n.stake)
+        self.neurons.get(address).map_or(self.genesis.default_stake, |n| n.stake)
     }
 
     /// Links per block the neuron may add.
@@ -205,11 +176,7 @@ impl ChainState {
 
     /// Whether the link is committed.
     pub fn has_link(&self, neuron: &Address, from: &Particle, to: &Particle) -> bool {
-        match (
-            self.neurons.get(neuron),
-            self.particle_idx(from),
-            self.particle_idx(to),
-        ) {
+        match (self.neurons.get(neuron), self.particle_idx(from), self.particle_idx(to)) {
             (Some(n), Some(f), Some(t)) => self.graph.contains(f.0, t.0, n.idx.0),
             _ => false,
         }
@@ -219,7 +186,7 @@ impl ChainState {
     /// neuron within its per-block quota, or the block is invalid and nothing is returned.
     /// Duplicate links (already committed, or earlier in this block) are kept in their signed
     /// transaction but add nothing to the graph.
-    pub fn prepare_block(&self, txs: &[(u64, &VerifiedTx)], time: u64) -> Result<BlockDiff> {
+    pub fn prepare_block(&self, txs: &[(u64, &VerifiedTx)], time: u64, focus_root: Hash) -> Result<BlockDiff> {
         let height = self.tip.height + 1;
         let mut new_particles: Vec<(ParticleIdx, Particle)> = Vec::new();
         let mut fresh_particles: HashMap<Particle, ParticleIdx> = HashMap::new();
@@ -232,28 +199,16 @@ impl ChainState {
         let mut link_leaves = Vec::new();
 
         for (tx_index, (_, tx)) in txs.iter().enumerate() {
-            let record = match touched
-                .get(&tx.neuron)
-                .or_else(|| self.neurons.get(&tx.neuron))
-            {
+            let record = match touched.get(&tx.neuron).or_else(|| self.neurons.get(&tx.neuron)) {
                 Some(record) => *record,
                 None => {
                     let idx = NeuronIdx((self.neuron_list.len() + new_neurons.len()) as u32);
                     new_neurons.push((idx, tx.neuron));
-                    NeuronRecord {
-                        idx,
-                        nonce: 0,
-                        stake: self.genesis.default_stake,
-                        links: 0,
-                    }
+                    NeuronRecord { idx, nonce: 0, stake: self.genesis.default_stake, links: 0 }
                 }
             };
             if tx.nonce != record.nonce + 1 {
-                return Err(EngineError::Nonce {
-                    neuron: tx.neuron,
-                    expected: record.nonce + 1,
-                    got: tx.nonce,
-                });
+                return Err(EngineError::Nonce { neuron: tx.neuron, expected: record.nonce + 1, got: tx.nonce });
             }
             let used = links_this_block.entry(tx.neuron).or_default();
             let quota = self.genesis.params.link_quota(record.stake);
@@ -270,8 +225,7 @@ impl ChainState {
             let mut idx_of = |particle: &Particle| {
                 self.particles.get(particle).copied().unwrap_or_else(|| {
                     *fresh_particles.entry(*particle).or_insert_with(|| {
-                        let idx =
-                            ParticleIdx((self.particle_list.len() + new_particles.len()) as u32);
+                        let idx = ParticleIdx((self.particle_list.len() + new_particles.len()) as u32);
                         new_particles.push((idx, *particle));
                         idx
                     })
@@ -282,8 +236,7 @@ impl ChainState {
             for (from, to) in &tx.links {
                 let (f, t) = (idx_of(from), idx_of(to));
                 pairs.push((f, t));
-                let fresh = !self.graph.contains(f.0, t.0, record.idx.0)
-                    && in_block.insert((f, t, record.idx));
+                let fresh = !self.graph.contains(f.0, t.0, record.idx.0) && in_block.insert((f, t, record.idx));
                 if fresh {
                     added += 1;
                     link_leaves.push(link_leaf(&tx.neuron.0, &from.to_bytes(), &to.to_bytes()));
@@ -296,22 +249,10 @@ impl ChainState {
                     });
                 }
             }
-            touched.insert(
-                tx.neuron,
-                NeuronRecord {
-                    nonce: tx.nonce,
-                    links: record.links + added,
-                    ..record
-                },
-            );
+            touched.insert(tx.neuron, NeuronRecord { nonce: tx.nonce, links: record.links + added, ..record });
             records.push((
                 tx.cid,
-                TxRecord {
-                    neuron: record.idx,
-                    nonce: tx.nonce,
-                    signature: tx.signed.signature,
-                    links: pairs,
-                },
+                TxRecord { neuron: record.idx, nonce: tx.nonce, signature: tx.signed.signature, links: pairs },
             ));
         }
 
@@ -322,7 +263,7 @@ impl ChainState {
             parent: self.tip_cid,
             txs_root: merkle::root(&tx_cids),
             graph_root: next_graph_root(&self.tip.graph_root, &merkle::root(&link_leaves)),
-            focus_root: None,
+            focus_root,
             model: None,
             sprint: None,
         };
@@ -363,6 +304,22 @@ impl ChainState {
         self.link_count += block.links.len() as u64;
         self.tip_cid = block.header.cid();
         self.tip = block.header.clone();
+    }
+
+    /// The focus operator of the committed graph: link weights by the ampere rule
+    /// `w = s(ν)·k(ν)/links(ν)` (karma `k = 1` until it feeds back at epoch boundaries) and the
+    /// genesis focus parameters.
+    pub fn focus_operator(&self) -> Result<FocusOperator> {
+        let weights: Vec<f64> = self
+            .neuron_list
+            .iter()
+            .map(|address| {
+                let record = &self.neurons[address];
+                if record.links == 0 { 0.0 } else { record.stake as f64 / record.links as f64 }
+            })
+            .collect();
+        FocusOperator::from_link_graph(&self.graph, &weights, self.genesis.params.focus.to_kernel())
+            .map_err(|e| EngineError::Focus(e.to_string()))
     }
 
     /// The particle at an index.

@@ -41,23 +41,12 @@ pub struct Transaction {
 
 impl Transaction {
     /// A transaction of `links` for `chain_id` by the key's neuron.
-    pub fn new(
-        chain_id: &str,
-        key: &NeuronKey,
-        nonce: u64,
-        links: &[(Particle, Particle)],
-    ) -> Self {
+    pub fn new(chain_id: &str, key: &NeuronKey, nonce: u64, links: &[(Particle, Particle)]) -> Self {
         Transaction {
             chain_id: chain_id.to_owned(),
             neuron: key.address().0,
             nonce,
-            links: links
-                .iter()
-                .map(|(from, to)| WireLink {
-                    from: from.cid(),
-                    to: to.cid(),
-                })
-                .collect(),
+            links: links.iter().map(|(from, to)| WireLink { from: from.cid(), to: to.cid() }).collect(),
         }
     }
 
@@ -94,10 +83,7 @@ pub struct TxLimits {
 
 impl Default for TxLimits {
     fn default() -> Self {
-        TxLimits {
-            max_tx_bytes: 128 * 1024,
-            max_links_per_tx: 1000,
-        }
+        TxLimits { max_tx_bytes: 128 * 1024, max_links_per_tx: 1000 }
     }
 }
 
@@ -127,16 +113,13 @@ impl SignedTx {
                 limit: limits.max_tx_bytes,
             });
         }
-        let tx: Transaction = serde_ipld_dagcbor::from_slice(&self.bytes)
-            .map_err(|e| EngineError::Malformed(e.to_string()))?;
+        let tx: Transaction =
+            serde_ipld_dagcbor::from_slice(&self.bytes).map_err(|e| EngineError::Malformed(e.to_string()))?;
         if tx.encode() != self.bytes {
             return Err(EngineError::NonCanonical);
         }
         if tx.chain_id != chain_id {
-            return Err(EngineError::WrongChain {
-                expected: chain_id.to_owned(),
-                got: tx.chain_id,
-            });
+            return Err(EngineError::WrongChain { expected: chain_id.to_owned(), got: tx.chain_id });
         }
         if tx.links.is_empty() {
             return Err(EngineError::Malformed("transaction has no links".into()));
@@ -161,13 +144,7 @@ impl SignedTx {
             .collect::<Result<Vec<_>>>()?;
         let neuron = Address(tx.neuron);
         verify_signature(&neuron, &self.bytes, &self.signature)?;
-        Ok(VerifiedTx {
-            cid: dag_cbor_cid(&self.bytes),
-            neuron,
-            nonce: tx.nonce,
-            links,
-            signed: self,
-        })
+        Ok(VerifiedTx { cid: dag_cbor_cid(&self.bytes), neuron, nonce: tx.nonce, links, signed: self })
     }
 }
 
@@ -198,42 +175,21 @@ mod tests {
     #[test]
     fn each_stateless_rule_has_its_own_error() {
         let key = NeuronKey::from_secret([2; 32]);
-        let limits = TxLimits {
-            max_tx_bytes: 4096,
-            max_links_per_tx: 3,
-        };
+        let limits = TxLimits { max_tx_bytes: 4096, max_links_per_tx: 3 };
         let ok = signed(&key, &[(particle(1), particle(2))]);
         ok.clone().verify("test", &limits).unwrap();
 
         let code = |tx: SignedTx| tx.verify("test", &limits).unwrap_err().code();
-        assert_eq!(
-            ok.clone().verify("other", &limits).unwrap_err().code(),
-            "WRONG_CHAIN"
-        );
+        assert_eq!(ok.clone().verify("other", &limits).unwrap_err().code(), "WRONG_CHAIN");
         let mut bad_sig = ok.clone();
         bad_sig.signature[0] ^= 1;
         assert_eq!(code(bad_sig), "BAD_SIGNATURE");
-        assert_eq!(
-            code(SignedTx {
-                bytes: b"\xff\x00garbage".to_vec(),
-                signature: [0; 64]
-            }),
-            "MALFORMED"
-        );
-        assert_eq!(
-            code(signed(&key, &[(particle(1), particle(1))])),
-            "SELF_LINK"
-        );
+        assert_eq!(code(SignedTx { bytes: b"\xff\x00garbage".to_vec(), signature: [0; 64] }), "MALFORMED");
+        assert_eq!(code(signed(&key, &[(particle(1), particle(1))])), "SELF_LINK");
         assert_eq!(code(signed(&key, &[])), "MALFORMED");
         let many: Vec<_> = (0..4).map(|i| (particle(i), particle(i + 100))).collect();
         assert_eq!(code(signed(&key, &many)), "TOO_LARGE");
-        assert_eq!(
-            code(SignedTx {
-                bytes: vec![0; 5000],
-                signature: [0; 64]
-            }),
-            "TOO_LARGE"
-        );
+        assert_eq!(code(SignedTx { bytes: vec![0; 5000], signature: [0; 64] }), "TOO_LARGE");
         let git = Cid::new_v1(0x78, particle(1).cid().hash().to_owned());
         let mut tx = Transaction::new("test", &key, 1, &[(particle(1), particle(2))]);
         tx.links[0].to = git;
@@ -250,13 +206,8 @@ mod tests {
         assert_eq!(bytes[at], 0x01);
         bytes.splice(at..at + 1, [0x18, 0x01]);
         let signature = key.sign(&bytes);
-        let err = SignedTx { bytes, signature }
-            .verify("test", &TxLimits::default())
-            .unwrap_err();
-        assert!(
-            matches!(err, EngineError::NonCanonical | EngineError::Malformed(_)),
-            "{err}"
-        );
+        let err = SignedTx { bytes, signature }.verify("test", &TxLimits::default()).unwrap_err();
+        assert!(matches!(err, EngineError::NonCanonical | EngineError::Malformed(_)), "{err}");
     }
 
     proptest! {

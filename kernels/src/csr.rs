@@ -37,20 +37,13 @@ impl Csr {
 
     /// Builds from per-row sorted entries.
     pub fn from_rows(rows: usize, mut entries: impl FnMut(usize, &mut Vec<(u32, f64)>)) -> Self {
-        let mut csr = Csr {
-            offsets: Vec::with_capacity(rows + 1),
-            cols: Vec::new(),
-            vals: Vec::new(),
-        };
+        let mut csr = Csr { offsets: Vec::with_capacity(rows + 1), cols: Vec::new(), vals: Vec::new() };
         csr.offsets.push(0);
         let mut row = Vec::new();
         for i in 0..rows {
             row.clear();
             entries(i, &mut row);
-            debug_assert!(
-                row.windows(2).all(|w| w[0].0 < w[1].0),
-                "row {i} is not strictly ascending"
-            );
+            debug_assert!(row.windows(2).all(|w| w[0].0 < w[1].0), "row {i} is not strictly ascending");
             for &(c, v) in &row {
                 csr.cols.push(c);
                 csr.vals.push(v);
@@ -82,24 +75,18 @@ impl Csr {
                 next[c as usize] += 1;
             }
         }
-        Csr {
-            offsets,
-            cols: t_cols,
-            vals: t_vals,
-        }
+        Csr { offsets, cols: t_cols, vals: t_vals }
     }
 
     /// `y = A·x` by rows, in parallel; each `y[i]` sums its row left to right.
     pub fn spmv(&self, x: &[f64], y: &mut [f64]) {
         debug_assert_eq!(y.len(), self.rows());
-        y.par_chunks_mut(ROW_GRAIN)
-            .enumerate()
-            .for_each(|(chunk, out)| {
-                let first = chunk * ROW_GRAIN;
-                for (k, yi) in out.iter_mut().enumerate() {
-                    *yi = self.row_dot(first + k, x);
-                }
-            });
+        y.par_chunks_mut(ROW_GRAIN).enumerate().for_each(|(chunk, out)| {
+            let first = chunk * ROW_GRAIN;
+            for (k, yi) in out.iter_mut().enumerate() {
+                *yi = self.row_dot(first + k, x);
+            }
+        });
     }
 
     /// `Σ_j A[i,j]·x[j]` over row `i`, left to right.
@@ -118,9 +105,7 @@ impl Csr {
         (0..self.rows())
             .map(|i| {
                 let (cs, vs) = self.row(i);
-                cs.iter()
-                    .zip(vs)
-                    .fold(0.0, |acc, (&c, &v)| acc + v * x[c as usize])
+                cs.iter().zip(vs).fold(0.0, |acc, (&c, &v)| acc + v * x[c as usize])
             })
             .collect()
     }
@@ -136,9 +121,7 @@ mod tests {
         for &(i, j, v) in entries {
             rows[i as usize % n].insert(j % n as u32, v);
         }
-        Csr::from_rows(n, |i, row| {
-            row.extend(rows[i].iter().map(|(&c, &v)| (c, v)))
-        })
+        Csr::from_rows(n, |i, row| row.extend(rows[i].iter().map(|(&c, &v)| (c, v))))
     }
 
     proptest! {

@@ -51,26 +51,15 @@ impl Default for FocusParams {
 impl FocusParams {
     /// PageRank mode: diffusion only (`λ_s = λ_h = 0`).
     pub fn pagerank(alpha: f64, epsilon: f64) -> Self {
-        FocusParams {
-            lambda_d: 1.0,
-            lambda_s: 0.0,
-            lambda_h: 0.0,
-            alpha,
-            epsilon,
-            ..Self::default()
-        }
+        FocusParams { lambda_d: 1.0, lambda_s: 0.0, lambda_h: 0.0, alpha, epsilon, ..Self::default() }
     }
 
     /// Checks every parameter's range.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: String| Err(KernelError::InvalidParams(what));
         let lambdas = [self.lambda_d, self.lambda_s, self.lambda_h];
-        if lambdas.iter().any(|l| !l.is_finite() || *l < 0.0)
-            || (lambdas.iter().sum::<f64>() - 1.0).abs() > 1e-12
-        {
-            return bad(format!(
-                "λ_d, λ_s, λ_h must be ≥ 0 and sum to 1, got {lambdas:?}"
-            ));
+        if lambdas.iter().any(|l| !l.is_finite() || *l < 0.0) || (lambdas.iter().sum::<f64>() - 1.0).abs() > 1e-12 {
+            return bad(format!("λ_d, λ_s, λ_h must be ≥ 0 and sum to 1, got {lambdas:?}"));
         }
         if self.lambda_d <= 0.0 {
             return bad("λ_d must be > 0: the contraction κ = 1 − λ_d·α needs it".into());
@@ -187,19 +176,9 @@ impl Workspace {
 impl FocusOperator {
     /// The operator of a link graph; `neuron_weight[ν] = s(ν)·k(ν)/links(ν)` is each of
     /// neuron `ν`'s links' weight. Parallel links of different neurons add, in neuron order.
-    pub fn from_link_graph(
-        graph: &LinkGraph,
-        neuron_weight: &[f64],
-        params: FocusParams,
-    ) -> Result<Self> {
-        if let Some((i, w)) = neuron_weight
-            .iter()
-            .enumerate()
-            .find(|(_, w)| !(w.is_finite() && **w >= 0.0))
-        {
-            return Err(KernelError::InvalidWeight(format!(
-                "neuron {i} has weight {w}"
-            )));
+    pub fn from_link_graph(graph: &LinkGraph, neuron_weight: &[f64], params: FocusParams) -> Result<Self> {
+        if let Some((i, w)) = neuron_weight.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
+            return Err(KernelError::InvalidWeight(format!("neuron {i} has weight {w}")));
         }
         let n = graph.node_count() as usize;
         let mut missing = None;
@@ -217,9 +196,7 @@ impl FocusOperator {
             row.retain(|&(_, w)| w > 0.0);
         });
         if let Some(neuron) = missing {
-            return Err(KernelError::InvalidWeight(format!(
-                "no weight for neuron {neuron}"
-            )));
+            return Err(KernelError::InvalidWeight(format!("no weight for neuron {neuron}")));
         }
         Self::from_adjacency(a_by_target, params)
     }
@@ -230,14 +207,10 @@ impl FocusOperator {
         let mut sorted: Vec<(u32, u32, f64)> = Vec::with_capacity(edges.len());
         for &(from, to, w) in edges {
             if from as usize >= n || to as usize >= n {
-                return Err(KernelError::InvalidWeight(format!(
-                    "edge {from} → {to} outside 0..{n}"
-                )));
+                return Err(KernelError::InvalidWeight(format!("edge {from} → {to} outside 0..{n}")));
             }
             if !(w.is_finite() && w >= 0.0) {
-                return Err(KernelError::InvalidWeight(format!(
-                    "edge {from} → {to} has weight {w}"
-                )));
+                return Err(KernelError::InvalidWeight(format!("edge {from} → {to} has weight {w}")));
             }
             if from != to && w > 0.0 {
                 sorted.push((to, from, w));
@@ -294,16 +267,7 @@ impl FocusOperator {
         let d: Vec<f64> = (0..n).map(|i| row_sum(&w, i)).collect();
         let total = tree_sum_by(n, |i| d[i] + PRIOR_FLOOR);
         let prior = d.iter().map(|di| (di + PRIOR_FLOOR) / total).collect();
-        Ok(FocusOperator {
-            heat: params.heat_weights(),
-            params,
-            a_by_target,
-            a_by_source,
-            w,
-            out,
-            d,
-            prior,
-        })
+        Ok(FocusOperator { heat: params.heat_weights(), params, a_by_target, a_by_source, w, out, d, prior })
     }
 
     /// Number of particles.
@@ -350,58 +314,36 @@ impl FocusOperator {
     fn apply_in(&self, phi: &[f64], teleport: &[f64], out: &mut [f64], ws: &mut Workspace) {
         let p = &self.params;
         let (mu, out_deg, d) = (p.mu, &self.out, &self.d);
-        ws.by_out.par_iter_mut().enumerate().for_each(|(i, y)| {
-            *y = if out_deg[i] > 0.0 {
-                phi[i] / out_deg[i]
-            } else {
-                0.0
-            }
-        });
-        ws.by_screen
+        ws.by_out
             .par_iter_mut()
             .enumerate()
-            .for_each(|(i, z)| *z = phi[i] / (mu + d[i]));
-        ws.by_degree
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(i, r)| *r = if d[i] > 0.0 { phi[i] / d[i] } else { 0.0 });
+            .for_each(|(i, y)| *y = if out_deg[i] > 0.0 { phi[i] / out_deg[i] } else { 0.0 });
+        ws.by_screen.par_iter_mut().enumerate().for_each(|(i, z)| *z = phi[i] / (mu + d[i]));
+        ws.by_degree.par_iter_mut().enumerate().for_each(|(i, r)| *r = if d[i] > 0.0 { phi[i] / d[i] } else { 0.0 });
         let dangling = tree_sum_by(self.len(), |i| if out_deg[i] > 0.0 { 0.0 } else { phi[i] });
 
         // Diffusion: one pull pass over Aᵀ.
         let (a_t, prior, by_out) = (&self.a_by_target, &self.prior, &ws.by_out);
-        ws.diffusion
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(i, y)| *y = a_t.row_dot(i, by_out) + prior[i] * dangling);
+        ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| *y = a_t.row_dot(i, by_out) + prior[i] * dangling);
 
         // Springs and the first heat step share one pass over W.
         let (w, by_screen, by_degree) = (&self.w, &ws.by_screen, &ws.by_degree);
-        ws.springs
-            .par_iter_mut()
-            .zip(ws.heat_walk.par_iter_mut())
-            .enumerate()
-            .for_each(|(i, (s, h))| {
-                let (cols, vals) = w.row(i);
-                let (mut springs, mut walk) = (0.0, 0.0);
-                for (&c, &v) in cols.iter().zip(vals) {
-                    springs += v * by_screen[c as usize];
-                    walk += v * by_degree[c as usize];
-                }
-                *s = mu * by_screen[i] + springs;
-                *h = if d[i] > 0.0 { walk } else { phi[i] };
-            });
+        ws.springs.par_iter_mut().zip(ws.heat_walk.par_iter_mut()).enumerate().for_each(|(i, (s, h))| {
+            let (cols, vals) = w.row(i);
+            let (mut springs, mut walk) = (0.0, 0.0);
+            for (&c, &v) in cols.iter().zip(vals) {
+                springs += v * by_screen[c as usize];
+                walk += v * by_degree[c as usize];
+            }
+            *s = mu * by_screen[i] + springs;
+            *h = if d[i] > 0.0 { walk } else { phi[i] };
+        });
         let heat = &self.heat;
         if heat.len() > 1 {
             let walk = &ws.heat_walk;
-            ws.heat_sum
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(i, acc)| *acc = heat[0] * phi[i] + heat[1] * walk[i]);
+            ws.heat_sum.par_iter_mut().enumerate().for_each(|(i, acc)| *acc = heat[0] * phi[i] + heat[1] * walk[i]);
         } else {
-            ws.heat_sum
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(i, acc)| *acc = heat[0] * phi[i]);
+            ws.heat_sum.par_iter_mut().enumerate().for_each(|(i, acc)| *acc = heat[0] * phi[i]);
         }
         for &weight in heat.iter().skip(2) {
             let walk = &ws.heat_walk;
@@ -411,18 +353,11 @@ impl FocusOperator {
                 .for_each(|(i, r)| *r = if d[i] > 0.0 { walk[i] / d[i] } else { 0.0 });
             let by_degree = &ws.by_degree;
             ws.heat_next.par_iter_mut().enumerate().for_each(|(i, h)| {
-                *h = if d[i] > 0.0 {
-                    w.row_dot(i, by_degree)
-                } else {
-                    walk[i]
-                };
+                *h = if d[i] > 0.0 { w.row_dot(i, by_degree) } else { walk[i] };
             });
             std::mem::swap(&mut ws.heat_walk, &mut ws.heat_next);
             let walk = &ws.heat_walk;
-            ws.heat_sum
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(i, acc)| *acc += weight * walk[i]);
+            ws.heat_sum.par_iter_mut().enumerate().for_each(|(i, acc)| *acc += weight * walk[i]);
         }
 
         let (c_diffusion, c_teleport) = (p.lambda_d * (1.0 - p.alpha), p.lambda_d * p.alpha);
@@ -445,20 +380,9 @@ impl FocusOperator {
     /// the conditional focus `π*(·|t)` of spec/focus.md §5 when `t` is a query distribution.
     pub fn solve_with_teleport(&self, teleport: &[f64], warm: Option<&[f64]>) -> FocusSolution {
         let n = self.len();
-        assert_eq!(
-            teleport.len(),
-            n,
-            "teleport has {} entries for {n} particles",
-            teleport.len()
-        );
+        assert_eq!(teleport.len(), n, "teleport has {} entries for {n} particles", teleport.len());
         if n == 0 {
-            return FocusSolution {
-                pi: Vec::new(),
-                iterations: 0,
-                bound: 0.0,
-                converged: true,
-                syntropy: 0.0,
-            };
+            return FocusSolution { pi: Vec::new(), iterations: 0, bound: 0.0, converged: true, syntropy: 0.0 };
         }
         let mut phi = match warm {
             Some(previous) if tree_sum(previous) > 0.0 => {
@@ -486,13 +410,7 @@ impl FocusOperator {
         }
         let converged = bound <= self.params.epsilon;
         let syntropy = syntropy(&phi);
-        FocusSolution {
-            pi: phi,
-            iterations,
-            bound,
-            converged,
-            syntropy,
-        }
+        FocusSolution { pi: phi, iterations, bound, converged, syntropy }
     }
 }
 
@@ -505,11 +423,5 @@ fn normalise(v: &mut [f64]) {
 /// Syntropy (negentropy) `J = Σ π_i ln(n·π_i) = ln n − H(π)` in nats.
 pub fn syntropy(pi: &[f64]) -> f64 {
     let n = pi.len() as f64;
-    tree_sum_by(pi.len(), |i| {
-        if pi[i] > 0.0 {
-            pi[i] * (n * pi[i]).ln()
-        } else {
-            0.0
-        }
-    })
+    tree_sum_by(pi.len(), |i| if pi[i] > 0.0 { pi[i] * (n * pi[i]).ln() } else { 0.0 })
 }

@@ -43,16 +43,11 @@ impl LinkGraph {
     /// Builds the graph from an edge list `(from, to, neuron)` in one pass.
     /// Duplicate triples are stored once. `node_count` may exceed the largest index used.
     pub fn from_links(node_count: u32, links: impl IntoIterator<Item = (u32, u32, u32)>) -> Self {
-        let mut by_target: Vec<(u32, InLink)> = links
-            .into_iter()
-            .map(|(source, target, neuron)| (target, InLink { source, neuron }))
-            .collect();
+        let mut by_target: Vec<(u32, InLink)> =
+            links.into_iter().map(|(source, target, neuron)| (target, InLink { source, neuron })).collect();
         by_target.sort_unstable();
         by_target.dedup();
-        let nodes = by_target
-            .last()
-            .map_or(0, |&(t, l)| t.max(l.source) + 1)
-            .max(node_count);
+        let nodes = by_target.last().map_or(0, |&(t, l)| t.max(l.source) + 1).max(node_count);
         let mut rows = vec![RowSpan::default(); nodes as usize];
         for &(target, _) in &by_target {
             rows[target as usize].len += 1;
@@ -65,11 +60,7 @@ impl LinkGraph {
         }
         let live = by_target.len();
         let entries = by_target.into_iter().map(|(_, link)| link).collect();
-        Self {
-            rows,
-            entries,
-            live,
-        }
+        Self { rows, entries, live }
     }
 
     /// Number of particles (rows), including particles without links.
@@ -86,14 +77,7 @@ impl LinkGraph {
     pub fn ensure_nodes(&mut self, count: u32) {
         if count as usize > self.rows.len() {
             let end = self.entries.len();
-            self.rows.resize(
-                count as usize,
-                RowSpan {
-                    start: end,
-                    len: 0,
-                    cap: 0,
-                },
-            );
+            self.rows.resize(count as usize, RowSpan { start: end, len: 0, cap: 0 });
         }
     }
 
@@ -107,22 +91,14 @@ impl LinkGraph {
 
     /// Whether the link `from → to` by `neuron` is present.
     pub fn contains(&self, from: u32, to: u32, neuron: u32) -> bool {
-        self.in_links(to)
-            .binary_search(&InLink {
-                source: from,
-                neuron,
-            })
-            .is_ok()
+        self.in_links(to).binary_search(&InLink { source: from, neuron }).is_ok()
     }
 
     /// Inserts the link `from → to` by `neuron`, growing the graph to cover both particles.
     /// Returns `false` (and changes nothing) if the link is already present.
     pub fn insert(&mut self, from: u32, to: u32, neuron: u32) -> bool {
         self.ensure_nodes(from.max(to) + 1);
-        let link = InLink {
-            source: from,
-            neuron,
-        };
+        let link = InLink { source: from, neuron };
         let pos = match self.in_links(to).binary_search(&link) {
             Ok(_) => return false,
             Err(pos) => pos,
@@ -135,8 +111,7 @@ impl LinkGraph {
         let start = row.start;
         let len = row.len as usize;
         row.len += 1;
-        self.entries
-            .copy_within(start + pos..start + len, start + pos + 1);
+        self.entries.copy_within(start + pos..start + len, start + pos + 1);
         self.entries[start + pos] = link;
         self.live += 1;
         if self.entries.len() > 2 * self.live + 1024 {
@@ -150,20 +125,9 @@ impl LinkGraph {
         let row = self.rows[index];
         let cap = (row.cap * 2).max(MIN_ROW_CAP);
         let new_start = self.entries.len();
-        self.entries
-            .extend_from_within(row.start..row.start + row.len as usize);
-        self.entries.resize(
-            new_start + cap as usize,
-            InLink {
-                source: 0,
-                neuron: 0,
-            },
-        );
-        self.rows[index] = RowSpan {
-            start: new_start,
-            len: row.len,
-            cap,
-        };
+        self.entries.extend_from_within(row.start..row.start + row.len as usize);
+        self.entries.resize(new_start + cap as usize, InLink { source: 0, neuron: 0 });
+        self.rows[index] = RowSpan { start: new_start, len: row.len, cap };
     }
 
     /// Rewrites the entry array with every row packed in row order, keeping a little slack.
@@ -172,23 +136,9 @@ impl LinkGraph {
         for row in &mut self.rows {
             let start = entries.len();
             entries.extend_from_slice(&self.entries[row.start..row.start + row.len as usize]);
-            let cap = if row.len == 0 {
-                0
-            } else {
-                row.len + row.len / 4 + 1
-            };
-            entries.resize(
-                start + cap as usize,
-                InLink {
-                    source: 0,
-                    neuron: 0,
-                },
-            );
-            *row = RowSpan {
-                start,
-                len: row.len,
-                cap,
-            };
+            let cap = if row.len == 0 { 0 } else { row.len + row.len / 4 + 1 };
+            entries.resize(start + cap as usize, InLink { source: 0, neuron: 0 });
+            *row = RowSpan { start, len: row.len, cap };
         }
         self.entries = entries;
     }

@@ -78,9 +78,7 @@ impl<'a> Pusher<'a> {
             self.seen[layer][at] = true;
             self.touched.push((layer, i));
         }
-        if !self.queued[layer][at]
-            && self.layers[layer][at].abs() * self.weights[layer] > self.threshold
-        {
+        if !self.queued[layer][at] && self.layers[layer][at].abs() * self.weights[layer] > self.threshold {
             self.queued[layer][at] = true;
             self.queue.push_back((layer, i));
         }
@@ -133,20 +131,14 @@ impl<'a> Pusher<'a> {
     }
 
     fn outstanding(&self) -> f64 {
-        self.touched
-            .iter()
-            .map(|&(l, i)| self.layers[l][i as usize].abs() * self.weights[l])
-            .sum()
+        self.touched.iter().map(|&(l, i)| self.layers[l][i as usize].abs() * self.weights[l]).sum()
     }
 
     /// Pushes in rounds of falling threshold until the outstanding mass is at most `target`.
     fn run(&mut self, target: f64) -> f64 {
         let mut outstanding = self.outstanding();
-        let mut largest = self
-            .touched
-            .iter()
-            .map(|&(l, i)| self.layers[l][i as usize].abs() * self.weights[l])
-            .fold(0.0, f64::max);
+        let mut largest =
+            self.touched.iter().map(|&(l, i)| self.layers[l][i as usize].abs() * self.weights[l]).fold(0.0, f64::max);
         while outstanding > target {
             // Each round lowers the bar below the largest entry left, so it always pushes.
             self.threshold = (largest / 4.0).max(f64::MIN_POSITIVE);
@@ -154,9 +146,7 @@ impl<'a> Pusher<'a> {
                 .touched
                 .iter()
                 .copied()
-                .filter(|&(l, i)| {
-                    self.layers[l][i as usize].abs() * self.weights[l] > self.threshold
-                })
+                .filter(|&(l, i)| self.layers[l][i as usize].abs() * self.weights[l] > self.threshold)
                 .collect();
             seeds.sort_unstable();
             for &(l, i) in &seeds {
@@ -184,12 +174,7 @@ impl FocusOperator {
     /// The conditional focus `π*(·|s)` for a query distribution `s` given as `(particle,
     /// weight)` pairs (normalised here), within `epsilon` in ℓ1. `global` is this operator's
     /// focus `π*`, which resolves the mass that dangling particles send to the prior.
-    pub fn conditional_focus(
-        &self,
-        seeds: &[(u32, f64)],
-        global: &[f64],
-        epsilon: f64,
-    ) -> PushResult {
+    pub fn conditional_focus(&self, seeds: &[(u32, f64)], global: &[f64], epsilon: f64) -> PushResult {
         let p = *self.params();
         let teleport = p.lambda_d * p.alpha;
         let total: f64 = seeds.iter().map(|(_, w)| w).sum();
@@ -200,17 +185,8 @@ impl FocusOperator {
         let target = epsilon * (1.0 - p.kappa());
         let outstanding = pusher.run(target);
         let scale = pusher.dangling / teleport;
-        let vector = pusher
-            .estimate
-            .iter()
-            .zip(global)
-            .map(|(x, g)| x + scale * g)
-            .collect();
-        PushResult {
-            vector,
-            pushes: pusher.pushes,
-            error_bound: outstanding / (1.0 - p.kappa()),
-        }
+        let vector = pusher.estimate.iter().zip(global).map(|(x, g)| x + scale * g).collect();
+        PushResult { vector, pushes: pusher.pushes, error_bound: outstanding / (1.0 - p.kappa()) }
     }
 
     /// The focus of this (new) graph from the previous block's focus `previous`, by pushing
@@ -235,18 +211,10 @@ impl FocusOperator {
         let outstanding = pusher.run(target);
         let teleport = p.lambda_d * p.alpha;
         let scale = 1.0 - pusher.dangling / teleport;
-        let mut vector: Vec<f64> = pusher
-            .estimate
-            .iter()
-            .zip(&old)
-            .map(|(x, o)| o + (x + pusher.dangling * o / teleport) / scale)
-            .collect();
+        let mut vector: Vec<f64> =
+            pusher.estimate.iter().zip(&old).map(|(x, o)| o + (x + pusher.dangling * o / teleport) / scale).collect();
         let total = tree_sum(&vector);
         vector.iter_mut().for_each(|v| *v /= total);
-        PushResult {
-            vector,
-            pushes: pusher.pushes,
-            error_bound: 2.0 * outstanding / ((1.0 - p.kappa()) * scale.abs()),
-        }
+        PushResult { vector, pushes: pusher.pushes, error_bound: 2.0 * outstanding / ((1.0 - p.kappa()) * scale.abs()) }
     }
 }

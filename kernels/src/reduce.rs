@@ -41,16 +41,8 @@ fn pairwise(sums: &mut Vec<f64>) -> f64 {
         return 0.0;
     }
     while sums.len() > 1 {
-        let next: Vec<f64> = sums
-            .chunks(2)
-            .map(|pair| {
-                if pair.len() == 2 {
-                    pair[0] + pair[1]
-                } else {
-                    pair[0]
-                }
-            })
-            .collect();
+        let next: Vec<f64> =
+            sums.chunks(2).map(|pair| if pair.len() == 2 { pair[0] + pair[1] } else { pair[0] }).collect();
         *sums = next;
     }
     sums[0]
@@ -63,11 +55,7 @@ mod tests {
     #[test]
     fn the_tree_is_the_documented_one() {
         let xs: Vec<f64> = (0..3 * CHUNK + 5).map(|i| 1.0 / (i as f64 + 1.0)).collect();
-        let chunk = |c: usize| {
-            xs[c * CHUNK..((c + 1) * CHUNK).min(xs.len())]
-                .iter()
-                .fold(0.0, |a, x| a + x)
-        };
+        let chunk = |c: usize| xs[c * CHUNK..((c + 1) * CHUNK).min(xs.len())].iter().fold(0.0, |a, x| a + x);
         let expected = (chunk(0) + chunk(1)) + (chunk(2) + chunk(3));
         assert_eq!(tree_sum(&xs).to_bits(), expected.to_bits());
         assert_eq!(tree_sum(&[]), 0.0);
@@ -76,16 +64,11 @@ mod tests {
 
     #[test]
     fn thread_count_does_not_change_a_bit() {
-        let xs: Vec<f64> = (0..100_000)
-            .map(|i| ((i * 7919) % 1000) as f64 * 1e-3 + 1e-9)
-            .collect();
+        let xs: Vec<f64> = (0..100_000).map(|i| ((i * 7919) % 1000) as f64 * 1e-3 + 1e-9).collect();
         let sums: Vec<u64> = [1, 2, 8]
             .iter()
             .map(|&t| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(t)
-                    .build()
-                    .unwrap();
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
                 pool.install(|| tree_sum(&xs)).to_bits()
             })
             .collect();

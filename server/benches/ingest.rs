@@ -33,12 +33,8 @@ struct Workload {
 impl Workload {
     fn new() -> Self {
         Workload {
-            keys: (0..NEURONS)
-                .map(|i| NeuronKey::from_secret([i as u8 + 1; 32]))
-                .collect(),
-            pool: (0..PARTICLE_POOL)
-                .map(|i| Particle::of_content(format!("particle {i}").as_bytes()))
-                .collect(),
+            keys: (0..NEURONS).map(|i| NeuronKey::from_secret([i as u8 + 1; 32])).collect(),
+            pool: (0..PARTICLE_POOL).map(|i| Particle::of_content(format!("particle {i}").as_bytes())).collect(),
             rng: 0x2545_f491_4f6c_dd1d,
         }
     }
@@ -61,7 +57,7 @@ impl Workload {
     /// Per neuron, its transactions in nonce order.
     fn sign(&mut self, links: usize, per_tx: usize) -> Vec<Vec<SignedTx>> {
         let txs_per_neuron = links / per_tx / NEURONS;
-        let mut lanes = vec![Vec::with_capacity(txs_per_neuron); NEURONS];
+        let mut lanes: Vec<Vec<SignedTx>> = (0..NEURONS).map(|_| Vec::with_capacity(txs_per_neuron)).collect();
         for (neuron, lane) in lanes.iter_mut().enumerate() {
             for nonce in 1..=txs_per_neuron as u64 {
                 let pairs: Vec<_> = (0..per_tx)
@@ -74,10 +70,7 @@ impl Workload {
                         }
                     })
                     .collect();
-                lane.push(
-                    Transaction::new("bench", &self.keys[neuron], nonce, &pairs)
-                        .sign(&self.keys[neuron]),
-                );
+                lane.push(Transaction::new("bench", &self.keys[neuron], nonce, &pairs).sign(&self.keys[neuron]));
             }
         }
         lanes
@@ -128,20 +121,10 @@ fn engine_api(work: &mut Workload, links: usize, per_tx: usize) -> f64 {
 
 fn http(work: &mut Workload, links: usize, per_tx: usize, data: &Path) -> f64 {
     Node::init(data, &work.genesis()).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cybergraph"))
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
+        .args(["serve", "--data", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -158,20 +141,13 @@ fn http(work: &mut Workload, links: usize, per_tx: usize, data: &Path) -> f64 {
     });
     // Let the node commit what it acknowledged, then stop it gracefully.
     loop {
-        let status: serde_json::Value = ureq::get(&format!("{url}/status"))
-            .call()
-            .unwrap()
-            .into_json()
-            .unwrap();
+        let status: serde_json::Value = ureq::get(&format!("{url}/status")).call().unwrap().into_json().unwrap();
         if status["mempool"] == 0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap();
     total as f64 / secs
 }
@@ -185,10 +161,7 @@ fn bytes_per_link(data: &Path) -> (f64, u64) {
 }
 
 fn main() {
-    let links: usize = std::env::var("INGEST_LINKS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(400_000);
+    let links: usize = std::env::var("INGEST_LINKS").ok().and_then(|v| v.parse().ok()).unwrap_or(400_000);
     let mut work = Workload::new();
     println!(
         "ingest bench: {links} links (batches of 100), {} (batches of 1), {NEURONS} neurons, {CLIENT_THREADS} client threads",

@@ -71,12 +71,72 @@ enum Command {
         #[arg(long, env = "CYBERGRAPH_DATA")]
         data: Option<PathBuf>,
     },
+    /// Compute the focus of an edge list (lines `src dst [weight]`, 0-based ids) with the
+    /// spec's defaults unless overridden; writes one value per line in id order and a JSON
+    /// summary on stderr.
+    Focus {
+        /// The edge list.
+        #[arg(long)]
+        edges: PathBuf,
+        /// Where to write the focus vector.
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads [default: one per core]. The result is identical for any count.
+        #[arg(long)]
+        threads: Option<usize>,
+        #[command(flatten)]
+        params: FocusArgs,
+    },
     /// Verify the whole chain in a data directory: parents, roots, signatures, no duplicates.
     Verify {
         /// The data directory [default: ~/.cybergraph].
         #[arg(long, env = "CYBERGRAPH_DATA")]
         data: Option<PathBuf>,
     },
+}
+
+/// Focus parameters (spec/focus.md); defaults are the spec's.
+#[derive(clap::Args, Debug)]
+struct FocusArgs {
+    /// Weight of diffusion λ_d.
+    #[arg(long, default_value_t = 0.5)]
+    lambda_d: f64,
+    /// Weight of the screened springs λ_s.
+    #[arg(long, default_value_t = 0.3)]
+    lambda_s: f64,
+    /// Weight of the heat kernel λ_h.
+    #[arg(long, default_value_t = 0.2)]
+    lambda_h: f64,
+    /// Teleport probability α.
+    #[arg(long, default_value_t = 0.15)]
+    alpha: f64,
+    /// Springs screening μ.
+    #[arg(long, default_value_t = 1.0)]
+    mu: f64,
+    /// Heat-kernel time τ.
+    #[arg(long, default_value_t = 1.0)]
+    tau: f64,
+    /// Heat series terms K.
+    #[arg(long, default_value_t = 6)]
+    heat_terms: usize,
+    /// Accuracy ε (ℓ1).
+    #[arg(long, default_value_t = 1e-8)]
+    epsilon: f64,
+}
+
+impl FocusArgs {
+    fn params(&self) -> kernels::FocusParams {
+        kernels::FocusParams {
+            lambda_d: self.lambda_d,
+            lambda_s: self.lambda_s,
+            lambda_h: self.lambda_h,
+            alpha: self.alpha,
+            mu: self.mu,
+            tau: self.tau,
+            heat_terms: self.heat_terms,
+            epsilon: self.epsilon,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,39 +165,20 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             let data = data.unwrap_or_else(default_data_dir);
             let genesis = Genesis::read(&genesis)?;
             Node::init(&data, &genesis)?;
-            println!(
-                "initialised chain {:?} in {}",
-                genesis.chain_id,
-                data.display()
-            );
+            println!("initialised chain {:?} in {}", genesis.chain_id, data.display());
             Ok(())
         }
-        Command::Serve {
-            data,
-            listen,
-            block_interval_ms,
-            config,
-        } => {
+        Command::Serve { data, listen, block_interval_ms, config } => {
             let config = ConfigFile::read(config.as_deref())?;
-            serve(ServeSettings::resolve(
-                data,
-                listen,
-                block_interval_ms,
-                config,
-            )?)
+            serve(ServeSettings::resolve(data, listen, block_interval_ms, config)?)
         }
-        Command::Key {
-            command: KeyCommand::New { out },
-        } => {
+        Command::Key { command: KeyCommand::New { out } } => {
             let key = NeuronKey::generate();
-            key.write(&out)
-                .with_context(|| format!("writing {}", out.display()))?;
+            key.write(&out).with_context(|| format!("writing {}", out.display()))?;
             println!("{}", key.address());
             Ok(())
         }
-        Command::Key {
-            command: KeyCommand::Show { key },
-        } => {
+        Command::Key { command: KeyCommand::Show { key } } => {
             println!("{}", NeuronKey::read(&key)?.address());
             Ok(())
         }
@@ -168,6 +209,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             println!("neurons    {}", counts.neurons);
             Ok(())
         }
+        Command::Focus { edges, out, threads, params } => {
+            crate::offline::run_focus(&edges, &out, threads, params.params())
+        }
         Command::Verify { data } => {
             let data = data.unwrap_or_else(default_data_dir);
             let report = engine::audit::verify_chain(&Store::open_read_only(&data)?)?;
@@ -179,27 +223,16 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
 
 fn serve(settings: ServeSettings) -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     if !Node::is_initialised(&settings.data)? {
         create_development_chain(&settings.data)?;
     }
-    let node = Arc::new(Node::open(
-        &settings.data,
-        NodeConfig {
-            max_content_bytes: settings.max_content_bytes,
-        },
-    )?);
+    let node = Arc::new(Node::open(&settings.data, NodeConfig { max_content_bytes: settings.max_content_bytes })?);
     let status = node.status();
     tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
     let producer = Producer::start(Arc::clone(&node), settings.block_interval)?;
-    let served = crate::http::serve(
-        Arc::clone(&node),
-        settings.listen,
-        settings.max_content_bytes,
-    );
+    let served = crate::http::serve(Arc::clone(&node), settings.listen, settings.max_content_bytes);
     producer.stop();
     tracing::info!("stopped");
     served.with_context(|| format!("serving on {}", settings.listen))

@@ -24,13 +24,7 @@ fn http_error(error: ureq::Error) -> anyhow::Error {
             let body = response.into_string().unwrap_or_default();
             let detail = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
-                .and_then(|v| {
-                    Some(format!(
-                        "{}: {}",
-                        v["error"]["code"].as_str()?,
-                        v["error"]["message"].as_str()?
-                    ))
-                })
+                .and_then(|v| Some(format!("{}: {}", v["error"]["code"].as_str()?, v["error"]["message"].as_str()?)))
                 .unwrap_or(body);
             anyhow!("HTTP {status}: {detail}")
         }
@@ -39,20 +33,12 @@ fn http_error(error: ureq::Error) -> anyhow::Error {
 }
 
 fn get<T: for<'de> Deserialize<'de>>(url: &str) -> Result<T> {
-    ureq::get(url)
-        .call()
-        .map_err(http_error)?
-        .into_json()
-        .with_context(|| format!("reading {url}"))
+    ureq::get(url).call().map_err(http_error)?.into_json().with_context(|| format!("reading {url}"))
 }
 
 /// Signs `pairs` as transactions of at most the chain's links-per-transaction limit, with
 /// consecutive nonces, and submits them in order. Returns each receipt.
-pub(crate) fn link(
-    node: &str,
-    key: &NeuronKey,
-    pairs: &[(Particle, Particle)],
-) -> Result<Vec<Receipt>> {
+pub(crate) fn link(node: &str, key: &NeuronKey, pairs: &[(Particle, Particle)]) -> Result<Vec<Receipt>> {
     let node = node.trim_end_matches('/');
     let status: Status = get(&format!("{node}/status"))?;
     let neuron: NextNonce = get(&format!("{node}/neuron/{}", key.address()))?;
@@ -66,10 +52,7 @@ pub(crate) fn link(
                 .map_err(http_error)?
                 .into_json()?;
             Ok(Receipt {
-                cid: receipt["cid"]
-                    .as_str()
-                    .context("receipt without cid")?
-                    .parse()?,
+                cid: receipt["cid"].as_str().context("receipt without cid")?.parse()?,
                 duplicates: serde_json::from_value(receipt["duplicates"].clone())?,
             })
         })

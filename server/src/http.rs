@@ -4,9 +4,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use actix_web::{
-    App, HttpRequest, HttpResponse, HttpServer, error::InternalError, http::StatusCode, web,
-};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, error::InternalError, http::StatusCode, web};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use engine::{Address, EngineError, Node, Particle, SignedTx};
 use serde::{Deserialize, Serialize};
@@ -22,25 +20,16 @@ pub(crate) struct SubmitBody {
 
 impl SubmitBody {
     pub(crate) fn encode(signed: &SignedTx) -> Self {
-        SubmitBody {
-            tx: STANDARD.encode(&signed.bytes),
-            signature: STANDARD.encode(signed.signature),
-        }
+        SubmitBody { tx: STANDARD.encode(&signed.bytes), signature: STANDARD.encode(signed.signature) }
     }
 
     fn decode(&self) -> Result<SignedTx, EngineError> {
-        let malformed = |what: &str, e: String| {
-            EngineError::Malformed(format!("{what} is not standard base64: {e}"))
-        };
-        let bytes = STANDARD
-            .decode(&self.tx)
-            .map_err(|e| malformed("tx", e.to_string()))?;
-        let signature = STANDARD
-            .decode(&self.signature)
-            .map_err(|e| malformed("signature", e.to_string()))?;
-        let signature: [u8; 64] = signature.try_into().map_err(|s: Vec<u8>| {
-            EngineError::Malformed(format!("signature has {} bytes, expected 64", s.len()))
-        })?;
+        let malformed = |what: &str, e: String| EngineError::Malformed(format!("{what} is not standard base64: {e}"));
+        let bytes = STANDARD.decode(&self.tx).map_err(|e| malformed("tx", e.to_string()))?;
+        let signature = STANDARD.decode(&self.signature).map_err(|e| malformed("signature", e.to_string()))?;
+        let signature: [u8; 64] = signature
+            .try_into()
+            .map_err(|s: Vec<u8>| EngineError::Malformed(format!("signature has {} bytes, expected 64", s.len())))?;
         Ok(SignedTx { bytes, signature })
     }
 }
@@ -57,8 +46,7 @@ fn status_of(code: &str) -> StatusCode {
 }
 
 fn error_body(code: &str, message: impl std::fmt::Display) -> HttpResponse {
-    HttpResponse::build(status_of(code))
-        .json(json!({ "error": { "code": code, "message": message.to_string() } }))
+    HttpResponse::build(status_of(code)).json(json!({ "error": { "code": code, "message": message.to_string() } }))
 }
 
 fn engine_error(error: &EngineError) -> HttpResponse {
@@ -90,20 +78,13 @@ async fn submit(node: web::Data<Node>, body: web::Json<SubmitBody>) -> HttpRespo
     }
 }
 
-async fn post_particle(
-    node: web::Data<Node>,
-    limit: web::Data<ContentLimit>,
-    body: web::Payload,
-) -> HttpResponse {
+async fn post_particle(node: web::Data<Node>, limit: web::Data<ContentLimit>, body: web::Payload) -> HttpResponse {
     let limit = limit.0;
     let body = match body.to_bytes_limited(limit).await {
         Ok(Ok(body)) => body,
         Ok(Err(e)) => return error_body("MALFORMED", e),
         Err(_) => {
-            return error_body(
-                "TOO_LARGE",
-                format!("content is over the limit of {limit} bytes"),
-            );
+            return error_body("TOO_LARGE", format!("content is over the limit of {limit} bytes"));
         }
     };
     let node = node.into_inner();
@@ -119,9 +100,7 @@ async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse 
         Err(e) => return engine_error(&e),
     };
     match node.content(&particle) {
-        Ok(Some(bytes)) => HttpResponse::Ok()
-            .content_type("application/octet-stream")
-            .body(bytes),
+        Ok(Some(bytes)) => HttpResponse::Ok().content_type("application/octet-stream").body(bytes),
         Ok(None) => error_body("NOT_FOUND", format!("no content stored for {particle}")),
         Err(e) => engine_error(&e),
     }
@@ -162,7 +141,7 @@ async fn block(node: web::Data<Node>, height: web::Path<u64>) -> HttpResponse {
                 "parent": header.parent.to_string(),
                 "txs_root": hex::encode(header.txs_root),
                 "graph_root": hex::encode(header.graph_root),
-                "focus_root": header.focus_root.map(hex::encode),
+                "focus_root": hex::encode(header.focus_root),
                 "model": header.model.map(|c| c.to_string()),
                 "sprint": header.sprint.map(|c| c.to_string()),
             },
@@ -170,6 +149,60 @@ async fn block(node: web::Data<Node>, height: web::Path<u64>) -> HttpResponse {
         })),
         Ok(None) => error_body("NOT_FOUND", format!("no block at height {height}")),
         Err(e) => engine_error(&e),
+    }
+}
+
+async fn focus(node: web::Data<Node>) -> HttpResponse {
+    HttpResponse::Ok().json(node.focus().summary)
+}
+
+/// Most entries `GET /focus/top/{n}` returns.
+const MAX_TOP: usize = 1000;
+
+async fn top(node: web::Data<Node>, first: web::Path<usize>) -> HttpResponse {
+    if *first > MAX_TOP {
+        return error_body("TOO_LARGE", format!("at most {MAX_TOP} particles per request"));
+    }
+    let focus = node.focus();
+    let mut order: Vec<u32> = (0..focus.pi.len() as u32).collect();
+    let n = (*first).min(order.len());
+    let by_focus = |a: &u32, b: &u32| focus.pi[*b as usize].total_cmp(&focus.pi[*a as usize]).then(a.cmp(b));
+    if n < order.len() {
+        order.select_nth_unstable_by(n, by_focus);
+    }
+    order.truncate(n);
+    order.sort_unstable_by(by_focus);
+    let ranked: Vec<_> = node.with_state(|state| {
+        order
+            .iter()
+            .map(|&i| {
+                let particle = state.particle(engine::ids::ParticleIdx(i)).map(ToString::to_string);
+                json!({ "cid": particle, "focus": focus.pi[i as usize] })
+            })
+            .collect()
+    });
+    HttpResponse::Ok().json(json!({ "height": focus.summary.height, "particles": ranked }))
+}
+
+#[derive(Deserialize)]
+struct AtHeight {
+    height: Option<u64>,
+}
+
+async fn focus_proof(node: web::Data<Node>, cid: web::Path<String>, at: web::Query<AtHeight>) -> HttpResponse {
+    let particle = match Particle::parse(&cid) {
+        Ok(p) => p,
+        Err(e) => return engine_error(&e),
+    };
+    let height = match at.height {
+        Some(h) => h,
+        // The newest focus that a header already commits to.
+        None => node.focus().summary.height.saturating_sub(1),
+    };
+    let node = node.into_inner();
+    match blocking(move || node.focus_proof(&particle, height)).await {
+        Ok(proof) => HttpResponse::Ok().json(proof),
+        Err(response) => response,
     }
 }
 
@@ -192,11 +225,7 @@ fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> act
 struct ContentLimit(usize);
 
 /// Serves until SIGINT/SIGTERM; in-flight requests finish first.
-pub(crate) fn serve(
-    node: Arc<Node>,
-    listen: SocketAddr,
-    max_content_bytes: usize,
-) -> std::io::Result<()> {
+pub(crate) fn serve(node: Arc<Node>, listen: SocketAddr, max_content_bytes: usize) -> std::io::Result<()> {
     // Base64 inflates by 4/3; the rest of the JSON envelope is small.
     let json_limit = node.tx_limits().max_tx_bytes * 4 / 3 + 1024;
     let data = web::Data::from(node);
@@ -204,11 +233,7 @@ pub(crate) fn serve(
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(json_limit)
-                        .error_handler(json_error),
-                )
+                .app_data(web::JsonConfig::default().limit(json_limit).error_handler(json_error))
                 .app_data(web::Data::new(ContentLimit(max_content_bytes)))
                 .route("/healthz", web::get().to(healthz))
                 .route("/status", web::get().to(status))
@@ -216,11 +241,12 @@ pub(crate) fn serve(
                 .route("/tx/{cid}", web::get().to(tx_status))
                 .route("/neuron/{address}", web::get().to(neuron))
                 .route("/block/{height}", web::get().to(block))
+                .route("/focus", web::get().to(focus))
+                .route("/focus/top/{first}", web::get().to(top))
+                .route("/focus/proof/{cid}", web::get().to(focus_proof))
                 .route("/particle", web::post().to(post_particle))
                 .route("/particle/{cid}/content", web::get().to(content))
-                .default_service(web::to(|| async {
-                    error_body("NOT_FOUND", "no such route")
-                }))
+                .default_service(web::to(|| async { error_body("NOT_FOUND", "no such route") }))
         })
         .bind(listen)?;
         tracing::info!(%listen, "serving HTTP");

@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod http;
+mod offline;
 mod producer;
 mod settings;
 

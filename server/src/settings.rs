@@ -25,8 +25,7 @@ impl ConfigFile {
         let Some(path) = path else {
             return Ok(Self::default());
         };
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 }
@@ -49,30 +48,19 @@ impl ServeSettings {
         block_interval_ms: Option<u64>,
         config: ConfigFile,
     ) -> Result<Self> {
-        let block_interval_ms = block_interval_ms
-            .or(config.block_interval_ms)
-            .unwrap_or(1000);
-        anyhow::ensure!(
-            block_interval_ms >= 10,
-            "block interval must be at least 10 ms, got {block_interval_ms}"
-        );
+        let block_interval_ms = block_interval_ms.or(config.block_interval_ms).unwrap_or(1000);
+        anyhow::ensure!(block_interval_ms >= 10, "block interval must be at least 10 ms, got {block_interval_ms}");
         Ok(ServeSettings {
             data: data.or(config.data).unwrap_or_else(default_data_dir),
-            listen: listen
-                .or(config.listen)
-                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("a valid address")),
+            listen: listen.or(config.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("a valid address")),
             block_interval: Duration::from_millis(block_interval_ms),
-            max_content_bytes: config
-                .max_content_bytes
-                .unwrap_or(engine::NodeConfig::default().max_content_bytes),
+            max_content_bytes: config.max_content_bytes.unwrap_or(engine::NodeConfig::default().max_content_bytes),
         })
     }
 }
 
 /// `$CYBERGRAPH_DATA` is read by clap; without it the node lives in `~/.cybergraph`.
 pub(crate) fn default_data_dir() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(
-        || PathBuf::from(".cybergraph"),
-        |home| PathBuf::from(home).join(".cybergraph"),
-    )
+    std::env::var_os("HOME")
+        .map_or_else(|| PathBuf::from(".cybergraph"), |home| PathBuf::from(home).join(".cybergraph"))
 }

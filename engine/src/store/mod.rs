@@ -11,12 +11,14 @@ use std::path::Path;
 
 use ipld_core::cid::Cid;
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
-    IteratorMode, Options, WriteBatch, WriteOptions,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
+    WriteBatch, WriteOptions,
 };
 
 pub use records::{BlockDiff, BlockRecord, LinkRecord, NeuronRecord, TxRecord};
-use tables::{GENESIS_KEY, Table, be, link_key, neuron_link_key, parse_tx_key, tx_key};
+use tables::{GENESIS_KEY, Table, be, focus_key, link_key, neuron_link_key, parse_tx_key, tx_key};
+
+use crate::focus::FocusSummary;
 
 use crate::{
     error::{EngineError, Result},
@@ -35,6 +37,9 @@ pub struct TxLocation {
     /// Position in the block.
     pub index: u32,
 }
+
+/// One raw entry of a table.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
 
 /// The node's database.
 pub struct Store {
@@ -57,10 +62,7 @@ impl Store {
     /// what was committed up to the moment of opening.
     pub fn open_read_only(path: &Path) -> Result<Self> {
         if !path.join("CURRENT").exists() {
-            return Err(EngineError::NotFound(format!(
-                "no database at {}",
-                path.display()
-            )));
+            return Err(EngineError::NotFound(format!("no database at {}", path.display())));
         }
         let names = Table::ALL.iter().map(|t| t.name());
         let db = DB::open_cf_for_read_only(&Self::options(), path, names, false)?;
@@ -93,9 +95,7 @@ impl Store {
     }
 
     fn cf(&self, table: Table) -> &ColumnFamily {
-        self.db
-            .cf_handle(table.name())
-            .expect("every table is opened with the database")
+        self.db.cf_handle(table.name()).expect("every table is opened with the database")
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -128,12 +128,8 @@ impl Store {
         Ok(())
     }
 
-    fn last(&self, table: Table) -> Result<Option<(Box<[u8]>, Box<[u8]>)>> {
-        Ok(self
-            .db
-            .iterator_cf(self.cf(table), IteratorMode::End)
-            .next()
-            .transpose()?)
+    fn last(&self, table: Table) -> Result<Option<KeyValue>> {
+        Ok(self.db.iterator_cf(self.cf(table), IteratorMode::End).next().transpose()?)
     }
 
     // ---- genesis and blocks ----
@@ -141,10 +137,7 @@ impl Store {
     /// The genesis document, if the chain was initialised.
     pub fn genesis(&self) -> Result<Option<Genesis>> {
         self.get(Table::Meta, GENESIS_KEY)?
-            .map(|bytes| {
-                serde_ipld_dagcbor::from_slice(&bytes)
-                    .map_err(|e| corrupt(&format!("genesis: {e}")))
-            })
+            .map(|bytes| serde_ipld_dagcbor::from_slice(&bytes).map_err(|e| corrupt(&format!("genesis: {e}"))))
             .transpose()
     }
 
@@ -180,21 +173,9 @@ impl Store {
         for (i, link) in block.links.iter().enumerate() {
             let idx = LinkIdx(block.first_link.0 + i as u64);
             batch.put_cf(self.cf(Table::Links), idx.to_be_bytes(), link.encode());
-            batch.put_cf(
-                self.cf(Table::LinksByFrom),
-                link_key(link.from, link.to, link.neuron),
-                idx.to_be_bytes(),
-            );
-            batch.put_cf(
-                self.cf(Table::LinksByTo),
-                link_key(link.to, link.from, link.neuron),
-                [],
-            );
-            batch.put_cf(
-                self.cf(Table::LinksByNeuron),
-                neuron_link_key(link.neuron, idx),
-                [],
-            );
+            batch.put_cf(self.cf(Table::LinksByFrom), link_key(link.from, link.to, link.neuron), idx.to_be_bytes());
+            batch.put_cf(self.cf(Table::LinksByTo), link_key(link.to, link.from, link.neuron), []);
+            batch.put_cf(self.cf(Table::LinksByNeuron), neuron_link_key(link.neuron, idx), []);
         }
         for (index, (cid, tx)) in block.txs.iter().enumerate() {
             let key = tx_key(height, index as u32);
@@ -210,25 +191,17 @@ impl Store {
             tx_count: block.txs.len() as u32,
             header: block.header.clone(),
         };
-        batch.put_cf(
-            self.cf(Table::Blocks),
-            height.to_be_bytes(),
-            record.encode(),
-        );
+        batch.put_cf(self.cf(Table::Blocks), height.to_be_bytes(), record.encode());
     }
 
     /// The block at `height`.
     pub fn block(&self, height: Height) -> Result<Option<BlockRecord>> {
-        self.get(Table::Blocks, &height.to_be_bytes())?
-            .map(|v| BlockRecord::decode(&v))
-            .transpose()
+        self.get(Table::Blocks, &height.to_be_bytes())?.map(|v| BlockRecord::decode(&v)).transpose()
     }
 
     /// The highest committed block.
     pub fn last_block(&self) -> Result<Option<BlockRecord>> {
-        self.last(Table::Blocks)?
-            .map(|(_, v)| BlockRecord::decode(&v))
-            .transpose()
+        self.last(Table::Blocks)?.map(|(_, v)| BlockRecord::decode(&v)).transpose()
     }
 
     // ---- transactions ----
@@ -259,13 +232,7 @@ impl Store {
         self.scan(Table::Mempool, None, |key, value| {
             let seq = u64::from_be_bytes(be(key, 0).ok_or_else(|| corrupt("mempool key"))?);
             let signature = be::<64>(value, 0).ok_or_else(|| corrupt("mempool entry"))?;
-            entries.push((
-                seq,
-                SignedTx {
-                    bytes: value[64..].to_vec(),
-                    signature,
-                },
-            ));
+            entries.push((seq, SignedTx { bytes: value[64..].to_vec(), signature }));
             Ok(true)
         })?;
         Ok(entries)
@@ -322,9 +289,7 @@ impl Store {
         })?;
         keys.into_iter()
             .map(|address| {
-                let record = self
-                    .get(Table::Neurons, &address.0)?
-                    .ok_or_else(|| corrupt("neuron without record"))?;
+                let record = self.get(Table::Neurons, &address.0)?.ok_or_else(|| corrupt("neuron without record"))?;
                 Ok((address, NeuronRecord::decode(&record)?))
             })
             .collect()
@@ -334,9 +299,7 @@ impl Store {
     pub fn for_each_link(&self, mut visit: impl FnMut(LinkIdx, LinkRecord)) -> Result<()> {
         self.scan(Table::Links, None, |key, value| {
             visit(
-                LinkIdx(u64::from_be_bytes(
-                    be(key, 0).ok_or_else(|| corrupt("link key"))?,
-                )),
+                LinkIdx(u64::from_be_bytes(be(key, 0).ok_or_else(|| corrupt("link key"))?)),
                 LinkRecord::decode(value)?,
             );
             Ok(true)
@@ -344,46 +307,51 @@ impl Store {
     }
 
     /// The link `from → to` by `neuron`, if committed.
-    pub fn link(
-        &self,
-        from: ParticleIdx,
-        to: ParticleIdx,
-        neuron: NeuronIdx,
-    ) -> Result<Option<LinkIdx>> {
+    pub fn link(&self, from: ParticleIdx, to: ParticleIdx, neuron: NeuronIdx) -> Result<Option<LinkIdx>> {
         Ok(self
             .get(Table::LinksByFrom, &link_key(from, to, neuron))?
             .and_then(|v| be(&v, 0).map(|b| LinkIdx(u64::from_be_bytes(b)))))
     }
 
     /// Up to `limit` links of a neuron from `after` on, in commit order.
-    pub fn neuron_links(
-        &self,
-        neuron: NeuronIdx,
-        after: LinkIdx,
-        limit: usize,
-    ) -> Result<Vec<LinkIdx>> {
+    pub fn neuron_links(&self, neuron: NeuronIdx, after: LinkIdx, limit: usize) -> Result<Vec<LinkIdx>> {
         let mut links = Vec::new();
-        self.scan(
-            Table::LinksByNeuron,
-            Some(&neuron_link_key(neuron, after)),
-            |key, _| {
-                if key[..4] != neuron.to_be_bytes() || links.len() == limit {
-                    return Ok(false);
-                }
-                links.push(LinkIdx(u64::from_be_bytes(
-                    be(key, 4).ok_or_else(|| corrupt("neuron link key"))?,
-                )));
-                Ok(true)
-            },
-        )?;
+        self.scan(Table::LinksByNeuron, Some(&neuron_link_key(neuron, after)), |key, _| {
+            if key[..4] != neuron.to_be_bytes() || links.len() == limit {
+                return Ok(false);
+            }
+            links.push(LinkIdx(u64::from_be_bytes(be(key, 4).ok_or_else(|| corrupt("neuron link key"))?)));
+            Ok(true)
+        })?;
         Ok(links)
     }
 
     /// The committed link at `idx`.
     pub fn link_record(&self, idx: LinkIdx) -> Result<Option<LinkRecord>> {
-        self.get(Table::Links, &idx.to_be_bytes())?
-            .map(|v| LinkRecord::decode(&v))
-            .transpose()
+        self.get(Table::Links, &idx.to_be_bytes())?.map(|v| LinkRecord::decode(&v)).transpose()
+    }
+
+    // ---- focus ----
+
+    /// Stores one height's focus history entries and summary.
+    pub fn put_focus(&self, summary: &FocusSummary, chunks: &[(u32, Vec<u8>)]) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let height = Height(summary.height);
+        for (chunk, bytes) in chunks {
+            batch.put_cf(self.cf(Table::Focus), focus_key(height, *chunk), bytes);
+        }
+        batch.put_cf(self.cf(Table::FocusSummary), height.to_be_bytes(), summary.encode());
+        self.write_synced(batch)
+    }
+
+    /// The focus summary of a height.
+    pub fn focus_summary(&self, height: Height) -> Result<Option<FocusSummary>> {
+        self.get(Table::FocusSummary, &height.to_be_bytes())?.map(|v| FocusSummary::decode(&v)).transpose()
+    }
+
+    /// One stored focus history chunk.
+    pub fn focus_chunk(&self, height: Height, chunk: u32) -> Result<Option<Vec<u8>>> {
+        self.get(Table::Focus, &focus_key(height, chunk))
     }
 
     // ---- content ----
@@ -405,8 +373,7 @@ impl Store {
     /// Compacts every table fully (benches measure bytes per link after this).
     pub fn compact(&self) {
         for table in Table::ALL {
-            self.db
-                .compact_range_cf(self.cf(table), None::<&[u8]>, None::<&[u8]>);
+            self.db.compact_range_cf(self.cf(table), None::<&[u8]>, None::<&[u8]>);
         }
     }
 

@@ -16,15 +16,11 @@ fn short(what: &str) -> EngineError {
 }
 
 fn u32_at(bytes: &[u8], at: usize, what: &str) -> Result<u32> {
-    be(bytes, at)
-        .map(u32::from_be_bytes)
-        .ok_or_else(|| short(what))
+    be(bytes, at).map(u32::from_be_bytes).ok_or_else(|| short(what))
 }
 
 fn u64_at(bytes: &[u8], at: usize, what: &str) -> Result<u64> {
-    be(bytes, at)
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| short(what))
+    be(bytes, at).map(u64::from_be_bytes).ok_or_else(|| short(what))
 }
 
 /// A neuron's state: `idx ‖ nonce ‖ stake ‖ links` (28 bytes).
@@ -130,17 +126,13 @@ impl TxRecord {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
         let signature = be::<64>(bytes, 12).ok_or_else(|| short("transaction"))?;
         let tail = &bytes[76..];
-        if tail.len() % 8 != 0 {
+        if !tail.len().is_multiple_of(8) {
             return Err(short("transaction"));
         }
         let links = tail
             .chunks_exact(8)
             .map(|pair| {
-                let n = |at| {
-                    ParticleIdx(u32::from_be_bytes(
-                        pair[at..at + 4].try_into().expect("4 bytes"),
-                    ))
-                };
+                let n = |at| ParticleIdx(u32::from_be_bytes(pair[at..at + 4].try_into().expect("4 bytes")));
                 (n(0), n(4))
             })
             .collect();

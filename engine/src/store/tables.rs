@@ -38,12 +38,14 @@ pub(crate) enum Table {
     Blocks,
     /// arrival sequence → signature ‖ transaction bytes: admitted, not yet in a block.
     Mempool,
-    /// Focus history (written once the focus solver runs per block).
+    /// `height ‖ chunk` → focus history chunk (see `focus.rs`).
     Focus,
+    /// [`Height`] → focus summary (root, iterations, bound, syntropy).
+    FocusSummary,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 15] = [
+    pub(crate) const ALL: [Table; 16] = [
         Table::Meta,
         Table::ParticleByCid,
         Table::CidByParticle,
@@ -59,6 +61,7 @@ impl Table {
         Table::Blocks,
         Table::Mempool,
         Table::Focus,
+        Table::FocusSummary,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -78,19 +81,13 @@ impl Table {
             Table::Blocks => "blocks",
             Table::Mempool => "mempool",
             Table::Focus => "focus",
+            Table::FocusSummary => "focus_summary",
         }
     }
 
     /// Tables read by point lookups get a bloom filter.
     pub(crate) fn point_lookups(self) -> bool {
-        matches!(
-            self,
-            Table::ParticleByCid
-                | Table::Neurons
-                | Table::LinksByFrom
-                | Table::TxByCid
-                | Table::Content
-        )
+        matches!(self, Table::ParticleByCid | Table::Neurons | Table::LinksByFrom | Table::TxByCid | Table::Content)
     }
 }
 
@@ -129,4 +126,9 @@ pub(crate) fn parse_tx_key(key: &[u8]) -> Option<(Height, u32)> {
 /// Reads a big-endian integer of N bytes at `at`.
 pub(crate) fn be<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
     bytes.get(at..at + N)?.try_into().ok()
+}
+
+/// Key of a focus history chunk: the chunk index in the slot of a transaction index.
+pub(crate) fn focus_key(height: Height, chunk: u32) -> [u8; 12] {
+    tx_key(height, chunk)
 }

@@ -1,5 +1,6 @@
 //! Engine integration tests: a real node over a real RocksDB directory.
 
+mod focus;
 mod rules;
 mod uniqueness;
 
@@ -20,9 +21,7 @@ impl Chain {
 
     pub(crate) fn with_genesis(neurons: usize, edit: impl FnOnce(&mut Genesis)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let keys: Vec<_> = (0..neurons)
-            .map(|i| NeuronKey::from_secret([i as u8 + 1; 32]))
-            .collect();
+        let keys: Vec<_> = (0..neurons).map(|i| NeuronKey::from_secret([i as u8 + 1; 32])).collect();
         let addresses: Vec<_> = keys.iter().map(NeuronKey::address).collect();
         let mut genesis = Genesis::development(&addresses, 1_000);
         genesis.chain_id = "it".into();
@@ -43,10 +42,7 @@ impl Chain {
     }
 
     pub(crate) fn tx(&self, neuron: usize, nonce: u64, links: &[(u32, u32)]) -> SignedTx {
-        let links: Vec<_> = links
-            .iter()
-            .map(|&(a, b)| (particle(a), particle(b)))
-            .collect();
+        let links: Vec<_> = links.iter().map(|&(a, b)| (particle(a), particle(b))).collect();
         Transaction::new("it", &self.keys[neuron], nonce, &links).sign(&self.keys[neuron])
     }
 
@@ -55,13 +51,7 @@ impl Chain {
         let node = self.node();
         let status = node.status();
         let mempool = node.store().mempool().unwrap();
-        format!(
-            "{status:?} {:?}",
-            mempool
-                .iter()
-                .map(|(seq, tx)| (*seq, tx.bytes.len()))
-                .collect::<Vec<_>>()
-        )
+        format!("{status:?} {:?}", mempool.iter().map(|(seq, tx)| (*seq, tx.bytes.len())).collect::<Vec<_>>())
     }
 }
 

@@ -16,15 +16,8 @@ fn a_duplicate_in_another_transaction_of_the_same_block_is_reported_and_not_stor
     let again = node.submit(chain.tx(0, 2, &[(1, 2), (2, 3)])).unwrap();
     let by_other = node.submit(chain.tx(1, 1, &[(1, 2)])).unwrap();
     assert!(first.duplicates.is_empty());
-    assert_eq!(
-        again.duplicates,
-        vec![0],
-        "the pending duplicate is reported at admission"
-    );
-    assert!(
-        by_other.duplicates.is_empty(),
-        "another neuron's identical link is a different link"
-    );
+    assert_eq!(again.duplicates, vec![0], "the pending duplicate is reported at admission");
+    assert!(by_other.duplicates.is_empty(), "another neuron's identical link is a different link");
     let block = node.produce_block(2_000).unwrap().unwrap();
     assert_eq!((block.txs, block.links), (3, 3));
     let committed_again = node.submit(chain.tx(0, 3, &[(2, 3), (2, 3)])).unwrap();

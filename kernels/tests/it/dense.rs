@@ -13,36 +13,19 @@ fn dense_operator(n: usize, edges: &[(u32, u32, f64)], p: &FocusParams) -> (Mat<
             a[(from as usize, to as usize)] += w;
         }
     }
-    let max = (0..n)
-        .flat_map(|i| (0..n).map(move |j| (i, j)))
-        .map(|(i, j)| a[(i, j)])
-        .fold(0.0, f64::max);
+    let max = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| a[(i, j)]).fold(0.0, f64::max);
     if max > 0.0 {
-        a = a * faer::Scale(1.0 / max);
+        a *= faer::Scale(1.0 / max);
     }
     let w = &a + a.transpose();
     let d: Vec<f64> = (0..n).map(|i| (0..n).map(|j| w[(i, j)]).sum()).collect();
     let out: Vec<f64> = (0..n).map(|i| (0..n).map(|j| a[(i, j)]).sum()).collect();
     let total: f64 = d.iter().map(|x| x + 1e-9).sum();
     let u: Vec<f64> = d.iter().map(|x| (x + 1e-9) / total).collect();
-    let pm = Mat::from_fn(n, n, |q, r| {
-        if out[r] > 0.0 {
-            a[(r, q)] / out[r]
-        } else {
-            u[q]
-        }
-    });
+    let pm = Mat::from_fn(n, n, |q, r| if out[r] > 0.0 { a[(r, q)] / out[r] } else { u[q] });
     let delta = |i: usize, j: usize| if i == j { 1.0 } else { 0.0 };
-    let s = Mat::from_fn(n, n, |i, j| {
-        (p.mu * delta(i, j) + w[(i, j)]) / (p.mu + d[j])
-    });
-    let r = Mat::from_fn(n, n, |i, j| {
-        if d[j] > 0.0 {
-            w[(i, j)] / d[j]
-        } else {
-            delta(i, j)
-        }
-    });
+    let s = Mat::from_fn(n, n, |i, j| (p.mu * delta(i, j) + w[(i, j)]) / (p.mu + d[j]));
+    let r = Mat::from_fn(n, n, |i, j| if d[j] > 0.0 { w[(i, j)] / d[j] } else { delta(i, j) });
     let mut h = Mat::<f64>::zeros(n, n);
     let mut power = Mat::<f64>::identity(n, n);
     for (k, pi_k) in p.heat_weights().into_iter().enumerate() {
@@ -51,9 +34,8 @@ fn dense_operator(n: usize, edges: &[(u32, u32, f64)], p: &FocusParams) -> (Mat<
         }
         h += &power * faer::Scale(pi_k);
     }
-    let m = &pm * faer::Scale(p.lambda_d * (1.0 - p.alpha))
-        + &s * faer::Scale(p.lambda_s)
-        + &h * faer::Scale(p.lambda_h);
+    let m =
+        &pm * faer::Scale(p.lambda_d * (1.0 - p.alpha)) + &s * faer::Scale(p.lambda_s) + &h * faer::Scale(p.lambda_h);
     let c = u.iter().map(|x| p.lambda_d * p.alpha * x).collect();
     (m, c)
 }
@@ -75,14 +57,8 @@ fn m_is_nonnegative_with_columns_summing_to_kappa_and_pi_is_the_closed_form() {
         let (m, c) = dense_operator(n, &edges, &params);
         for j in 0..n {
             let column: f64 = (0..n).map(|i| m[(i, j)]).sum();
-            assert!(
-                (0..n).all(|i| m[(i, j)] >= 0.0),
-                "seed {seed}: negative entry in column {j}"
-            );
-            assert!(
-                (column - params.kappa()).abs() < 1e-12,
-                "seed {seed}: column {j} sums to {column}"
-            );
+            assert!((0..n).all(|i| m[(i, j)] >= 0.0), "seed {seed}: negative entry in column {j}");
+            assert!((column - params.kappa()).abs() < 1e-12, "seed {seed}: column {j} sums to {column}");
         }
         let expected = closed_form(&m, &c);
         let focus = operator(&edges, n, params).solve(None);
@@ -90,13 +66,7 @@ fn m_is_nonnegative_with_columns_summing_to_kappa_and_pi_is_the_closed_form() {
         let err = l1(&focus.pi, &expected);
         assert!(err < 1e-12, "seed {seed}: ‖π − (I−M)⁻¹c‖₁ = {err:e}");
         assert!((focus.pi.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-        assert!(
-            focus
-                .pi
-                .iter()
-                .all(|&x| x >= params.lambda_d * params.alpha * 1e-9 / n as f64),
-            "π ≥ λ_d·α·u > 0"
-        );
+        assert!(focus.pi.iter().all(|&x| x >= params.lambda_d * params.alpha * 1e-9 / n as f64), "π ≥ λ_d·α·u > 0");
     }
 }
 
@@ -112,9 +82,7 @@ fn one_sparse_step_is_the_dense_matrix_vector_product() {
     let phi: Vec<f64> = phi.iter().map(|x| x / total).collect();
     let mut sparse = vec![0.0; n];
     op.apply(&phi, op.prior(), &mut sparse);
-    let dense: Vec<f64> = (0..n)
-        .map(|i| (0..n).map(|j| m[(i, j)] * phi[j]).sum::<f64>() + c[i])
-        .collect();
+    let dense: Vec<f64> = (0..n).map(|i| (0..n).map(|j| m[(i, j)] * phi[j]).sum::<f64>() + c[i]).collect();
     assert!(l1(&sparse, &dense) < 1e-14);
 }
 
@@ -142,13 +110,7 @@ fn focus_does_not_depend_on_the_stake_unit() {
 fn a_higher_stake_link_lifts_its_target() {
     // 0 → 1 by a neuron of stake 1, 0 → 2 by a neuron of stake s: π(2) grows with s.
     let focus_of_2 = |stake: f64| {
-        let edges = [
-            (0, 1, 1.0),
-            (0, 2, stake),
-            (3, 0, 1.0),
-            (1, 3, 1.0),
-            (2, 3, 1.0),
-        ];
+        let edges = [(0, 1, 1.0), (0, 2, stake), (3, 0, 1.0), (1, 3, 1.0), (2, 3, 1.0)];
         operator(&edges, 4, precise()).solve(None).pi[2]
     };
     assert!(focus_of_2(1.0) < focus_of_2(2.0));
@@ -158,47 +120,18 @@ fn a_higher_stake_link_lifts_its_target() {
 #[test]
 fn parameters_are_validated() {
     let bad = [
-        FocusParams {
-            lambda_d: 0.6,
-            ..FocusParams::default()
-        },
-        FocusParams {
-            lambda_d: 0.0,
-            lambda_s: 0.5,
-            lambda_h: 0.5,
-            ..FocusParams::default()
-        },
-        FocusParams {
-            alpha: 0.0,
-            ..FocusParams::default()
-        },
-        FocusParams {
-            mu: -1.0,
-            ..FocusParams::default()
-        },
-        FocusParams {
-            epsilon: 0.0,
-            ..FocusParams::default()
-        },
-        FocusParams {
-            tau: f64::NAN,
-            ..FocusParams::default()
-        },
+        FocusParams { lambda_d: 0.6, ..FocusParams::default() },
+        FocusParams { lambda_d: 0.0, lambda_s: 0.5, lambda_h: 0.5, ..FocusParams::default() },
+        FocusParams { alpha: 0.0, ..FocusParams::default() },
+        FocusParams { mu: -1.0, ..FocusParams::default() },
+        FocusParams { epsilon: 0.0, ..FocusParams::default() },
+        FocusParams { tau: f64::NAN, ..FocusParams::default() },
     ];
     for params in bad {
         assert!(params.validate().is_err(), "{params:?}");
     }
-    assert_eq!(
-        FocusParams {
-            epsilon: 1e-6,
-            ..FocusParams::default()
-        }
-        .certified_steps(),
-        187
-    );
+    assert_eq!(FocusParams { epsilon: 1e-6, ..FocusParams::default() }.certified_steps(), 187);
     assert_eq!(FocusParams::default().certified_steps(), 246);
     assert!(kernels::FocusOperator::from_edges(2, &[(0, 5, 1.0)], FocusParams::default()).is_err());
-    assert!(
-        kernels::FocusOperator::from_edges(2, &[(0, 1, -1.0)], FocusParams::default()).is_err()
-    );
+    assert!(kernels::FocusOperator::from_edges(2, &[(0, 1, -1.0)], FocusParams::default()).is_err());
 }

@@ -36,10 +36,7 @@ pub(crate) fn random_edges(seed: u64, n: usize, m: usize) -> Vec<(u32, u32, f64)
 }
 
 pub(crate) fn precise() -> FocusParams {
-    FocusParams {
-        epsilon: 1e-14,
-        ..FocusParams::default()
-    }
+    FocusParams { epsilon: 1e-14, ..FocusParams::default() }
 }
 
 pub(crate) fn l1(a: &[f64], b: &[f64]) -> f64 {

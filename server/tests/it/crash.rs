@@ -14,10 +14,7 @@ use crate::*;
 
 /// Rounds of start → post → SIGKILL. Set `CRASH_ROUNDS` for a longer soak.
 fn rounds() -> usize {
-    std::env::var("CRASH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(20)
+    std::env::var("CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20)
 }
 
 /// A small xorshift: reproducible kill moments without a dependency.
@@ -33,12 +30,7 @@ impl Moments {
 }
 
 /// One client neuron posting transactions of 3 fresh links until told to stop or the node dies.
-fn post_until_killed(
-    url: String,
-    neuron: u8,
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<String>>>,
-) {
+fn post_until_killed(url: String, neuron: u8, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<String>>>) {
     let Ok(info) = get_json(&format!("{url}/neuron/{}", key(neuron).address())) else {
         return;
     };
@@ -50,16 +42,10 @@ fn post_until_killed(
             (format!("{tag}-b"), format!("{tag}-c")),
             (format!("{tag}-c"), "hub".to_owned()),
         ];
-        let links: Vec<(&str, &str)> = links
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
+        let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         match submit(&url, &sign(neuron, nonce, &links)) {
             Ok(receipt) => {
-                acked
-                    .lock()
-                    .unwrap()
-                    .push(receipt["cid"].as_str().unwrap().to_owned());
+                acked.lock().unwrap().push(receipt["cid"].as_str().unwrap().to_owned());
                 nonce += 1;
             }
             Err((0, _)) => return, // the node is gone
@@ -93,28 +79,21 @@ fn acknowledged_writes_survive_kill_9() {
     }
 
     let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() > rounds(),
-        "the clients got too few acknowledgements to test anything"
-    );
+    assert!(acked.len() > rounds(), "the clients got too few acknowledgements to test anything");
     let node = NodeProcess::start(&data, 30);
     let status = node.wait_for("the mempool to drain", |s| s["mempool"] == 0);
     for cid in &acked {
         let tx = node.get(&format!("/tx/{cid}"));
         assert_eq!(tx["status"], "committed", "acknowledged {cid} was lost");
     }
-    assert_eq!(
-        acked.iter().collect::<HashSet<_>>().len(),
-        acked.len(),
-        "a CID was acknowledged twice"
-    );
+    assert_eq!(acked.iter().collect::<HashSet<_>>().len(), acked.len(), "a CID was acknowledged twice");
     node.stop();
 
-    let report: Value =
-        serde_json::from_str(&run_cli(&["verify", "--data", data.to_str().unwrap()])).unwrap();
+    let report: Value = serde_json::from_str(&run_cli(&["verify", "--data", data.to_str().unwrap()])).unwrap();
     let txs = report["txs"].as_u64().unwrap();
     // Each transaction adds 3 links, one of them to the shared "hub": no link repeats.
     assert!(txs >= acked.len() as u64, "{report}");
     assert_eq!(report["links"].as_u64().unwrap(), 3 * txs, "{report}");
-    assert_eq!(report["height"], status["height"]);
+    // The node may have added the block that commits the last focus since.
+    assert!(report["height"].as_u64() >= status["height"].as_u64(), "{report} vs {status}");
 }

@@ -11,41 +11,27 @@ fn a_second_shell_links_with_the_cli_and_status_shows_it() {
     let key_file = root.path().join("me.key");
     let address = run_cli(&["key", "new", "--out", key_file.to_str().unwrap()]);
     assert!(address.starts_with("neuron1"));
-    let (a, b, c) = (
-        particle("tree").to_string(),
-        particle("oak").to_string(),
-        particle("leaf").to_string(),
-    );
-    let out = run_cli(&[
-        "link",
-        "--key",
-        key_file.to_str().unwrap(),
-        "--node",
-        &node.url,
-        &a,
-        &b,
-        &b,
-        &c,
-    ]);
+    let (a, b, c) = (particle("tree").to_string(), particle("oak").to_string(), particle("leaf").to_string());
+    let out = run_cli(&["link", "--key", key_file.to_str().unwrap(), "--node", &node.url, &a, &b, &b, &c]);
     let receipt: Value = serde_json::from_str(out.trim()).unwrap();
     let cid = receipt["cid"].as_str().unwrap();
     node.wait_for("the block", |s| s["links"] == 2);
-    assert_eq!(
-        node.get(&format!("/tx/{cid}")),
-        serde_json::json!({"status": "committed", "height": 1, "index": 0})
-    );
+    assert_eq!(node.get(&format!("/tx/{cid}")), serde_json::json!({"status": "committed", "height": 1, "index": 0}));
     let status = run_cli(&["status", "--data", data.to_str().unwrap()]);
     assert!(status.contains("links      2"), "{status}");
     assert!(status.contains("particles  3"), "{status}");
     let block = node.get("/block/1");
     assert_eq!(block["txs"][0], cid);
+    // Block 2 (empty) commits the focus of the state after block 1.
+    node.wait_for("the focus block", |s| s["height"] == 2);
+    let proof = node.get(&format!("/focus/proof/{b}?height=1"));
+    assert_eq!(proof["root"], node.get("/block/2")["header"]["focus_root"]);
+    let top = node.get("/focus/top/3");
+    assert_eq!(top["particles"].as_array().unwrap().len(), 3);
+    assert_eq!(top["height"], 2);
     node.stop();
-    let report: Value =
-        serde_json::from_str(&run_cli(&["verify", "--data", data.to_str().unwrap()])).unwrap();
-    assert_eq!(
-        report,
-        serde_json::json!({"height": 1, "txs": 1, "links": 2})
-    );
+    let report: Value = serde_json::from_str(&run_cli(&["verify", "--data", data.to_str().unwrap()])).unwrap();
+    assert_eq!(report, serde_json::json!({"height": 2, "txs": 1, "links": 2}));
 }
 
 #[test]
@@ -55,42 +41,23 @@ fn hostile_requests_get_their_code_and_leave_the_node_unchanged() {
     init_chain(&data, 2);
     let node = NodeProcess::start(&data, 50);
     submit(&node.url, &sign(0, 1, &[("a", "b")])).unwrap();
-    node.wait_for("the first block", |s| s["height"] == 1);
+    node.wait_for("the first block and the one committing its focus", |s| s["height"] == 2);
     let before = node.get("/status");
 
     let mut bad_signature = sign(0, 2, &[("c", "d")]);
     bad_signature.signature[0] ^= 1;
-    let wrong_chain =
-        Transaction::new("elsewhere", &key(0), 2, &[(particle("c"), particle("d"))]).sign(&key(0));
+    let wrong_chain = Transaction::new("elsewhere", &key(0), 2, &[(particle("c"), particle("d"))]).sign(&key(0));
     let tx_cases = [
         (400, "BAD_SIGNATURE", bad_signature),
         (400, "WRONG_CHAIN", wrong_chain),
         (400, "NONCE", sign(0, 1, &[("c", "d")])),
         (400, "SELF_LINK", sign(0, 2, &[("c", "c")])),
-        (
-            400,
-            "MALFORMED",
-            SignedTx {
-                bytes: b"garbage bytes".to_vec(),
-                signature: [0; 64],
-            },
-        ),
-        (
-            413,
-            "TOO_LARGE",
-            SignedTx {
-                bytes: vec![0x80; 100_000 + 40_000],
-                signature: [0; 64],
-            },
-        ),
+        (400, "MALFORMED", SignedTx { bytes: b"garbage bytes".to_vec(), signature: [0; 64] }),
+        (413, "TOO_LARGE", SignedTx { bytes: vec![0x80; 100_000 + 40_000], signature: [0; 64] }),
     ];
     for (status, code, tx) in tx_cases {
         let (got_status, body) = submit(&node.url, &tx).unwrap_err();
-        assert_eq!(
-            (got_status, body["error"]["code"].as_str().unwrap()),
-            (status, code),
-            "{body}"
-        );
+        assert_eq!((got_status, body["error"]["code"].as_str().unwrap()), (status, code), "{body}");
     }
     let tx_url = format!("{}/tx", node.url);
     let body_cases = [
@@ -101,48 +68,56 @@ fn hostile_requests_get_their_code_and_leave_the_node_unchanged() {
     ];
     for (body, code) in body_cases {
         let (status, answer) = post_json(&tx_url, body).unwrap_err();
-        assert_eq!(
-            (status, answer["error"]["code"].as_str().unwrap()),
-            (400, code),
-            "{body}: {answer}"
-        );
+        assert_eq!((status, answer["error"]["code"].as_str().unwrap()), (400, code), "{body}: {answer}");
     }
     let huge = format!(r#"{{"tx": "{}", "signature": ""}}"#, "A".repeat(1 << 20));
     assert_eq!(post_json(&tx_url, &huge).unwrap_err().0, 413);
-    assert_eq!(
-        get_json(&format!("{}/tx/not-a-cid", node.url))
-            .unwrap_err()
-            .0,
-        400
-    );
-    assert_eq!(
-        get_json(&format!("{}/neuron/neuron1bogus", node.url))
-            .unwrap_err()
-            .0,
-        400
-    );
-    assert_eq!(
-        get_json(&format!("{}/block/999", node.url)).unwrap_err().0,
-        404
-    );
-    assert_eq!(
-        get_json(&format!("{}/particle/Qmbad/content", node.url))
-            .unwrap_err()
-            .0,
-        400
-    );
-    let big_content =
-        ureq::post(&format!("{}/particle", node.url)).send_bytes(&vec![b'x'; 300 * 1024]);
+    assert_eq!(get_json(&format!("{}/tx/not-a-cid", node.url)).unwrap_err().0, 400);
+    assert_eq!(get_json(&format!("{}/neuron/neuron1bogus", node.url)).unwrap_err().0, 400);
+    assert_eq!(get_json(&format!("{}/block/999", node.url)).unwrap_err().0, 404);
+    assert_eq!(get_json(&format!("{}/particle/Qmbad/content", node.url)).unwrap_err().0, 400);
+    let big_content = ureq::post(&format!("{}/particle", node.url)).send_bytes(&vec![b'x'; 300 * 1024]);
     assert!(matches!(big_content, Err(ureq::Error::Status(413, _))));
 
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(
-        node.get("/status"),
-        before,
-        "rejected requests changed the node"
-    );
-    assert_eq!(
-        submit(&node.url, &sign(0, 2, &[("c", "d")])).unwrap()["duplicates"],
-        serde_json::json!([])
-    );
+    assert_eq!(node.get("/status"), before, "rejected requests changed the node");
+    assert_eq!(submit(&node.url, &sign(0, 2, &[("c", "d")])).unwrap()["duplicates"], serde_json::json!([]));
+}
+
+#[test]
+fn offline_focus_is_identical_on_any_thread_count() {
+    let root = tempfile::tempdir().unwrap();
+    let edges = root.path().join("edges.txt");
+    let mut text = String::from("# src dst [weight]\n");
+    for i in 0..20_000u32 {
+        text += &format!("{} {} {}\n", i % 5000, (i * 7919) % 4999, 1 + i % 3);
+    }
+    std::fs::write(&edges, text).unwrap();
+    let outputs: Vec<String> = ["1", "2", "8"]
+        .iter()
+        .map(|threads| {
+            let out = root.path().join(format!("focus-{threads}.txt"));
+            let cmd = std::process::Command::new(BIN)
+                .args([
+                    "focus",
+                    "--edges",
+                    edges.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--threads",
+                    threads,
+                ])
+                .output()
+                .unwrap();
+            assert!(cmd.status.success());
+            let summary: Value = serde_json::from_slice(&cmd.stderr).unwrap();
+            assert_eq!(summary["particles"], 5000);
+            assert_eq!(summary["converged"], true);
+            std::fs::read_to_string(out).unwrap()
+        })
+        .collect();
+    assert_eq!(outputs[0].lines().count(), 5000);
+    let total: f64 = outputs[0].lines().map(|l| l.parse::<f64>().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-9);
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "focus differs between thread counts");
 }

@@ -31,32 +31,18 @@ pub(crate) fn init_chain(data: &Path, neurons: u8) {
     genesis.chain_id = "it-chain".into();
     let file = data.with_extension("genesis.json");
     std::fs::write(&file, serde_json::to_string(&genesis).unwrap()).unwrap();
-    run_cli(&[
-        "init",
-        "--data",
-        data.to_str().unwrap(),
-        "--genesis",
-        file.to_str().unwrap(),
-    ]);
+    run_cli(&["init", "--data", data.to_str().unwrap(), "--genesis", file.to_str().unwrap()]);
 }
 
 /// Runs a CLI command to success and returns its stdout.
 pub(crate) fn run_cli(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "cybergraph {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "cybergraph {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A node process serving on a loopback port.
@@ -69,23 +55,14 @@ impl NodeProcess {
     pub(crate) fn start(data: &Path, block_interval_ms: u64) -> Self {
         let port = free_port();
         let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .args(["serve", "--data", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
             .args(["--block-interval-ms", &block_interval_ms.to_string()])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let node = NodeProcess {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
+        let node = NodeProcess { child, url: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         while ureq::get(&format!("{}/healthz", node.url)).call().is_err() {
             assert!(Instant::now() < deadline, "the node did not come up");
@@ -102,15 +79,9 @@ impl NodeProcess {
 
     /// SIGTERM, then wait for a clean exit.
     pub(crate) fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
-        assert!(
-            self.child.wait().unwrap().success(),
-            "the node exits cleanly on SIGTERM"
-        );
+        assert!(self.child.wait().unwrap().success(), "the node exits cleanly on SIGTERM");
     }
 
     pub(crate) fn get(&self, path: &str) -> Value {
@@ -125,10 +96,7 @@ impl NodeProcess {
             if done(&status) {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {status}"
-            );
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {status}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -148,34 +116,26 @@ pub(crate) fn get_json(url: &str) -> Result<Value, (u16, Value)> {
 
 /// POST a JSON body.
 pub(crate) fn post_json(url: &str, body: &str) -> Result<Value, (u16, Value)> {
-    answer(
-        ureq::post(url)
-            .set("content-type", "application/json")
-            .send_string(body),
-    )
+    answer(ureq::post(url).set("content-type", "application/json").send_string(body))
 }
 
 pub(crate) fn submit(url: &str, signed: &SignedTx) -> Result<Value, (u16, Value)> {
     use base64::{Engine as _, engine::general_purpose::STANDARD};
-    let body = serde_json::json!({ "tx": STANDARD.encode(&signed.bytes), "signature": STANDARD.encode(signed.signature) });
+    let body =
+        serde_json::json!({ "tx": STANDARD.encode(&signed.bytes), "signature": STANDARD.encode(signed.signature) });
     post_json(&format!("{url}/tx"), &body.to_string())
 }
 
 fn answer(result: Result<ureq::Response, ureq::Error>) -> Result<Value, (u16, Value)> {
     match result {
         Ok(response) => Ok(response.into_json().unwrap()),
-        Err(ureq::Error::Status(code, response)) => {
-            Err((code, response.into_json().unwrap_or(Value::Null)))
-        }
+        Err(ureq::Error::Status(code, response)) => Err((code, response.into_json().unwrap_or(Value::Null))),
         Err(other) => Err((0, Value::String(other.to_string()))),
     }
 }
 
 pub(crate) fn sign(neuron: u8, nonce: u64, links: &[(&str, &str)]) -> SignedTx {
-    let links: Vec<_> = links
-        .iter()
-        .map(|(a, b)| (particle(a), particle(b)))
-        .collect();
+    let links: Vec<_> = links.iter().map(|(a, b)| (particle(a), particle(b))).collect();
     Transaction::new("it-chain", &key(neuron), nonce, &links).sign(&key(neuron))
 }
 

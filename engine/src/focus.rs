@@ -1,0 +1,287 @@
+//! Focus per block: the tri-kernel solve on the committed graph, its commitment
+//! (`focus_root`), inclusion proofs of one particle's leaf, and the exact history.
+//!
+//! **Timing.** Block `h + 1`'s header commits to the focus of the state after block `h`
+//! (as CometBFT's app hash lags one block): the solve runs after a block commits and is never in
+//! the way of agreeing on the next one. So `focusProof(p, h)` verifies against header `h + 1`.
+//!
+//! **The transition.** `π*_h` is a pure function of the graph after block `h` and `π*_{h−1}`
+//! (the warm start every node has): a block that adds no links carries `π*_{h−1}` over
+//! unchanged; otherwise the solver runs warm from it. After a crash the node recomputes the
+//! missing tip focus from the stored `π*_{h−1}`, bit for bit.
+//!
+//! **History.** Every `CHECKPOINT_INTERVAL` heights the full vector is stored; in between, per
+//! chunk of [`FOCUS_CHUNK`] particles, the XOR of each value's bits with the previous height's
+//! (LEB128 varints; unchanged chunks are not stored). Any `π*_h[p]` is exact: the checkpoint's
+//! chunk XOR at most `CHECKPOINT_INTERVAL − 1` deltas.
+
+use std::sync::Arc;
+
+use kernels::FocusSolution;
+use serde::Serialize;
+
+use crate::{
+    error::{EngineError, Result},
+    ids::{Height, ParticleIdx},
+    merkle::{self, Hash, InclusionProof},
+    store::Store,
+};
+
+/// Heights between full focus vectors in the history.
+pub const CHECKPOINT_INTERVAL: u64 = 32;
+/// Particles per stored history chunk.
+pub const FOCUS_CHUNK: usize = 4096;
+/// Focus leaves are `round(π·2^60)` (spec/focus.md §4).
+const LEAF_SCALE: f64 = (1u64 << 60) as f64;
+
+/// The committed leaf value of a focus entry.
+pub fn quantise(focus: f64) -> u64 {
+    (focus * LEAF_SCALE).round() as u64
+}
+
+/// The leaf bytes: the quantised value, little-endian.
+pub fn focus_leaf(focus: f64) -> [u8; 8] {
+    quantise(focus).to_le_bytes()
+}
+
+fn leaf_hashes(pi: &[f64]) -> Vec<Hash> {
+    pi.iter().map(|&x| merkle::leaf_hash(&focus_leaf(x))).collect()
+}
+
+/// `focus_root`: the Merkle root over the quantised leaves in particle-index order.
+pub fn focus_root(pi: &[f64]) -> Hash {
+    merkle::root_of_hashes(&leaf_hashes(pi))
+}
+
+/// The inclusion proof of particle `index`'s leaf.
+pub fn focus_proof(pi: &[f64], index: ParticleIdx) -> Option<InclusionProof> {
+    ((index.0 as usize) < pi.len()).then(|| InclusionProof::new(&leaf_hashes(pi), index.0 as usize))
+}
+
+/// What one height's focus computation produced.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FocusSummary {
+    /// The height whose state this is the focus of.
+    pub height: u64,
+    /// Particles ranked.
+    pub particles: u32,
+    /// Solver iterations (0 when carried over).
+    pub iterations: u32,
+    /// The a-posteriori error bound reached.
+    pub bound: f64,
+    /// Syntropy `J` in nats.
+    pub syntropy: f64,
+    /// The commitment, as in header `height + 1`.
+    #[serde(serialize_with = "hex_hash")]
+    pub root: Hash,
+    /// Wall time of the solve in microseconds (informational; not consensus).
+    pub solve_micros: u64,
+}
+
+fn hex_hash<S: serde::Serializer>(hash: &Hash, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_str(&hex::encode(hash))
+}
+
+impl FocusSummary {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(72);
+        out.extend_from_slice(&self.height.to_be_bytes());
+        out.extend_from_slice(&self.particles.to_be_bytes());
+        out.extend_from_slice(&self.iterations.to_be_bytes());
+        out.extend_from_slice(&self.bound.to_bits().to_be_bytes());
+        out.extend_from_slice(&self.syntropy.to_bits().to_be_bytes());
+        out.extend_from_slice(&self.root);
+        out.extend_from_slice(&self.solve_micros.to_be_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        let field = |at: usize, len: usize| {
+            bytes.get(at..at + len).ok_or_else(|| EngineError::Corruption("focus summary is truncated".into()))
+        };
+        let u64_at = |at| field(at, 8).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+        let u32_at = |at| field(at, 4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+        Ok(FocusSummary {
+            height: u64_at(0)?,
+            particles: u32_at(8)?,
+            iterations: u32_at(12)?,
+            bound: f64::from_bits(u64_at(16)?),
+            syntropy: f64::from_bits(u64_at(24)?),
+            root: field(32, 32)?.try_into().expect("32 bytes"),
+            solve_micros: u64_at(64)?,
+        })
+    }
+}
+
+/// The focus of one height, held in memory for the tip.
+#[derive(Clone, Debug)]
+pub struct Focus {
+    /// The vector.
+    pub pi: Arc<Vec<f64>>,
+    /// Its summary.
+    pub summary: FocusSummary,
+}
+
+impl Focus {
+    /// The focus of the state before any block: no particles.
+    pub fn empty(height: u64) -> Self {
+        Focus {
+            pi: Arc::new(Vec::new()),
+            summary: FocusSummary {
+                height,
+                particles: 0,
+                iterations: 0,
+                bound: 0.0,
+                syntropy: 0.0,
+                root: focus_root(&[]),
+                solve_micros: 0,
+            },
+        }
+    }
+
+    /// `previous` carried to `height` unchanged (a block without new links).
+    pub fn carried(previous: &Focus, height: u64) -> Self {
+        Focus {
+            pi: Arc::clone(&previous.pi),
+            summary: FocusSummary { height, iterations: 0, solve_micros: 0, ..previous.summary.clone() },
+        }
+    }
+
+    /// A solver result at `height`.
+    pub fn solved(solution: FocusSolution, height: u64, solve_micros: u64) -> Self {
+        let summary = FocusSummary {
+            height,
+            particles: solution.pi.len() as u32,
+            iterations: solution.iterations as u32,
+            bound: solution.bound,
+            syntropy: solution.syntropy,
+            root: focus_root(&solution.pi),
+            solve_micros,
+        };
+        Focus { pi: Arc::new(solution.pi), summary }
+    }
+}
+
+fn is_checkpoint(height: u64) -> bool {
+    height.is_multiple_of(CHECKPOINT_INTERVAL)
+}
+
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn read_varints(bytes: &[u8]) -> Result<Vec<u64>> {
+    let mut values = Vec::new();
+    let (mut value, mut shift) = (0u64, 0u32);
+    for &byte in bytes {
+        if shift > 63 {
+            return Err(EngineError::Corruption("focus history varint overflows".into()));
+        }
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            values.push(value);
+            value = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    if shift != 0 {
+        return Err(EngineError::Corruption("focus history chunk ends inside a varint".into()));
+    }
+    Ok(values)
+}
+
+/// The history entries of `current` at `height`: full chunks at a checkpoint, else the chunks
+/// that differ from `previous` as XOR deltas.
+pub(crate) fn history_chunks(height: u64, previous: &[f64], current: &[f64]) -> Vec<(u32, Vec<u8>)> {
+    let base = |i: usize| if is_checkpoint(height) { 0 } else { previous.get(i).map_or(0, |x| x.to_bits()) };
+    current
+        .chunks(FOCUS_CHUNK)
+        .enumerate()
+        .filter_map(|(chunk, values)| {
+            let first = chunk * FOCUS_CHUNK;
+            let xors: Vec<u64> = values.iter().enumerate().map(|(k, x)| x.to_bits() ^ base(first + k)).collect();
+            if !is_checkpoint(height) && xors.iter().all(|&x| x == 0) {
+                return None;
+            }
+            let mut bytes = Vec::with_capacity(values.len() * 3);
+            xors.into_iter().for_each(|x| push_varint(&mut bytes, x));
+            Some((chunk as u32, bytes))
+        })
+        .collect()
+}
+
+/// Reads the exact focus vector at `height` from the history.
+pub fn focus_at(store: &Store, height: Height) -> Result<Option<Vec<f64>>> {
+    let Some(summary) = store.focus_summary(height)? else { return Ok(None) };
+    let len = summary.particles as usize;
+    let mut bits = vec![0u64; len];
+    let chunks = len.div_ceil(FOCUS_CHUNK) as u32;
+    for h in height.0 - height.0 % CHECKPOINT_INTERVAL..=height.0 {
+        for chunk in 0..chunks {
+            if let Some(bytes) = store.focus_chunk(Height(h), chunk)? {
+                apply_chunk(&mut bits, chunk, &bytes)?;
+            }
+        }
+    }
+    Ok(Some(bits.into_iter().map(f64::from_bits).collect()))
+}
+
+/// Reads one particle's exact focus at `height` (`None`: no such height or particle then).
+pub fn particle_focus_at(store: &Store, height: Height, particle: ParticleIdx) -> Result<Option<f64>> {
+    let Some(summary) = store.focus_summary(height)? else { return Ok(None) };
+    if particle.0 >= summary.particles {
+        return Ok(None);
+    }
+    let chunk = particle.0 / FOCUS_CHUNK as u32;
+    let offset = particle.0 as usize % FOCUS_CHUNK;
+    let mut bits = 0u64;
+    for h in height.0 - height.0 % CHECKPOINT_INTERVAL..=height.0 {
+        if let Some(bytes) = store.focus_chunk(Height(h), chunk)? {
+            bits ^= read_varints(&bytes)?.get(offset).copied().unwrap_or(0);
+        }
+    }
+    Ok(Some(f64::from_bits(bits)))
+}
+
+fn apply_chunk(bits: &mut [u64], chunk: u32, bytes: &[u8]) -> Result<()> {
+    let first = chunk as usize * FOCUS_CHUNK;
+    for (k, x) in read_varints(bytes)?.into_iter().enumerate() {
+        let slot = bits
+            .get_mut(first + k)
+            .ok_or_else(|| EngineError::Corruption("focus chunk longer than the vector".into()))?;
+        *slot ^= x;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        let mut bytes = Vec::new();
+        let values = [0, 1, 127, 128, 300, u64::MAX, 1 << 52];
+        values.iter().for_each(|&v| push_varint(&mut bytes, v));
+        assert_eq!(read_varints(&bytes).unwrap(), values);
+        assert!(read_varints(&[0x80]).is_err());
+    }
+
+    #[test]
+    fn leaves_quantise_to_2_pow_60() {
+        assert_eq!(quantise(1.0), 1 << 60);
+        assert_eq!(quantise(0.5), 1 << 59);
+        assert_eq!(focus_leaf(0.25), (1u64 << 58).to_le_bytes());
+        let pi = [0.5, 0.25, 0.25];
+        let proof = focus_proof(&pi, ParticleIdx(1)).unwrap();
+        assert!(proof.verify(&focus_leaf(0.25), &focus_root(&pi)));
+        assert!(!proof.verify(&focus_leaf(0.5), &focus_root(&pi)));
+        assert!(focus_proof(&pi, ParticleIdx(3)).is_none());
+    }
+}
