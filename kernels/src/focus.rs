@@ -143,6 +143,8 @@ pub struct FocusOperator {
     pub(crate) d: Vec<f64>,
     /// The prior `u` (sums to 1).
     pub(crate) prior: Vec<f64>,
+    /// `Σ (d_i + ε_u)`: the prior's normaliser.
+    pub(crate) prior_total: f64,
 }
 
 /// Scratch vectors of one iteration.
@@ -267,7 +269,17 @@ impl FocusOperator {
         let d: Vec<f64> = (0..n).map(|i| row_sum(&w, i)).collect();
         let total = tree_sum_by(n, |i| d[i] + PRIOR_FLOOR);
         let prior = d.iter().map(|di| (di + PRIOR_FLOOR) / total).collect();
-        Ok(FocusOperator { heat: params.heat_weights(), params, a_by_target, a_by_source, w, out, d, prior })
+        Ok(FocusOperator {
+            heat: params.heat_weights(),
+            params,
+            a_by_target,
+            a_by_source,
+            w,
+            out,
+            d,
+            prior,
+            prior_total: total,
+        })
     }
 
     /// Number of particles.
@@ -293,6 +305,11 @@ impl FocusOperator {
     /// The parameters.
     pub fn params(&self) -> &FocusParams {
         &self.params
+    }
+
+    /// `Aᵀ` (rows by target, scaled so `max A = 1`): the matrix the diffusion SpMV pulls.
+    pub fn diffusion_matrix(&self) -> &Csr {
+        &self.a_by_target
     }
 
     /// The teleport prior `u`.

@@ -189,32 +189,71 @@ impl FocusOperator {
         PushResult { vector, pushes: pusher.pushes, error_bound: outstanding / (1.0 - p.kappa()) }
     }
 
-    /// The focus of this (new) graph from the previous block's focus `previous`, by pushing
-    /// only the residual `M_new·π_old + λ_d·α·u_new − π_old`, i.e. `(M_new − M_old)·π_old` plus
-    /// the change of prior: `π_new − π_old = (I − M_new)⁻¹·residual`. Particles added since are
-    /// padded with zero. Agrees with a full solve within `epsilon` in ℓ1.
-    pub fn incremental_focus(&self, previous: &[f64], epsilon: f64) -> PushResult {
+    /// The focus of this graph from `previous`, the focus of `before` (the graph one block
+    /// earlier), by pushing only what the block changed (spec/focus.md §6):
+    /// `π_new − π_old = (I − M_new)⁻¹·((M_new − M_old)·π_old + λ_d·α·(u_new − u_old))`.
+    /// Particles added since are padded with zero. The result carries `previous`'s own error
+    /// (at most the ε it was solved to) and adds at most `epsilon` more.
+    ///
+    /// The change has a global part proportional to `u_new` (the prior's normaliser and the
+    /// dangling mass change with any new link): for a particle whose neighbourhood did not
+    /// change it is exactly `β·u_new_i` with
+    /// `β = λ_d·α·(1 − ρ) + λ_d·(1−α)·(D_new − ρ·D_old)`, `ρ = Z_new/Z_old` the ratio of prior
+    /// normalisers and `D` the previous focus's dangling mass in each graph. That part is
+    /// deferred like dangling mass (`(I − M)⁻¹u = π/(λ_d·α)`), so only the local rest is pushed.
+    /// Correctness does not depend on `β`; locality does.
+    ///
+    /// Returns `None` when the local change touches more than a quarter of the particles (new
+    /// links all over the graph, or neuron weights that changed everywhere): a warm solve is
+    /// then the cheaper path.
+    pub fn incremental_focus(&self, before: &FocusOperator, previous: &[f64], epsilon: f64) -> Option<PushResult> {
         let n = self.len();
         let p = *self.params();
+        let teleport = p.lambda_d * p.alpha;
         let mut old = previous.to_vec();
         old.resize(n, 0.0);
         let mut residual = vec![0.0; n];
         self.apply(&old, self.prior(), &mut residual);
-        let mut pusher = Pusher::new(self);
-        for (i, (r, o)) in residual.iter().zip(&old).enumerate() {
-            let value = r - o;
-            if value != 0.0 {
-                pusher.add(0, i as u32, value);
+        let mut before_step = vec![0.0; before.len()];
+        before.apply(&old[..before.len()], before.prior(), &mut before_step);
+        before_step.resize(n, 0.0);
+        let dangling = |op: &FocusOperator| {
+            old.iter()
+                .enumerate()
+                .filter(|&(i, _)| op.out.get(i).is_none_or(|&o| o == 0.0))
+                .map(|(_, x)| x)
+                .sum::<f64>()
+        };
+        let rho = self.prior_total / before.prior_total;
+        let beta = teleport * (1.0 - rho) + p.lambda_d * (1.0 - p.alpha) * (dangling(self) - rho * dangling(before));
+        // Entries below the floor (rounding) are left: all together they are at most
+        // ε·(1 − κ)/2, so they add at most ε/2.
+        let floor = epsilon * (1.0 - p.kappa()) / (2.0 * n as f64);
+        let mut left = 0.0;
+        let mut local: Vec<(u32, f64)> = Vec::new();
+        for i in 0..n {
+            let r = residual[i] - before_step[i] - beta * self.prior[i];
+            if r.abs() > floor {
+                local.push((i as u32, r));
+            } else {
+                left += r.abs();
             }
         }
-        let target = epsilon * (1.0 - p.kappa()) / 2.0;
-        let outstanding = pusher.run(target);
-        let teleport = p.lambda_d * p.alpha;
+        if local.len() > n / 4 {
+            return None;
+        }
+        let mut pusher = Pusher::new(self);
+        pusher.dangling = beta;
+        for (i, r) in local {
+            pusher.add(0, i, r);
+        }
+        let outstanding = pusher.run(epsilon * (1.0 - p.kappa()) / 2.0);
         let scale = 1.0 - pusher.dangling / teleport;
         let mut vector: Vec<f64> =
             pusher.estimate.iter().zip(&old).map(|(x, o)| o + (x + pusher.dangling * o / teleport) / scale).collect();
         let total = tree_sum(&vector);
         vector.iter_mut().for_each(|v| *v /= total);
-        PushResult { vector, pushes: pusher.pushes, error_bound: 2.0 * outstanding / ((1.0 - p.kappa()) * scale.abs()) }
+        let error_bound = (outstanding + left) / ((1.0 - p.kappa()) * scale.abs());
+        Some(PushResult { vector, pushes: pusher.pushes, error_bound })
     }
 }

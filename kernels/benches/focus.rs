@@ -1,0 +1,213 @@
+//! Focus solver throughput against the machine's memory bandwidth and against PageRank
+//! baselines.
+//!
+//! Data: a seeded R-MAT graph (2^20 nodes, 10M edges, a/b/c/d = 0.57/0.19/0.19/0.05, unit
+//! weights; `RMAT_SCALE` and `RMAT_EDGES` change the size).
+//!
+//! Measures, in one run:
+//! - a STREAM-like triad (`a = b + s·c`, 3 × 32M f64, all threads): the bandwidth ceiling;
+//! - the pull SpMV of `Aᵀ` (time, achieved GB/s on the minimal-traffic model, and the ratio of
+//!   its time to the bandwidth floor);
+//! - PageRank mode (`λ_s = λ_h = 0`, α = 0.15, ε = 1e-6): iterations, time per iteration and to
+//!   solution;
+//! - the full tri-kernel solve (spec defaults), cold and warm (after 1,000 new links), and the
+//!   incremental update by push after the same links, as a fraction of the warm solve.
+//!
+//! It also writes the graph as little-endian `u32` pairs to `target/bench-data/rmat.u32` so that
+//! `scripts/bench-focus` runs scipy and SuiteSparse:GraphBLAS on the same graph right after.
+//!
+//! Run: `scripts/bench-focus` (all of it) or `cargo bench -p kernels --bench focus`.
+
+use std::{
+    io::Write,
+    time::{Duration, Instant},
+};
+
+use kernels::{FocusOperator, FocusParams};
+use rayon::prelude::*;
+
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// R-MAT edges: each picks a quadrant per bit level with probabilities a, b, c, d.
+fn rmat(scale: u32, edges: usize, seed: u64) -> Vec<(u32, u32, f64)> {
+    let (a, b, c) = (0.57, 0.19, 0.19);
+    let mut rng = Rng(seed);
+    (0..edges)
+        .map(|_| {
+            let (mut from, mut to) = (0u32, 0u32);
+            for _ in 0..scale {
+                let r = rng.unit();
+                let (bit_from, bit_to) = if r < a {
+                    (0, 0)
+                } else if r < a + b {
+                    (0, 1)
+                } else if r < a + b + c {
+                    (1, 0)
+                } else {
+                    (1, 1)
+                };
+                from = from << 1 | bit_from;
+                to = to << 1 | bit_to;
+            }
+            (from, to, 1.0)
+        })
+        .collect()
+}
+
+/// `clusters` communities of `size` particles with `per_node` random links per particle inside,
+/// and one link from each community to the next.
+fn communities(clusters: usize, size: usize, per_node: usize, seed: u64) -> Vec<(u32, u32, f64)> {
+    let mut rng = Rng(seed);
+    let mut pick = |base: usize| (base + (rng.unit() * size as f64) as usize) as u32;
+    let mut edges = Vec::with_capacity(clusters * size * per_node + clusters);
+    for c in 0..clusters {
+        for _ in 0..size * per_node {
+            edges.push((pick(c * size), pick(c * size), 1.0));
+        }
+        edges.push((pick(c * size), pick((c + 1) % clusters * size), 1.0));
+    }
+    edges
+}
+
+/// Warm solve and incremental push after `extra` new links, on the graph `edges` over `n`.
+fn block_update(label: &str, n: usize, edges: &[(u32, u32, f64)], extra: &[(u32, u32, f64)]) {
+    let params = FocusParams::default();
+    let before = FocusOperator::from_edges(n, edges, params).unwrap();
+    let (cold_time, cold) = best_of(1, || before.solve(None));
+    println!(
+        "{label}: tri-kernel cold (ε=1e-8): {} iterations, {:.1} ms/iteration, {:.2} s",
+        cold.iterations,
+        cold_time.as_secs_f64() * 1e3 / cold.iterations as f64,
+        cold_time.as_secs_f64()
+    );
+    let grown: Vec<_> = edges.iter().chain(extra).copied().collect();
+    let (rebuild, after) = best_of(1, || FocusOperator::from_edges(n, &grown, params).unwrap());
+    let (warm_time, warm) = best_of(1, || after.solve(Some(&cold.pi)));
+    println!(
+        "{label}: warm after {} new links: {} iterations, {:.2} s (operator rebuild {:.0} ms = {:.1}% of it)",
+        extra.len(),
+        warm.iterations,
+        warm_time.as_secs_f64(),
+        rebuild.as_secs_f64() * 1e3,
+        100.0 * rebuild.as_secs_f64() / warm_time.as_secs_f64()
+    );
+    let (push_time, pushed) = best_of(1, || after.incremental_focus(&before, &cold.pi, params.epsilon));
+    match pushed {
+        None => println!(
+            "{label}: incremental push: the change is not local ({:.2} s to find out = {:.1}% of the warm solve), falls back to it",
+            push_time.as_secs_f64(),
+            100.0 * push_time.as_secs_f64() / warm_time.as_secs_f64()
+        ),
+        Some(pushed) => {
+            let l1: f64 = pushed.vector.iter().zip(&warm.pi).map(|(a, b)| (a - b).abs()).sum();
+            println!(
+                "{label}: incremental push: {:.3} s = {:.1}% of the warm solve ({} pushes, ‖push − warm‖₁ = {:.1e})",
+                push_time.as_secs_f64(),
+                100.0 * push_time.as_secs_f64() / warm_time.as_secs_f64(),
+                pushed.pushes,
+                l1
+            );
+        }
+    }
+}
+
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let out = f();
+        best = best.min(start.elapsed());
+        last = Some(out);
+    }
+    (best, last.expect("runs > 0"))
+}
+
+/// STREAM triad bandwidth in bytes/s (3 arrays × 8 bytes per element moved).
+fn triad() -> f64 {
+    let n = 32 << 20;
+    let b = vec![1.0f64; n];
+    let c = vec![2.0f64; n];
+    let mut a = vec![0.0f64; n];
+    let (time, ()) = best_of(5, || {
+        a.par_chunks_mut(1 << 16).zip(b.par_chunks(1 << 16)).zip(c.par_chunks(1 << 16)).for_each(|((a, b), c)| {
+            for i in 0..a.len() {
+                a[i] = b[i] + 3.0 * c[i];
+            }
+        });
+    });
+    assert!(a[n - 1] == 7.0);
+    (3 * 8 * n) as f64 / time.as_secs_f64()
+}
+
+fn main() {
+    let scale: u32 = std::env::var("RMAT_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let edge_count: usize = std::env::var("RMAT_EDGES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let n = 1usize << scale;
+    println!("focus bench: R-MAT 2^{scale} nodes, {edge_count} edges, {} threads", rayon::current_num_threads());
+
+    let edges = rmat(scale, edge_count, 0x5eed_cafe_f00d_1234);
+    std::fs::create_dir_all("../target/bench-data").unwrap();
+    let mut out = std::io::BufWriter::new(std::fs::File::create("../target/bench-data/rmat.u32").unwrap());
+    for &(from, to, _) in &edges {
+        out.write_all(&from.to_le_bytes()).unwrap();
+        out.write_all(&to.to_le_bytes()).unwrap();
+    }
+    out.flush().unwrap();
+
+    let bandwidth = triad();
+    println!("triad bandwidth: {:.2} GB/s", bandwidth / 1e9);
+
+    let pagerank = FocusParams::pagerank(0.15, 1e-6);
+    let (build, op) = best_of(1, || FocusOperator::from_edges(n, &edges, pagerank).unwrap());
+    let a_t = op.diffusion_matrix();
+    println!(
+        "operator build: {:.0} ms ({} distinct edges, {} symmetric entries)",
+        build.as_secs_f64() * 1e3,
+        op.edge_count(),
+        op.symmetric_nnz()
+    );
+
+    let x: Vec<f64> = vec![1.0 / n as f64; n];
+    let mut y = vec![0.0; n];
+    let (spmv, ()) = best_of(10, || a_t.spmv(&x, &mut y));
+    // Minimal traffic: each entry's column (4 B) and value (8 B), the row offsets (8 B/row),
+    // x read once and y written once (8 B/row each).
+    let bytes = (a_t.nnz() * 12 + n * 24) as f64;
+    let floor = bytes / bandwidth;
+    println!(
+        "SpMV (pull, Aᵀ): {:.2} ms, {:.2} GB/s achieved, {:.2}× the bandwidth floor ({:.2} ms)",
+        spmv.as_secs_f64() * 1e3,
+        bytes / spmv.as_secs_f64() / 1e9,
+        spmv.as_secs_f64() / floor,
+        floor * 1e3
+    );
+
+    let (pr_time, pr) = best_of(1, || op.solve(None));
+    println!(
+        "PageRank mode (α=0.15, ε=1e-6): {} iterations, {:.2} ms/iteration, {:.0} ms to solution",
+        pr.iterations,
+        pr_time.as_secs_f64() * 1e3 / pr.iterations as f64,
+        pr_time.as_secs_f64() * 1e3
+    );
+
+    block_update("R-MAT", n, &edges, &rmat(scale, 1000, 0xdead_beef));
+    let size = 1024;
+    let clusters = n / size;
+    let community = communities(clusters, size, edge_count / n, 0xc0ffee);
+    let extra: Vec<_> = communities(1, size, 1, 0xbeef)
+        .into_iter()
+        .take(1000)
+        .map(|(a, b, w)| (a + 7 * size as u32, b + 7 * size as u32, w))
+        .collect();
+    block_update("communities", n, &community, &extra);
+}
