@@ -149,13 +149,18 @@ pub struct FocusOperator {
 
 /// Scratch vectors of one iteration.
 struct Workspace {
+    /// `φ_p / out_p` (0 when dangling).
     by_out: Vec<f64>,
+    /// `φ_i / (μ + d_i)`.
     by_screen: Vec<f64>,
+    /// The current heat walk divided by degree, `v_j / d_j` (0 when isolated), and the next one.
     by_degree: Vec<f64>,
-    springs: Vec<f64>,
+    by_degree_next: Vec<f64>,
+    /// The current heat walk `R^k φ`.
     heat_walk: Vec<f64>,
-    heat_next: Vec<f64>,
+    /// `Σ_k π_k R^k φ` so far.
     heat_sum: Vec<f64>,
+    springs: Vec<f64>,
     diffusion: Vec<f64>,
 }
 
@@ -166,10 +171,10 @@ impl Workspace {
             by_out: v(),
             by_screen: v(),
             by_degree: v(),
-            springs: v(),
+            by_degree_next: v(),
             heat_walk: v(),
-            heat_next: v(),
             heat_sum: v(),
+            springs: v(),
             diffusion: v(),
         }
     }
@@ -218,7 +223,8 @@ impl FocusOperator {
                 sorted.push((to, from, w));
             }
         }
-        sorted.sort_by_key(|&(to, from, _)| (to, from));
+        // Stable: parallel edges keep their input order, so their sum is the same everywhere.
+        sorted.par_sort_by_key(|&(to, from, _)| (to, from));
         let mut at = 0;
         let a_by_target = Csr::from_rows(n, |q, row| {
             while at < sorted.len() && sorted[at].0 as usize == q {
@@ -330,60 +336,73 @@ impl FocusOperator {
 
     fn apply_in(&self, phi: &[f64], teleport: &[f64], out: &mut [f64], ws: &mut Workspace) {
         let p = &self.params;
-        let (mu, out_deg, d) = (p.mu, &self.out, &self.d);
-        ws.by_out
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(i, y)| *y = if out_deg[i] > 0.0 { phi[i] / out_deg[i] } else { 0.0 });
-        ws.by_screen.par_iter_mut().enumerate().for_each(|(i, z)| *z = phi[i] / (mu + d[i]));
-        ws.by_degree.par_iter_mut().enumerate().for_each(|(i, r)| *r = if d[i] > 0.0 { phi[i] / d[i] } else { 0.0 });
+        let (mu, out_deg, d, w, heat) = (p.mu, &self.out, &self.d, &self.w, &self.heat);
+        let (with_springs, with_heat) = (p.lambda_s > 0.0, p.lambda_h > 0.0);
+        (&mut ws.by_out, &mut ws.by_screen, &mut ws.by_degree).into_par_iter().enumerate().for_each(
+            |(i, (y, z, r))| {
+                *y = if out_deg[i] > 0.0 { phi[i] / out_deg[i] } else { 0.0 };
+                *z = phi[i] / (mu + d[i]);
+                *r = if d[i] > 0.0 { phi[i] / d[i] } else { 0.0 };
+            },
+        );
         let dangling = tree_sum_by(self.len(), |i| if out_deg[i] > 0.0 { 0.0 } else { phi[i] });
 
         // Diffusion: one pull pass over Aᵀ.
         let (a_t, prior, by_out) = (&self.a_by_target, &self.prior, &ws.by_out);
         ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| *y = a_t.row_dot(i, by_out) + prior[i] * dangling);
 
-        // Springs and the first heat step share one pass over W.
-        let (w, by_screen, by_degree) = (&self.w, &ws.by_screen, &ws.by_degree);
-        ws.springs.par_iter_mut().zip(ws.heat_walk.par_iter_mut()).enumerate().for_each(|(i, (s, h))| {
-            let (cols, vals) = w.row(i);
-            let (mut springs, mut walk) = (0.0, 0.0);
-            for (&c, &v) in cols.iter().zip(vals) {
-                springs += v * by_screen[c as usize];
-                walk += v * by_degree[c as usize];
-            }
-            *s = mu * by_screen[i] + springs;
-            *h = if d[i] > 0.0 { walk } else { phi[i] };
-        });
-        let heat = &self.heat;
-        if heat.len() > 1 {
-            let walk = &ws.heat_walk;
-            ws.heat_sum.par_iter_mut().enumerate().for_each(|(i, acc)| *acc = heat[0] * phi[i] + heat[1] * walk[i]);
-        } else {
-            ws.heat_sum.par_iter_mut().enumerate().for_each(|(i, acc)| *acc = heat[0] * phi[i]);
-        }
-        for &weight in heat.iter().skip(2) {
-            let walk = &ws.heat_walk;
-            ws.by_degree
-                .par_iter_mut()
+        // Springs and the first heat step share one pass over W; the pass also starts the heat
+        // sum and divides the walk by degree for the next step.
+        if with_springs || with_heat {
+            let (by_screen, by_degree) = (&ws.by_screen, &ws.by_degree);
+            let heat_1 = heat.get(1).copied();
+            (&mut ws.springs, &mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next)
+                .into_par_iter()
                 .enumerate()
-                .for_each(|(i, r)| *r = if d[i] > 0.0 { walk[i] / d[i] } else { 0.0 });
-            let by_degree = &ws.by_degree;
-            ws.heat_next.par_iter_mut().enumerate().for_each(|(i, h)| {
-                *h = if d[i] > 0.0 { w.row_dot(i, by_degree) } else { walk[i] };
-            });
-            std::mem::swap(&mut ws.heat_walk, &mut ws.heat_next);
-            let walk = &ws.heat_walk;
-            ws.heat_sum.par_iter_mut().enumerate().for_each(|(i, acc)| *acc += weight * walk[i]);
+                .for_each(|(i, (s, walk, sum, next_by_degree))| {
+                    let (cols, vals) = w.row(i);
+                    let (mut springs, mut step) = (0.0, 0.0);
+                    for (&c, &v) in cols.iter().zip(vals) {
+                        springs += v * by_screen[c as usize];
+                        step += v * by_degree[c as usize];
+                    }
+                    *s = mu * by_screen[i] + springs;
+                    *walk = if d[i] > 0.0 { step } else { phi[i] };
+                    *sum = match heat_1 {
+                        Some(h1) => heat[0] * phi[i] + h1 * *walk,
+                        None => heat[0] * phi[i],
+                    };
+                    *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };
+                });
+            std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
+        }
+        if with_heat {
+            for &weight in heat.iter().skip(2) {
+                let by_degree = &ws.by_degree;
+                (&mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next).into_par_iter().enumerate().for_each(
+                    |(i, (walk, sum, next_by_degree))| {
+                        if d[i] > 0.0 {
+                            *walk = w.row_dot(i, by_degree);
+                        }
+                        *sum += weight * *walk;
+                        *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };
+                    },
+                );
+                std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
+            }
         }
 
         let (c_diffusion, c_teleport) = (p.lambda_d * (1.0 - p.alpha), p.lambda_d * p.alpha);
         let (diffusion, springs, heat_sum) = (&ws.diffusion, &ws.springs, &ws.heat_sum);
         out.par_iter_mut().enumerate().for_each(|(i, o)| {
-            *o = c_diffusion * diffusion[i]
-                + p.lambda_s * springs[i]
-                + p.lambda_h * heat_sum[i]
-                + c_teleport * teleport[i];
+            let mut value = c_diffusion * diffusion[i];
+            if with_springs {
+                value += p.lambda_s * springs[i];
+            }
+            if with_heat {
+                value += p.lambda_h * heat_sum[i];
+            }
+            *o = value + c_teleport * teleport[i];
         });
     }
 
