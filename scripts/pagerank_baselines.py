@@ -63,7 +63,9 @@ def main():
 
     spmv = best_of(10, lambda: m @ x)
     pi, iters, total = power_iteration(n, lambda v: m @ v, u, dangling)
-    print(f"scipy {sp.__name__.split('.')[0]} CSR: SpMV {spmv * 1e3:.2f} ms; PageRank {iters} iterations, "
+    import scipy
+
+    print(f"scipy {scipy.__version__} CSR: SpMV {spmv * 1e3:.2f} ms; PageRank {iters} iterations, "
           f"{total / iters * 1e3:.2f} ms/iteration, {total * 1e3:.0f} ms to solution")
 
     import graphblas as gb
