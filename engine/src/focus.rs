@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use kernels::FocusSolution;
+use kernels::{FocusOperator, FocusSolution};
 use serde::Serialize;
 
 use crate::{
@@ -113,42 +113,38 @@ impl FocusSummary {
     }
 }
 
-/// The focus of one height, held in memory for the tip.
+/// The focus of one height, held in memory for the tip with what queries need beside it.
 #[derive(Clone, Debug)]
 pub struct Focus {
     /// The vector.
     pub pi: Arc<Vec<f64>>,
     /// Its summary.
     pub summary: FocusSummary,
+    /// Particle indices by descending focus (ties: lower index first).
+    pub order: Arc<Vec<u32>>,
+    /// Each particle's 1-based position in `order`.
+    pub rank: Arc<Vec<u32>>,
+    /// Karma per neuron index, normalised to sum 1 (spec/focus.md §7).
+    pub karma: Arc<Vec<f64>>,
+    /// The operator this focus is the fixed point of; conditional focus queries run on it.
+    pub operator: Arc<FocusOperator>,
 }
 
 impl Focus {
-    /// The focus of the state before any block: no particles.
-    pub fn empty(height: u64) -> Self {
-        Focus {
-            pi: Arc::new(Vec::new()),
-            summary: FocusSummary {
-                height,
-                particles: 0,
-                iterations: 0,
-                bound: 0.0,
-                syntropy: 0.0,
-                root: focus_root(&[]),
-                solve_micros: 0,
-            },
-        }
+    /// The focus of a graph without particles.
+    pub fn empty(height: u64, operator: Arc<FocusOperator>) -> Self {
+        let solution = FocusSolution { pi: Vec::new(), iterations: 0, bound: 0.0, converged: true, syntropy: 0.0 };
+        Focus::solved(solution, height, 0, operator)
     }
 
     /// `previous` carried to `height` unchanged (a block without new links).
     pub fn carried(previous: &Focus, height: u64) -> Self {
-        Focus {
-            pi: Arc::clone(&previous.pi),
-            summary: FocusSummary { height, iterations: 0, solve_micros: 0, ..previous.summary.clone() },
-        }
+        let summary = FocusSummary { height, iterations: 0, solve_micros: 0, ..previous.summary.clone() };
+        Focus { summary, ..previous.clone() }
     }
 
-    /// A solver result at `height`.
-    pub fn solved(solution: FocusSolution, height: u64, solve_micros: u64) -> Self {
+    /// A solver result at `height` (karma is filled in by the caller, which holds the graph).
+    pub fn solved(solution: FocusSolution, height: u64, solve_micros: u64, operator: Arc<FocusOperator>) -> Self {
         let summary = FocusSummary {
             height,
             particles: solution.pi.len() as u32,
@@ -158,7 +154,21 @@ impl Focus {
             root: focus_root(&solution.pi),
             solve_micros,
         };
-        Focus { pi: Arc::new(solution.pi), summary }
+        let pi = solution.pi;
+        let mut order: Vec<u32> = (0..pi.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| pi[b as usize].total_cmp(&pi[a as usize]).then(a.cmp(&b)));
+        let mut rank = vec![0u32; pi.len()];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i as usize] = position as u32 + 1;
+        }
+        Focus {
+            pi: Arc::new(pi),
+            summary,
+            order: Arc::new(order),
+            rank: Arc::new(rank),
+            karma: Arc::new(Vec::new()),
+            operator,
+        }
     }
 }
 

@@ -15,10 +15,11 @@ use crate::{
     error::{EngineError, Result},
     focus::Focus,
     genesis::Genesis,
-    ids::Height,
+    ids::{Height, LinkIdx},
     mempool::Mempool,
     neuron::Address,
     particle::{Particle, dag_cbor_cid},
+    query::LinkView,
     state::{ChainState, GraphCounts},
     store::{Store, TxLocation},
     tx::{SignedTx, TxLimits, VerifiedTx},
@@ -123,6 +124,8 @@ struct Shared {
     inner: Mutex<Inner>,
     /// Serialises block production (the focus solve runs outside `inner`).
     producing: Mutex<()>,
+    /// Called after every block.
+    listeners: Mutex<Vec<Listener>>,
     chain_id: String,
     limits: TxLimits,
     config: NodeConfig,
@@ -137,6 +140,20 @@ impl Shared {
 }
 
 type Reply = mpsc::Sender<Result<Receipt>>;
+type Listener = Box<dyn Fn(&BlockEvent) + Send + Sync>;
+
+/// What subscribers hear after each block.
+#[derive(Clone, Debug)]
+pub struct BlockEvent {
+    /// The block.
+    pub block: BlockSummary,
+    /// Its header.
+    pub header: BlockHeader,
+    /// The links it added.
+    pub links: Vec<LinkView>,
+    /// The focus of the state after it.
+    pub focus: crate::focus::FocusSummary,
+}
 
 /// A running node over one data directory.
 pub struct Node {
@@ -205,8 +222,15 @@ impl Node {
         }
         let (focus, focus_pending) = load_focus(&store, &state)?;
         let inner = Inner { state, mempool, focus, focus_pending };
-        let shared =
-            Arc::new(Shared { store, inner: Mutex::new(inner), producing: Mutex::new(()), chain_id, limits, config });
+        let shared = Arc::new(Shared {
+            store,
+            inner: Mutex::new(inner),
+            producing: Mutex::new(()),
+            listeners: Mutex::new(Vec::new()),
+            chain_id,
+            limits,
+            config,
+        });
         let (sender, receiver) = mpsc::channel();
         let worker = Arc::clone(&shared);
         let admission_thread =
@@ -245,7 +269,7 @@ impl Node {
     /// focus, outside the lock, so admission goes on) and stored; the next block commits to it.
     pub fn produce_block(&self, time: u64) -> Result<Option<BlockSummary>> {
         let _one_at_a_time = self.shared.producing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (summary, operator, previous) = {
+        let (summary, header, links, operator, changed, previous) = {
             let mut inner = self.shared.lock();
             let Inner { state, mempool, focus, focus_pending } = &mut *inner;
             let (chosen, stale) = mempool.select(state);
@@ -261,17 +285,30 @@ impl Node {
             self.shared.store.commit_block(&block)?;
             state.apply(&block);
             mempool.remove(&block.mempool_done);
-            *focus_pending = !block.links.is_empty();
-            let operator = if block.links.is_empty() { None } else { Some(state.focus_operator()?) };
+            let changed = !block.links.is_empty();
+            *focus_pending = changed;
+            let operator = if changed { Arc::new(state.focus_operator()?) } else { Arc::clone(&focus.operator) };
             let summary = BlockSummary {
                 height: block.header.height,
                 cid: block.header.cid(),
                 txs: block.txs.len(),
                 links: block.links.len(),
             };
-            (summary, operator, focus.clone())
+            let links = block
+                .links
+                .iter()
+                .enumerate()
+                .map(|(i, record)| LinkView::resolve(state, LinkIdx(block.first_link.0 + i as u64), *record))
+                .collect();
+            (summary, block.header, links, operator, changed, focus.clone())
         };
-        let focus = advance_focus(&self.shared.store, operator, &previous, summary.height)?;
+        let focus = advance_focus(&self.shared.store, operator, changed, &previous, summary.height)?;
+        let focus = {
+            let mut inner = self.shared.lock();
+            let focus = if changed { Focus { karma: Arc::new(inner.state.karma(&focus.pi)), ..focus } } else { focus };
+            inner.focus = focus.clone();
+            focus
+        };
         tracing::info!(
             height = summary.height,
             txs = summary.txs,
@@ -280,8 +317,16 @@ impl Node {
             focus_ms = focus.summary.solve_micros / 1000,
             "block committed"
         );
-        self.shared.lock().focus = focus;
+        let event = BlockEvent { block: summary.clone(), header, links, focus: focus.summary };
+        for listener in self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            listener(&event);
+        }
         Ok(Some(summary))
+    }
+
+    /// Calls `listener` after every block, once its focus is computed (subscriptions).
+    pub fn on_block(&self, listener: impl Fn(&BlockEvent) + Send + Sync + 'static) {
+        self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(listener));
     }
 
     /// The focus of the tip's state.
@@ -419,38 +464,53 @@ pub struct FocusProof {
 fn load_focus(store: &Store, state: &ChainState) -> Result<(Focus, bool)> {
     let tip = state.tip().0.height;
     let tip_block = store.block(Height(tip))?.ok_or_else(|| EngineError::Corruption("tip block missing".into()))?;
-    let pending = tip_block.link_count > 0;
-    if let Some(summary) = store.focus_summary(Height(tip))? {
-        let pi = crate::focus::focus_at(store, Height(tip))?.unwrap_or_default();
-        return Ok((Focus { pi: Arc::new(pi), summary }, pending));
-    }
-    let previous = if tip == 0 {
-        Focus::empty(0)
-    } else {
-        let summary = store.focus_summary(Height(tip - 1))?.ok_or_else(|| {
-            EngineError::Corruption(format!("the focus of heights {} and {tip} are both missing", tip - 1))
-        })?;
-        let pi = crate::focus::focus_at(store, Height(tip - 1))?.unwrap_or_default();
-        Focus { pi: Arc::new(pi), summary }
+    let changed = tip_block.link_count > 0;
+    let operator = Arc::new(state.focus_operator()?);
+    let focus = match stored_focus(store, tip, &operator)? {
+        Some(focus) => focus,
+        None => {
+            let previous = match tip.checked_sub(1) {
+                None => Focus::empty(0, Arc::clone(&operator)),
+                Some(parent) => stored_focus(store, parent, &operator)?.ok_or_else(|| {
+                    EngineError::Corruption(format!("the focus of heights {parent} and {tip} are both missing"))
+                })?,
+            };
+            advance_focus(store, operator, changed, &previous, tip)?
+        }
     };
-    let operator = if tip_block.link_count > 0 { Some(state.focus_operator()?) } else { None };
-    Ok((advance_focus(store, operator, &previous, tip)?, pending))
+    Ok((Focus { karma: Arc::new(state.karma(&focus.pi)), ..focus }, changed))
 }
 
-/// The focus transition of one height (see `focus.rs`), stored before it is returned.
+/// The stored focus of `height`, if any, with `operator` for queries.
+fn stored_focus(store: &Store, height: u64, operator: &Arc<kernels::FocusOperator>) -> Result<Option<Focus>> {
+    let Some(summary) = store.focus_summary(Height(height))? else { return Ok(None) };
+    let pi = crate::focus::focus_at(store, Height(height))?.unwrap_or_default();
+    let solution = kernels::FocusSolution {
+        pi,
+        iterations: summary.iterations as usize,
+        bound: summary.bound,
+        converged: true,
+        syntropy: summary.syntropy,
+    };
+    let solved = Focus::solved(solution, height, summary.solve_micros, Arc::clone(operator));
+    Ok(Some(Focus { summary, ..solved }))
+}
+
+/// The focus transition of one height (see `focus.rs`), stored before it is returned: a solve
+/// warm from `previous` if the block changed the graph, else `previous` carried over.
 fn advance_focus(
     store: &Store,
-    operator: Option<kernels::FocusOperator>,
+    operator: Arc<kernels::FocusOperator>,
+    changed: bool,
     previous: &Focus,
     height: u64,
 ) -> Result<Focus> {
-    let focus = match operator {
-        None => Focus::carried(previous, height),
-        Some(operator) => {
-            let start = std::time::Instant::now();
-            let solution = operator.solve(Some(&previous.pi));
-            Focus::solved(solution, height, start.elapsed().as_micros() as u64)
-        }
+    let focus = if changed {
+        let start = std::time::Instant::now();
+        let solution = operator.solve(Some(&previous.pi));
+        Focus::solved(solution, height, start.elapsed().as_micros() as u64, operator)
+    } else {
+        Focus::carried(previous, height)
     };
     let chunks = crate::focus::history_chunks(height, &previous.pi, &focus.pi);
     store.put_focus(&focus.summary, &chunks)?;

@@ -70,6 +70,7 @@ impl ChainState {
                 model: None,
                 sprint: None,
             },
+            first_particle: ParticleIdx(0),
             new_particles: Vec::new(),
             new_neurons,
             neurons,
@@ -271,6 +272,7 @@ impl ChainState {
         neurons.sort_unstable_by_key(|(_, r)| r.idx);
         Ok(BlockDiff {
             header,
+            first_particle: ParticleIdx(self.particle_list.len() as u32),
             new_particles,
             new_neurons,
             neurons,
@@ -310,16 +312,39 @@ impl ChainState {
     /// `w = s(ν)·k(ν)/links(ν)` (karma `k = 1` until it feeds back at epoch boundaries) and the
     /// genesis focus parameters.
     pub fn focus_operator(&self) -> Result<FocusOperator> {
-        let weights: Vec<f64> = self
-            .neuron_list
+        let weights = self.link_weights();
+        FocusOperator::from_link_graph(&self.graph, &weights, self.genesis.params.focus.to_kernel())
+            .map_err(|e| EngineError::Focus(e.to_string()))
+    }
+
+    /// Karma per neuron (spec/focus.md §7): the focus its links carry,
+    /// `k(ν) ∝ Σ_{ℓ∈ν} w(ℓ)·π(to(ℓ))`, normalised to sum 1 (all zero without links).
+    pub fn karma(&self, pi: &[f64]) -> Vec<f64> {
+        let weight = self.link_weights();
+        let mut karma = vec![0.0; self.neuron_list.len()];
+        for target in 0..self.graph.node_count() {
+            let focus = pi.get(target as usize).copied().unwrap_or(0.0);
+            for link in self.graph.in_links(target) {
+                karma[link.neuron as usize] += weight[link.neuron as usize] * focus;
+            }
+        }
+        let total: f64 = karma.iter().sum();
+        if total > 0.0 {
+            karma.iter_mut().for_each(|k| *k /= total);
+        }
+        karma
+    }
+
+    /// Each neuron's per-link weight by the ampere rule `s(ν)·k(ν)/links(ν)` (karma `k = 1`
+    /// until it feeds back at epoch boundaries).
+    fn link_weights(&self) -> Vec<f64> {
+        self.neuron_list
             .iter()
             .map(|address| {
                 let record = &self.neurons[address];
                 if record.links == 0 { 0.0 } else { record.stake as f64 / record.links as f64 }
             })
-            .collect();
-        FocusOperator::from_link_graph(&self.graph, &weights, self.genesis.params.focus.to_kernel())
-            .map_err(|e| EngineError::Focus(e.to_string()))
+            .collect()
     }
 
     /// The particle at an index.

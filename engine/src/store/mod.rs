@@ -5,7 +5,7 @@
 //! and an acknowledged mempool entry is in the synced write-ahead log.
 
 mod records;
-mod tables;
+pub(crate) mod tables;
 
 use std::path::Path;
 
@@ -16,7 +16,8 @@ use rocksdb::{
 };
 
 pub use records::{BlockDiff, BlockRecord, LinkRecord, NeuronRecord, TxRecord};
-use tables::{GENESIS_KEY, Table, be, focus_key, link_key, neuron_link_key, parse_tx_key, tx_key};
+pub(crate) use tables::Table;
+use tables::{GENESIS_KEY, be, focus_key, link_key, neuron_link_key, parse_tx_key, tx_key};
 
 use crate::focus::FocusSummary;
 
@@ -128,6 +129,22 @@ impl Store {
         Ok(())
     }
 
+    /// Visits entries whose key starts with `prefix`, from `start` (≥ `prefix`) on.
+    pub(crate) fn scan_prefix(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        start: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        self.scan(table, Some(start), |key, value| if key.starts_with(prefix) { visit(key, value) } else { Ok(false) })
+    }
+
+    /// Visits every stored content with its particle.
+    pub fn for_each_content(&self, mut visit: impl FnMut(Particle, &[u8]) -> Result<bool>) -> Result<()> {
+        self.scan(Table::Content, None, |key, value| visit(Particle::from_bytes(key)?, value))
+    }
+
     fn last(&self, table: Table) -> Result<Option<KeyValue>> {
         Ok(self.db.iterator_cf(self.cf(table), IteratorMode::End).next().transpose()?)
     }
@@ -188,6 +205,7 @@ impl Store {
         let record = BlockRecord {
             first_link: block.first_link,
             link_count: block.links.len() as u64,
+            first_particle: block.first_particle,
             tx_count: block.txs.len() as u32,
             header: block.header.clone(),
         };

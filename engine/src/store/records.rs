@@ -145,13 +145,15 @@ impl TxRecord {
     }
 }
 
-/// A committed block: `first_link ‖ link_count ‖ tx_count ‖ header DAG-CBOR`.
+/// A committed block: `first_link ‖ link_count ‖ first_particle ‖ tx_count ‖ header DAG-CBOR`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockRecord {
     /// The first link the block added; its links are `first_link .. first_link + link_count`.
     pub first_link: LinkIdx,
     /// How many links it added.
     pub link_count: u64,
+    /// The first particle it introduced (particles before it: `0..first_particle`).
+    pub first_particle: ParticleIdx,
     /// How many transactions it holds.
     pub tx_count: u32,
     /// Its header.
@@ -163,6 +165,7 @@ impl BlockRecord {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(&self.first_link.to_be_bytes());
         out.extend_from_slice(&self.link_count.to_be_bytes());
+        out.extend_from_slice(&self.first_particle.to_be_bytes());
         out.extend_from_slice(&self.tx_count.to_be_bytes());
         out.extend_from_slice(&self.header.encode());
         out
@@ -172,8 +175,9 @@ impl BlockRecord {
         Ok(BlockRecord {
             first_link: LinkIdx(u64_at(bytes, 0, "block")?),
             link_count: u64_at(bytes, 8, "block")?,
-            tx_count: u32_at(bytes, 16, "block")?,
-            header: BlockHeader::decode(bytes.get(20..).ok_or_else(|| short("block"))?)?,
+            first_particle: ParticleIdx(u32_at(bytes, 16, "block")?),
+            tx_count: u32_at(bytes, 20, "block")?,
+            header: BlockHeader::decode(bytes.get(24..).ok_or_else(|| short("block"))?)?,
         })
     }
 }
@@ -184,6 +188,8 @@ impl BlockRecord {
 pub struct BlockDiff {
     /// The new header.
     pub header: BlockHeader,
+    /// The particle count before this block.
+    pub first_particle: ParticleIdx,
     /// Particles first seen in this block, with the indices they get.
     pub new_particles: Vec<(ParticleIdx, Particle)>,
     /// Neurons first seen in this block.
