@@ -104,6 +104,42 @@ pub struct Ranked {
     pub score: f64,
 }
 
+/// How search orders its hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SearchOrder {
+    /// `relevance × (1 + n·focus)`: `n·focus` is focus relative to uniform, so an average
+    /// particle doubles its relevance and a particle without links keeps it.
+    #[default]
+    Combined,
+    /// Text relevance only.
+    Relevance,
+    /// Focus only.
+    Focus,
+}
+
+impl SearchOrder {
+    fn score(self, relevance: f64, focus: f64, particles: f64) -> f64 {
+        match self {
+            SearchOrder::Combined => relevance * (1.0 + particles * focus),
+            SearchOrder::Relevance => relevance,
+            SearchOrder::Focus => focus,
+        }
+    }
+}
+
+/// A search hit with both scores.
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchHit {
+    /// The particle.
+    pub particle: Particle,
+    /// Text relevance.
+    pub relevance: f64,
+    /// Focus at the tip (0 without links).
+    pub focus: f64,
+    /// The score it was ordered by.
+    pub score: f64,
+}
+
 /// The answer to `related`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Related {
@@ -277,8 +313,9 @@ impl Node {
         })
     }
 
-    /// Particles whose content contains every word of `text` (case-insensitive), by focus.
-    pub fn search_content(&self, text: &str, first: usize) -> Result<Vec<Ranked>> {
+    /// Particles whose content contains every word of `text` (case-insensitive), best first
+    /// by `order`. Relevance is the number of occurrences of the query's words.
+    pub fn search_content(&self, text: &str, order: SearchOrder, first: usize) -> Result<Vec<SearchHit>> {
         let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
         if words.is_empty() {
             return Ok(Vec::new());
@@ -286,18 +323,19 @@ impl Node {
         let mut hits = Vec::new();
         self.store().for_each_content(|particle, content| {
             let content = String::from_utf8_lossy(content).to_lowercase();
-            if words.iter().all(|w| content.contains(w.as_str())) {
-                hits.push(particle);
+            let counts: Vec<usize> = words.iter().map(|w| content.matches(w.as_str()).count()).collect();
+            if counts.iter().all(|&c| c > 0) {
+                hits.push((particle, counts.iter().sum::<usize>() as f64));
             }
             Ok(true)
         })?;
         let focus = self.focus();
-        let mut ranked: Vec<Ranked> = self.with_state(|state| {
+        let n = focus.pi.len().max(1) as f64;
+        let mut ranked: Vec<SearchHit> = self.with_state(|state| {
             hits.into_iter()
-                .map(|particle| {
-                    let score =
-                        state.particle_idx(&particle).and_then(|i| focus.pi.get(i.0 as usize)).copied().unwrap_or(0.0);
-                    Ranked { particle, score }
+                .map(|(particle, relevance)| {
+                    let focus = state.particle_idx(&particle).and_then(|i| focus.pi.get(i.0 as usize)).copied().unwrap_or(0.0);
+                    SearchHit { particle, relevance, focus, score: order.score(relevance, focus, n) }
                 })
                 .collect()
         });

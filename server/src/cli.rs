@@ -44,10 +44,16 @@ enum Command {
         /// Milliseconds between blocks [default: 1000].
         #[arg(long, env = "CYBERGRAPH_BLOCK_INTERVAL_MS")]
         block_interval_ms: Option<u64>,
-        /// A TOML file with any of: data, listen, block_interval_ms, max_content_bytes.
+        /// Requests per second one client IP may make [default: 20000].
+        #[arg(long, env = "CYBERGRAPH_RATE_LIMIT")]
+        rate_limit: Option<u32>,
+        /// A TOML file with any of: data, listen, block_interval_ms, max_content_bytes,
+        /// rate_limit_per_ip, max_connections.
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Print the GraphQL schema (SDL); `schema.graphql` at the repository root is its copy.
+    Schema,
     /// Manage neuron keys.
     Key {
         #[command(subcommand)]
@@ -168,9 +174,13 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             println!("initialised chain {:?} in {}", genesis.chain_id, data.display());
             Ok(())
         }
-        Command::Serve { data, listen, block_interval_ms, config } => {
+        Command::Serve { data, listen, block_interval_ms, rate_limit, config } => {
             let config = ConfigFile::read(config.as_deref())?;
-            serve(ServeSettings::resolve(data, listen, block_interval_ms, config)?)
+            serve(ServeSettings::resolve(data, listen, block_interval_ms, rate_limit, config)?)
+        }
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
         }
         Command::Key { command: KeyCommand::New { out } } => {
             let key = NeuronKey::generate();
@@ -232,7 +242,13 @@ fn serve(settings: ServeSettings) -> Result<()> {
     let status = node.status();
     tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
     let producer = Producer::start(Arc::clone(&node), settings.block_interval)?;
-    let served = crate::http::serve(Arc::clone(&node), settings.listen, settings.max_content_bytes);
+    let http = crate::http::HttpSettings {
+        listen: settings.listen,
+        max_content_bytes: settings.max_content_bytes,
+        rate_limit_per_ip: settings.rate_limit_per_ip,
+        max_connections: settings.max_connections,
+    };
+    let served = crate::http::serve(Arc::clone(&node), http);
     producer.stop();
     tracing::info!("stopped");
     served.with_context(|| format!("serving on {}", settings.listen))

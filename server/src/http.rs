@@ -1,14 +1,31 @@
-//! The HTTP API: submit signed transactions, post content, read status, transactions, neurons
-//! and blocks. JSON in and out; every error is `{"error": {"code", "message"}}` with a 4xx
-//! status for bad input. (The GraphQL API grows beside these routes.)
+//! The HTTP surface: GraphQL (`/graphql`, subscriptions at `/graphql/ws`, GraphiQL at
+//! `/graphiql`), Prometheus `/metrics`, `/healthz`, and a small JSON API that the CLI uses
+//! (submit signed transactions, post content, status, transactions, neurons, blocks, focus).
+//! Every error is a 4xx with a code (`extensions.code` in GraphQL, `{"error": {"code"}}` in
+//! JSON); a per-IP rate limit and body caps guard every route but `/healthz` and `/metrics`.
 
 use std::{net::SocketAddr, sync::Arc};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, error::InternalError, http::StatusCode, web};
+use actix_web::{
+    App, HttpRequest, HttpResponse, HttpServer,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    error::InternalError,
+    http::StatusCode,
+    middleware::{Next, from_fn},
+    web,
+};
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use engine::{Address, EngineError, Node, Particle, SignedTx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::{
+    graphql::CyberSchema,
+    limits::RateLimiter,
+    metrics::{Metrics, Route},
+};
 
 /// The wire form of a transaction: standard padded base64 of the DAG-CBOR bytes and of the
 /// 64-byte ed25519 signature over them (spec/graph-and-api.md).
@@ -224,17 +241,127 @@ fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> act
 /// Largest content `POST /particle` reads.
 struct ContentLimit(usize);
 
+/// Largest GraphQL request body.
+const MAX_GRAPHQL_BODY: usize = 256 * 1024;
+
+/// A transport-level GraphQL error (the request never reached the executor).
+fn graphql_error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::build(status)
+        .json(json!({ "errors": [{ "message": message.to_string(), "extensions": { "code": code } }] }))
+}
+
+async fn graphql(schema: web::Data<CyberSchema>, body: web::Payload) -> HttpResponse {
+    let bytes = match body.to_bytes_limited(MAX_GRAPHQL_BODY).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => return graphql_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e),
+        Err(_) => {
+            return graphql_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "TOO_LARGE",
+                format!("request body is over {MAX_GRAPHQL_BODY} bytes"),
+            );
+        }
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(request) => request,
+        Err(e) => return graphql_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("not a GraphQL request: {e}")),
+    };
+    let mut response = schema.execute(request).await;
+    crate::graphql::add_codes(&mut response);
+    HttpResponse::Ok().json(response)
+}
+
+async fn graphql_ws(
+    schema: web::Data<CyberSchema>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> actix_web::Result<HttpResponse> {
+    async_graphql_actix_web::GraphQLSubscription::new(CyberSchema::clone(&schema)).start(&request, payload)
+}
+
+async fn graphiql() -> HttpResponse {
+    let page = async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish();
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
+}
+
+async fn sdl(schema: web::Data<CyberSchema>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(schema.sdl())
+}
+
+async fn metrics_route(node: web::Data<Node>, metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics.render(&node))
+}
+
+/// Rate limits by client IP and records latency; `/healthz` and `/metrics` pass untouched.
+async fn guard(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let path = request.path();
+    if path == "/healthz" || path == "/metrics" {
+        return next.call(request).await.map(ServiceResponse::map_into_left_body);
+    }
+    let route = if path.starts_with("/graphql") { Route::Graphql } else { Route::Rest };
+    let limiter = request.app_data::<web::Data<RateLimiter>>().cloned();
+    let metrics = request.app_data::<web::Data<Metrics>>().cloned();
+    let ip = request.peer_addr().map(|a| a.ip());
+    if let (Some(limiter), Some(ip)) = (&limiter, ip) {
+        if !limiter.allow(ip) {
+            if let Some(metrics) = &metrics {
+                metrics.rate_limited();
+            }
+            let response = match route {
+                Route::Graphql => graphql_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests from this address"),
+                Route::Rest => error_body("RATE_LIMITED", "too many requests from this address"),
+            };
+            return Ok(request.into_response(response).map_into_right_body());
+        }
+    }
+    let start = std::time::Instant::now();
+    let response = next.call(request).await?;
+    if let Some(metrics) = metrics {
+        metrics.observe(route, start.elapsed());
+    }
+    Ok(response.map_into_left_body())
+}
+
+/// What the HTTP layer needs to know.
+pub(crate) struct HttpSettings {
+    pub(crate) listen: SocketAddr,
+    pub(crate) max_content_bytes: usize,
+    pub(crate) rate_limit_per_ip: u32,
+    pub(crate) max_connections: usize,
+}
+
 /// Serves until SIGINT/SIGTERM; in-flight requests finish first.
-pub(crate) fn serve(node: Arc<Node>, listen: SocketAddr, max_content_bytes: usize) -> std::io::Result<()> {
+pub(crate) fn serve(node: Arc<Node>, settings: HttpSettings) -> std::io::Result<()> {
     // Base64 inflates by 4/3; the rest of the JSON envelope is small.
     let json_limit = node.tx_limits().max_tx_bytes * 4 / 3 + 1024;
+    let (blocks, _) = broadcast::channel(1024);
+    let sender = blocks.clone();
+    node.on_block(move |event| {
+        let _ = sender.send(Arc::new(event.clone()));
+    });
+    let schema = web::Data::new(crate::graphql::schema(Arc::clone(&node), blocks));
     let data = web::Data::from(node);
+    let metrics = web::Data::new(Metrics::default());
+    let limiter = web::Data::new(RateLimiter::new(settings.rate_limit_per_ip));
+    let content_limit = web::Data::new(ContentLimit(settings.max_content_bytes));
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(schema.clone())
+                .app_data(metrics.clone())
+                .app_data(limiter.clone())
+                .app_data(content_limit.clone())
                 .app_data(web::JsonConfig::default().limit(json_limit).error_handler(json_error))
-                .app_data(web::Data::new(ContentLimit(max_content_bytes)))
+                .wrap(from_fn(guard))
+                .route("/graphql", web::post().to(graphql))
+                .route("/graphql/ws", web::get().to(graphql_ws))
+                .route("/graphql/sdl", web::get().to(sdl))
+                .route("/graphiql", web::get().to(graphiql))
+                .route("/metrics", web::get().to(metrics_route))
                 .route("/healthz", web::get().to(healthz))
                 .route("/status", web::get().to(status))
                 .route("/tx", web::post().to(submit))
@@ -248,8 +375,9 @@ pub(crate) fn serve(node: Arc<Node>, listen: SocketAddr, max_content_bytes: usiz
                 .route("/particle/{cid}/content", web::get().to(content))
                 .default_service(web::to(|| async { error_body("NOT_FOUND", "no such route") }))
         })
-        .bind(listen)?;
-        tracing::info!(%listen, "serving HTTP");
+        .max_connections(settings.max_connections)
+        .bind(settings.listen)?;
+        tracing::info!(listen = %settings.listen, "serving HTTP: GraphQL at /graphql, GraphiQL at /graphiql");
         server.run().await
     })
 }

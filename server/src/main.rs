@@ -3,7 +3,10 @@
 
 mod cli;
 mod client;
+mod graphql;
 mod http;
+mod limits;
+mod metrics;
 mod offline;
 mod producer;
 mod settings;

@@ -18,6 +18,8 @@ pub(crate) struct ConfigFile {
     listen: Option<SocketAddr>,
     block_interval_ms: Option<u64>,
     max_content_bytes: Option<usize>,
+    rate_limit_per_ip: Option<u32>,
+    max_connections: Option<usize>,
 }
 
 impl ConfigFile {
@@ -37,6 +39,8 @@ pub(crate) struct ServeSettings {
     pub(crate) listen: SocketAddr,
     pub(crate) block_interval: Duration,
     pub(crate) max_content_bytes: usize,
+    pub(crate) rate_limit_per_ip: u32,
+    pub(crate) max_connections: usize,
 }
 
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -46,6 +50,7 @@ impl ServeSettings {
         data: Option<PathBuf>,
         listen: Option<SocketAddr>,
         block_interval_ms: Option<u64>,
+        rate_limit_per_ip: Option<u32>,
         config: ConfigFile,
     ) -> Result<Self> {
         let block_interval_ms = block_interval_ms.or(config.block_interval_ms).unwrap_or(1000);
@@ -55,6 +60,8 @@ impl ServeSettings {
             listen: listen.or(config.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("a valid address")),
             block_interval: Duration::from_millis(block_interval_ms),
             max_content_bytes: config.max_content_bytes.unwrap_or(engine::NodeConfig::default().max_content_bytes),
+            rate_limit_per_ip: rate_limit_per_ip.or(config.rate_limit_per_ip).unwrap_or(20_000),
+            max_connections: config.max_connections.unwrap_or(4096),
         })
     }
 }

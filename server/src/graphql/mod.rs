@@ -1,0 +1,85 @@
+//! The GraphQL API (spec/graph-and-api.md): the schema, its limits and its error codes.
+//! `schema.graphql` at the repository root is this schema's SDL; a test holds them equal.
+
+mod objects;
+mod root;
+
+use std::sync::Arc;
+
+use async_graphql::{ErrorExtensions, Schema};
+use engine::{BlockEvent, EngineError, Node};
+use tokio::sync::broadcast;
+
+pub(crate) use root::{MutationRoot, QueryRoot, SubscriptionRoot};
+
+/// The schema type.
+pub(crate) type CyberSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Largest `first` of any list.
+pub(crate) const MAX_PAGE: usize = 100;
+/// Deepest query accepted.
+const MAX_DEPTH: usize = 12;
+/// Costliest query accepted (a field costs 1; a list multiplies its children by `first`).
+const MAX_COMPLEXITY: usize = 5_000;
+
+/// Everything resolvers reach: the node and the stream of committed blocks.
+pub(crate) struct Context {
+    pub(crate) node: Arc<Node>,
+    pub(crate) blocks: broadcast::Sender<Arc<BlockEvent>>,
+}
+
+/// Builds the schema over a node.
+pub(crate) fn schema(node: Arc<Node>, blocks: broadcast::Sender<Arc<BlockEvent>>) -> CyberSchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(Context { node, blocks })
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The SDL of the schema (what `schema.graphql` holds).
+pub(crate) fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
+}
+
+/// An error with `extensions.code`.
+pub(crate) fn coded(code: &'static str, message: impl std::fmt::Display) -> async_graphql::Error {
+    async_graphql::Error::new(message.to_string()).extend_with(|_, ext| ext.set("code", code))
+}
+
+/// An engine error with its code.
+pub(crate) fn engine_error(error: EngineError) -> async_graphql::Error {
+    if !error.is_client_error() {
+        tracing::error!(%error, "GraphQL request failed inside the node");
+    }
+    coded(error.code(), error)
+}
+
+/// Checks a page size.
+pub(crate) fn page_size(first: Option<i32>, default: usize) -> async_graphql::Result<usize> {
+    match first {
+        None => Ok(default),
+        Some(n) if n < 0 => Err(coded("BAD_REQUEST", "`first` must not be negative")),
+        Some(n) if n as usize > MAX_PAGE => Err(coded("TOO_LARGE", format!("`first` is at most {MAX_PAGE}, got {n}"))),
+        Some(n) => Ok(n as usize),
+    }
+}
+
+/// Gives every error without a code one: `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`
+/// (depth, complexity, unknown fields, wrong types) or `BAD_REQUEST`.
+pub(crate) fn add_codes(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let code = if error.locations.is_empty() && error.path.is_empty() && error.message.contains("parse") {
+            "GRAPHQL_PARSE_FAILED"
+        } else if error.path.is_empty() {
+            "GRAPHQL_VALIDATION_FAILED"
+        } else {
+            "BAD_REQUEST"
+        };
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
+    }
+}

@@ -1,0 +1,488 @@
+//! The object types of the schema.
+
+use async_graphql::{
+    ComplexObject, Context, Enum, InputObject, Object, SimpleObject,
+    connection::{Connection, Edge},
+};
+use engine::{
+    Address, BlockHeader, Particle as Cid,
+    query::{LinkFilter, LinkView, Ranked},
+};
+
+use super::{coded, engine_error, page_size};
+
+fn ctx<'a>(context: &Context<'a>) -> &'a super::Context {
+    context.data_unchecked::<super::Context>()
+}
+
+/// Parses a CID argument.
+pub(crate) fn parse_cid(text: &str) -> async_graphql::Result<Cid> {
+    Cid::parse(text).map_err(engine_error)
+}
+
+/// A content-addressed particle.
+pub(crate) struct Particle(pub(crate) Cid);
+
+#[Object]
+impl Particle {
+    /// Its CID.
+    async fn cid(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// Its focus at the tip (null when no link uses it).
+    async fn focus(&self, context: &Context<'_>) -> Option<f64> {
+        let node = &ctx(context).node;
+        let idx = node.particle_index(&self.0)?;
+        node.focus().pi.get(idx.0 as usize).copied()
+    }
+
+    /// Its 1-based position in focus order at the tip.
+    async fn rank(&self, context: &Context<'_>) -> Option<u32> {
+        let node = &ctx(context).node;
+        let idx = node.particle_index(&self.0)?;
+        node.focus().rank.get(idx.0 as usize).copied()
+    }
+
+    /// Its content, if posted (UTF-8; invalid sequences replaced).
+    async fn content(&self, context: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let content = ctx(context).node.content(&self.0).map_err(engine_error)?;
+        Ok(content.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// The height of the block that first linked it.
+    async fn first_seen(&self, context: &Context<'_>) -> async_graphql::Result<Option<u64>> {
+        let node = &ctx(context).node;
+        match node.particle_index(&self.0) {
+            Some(idx) => node.first_seen(idx).map_err(engine_error),
+            None => Ok(None),
+        }
+    }
+
+    /// Its exact focus in the state after block `height`.
+    async fn focus_at(&self, context: &Context<'_>, height: u64) -> async_graphql::Result<Option<f64>> {
+        let node = &ctx(context).node;
+        match node.particle_index(&self.0) {
+            Some(idx) => node.focus_of_at(idx, height).map_err(engine_error),
+            None => Ok(None),
+        }
+    }
+
+    /// Links from it.
+    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    async fn out_links(
+        &self,
+        context: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Cyberlink>> {
+        links(context, LinkFilter { from: Some(self.0), ..LinkFilter::default() }, first, after)
+    }
+
+    /// Links to it.
+    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    async fn in_links(
+        &self,
+        context: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Cyberlink>> {
+        links(context, LinkFilter { to: Some(self.0), ..LinkFilter::default() }, first, after)
+    }
+
+    /// The particles most related to this one: its exact conditional focus.
+    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    async fn related(&self, context: &Context<'_>, first: Option<i32>) -> async_graphql::Result<RelatedAnswer> {
+        related(context, vec![self.0], first).await
+    }
+}
+
+/// Lists links by filter as a connection.
+pub(crate) fn links(
+    context: &Context<'_>,
+    filter: LinkFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<Connection<String, Cyberlink>> {
+    let first = page_size(first, 10)?;
+    let page = ctx(context).node.links(&filter, after.as_deref(), first).map_err(engine_error)?;
+    let mut connection = Connection::new(after.is_some(), page.has_next);
+    connection.edges.extend(page.links.into_iter().map(|(link, cursor)| Edge::new(cursor, Cyberlink(link))));
+    Ok(connection)
+}
+
+/// The exact conditional focus of a context, best particles first.
+pub(crate) async fn related(context: &Context<'_>, particles: Vec<Cid>, first: Option<i32>) -> async_graphql::Result<RelatedAnswer> {
+    let first = page_size(first, 10)?;
+    let node = ctx(context).node.clone();
+    let answer = actix_web::web::block(move || node.related(&particles, first, RELATED_EPSILON))
+        .await
+        .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
+        .map_err(engine_error)?;
+    Ok(RelatedAnswer {
+        path: AnswerPath::ExactConditionalFocus,
+        height: answer.height,
+        model: None,
+        error_bound: answer.error_bound,
+        particles: answer.particles.into_iter().map(RankedParticle::from).collect(),
+    })
+}
+
+/// ℓ1 accuracy of `related` answers: rankings are stable well above it, and push work grows
+/// with its inverse.
+const RELATED_EPSILON: f64 = 1e-4;
+
+/// A cyberlink.
+pub(crate) struct Cyberlink(pub(crate) LinkView);
+
+#[Object]
+impl Cyberlink {
+    /// Source particle.
+    async fn from(&self) -> Particle {
+        Particle(self.0.from)
+    }
+    /// Target particle.
+    async fn to(&self) -> Particle {
+        Particle(self.0.to)
+    }
+    /// The neuron's address.
+    async fn neuron(&self) -> String {
+        self.0.neuron.to_string()
+    }
+    /// The block that added it.
+    async fn height(&self) -> u64 {
+        self.0.height
+    }
+    /// The position of its transaction in that block.
+    async fn tx_index(&self) -> u32 {
+        self.0.tx_index
+    }
+}
+
+/// Filters for `cyberlinks`; all given fields must match.
+#[derive(InputObject, Default)]
+pub(crate) struct CyberlinkFilter {
+    /// Source particle CID.
+    pub(crate) from: Option<String>,
+    /// Target particle CID.
+    pub(crate) to: Option<String>,
+    /// Neuron address.
+    pub(crate) neuron: Option<String>,
+    /// Lowest block height (inclusive).
+    pub(crate) height_from: Option<u64>,
+    /// Highest block height (inclusive).
+    pub(crate) height_to: Option<u64>,
+}
+
+impl CyberlinkFilter {
+    pub(crate) fn parse(&self) -> async_graphql::Result<LinkFilter> {
+        let cid = |c: &Option<String>| c.as_deref().map(parse_cid).transpose();
+        Ok(LinkFilter {
+            from: cid(&self.from)?,
+            to: cid(&self.to)?,
+            neuron: self.neuron.as_deref().map(str::parse::<Address>).transpose().map_err(engine_error)?,
+            height_from: self.height_from,
+            height_to: self.height_to,
+        })
+    }
+}
+
+/// Which path produced an answer.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub(crate) enum AnswerPath {
+    /// The exact conditional focus (forward push on the focus operator).
+    ExactConditionalFocus,
+    /// The compiled transformer.
+    CompiledTransformer,
+}
+
+/// Particles related to a context.
+#[derive(SimpleObject)]
+pub(crate) struct RelatedAnswer {
+    /// Which path produced the answer.
+    pub(crate) path: AnswerPath,
+    /// The focus height it was computed on.
+    pub(crate) height: u64,
+    /// The compiled model's CID, when that path answered.
+    pub(crate) model: Option<String>,
+    /// The ℓ1 error bound of the scores.
+    pub(crate) error_bound: f64,
+    /// The best particles, the context excluded.
+    pub(crate) particles: Vec<RankedParticle>,
+}
+
+/// A particle with a score.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub(crate) struct RankedParticle {
+    /// The score (focus, or conditional focus in `related`).
+    pub(crate) score: f64,
+    #[graphql(skip)]
+    pub(crate) particle: Cid,
+}
+
+#[ComplexObject]
+impl RankedParticle {
+    /// The particle.
+    async fn particle(&self) -> Particle {
+        Particle(self.particle)
+    }
+}
+
+impl From<Ranked> for RankedParticle {
+    fn from(ranked: Ranked) -> Self {
+        RankedParticle { score: ranked.score, particle: ranked.particle }
+    }
+}
+
+/// A search hit with both of its scores.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub(crate) struct SearchHit {
+    /// Text relevance: occurrences of the query's words in the content.
+    pub(crate) relevance: f64,
+    /// Focus at the tip (0 for particles without links).
+    pub(crate) focus: f64,
+    #[graphql(skip)]
+    pub(crate) particle: Cid,
+}
+
+#[ComplexObject]
+impl SearchHit {
+    /// The particle.
+    async fn particle(&self) -> Particle {
+        Particle(self.particle)
+    }
+}
+
+/// A block.
+pub(crate) struct Block(pub(crate) BlockHeader);
+
+#[Object]
+impl Block {
+    /// Its height.
+    async fn height(&self) -> u64 {
+        self.0.height
+    }
+    /// Its CID.
+    async fn cid(&self) -> String {
+        self.0.cid().to_string()
+    }
+    /// Proposer time, Unix milliseconds.
+    async fn time(&self) -> u64 {
+        self.0.time
+    }
+    /// The parent's CID (the genesis document's at height 0).
+    async fn parent(&self) -> String {
+        self.0.parent.to_string()
+    }
+    /// Merkle root of the transaction CIDs (hex).
+    async fn txs_root(&self) -> String {
+        hex::encode(self.0.txs_root)
+    }
+    /// Link-set commitment (hex).
+    async fn graph_root(&self) -> String {
+        hex::encode(self.0.graph_root)
+    }
+    /// Merkle root of the parent state's quantised focus (hex).
+    async fn focus_root(&self) -> String {
+        hex::encode(self.0.focus_root)
+    }
+    /// The adopted compiled transformer.
+    async fn model(&self) -> Option<String> {
+        self.0.model.map(|c| c.to_string())
+    }
+    /// Sprint state.
+    async fn sprint(&self) -> Option<String> {
+        self.0.sprint.map(|c| c.to_string())
+    }
+    /// Its transactions in order.
+    async fn transactions(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Transaction>> {
+        let txs = ctx(context).node.block_transactions(self.0.height).map_err(engine_error)?;
+        Ok(txs
+            .into_iter()
+            .map(|tx| Transaction {
+                cid: tx.cid.to_string(),
+                neuron: tx.neuron.to_string(),
+                nonce: tx.nonce,
+                links: tx.links.into_iter().map(|(from, to)| LinkPair { from: from.to_string(), to: to.to_string() }).collect(),
+            })
+            .collect())
+    }
+}
+
+/// A signed transaction.
+#[derive(SimpleObject)]
+pub(crate) struct Transaction {
+    /// Its CID.
+    pub(crate) cid: String,
+    /// The signer.
+    pub(crate) neuron: String,
+    /// Its nonce.
+    pub(crate) nonce: u64,
+    /// Its links as signed (duplicates included).
+    pub(crate) links: Vec<LinkPair>,
+}
+
+/// A link as a transaction carries it.
+#[derive(SimpleObject)]
+pub(crate) struct LinkPair {
+    /// Source CID.
+    pub(crate) from: String,
+    /// Target CID.
+    pub(crate) to: String,
+}
+
+/// A neuron.
+pub(crate) struct Neuron(pub(crate) Address);
+
+#[Object]
+impl Neuron {
+    /// Its bech32 address.
+    async fn address(&self) -> String {
+        self.0.to_string()
+    }
+    /// Its stake.
+    async fn stake(&self, context: &Context<'_>) -> u64 {
+        ctx(context).node.neuron(&self.0).stake
+    }
+    /// Links per block it may add.
+    async fn quota(&self, context: &Context<'_>) -> u64 {
+        ctx(context).node.neuron(&self.0).quota
+    }
+    /// The nonce its next transaction must carry.
+    async fn next_nonce(&self, context: &Context<'_>) -> u64 {
+        ctx(context).node.neuron(&self.0).next_nonce
+    }
+    /// Its karma: the share of focus its links carry.
+    async fn karma(&self, context: &Context<'_>) -> f64 {
+        ctx(context).node.karma(&self.0)
+    }
+    /// Its links in commit order.
+    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    async fn links(
+        &self,
+        context: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Cyberlink>> {
+        links(context, LinkFilter { neuron: Some(self.0), ..LinkFilter::default() }, first, after)
+    }
+}
+
+/// A Merkle inclusion proof.
+#[derive(SimpleObject)]
+pub(crate) struct MerkleProof {
+    /// The leaf's position.
+    pub(crate) index: u64,
+    /// Leaves in the tree.
+    pub(crate) size: u64,
+    /// Sibling hashes, leaf level first (hex).
+    pub(crate) path: Vec<String>,
+}
+
+impl From<engine::merkle::InclusionProof> for MerkleProof {
+    fn from(proof: engine::merkle::InclusionProof) -> Self {
+        MerkleProof { index: proof.index as u64, size: proof.size as u64, path: proof.path.iter().map(hex::encode).collect() }
+    }
+}
+
+/// A transaction's inclusion in a block header.
+#[derive(SimpleObject)]
+pub(crate) struct TxInclusionProof {
+    /// The transaction CID (its bytes are the leaf).
+    pub(crate) tx: String,
+    /// The block.
+    pub(crate) height: u64,
+    /// The block's CID.
+    pub(crate) block: String,
+    /// The header's `txs_root` (hex).
+    pub(crate) txs_root: String,
+    /// The path.
+    pub(crate) proof: MerkleProof,
+}
+
+/// A particle's focus leaf in a header's `focus_root`.
+#[derive(SimpleObject)]
+pub(crate) struct FocusProof {
+    /// The particle.
+    pub(crate) cid: String,
+    /// The state (block height) whose focus this is.
+    pub(crate) height: u64,
+    /// Its focus then.
+    pub(crate) focus: f64,
+    /// The leaf `round(focus·2^60)` as a decimal string (leaf bytes: u64 little-endian).
+    pub(crate) leaf: String,
+    /// The root (hex), in the header of `anchorHeight`.
+    pub(crate) root: String,
+    /// The block whose header commits to this focus (`height + 1`).
+    pub(crate) anchor_height: u64,
+    /// The path.
+    pub(crate) proof: MerkleProof,
+}
+
+/// The answer to `submitTransaction`.
+#[derive(SimpleObject)]
+pub(crate) struct TxReceipt {
+    /// The transaction CID.
+    pub(crate) cid: String,
+    /// Positions of links that are duplicates (no-ops).
+    pub(crate) duplicates: Vec<u32>,
+}
+
+/// The node at a glance.
+#[derive(SimpleObject)]
+pub(crate) struct NodeInfo {
+    /// The chain id every transaction signs.
+    pub(crate) chain_id: String,
+    /// The tip's height.
+    pub(crate) height: u64,
+    /// The node's version.
+    pub(crate) version: String,
+}
+
+/// Graph-wide numbers.
+#[derive(SimpleObject)]
+pub(crate) struct GraphStats {
+    /// The tip's height.
+    pub(crate) height: u64,
+    /// Particles with links.
+    pub(crate) particles: u64,
+    /// Distinct links.
+    pub(crate) links: u64,
+    /// Known neurons.
+    pub(crate) neurons: u64,
+    /// Transactions waiting for a block.
+    pub(crate) mempool: u64,
+    /// The height of the latest focus.
+    pub(crate) focus_height: u64,
+    /// Syntropy of the latest focus in bits.
+    pub(crate) syntropy_bits: f64,
+    /// Solver iterations of the latest focus.
+    pub(crate) focus_iterations: u32,
+}
+
+/// A subscribed particle's focus moved.
+#[derive(SimpleObject)]
+pub(crate) struct FocusChange {
+    /// The particle.
+    pub(crate) cid: String,
+    /// The state (block height) of the new focus.
+    pub(crate) height: u64,
+    /// The new focus.
+    pub(crate) focus: f64,
+    /// The focus before (null the first time the particle has any).
+    pub(crate) previous: Option<f64>,
+}
+
+/// How `search` orders hits.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub(crate) enum SearchOrder {
+    /// Relevance × focus (the default).
+    #[default]
+    Combined,
+    /// Text relevance only.
+    Relevance,
+    /// Focus only.
+    Focus,
+}

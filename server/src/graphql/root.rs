@@ -1,0 +1,287 @@
+//! The query, mutation and subscription roots.
+
+use std::sync::Arc;
+
+use async_graphql::{
+    Context, Object, Subscription,
+    connection::{Connection, Edge},
+};
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use engine::{Address, BlockEvent, SignedTx, query::SearchOrder as EngineOrder};
+use futures_util::{Stream, StreamExt};
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::{
+    coded, engine_error,
+    objects::{
+        Block, Cyberlink, CyberlinkFilter, FocusChange, FocusProof, GraphStats, MerkleProof, Neuron, NodeInfo,
+        Particle, RankedParticle, RelatedAnswer, SearchHit, SearchOrder, TxInclusionProof, TxReceipt, links,
+        parse_cid, related,
+    },
+    page_size,
+};
+
+fn node<'a>(context: &Context<'a>) -> &'a Arc<engine::Node> {
+    &context.data_unchecked::<super::Context>().node
+}
+
+/// Offset cursors for ranked lists.
+fn offset(after: Option<&str>) -> async_graphql::Result<usize> {
+    after.map_or(Ok(0), |a| a.parse::<usize>().map(|n| n + 1).map_err(|_| coded("BAD_REQUEST", format!("bad cursor {a:?}"))))
+}
+
+/// Queries for apps and auditors.
+pub(crate) struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The chain id, height and version (a client needs the chain id to sign).
+    async fn node_info(&self, context: &Context<'_>) -> NodeInfo {
+        let status = node(context).status();
+        NodeInfo { chain_id: status.chain_id, height: status.counts.height, version: env!("CARGO_PKG_VERSION").into() }
+    }
+
+    /// A particle by CID (any CID is a particle; fields are null where nothing is known).
+    async fn particle(&self, cid: String) -> async_graphql::Result<Particle> {
+        Ok(Particle(parse_cid(&cid)?))
+    }
+
+    /// Particles by focus, highest first.
+    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    async fn top(
+        &self,
+        context: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, RankedParticle>> {
+        let first = page_size(first, 10)?;
+        let skip = offset(after.as_deref())?;
+        let ranked = node(context).top(skip + first + 1);
+        let has_next = ranked.len() > skip + first;
+        let mut connection = Connection::new(skip > 0, has_next);
+        connection.edges.extend(
+            ranked.into_iter().enumerate().skip(skip).take(first).map(|(i, r)| Edge::new(i.to_string(), RankedParticle::from(r))),
+        );
+        Ok(connection)
+    }
+
+    /// Full-text search over particle content; hits carry their relevance and focus.
+    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    async fn search(
+        &self,
+        context: &Context<'_>,
+        text: String,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default)] order: SearchOrder,
+    ) -> async_graphql::Result<Connection<String, SearchHit>> {
+        let first = page_size(first, 10)?;
+        let skip = offset(after.as_deref())?;
+        let order = match order {
+            SearchOrder::Combined => EngineOrder::Combined,
+            SearchOrder::Relevance => EngineOrder::Relevance,
+            SearchOrder::Focus => EngineOrder::Focus,
+        };
+        let node = node(context).clone();
+        let hits = actix_web::web::block(move || node.search_content(&text, order, skip + first + 1))
+            .await
+            .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
+            .map_err(engine_error)?;
+        let mut connection = Connection::new(skip > 0, hits.len() > skip + first);
+        connection.edges.extend(hits.into_iter().enumerate().skip(skip).take(first).map(|(i, hit)| {
+            Edge::new(i.to_string(), SearchHit { relevance: hit.relevance, focus: hit.focus, particle: hit.particle })
+        }));
+        Ok(connection)
+    }
+
+    /// What is related to these particles: the exact conditional focus until a compiled
+    /// transformer exists (the answer says which path produced it).
+    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    async fn related(
+        &self,
+        context: &Context<'_>,
+        context_particles: Vec<String>,
+        first: Option<i32>,
+        #[graphql(default)] exact: bool,
+    ) -> async_graphql::Result<RelatedAnswer> {
+        let _ = exact; // Both paths are the exact one until the compiler lands.
+        if context_particles.is_empty() || context_particles.len() > super::MAX_PAGE {
+            return Err(coded("BAD_REQUEST", format!("context takes 1 to {} particles", super::MAX_PAGE)));
+        }
+        let particles = context_particles.iter().map(|c| parse_cid(c)).collect::<async_graphql::Result<Vec<_>>>()?;
+        related(context, particles, first).await
+    }
+
+    /// Links by source, target, neuron and height range, in index order.
+    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    async fn cyberlinks(
+        &self,
+        context: &Context<'_>,
+        #[graphql(default)] filter: CyberlinkFilter,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Cyberlink>> {
+        links(context, filter.parse()?, first, after)
+    }
+
+    /// A block by height.
+    async fn block(&self, context: &Context<'_>, height: u64) -> async_graphql::Result<Option<Block>> {
+        Ok(node(context).header(height).map_err(engine_error)?.map(Block))
+    }
+
+    /// A neuron by address.
+    async fn neuron(&self, address: String) -> async_graphql::Result<Neuron> {
+        Ok(Neuron(address.parse::<Address>().map_err(engine_error)?))
+    }
+
+    /// The Merkle path of a committed transaction to its block's `txsRoot`.
+    async fn inclusion_proof(&self, context: &Context<'_>, tx: String) -> async_graphql::Result<TxInclusionProof> {
+        let cid = tx.parse().map_err(|e| coded("INVALID_CID", format!("{tx:?}: {e}")))?;
+        let proof = node(context).inclusion_proof(&cid).map_err(engine_error)?;
+        Ok(TxInclusionProof {
+            tx,
+            height: proof.height,
+            block: proof.block.to_string(),
+            txs_root: hex::encode(proof.txs_root),
+            proof: proof.proof.into(),
+        })
+    }
+
+    /// A particle's focus leaf at a height with its path to `focusRoot` of block `height + 1`.
+    async fn focus_proof(&self, context: &Context<'_>, cid: String, height: u64) -> async_graphql::Result<FocusProof> {
+        let particle = parse_cid(&cid)?;
+        let node = node(context).clone();
+        let proof = actix_web::web::block(move || node.focus_proof(&particle, height))
+            .await
+            .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
+            .map_err(engine_error)?;
+        Ok(FocusProof {
+            cid,
+            height: proof.height,
+            focus: proof.focus,
+            leaf: proof.leaf.to_string(),
+            root: hex::encode(proof.root),
+            anchor_height: proof.anchor_height,
+            proof: MerkleProof::from(proof.proof),
+        })
+    }
+
+    /// Graph-wide numbers.
+    async fn graph_stats(&self, context: &Context<'_>) -> GraphStats {
+        let node = node(context);
+        let status = node.status();
+        let focus = node.focus().summary;
+        GraphStats {
+            height: status.counts.height,
+            particles: status.counts.particles,
+            links: status.counts.links,
+            neurons: status.counts.neurons,
+            mempool: status.mempool as u64,
+            focus_height: focus.height,
+            syntropy_bits: focus.syntropy / std::f64::consts::LN_2,
+            focus_iterations: focus.iterations,
+        }
+    }
+}
+
+/// Writes.
+pub(crate) struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Submits a signed transaction: `tx` is standard base64 of its canonical DAG-CBOR, and
+    /// `signature` standard base64 of the ed25519 signature over exactly those bytes. Answers
+    /// once the transaction is durable.
+    async fn submit_transaction(
+        &self,
+        context: &Context<'_>,
+        tx: String,
+        signature: String,
+    ) -> async_graphql::Result<TxReceipt> {
+        let bytes = STANDARD.decode(&tx).map_err(|e| coded("MALFORMED", format!("tx is not standard base64: {e}")))?;
+        let signature = STANDARD
+            .decode(&signature)
+            .map_err(|e| coded("MALFORMED", format!("signature is not standard base64: {e}")))?;
+        let signature: [u8; 64] = signature
+            .try_into()
+            .map_err(|s: Vec<u8>| coded("MALFORMED", format!("signature has {} bytes, expected 64", s.len())))?;
+        let node = node(context).clone();
+        let receipt = actix_web::web::block(move || node.submit(SignedTx { bytes, signature }))
+            .await
+            .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
+            .map_err(engine_error)?;
+        Ok(TxReceipt {
+            cid: receipt.cid.to_string(),
+            duplicates: receipt.duplicates.into_iter().map(|d| d as u32).collect(),
+        })
+    }
+
+    /// Stores content (UTF-8 text) and answers its CID (CIDv1, raw, sha2-256).
+    async fn post_particle(&self, context: &Context<'_>, content: String) -> async_graphql::Result<String> {
+        let node = node(context).clone();
+        let particle = actix_web::web::block(move || node.post_content(content.as_bytes()))
+            .await
+            .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
+            .map_err(engine_error)?;
+        Ok(particle.to_string())
+    }
+}
+
+/// Streams over WebSocket (graphql-transport-ws).
+pub(crate) struct SubscriptionRoot;
+
+fn events(context: &Context<'_>) -> impl Stream<Item = Arc<BlockEvent>> + use<> {
+    let receiver = context.data_unchecked::<super::Context>().blocks.subscribe();
+    // A subscriber that lags behind loses the oldest events rather than stalling the node.
+    BroadcastStream::new(receiver).filter_map(|event| async move { event.ok() })
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Every committed block.
+    async fn blocks(&self, context: &Context<'_>) -> impl Stream<Item = Block> + use<> {
+        events(context).map(|event| Block(event.header.clone()))
+    }
+
+    /// Links as blocks commit them, filtered.
+    async fn cyberlinks(
+        &self,
+        context: &Context<'_>,
+        #[graphql(default)] filter: CyberlinkFilter,
+    ) -> async_graphql::Result<impl Stream<Item = Cyberlink> + use<>> {
+        let filter = filter.parse()?;
+        Ok(events(context).flat_map(move |event| {
+            let matching: Vec<Cyberlink> = event.links.iter().filter(|l| filter.matches(l)).cloned().map(Cyberlink).collect();
+            futures_util::stream::iter(matching)
+        }))
+    }
+
+    /// The focus of the given particles whenever a block changes it.
+    async fn focus_changed(
+        &self,
+        context: &Context<'_>,
+        cids: Vec<String>,
+    ) -> async_graphql::Result<impl Stream<Item = FocusChange> + use<>> {
+        if cids.is_empty() || cids.len() > super::MAX_PAGE {
+            return Err(coded("BAD_REQUEST", format!("cids takes 1 to {} particles", super::MAX_PAGE)));
+        }
+        let particles = cids.iter().map(|c| parse_cid(c)).collect::<async_graphql::Result<Vec<_>>>()?;
+        let node = node(context).clone();
+        let mut last: Vec<Option<f64>> = particles
+            .iter()
+            .map(|p| node.particle_index(p).and_then(|i| node.focus().pi.get(i.0 as usize).copied()))
+            .collect();
+        Ok(events(context).flat_map(move |event| {
+            let focus = node.focus();
+            let mut changes = Vec::new();
+            for (k, particle) in particles.iter().enumerate() {
+                let now = node.particle_index(particle).and_then(|i| focus.pi.get(i.0 as usize).copied());
+                if let Some(value) = now.filter(|v| Some(*v) != last[k]) {
+                    changes.push(FocusChange { cid: particle.to_string(), height: event.focus.height, focus: value, previous: last[k] });
+                    last[k] = Some(value);
+                }
+            }
+            futures_util::stream::iter(changes)
+        }))
+    }
+}

@@ -1,0 +1,103 @@
+//! Prometheus metrics in the text exposition format, hand-rolled on atomics (no registry crate:
+//! a handful of series does not earn one).
+
+use std::{
+    fmt::Write,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use engine::Node;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BOUNDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// A cumulative latency histogram.
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BOUNDS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if let Some(i) = BOUNDS.iter().position(|&b| seconds <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, route: &str) {
+        let mut cumulative = 0;
+        for (bound, bucket) in BOUNDS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {}", self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {count}");
+    }
+}
+
+/// Which histogram a request lands in.
+#[derive(Clone, Copy)]
+pub(crate) enum Route {
+    Graphql,
+    Rest,
+}
+
+/// The node's metrics.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    graphql: Histogram,
+    rest: Histogram,
+    rate_limited: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn observe(&self, route: Route, elapsed: Duration) {
+        match route {
+            Route::Graphql => self.graphql.observe(elapsed),
+            Route::Rest => self.rest.observe(elapsed),
+        }
+    }
+
+    pub(crate) fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The exposition text.
+    pub(crate) fn render(&self, node: &Node) -> String {
+        let mut out = String::new();
+        let name = "cybergraph_http_request_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Request latency by route.\n# TYPE {name} histogram");
+        self.graphql.render(&mut out, name, "graphql");
+        self.rest.render(&mut out, name, "rest");
+        let status = node.status();
+        let focus = node.focus().summary;
+        let gauges = [
+            ("cybergraph_block_height", "Height of the last committed block.", status.counts.height as f64),
+            ("cybergraph_particles", "Particles with links.", status.counts.particles as f64),
+            ("cybergraph_links", "Distinct links.", status.counts.links as f64),
+            ("cybergraph_neurons", "Known neurons.", status.counts.neurons as f64),
+            ("cybergraph_mempool_transactions", "Transactions waiting for a block.", status.mempool as f64),
+            ("cybergraph_focus_solve_seconds", "Wall time of the last focus solve.", focus.solve_micros as f64 / 1e6),
+            ("cybergraph_focus_iterations", "Iterations of the last focus solve.", f64::from(focus.iterations)),
+            ("cybergraph_focus_syntropy_bits", "Syntropy of the last focus.", focus.syntropy / std::f64::consts::LN_2),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+        let name = "cybergraph_rate_limited_requests_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Requests refused by the per-IP rate limit.\n# TYPE {name} counter\n{name} {}",
+            self.rate_limited.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
