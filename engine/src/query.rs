@@ -334,7 +334,8 @@ impl Node {
         let mut ranked: Vec<SearchHit> = self.with_state(|state| {
             hits.into_iter()
                 .map(|(particle, relevance)| {
-                    let focus = state.particle_idx(&particle).and_then(|i| focus.pi.get(i.0 as usize)).copied().unwrap_or(0.0);
+                    let focus =
+                        state.particle_idx(&particle).and_then(|i| focus.pi.get(i.0 as usize)).copied().unwrap_or(0.0);
                     SearchHit { particle, relevance, focus, score: order.score(relevance, focus, n) }
                 })
                 .collect()

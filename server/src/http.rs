@@ -266,6 +266,9 @@ async fn graphql(schema: web::Data<CyberSchema>, body: web::Payload) -> HttpResp
         Ok(request) => request,
         Err(e) => return graphql_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("not a GraphQL request: {e}")),
     };
+    if let Err(e) = async_graphql::parser::parse_query(&request.query) {
+        return graphql_error(StatusCode::OK, "GRAPHQL_PARSE_FAILED", e);
+    }
     let mut response = schema.execute(request).await;
     crate::graphql::add_codes(&mut response);
     HttpResponse::Ok().json(response)
@@ -280,7 +283,8 @@ async fn graphql_ws(
 }
 
 async fn graphiql() -> HttpResponse {
-    let page = async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish();
+    let page =
+        async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish();
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
 }
 
@@ -311,7 +315,9 @@ async fn guard(
                 metrics.rate_limited();
             }
             let response = match route {
-                Route::Graphql => graphql_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests from this address"),
+                Route::Graphql => {
+                    graphql_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests from this address")
+                }
                 Route::Rest => error_body("RATE_LIMITED", "too many requests from this address"),
             };
             return Ok(request.into_response(response).map_into_right_body());

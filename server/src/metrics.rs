@@ -38,7 +38,8 @@ impl Histogram {
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {}", self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9);
+        let _ =
+            writeln!(out, "{name}_sum{{route=\"{route}\"}} {}", self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9);
         let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {count}");
     }
 }

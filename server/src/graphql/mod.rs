@@ -65,16 +65,20 @@ pub(crate) fn page_size(first: Option<i32>, default: usize) -> async_graphql::Re
     }
 }
 
-/// Gives every error without a code one: `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`
-/// (depth, complexity, unknown fields, wrong types) or `BAD_REQUEST`.
+/// Gives every error without a code one: `QUERY_TOO_COMPLEX`, `QUERY_TOO_DEEP`,
+/// `GRAPHQL_VALIDATION_FAILED` (unknown fields, wrong types: errors outside any field path) or
+/// `BAD_REQUEST`. Parse errors
+/// are answered before execution.
 pub(crate) fn add_codes(response: &mut async_graphql::Response) {
     for error in &mut response.errors {
         let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
         if has_code {
             continue;
         }
-        let code = if error.locations.is_empty() && error.path.is_empty() && error.message.contains("parse") {
-            "GRAPHQL_PARSE_FAILED"
+        let code = if error.message.contains("too complex") {
+            "QUERY_TOO_COMPLEX"
+        } else if error.message.contains("too deep") {
+            "QUERY_TOO_DEEP"
         } else if error.path.is_empty() {
             "GRAPHQL_VALIDATION_FAILED"
         } else {

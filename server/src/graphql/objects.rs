@@ -69,7 +69,7 @@ impl Particle {
     }
 
     /// Links from it.
-    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
     async fn out_links(
         &self,
         context: &Context<'_>,
@@ -80,7 +80,7 @@ impl Particle {
     }
 
     /// Links to it.
-    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
     async fn in_links(
         &self,
         context: &Context<'_>,
@@ -91,7 +91,7 @@ impl Particle {
     }
 
     /// The particles most related to this one: its exact conditional focus.
-    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
     async fn related(&self, context: &Context<'_>, first: Option<i32>) -> async_graphql::Result<RelatedAnswer> {
         related(context, vec![self.0], first).await
     }
@@ -112,7 +112,11 @@ pub(crate) fn links(
 }
 
 /// The exact conditional focus of a context, best particles first.
-pub(crate) async fn related(context: &Context<'_>, particles: Vec<Cid>, first: Option<i32>) -> async_graphql::Result<RelatedAnswer> {
+pub(crate) async fn related(
+    context: &Context<'_>,
+    particles: Vec<Cid>,
+    first: Option<i32>,
+) -> async_graphql::Result<RelatedAnswer> {
     let first = page_size(first, 10)?;
     let node = ctx(context).node.clone();
     let answer = actix_web::web::block(move || node.related(&particles, first, RELATED_EPSILON))
@@ -305,7 +309,11 @@ impl Block {
                 cid: tx.cid.to_string(),
                 neuron: tx.neuron.to_string(),
                 nonce: tx.nonce,
-                links: tx.links.into_iter().map(|(from, to)| LinkPair { from: from.to_string(), to: to.to_string() }).collect(),
+                links: tx
+                    .links
+                    .into_iter()
+                    .map(|(from, to)| LinkPair { from: from.to_string(), to: to.to_string() })
+                    .collect(),
             })
             .collect())
     }
@@ -359,7 +367,7 @@ impl Neuron {
         ctx(context).node.karma(&self.0)
     }
     /// Its links in commit order.
-    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
     async fn links(
         &self,
         context: &Context<'_>,
@@ -383,7 +391,11 @@ pub(crate) struct MerkleProof {
 
 impl From<engine::merkle::InclusionProof> for MerkleProof {
     fn from(proof: engine::merkle::InclusionProof) -> Self {
-        MerkleProof { index: proof.index as u64, size: proof.size as u64, path: proof.path.iter().map(hex::encode).collect() }
+        MerkleProof {
+            index: proof.index as u64,
+            size: proof.size as u64,
+            path: proof.path.iter().map(hex::encode).collect(),
+        }
     }
 }
 

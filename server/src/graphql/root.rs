@@ -15,8 +15,8 @@ use super::{
     coded, engine_error,
     objects::{
         Block, Cyberlink, CyberlinkFilter, FocusChange, FocusProof, GraphStats, MerkleProof, Neuron, NodeInfo,
-        Particle, RankedParticle, RelatedAnswer, SearchHit, SearchOrder, TxInclusionProof, TxReceipt, links,
-        parse_cid, related,
+        Particle, RankedParticle, RelatedAnswer, SearchHit, SearchOrder, TxInclusionProof, TxReceipt, links, parse_cid,
+        related,
     },
     page_size,
 };
@@ -27,7 +27,9 @@ fn node<'a>(context: &Context<'a>) -> &'a Arc<engine::Node> {
 
 /// Offset cursors for ranked lists.
 fn offset(after: Option<&str>) -> async_graphql::Result<usize> {
-    after.map_or(Ok(0), |a| a.parse::<usize>().map(|n| n + 1).map_err(|_| coded("BAD_REQUEST", format!("bad cursor {a:?}"))))
+    after.map_or(Ok(0), |a| {
+        a.parse::<usize>().map(|n| n + 1).map_err(|_| coded("BAD_REQUEST", format!("bad cursor {a:?}")))
+    })
 }
 
 /// Queries for apps and auditors.
@@ -47,7 +49,7 @@ impl QueryRoot {
     }
 
     /// Particles by focus, highest first.
-    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
     async fn top(
         &self,
         context: &Context<'_>,
@@ -60,13 +62,18 @@ impl QueryRoot {
         let has_next = ranked.len() > skip + first;
         let mut connection = Connection::new(skip > 0, has_next);
         connection.edges.extend(
-            ranked.into_iter().enumerate().skip(skip).take(first).map(|(i, r)| Edge::new(i.to_string(), RankedParticle::from(r))),
+            ranked
+                .into_iter()
+                .enumerate()
+                .skip(skip)
+                .take(first)
+                .map(|(i, r)| Edge::new(i.to_string(), RankedParticle::from(r))),
         );
         Ok(connection)
     }
 
     /// Full-text search over particle content; hits carry their relevance and focus.
-    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
     async fn search(
         &self,
         context: &Context<'_>,
@@ -96,11 +103,11 @@ impl QueryRoot {
 
     /// What is related to these particles: the exact conditional focus until a compiled
     /// transformer exists (the answer says which path produced it).
-    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
     async fn related(
         &self,
         context: &Context<'_>,
-        context_particles: Vec<String>,
+        #[graphql(name = "context")] context_particles: Vec<String>,
         first: Option<i32>,
         #[graphql(default)] exact: bool,
     ) -> async_graphql::Result<RelatedAnswer> {
@@ -113,7 +120,7 @@ impl QueryRoot {
     }
 
     /// Links by source, target, neuron and height range, in index order.
-    #[graphql(complexity = "first.unwrap_or(10).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
     async fn cyberlinks(
         &self,
         context: &Context<'_>,
@@ -251,7 +258,8 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl Stream<Item = Cyberlink> + use<>> {
         let filter = filter.parse()?;
         Ok(events(context).flat_map(move |event| {
-            let matching: Vec<Cyberlink> = event.links.iter().filter(|l| filter.matches(l)).cloned().map(Cyberlink).collect();
+            let matching: Vec<Cyberlink> =
+                event.links.iter().filter(|l| filter.matches(l)).cloned().map(Cyberlink).collect();
             futures_util::stream::iter(matching)
         }))
     }
@@ -277,7 +285,12 @@ impl SubscriptionRoot {
             for (k, particle) in particles.iter().enumerate() {
                 let now = node.particle_index(particle).and_then(|i| focus.pi.get(i.0 as usize).copied());
                 if let Some(value) = now.filter(|v| Some(*v) != last[k]) {
-                    changes.push(FocusChange { cid: particle.to_string(), height: event.focus.height, focus: value, previous: last[k] });
+                    changes.push(FocusChange {
+                        cid: particle.to_string(),
+                        height: event.focus.height,
+                        focus: value,
+                        previous: last[k],
+                    });
                     last[k] = Some(value);
                 }
             }

@@ -1,6 +1,7 @@
 //! Tests against the real `cybergraph` binary: real processes, real sockets, real kill -9.
 
 mod crash;
+mod graphql;
 mod http;
 
 use std::{
@@ -53,10 +54,15 @@ pub(crate) struct NodeProcess {
 
 impl NodeProcess {
     pub(crate) fn start(data: &Path, block_interval_ms: u64) -> Self {
+        Self::start_with(data, block_interval_ms, &[])
+    }
+
+    pub(crate) fn start_with(data: &Path, block_interval_ms: u64, extra: &[&str]) -> Self {
         let port = free_port();
         let child = Command::new(BIN)
             .args(["serve", "--data", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
             .args(["--block-interval-ms", &block_interval_ms.to_string()])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
