@@ -375,6 +375,17 @@ impl Node {
         Ok(particle)
     }
 
+    /// Stores many contents in one durable write (bulk import); returns their particles.
+    pub fn post_contents(&self, contents: &[&[u8]]) -> Result<Vec<Particle>> {
+        let limit = self.shared.config.max_content_bytes;
+        if let Some(big) = contents.iter().find(|c| c.len() > limit) {
+            return Err(EngineError::TooLarge { what: "content (bytes)", size: big.len(), limit });
+        }
+        let entries: Vec<(Particle, &[u8])> = contents.iter().map(|c| (Particle::of_content(c), *c)).collect();
+        self.shared.store.put_contents(&entries)?;
+        Ok(entries.into_iter().map(|(p, _)| p).collect())
+    }
+
     /// The content of a particle, if posted.
     pub fn content(&self, particle: &Particle) -> Result<Option<Vec<u8>>> {
         self.shared.store.content(particle)

@@ -1,5 +1,5 @@
-//! Read queries over the committed state: links by any index with cursors, particles, search
-//! over content, conditional focus, proofs. Everything here reads; nothing writes.
+//! Read queries over the committed state: links by any index with cursors, particles, top,
+//! conditional focus, proofs. Everything here reads; nothing writes.
 
 use ipld_core::cid::Cid;
 use serde::Serialize;
@@ -101,42 +101,6 @@ pub struct Ranked {
     /// The particle.
     pub particle: Particle,
     /// Its score (focus, or conditional focus for `related`).
-    pub score: f64,
-}
-
-/// How search orders its hits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum SearchOrder {
-    /// `relevance × (1 + n·focus)`: `n·focus` is focus relative to uniform, so an average
-    /// particle doubles its relevance and a particle without links keeps it.
-    #[default]
-    Combined,
-    /// Text relevance only.
-    Relevance,
-    /// Focus only.
-    Focus,
-}
-
-impl SearchOrder {
-    fn score(self, relevance: f64, focus: f64, particles: f64) -> f64 {
-        match self {
-            SearchOrder::Combined => relevance * (1.0 + particles * focus),
-            SearchOrder::Relevance => relevance,
-            SearchOrder::Focus => focus,
-        }
-    }
-}
-
-/// A search hit with both scores.
-#[derive(Clone, Debug, Serialize)]
-pub struct SearchHit {
-    /// The particle.
-    pub particle: Particle,
-    /// Text relevance.
-    pub relevance: f64,
-    /// Focus at the tip (0 without links).
-    pub focus: f64,
-    /// The score it was ordered by.
     pub score: f64,
 }
 
@@ -311,38 +275,6 @@ impl Node {
                 })
                 .collect()
         })
-    }
-
-    /// Particles whose content contains every word of `text` (case-insensitive), best first
-    /// by `order`. Relevance is the number of occurrences of the query's words.
-    pub fn search_content(&self, text: &str, order: SearchOrder, first: usize) -> Result<Vec<SearchHit>> {
-        let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
-        if words.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut hits = Vec::new();
-        self.store().for_each_content(|particle, content| {
-            let content = String::from_utf8_lossy(content).to_lowercase();
-            let counts: Vec<usize> = words.iter().map(|w| content.matches(w.as_str()).count()).collect();
-            if counts.iter().all(|&c| c > 0) {
-                hits.push((particle, counts.iter().sum::<usize>() as f64));
-            }
-            Ok(true)
-        })?;
-        let focus = self.focus();
-        let n = focus.pi.len().max(1) as f64;
-        let mut ranked: Vec<SearchHit> = self.with_state(|state| {
-            hits.into_iter()
-                .map(|(particle, relevance)| {
-                    let focus =
-                        state.particle_idx(&particle).and_then(|i| focus.pi.get(i.0 as usize)).copied().unwrap_or(0.0);
-                    SearchHit { particle, relevance, focus, score: order.score(relevance, focus, n) }
-                })
-                .collect()
-        });
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.particle.cmp(&b.particle)));
-        ranked.truncate(first);
-        Ok(ranked)
     }
 
     /// The exact conditional focus `π*(·|s)` for the context (equal weights), its `first` best

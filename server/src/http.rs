@@ -25,6 +25,7 @@ use crate::{
     graphql::CyberSchema,
     limits::RateLimiter,
     metrics::{Metrics, Route},
+    search::SearchIndex,
 };
 
 /// The wire form of a transaction: standard padded base64 of the DAG-CBOR bytes and of the
@@ -95,7 +96,12 @@ async fn submit(node: web::Data<Node>, body: web::Json<SubmitBody>) -> HttpRespo
     }
 }
 
-async fn post_particle(node: web::Data<Node>, limit: web::Data<ContentLimit>, body: web::Payload) -> HttpResponse {
+async fn post_particle(
+    node: web::Data<Node>,
+    search: web::Data<SearchIndex>,
+    limit: web::Data<ContentLimit>,
+    body: web::Payload,
+) -> HttpResponse {
     let limit = limit.0;
     let body = match body.to_bytes_limited(limit).await {
         Ok(Ok(body)) => body,
@@ -105,7 +111,15 @@ async fn post_particle(node: web::Data<Node>, limit: web::Data<ContentLimit>, bo
         }
     };
     let node = node.into_inner();
-    match blocking(move || node.post_content(&body)).await {
+    let search = search.into_inner();
+    let posted = blocking(move || {
+        let particle = node.post_content(&body)?;
+        if let Err(error) = search.add_all([(particle, String::from_utf8_lossy(&body).as_ref())]) {
+            tracing::error!(%error, "indexing posted content failed; the next start rebuilds the index");
+        }
+        Ok(particle)
+    });
+    match posted.await {
         Ok(particle) => HttpResponse::Ok().json(json!({ "cid": particle.to_string() })),
         Err(response) => response,
     }
@@ -309,8 +323,10 @@ async fn guard(
     let limiter = request.app_data::<web::Data<RateLimiter>>().cloned();
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let ip = request.peer_addr().map(|a| a.ip());
-    if let (Some(limiter), Some(ip)) = (&limiter, ip) {
-        if !limiter.allow(ip) {
+    if let (Some(limiter), Some(ip)) = (&limiter, ip)
+        && !limiter.allow(ip)
+    {
+        {
             if let Some(metrics) = &metrics {
                 metrics.rate_limited();
             }
@@ -340,7 +356,7 @@ pub(crate) struct HttpSettings {
 }
 
 /// Serves until SIGINT/SIGTERM; in-flight requests finish first.
-pub(crate) fn serve(node: Arc<Node>, settings: HttpSettings) -> std::io::Result<()> {
+pub(crate) fn serve(node: Arc<Node>, search: Arc<SearchIndex>, settings: HttpSettings) -> std::io::Result<()> {
     // Base64 inflates by 4/3; the rest of the JSON envelope is small.
     let json_limit = node.tx_limits().max_tx_bytes * 4 / 3 + 1024;
     let (blocks, _) = broadcast::channel(1024);
@@ -348,7 +364,9 @@ pub(crate) fn serve(node: Arc<Node>, settings: HttpSettings) -> std::io::Result<
     node.on_block(move |event| {
         let _ = sender.send(Arc::new(event.clone()));
     });
-    let schema = web::Data::new(crate::graphql::schema(Arc::clone(&node), blocks));
+    let context = crate::graphql::Context { node: Arc::clone(&node), search: Arc::clone(&search), blocks };
+    let schema = web::Data::new(crate::graphql::schema(context));
+    let search = web::Data::from(search);
     let data = web::Data::from(node);
     let metrics = web::Data::new(Metrics::default());
     let limiter = web::Data::new(RateLimiter::new(settings.rate_limit_per_ip));
@@ -361,6 +379,7 @@ pub(crate) fn serve(node: Arc<Node>, settings: HttpSettings) -> std::io::Result<
                 .app_data(metrics.clone())
                 .app_data(limiter.clone())
                 .app_data(content_limit.clone())
+                .app_data(search.clone())
                 .app_data(web::JsonConfig::default().limit(json_limit).error_handler(json_error))
                 .wrap(from_fn(guard))
                 .route("/graphql", web::post().to(graphql))

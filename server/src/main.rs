@@ -5,10 +5,12 @@ mod cli;
 mod client;
 mod graphql;
 mod http;
+mod import;
 mod limits;
 mod metrics;
 mod offline;
 mod producer;
+mod search;
 mod settings;
 
 fn main() -> std::process::ExitCode {

@@ -376,8 +376,15 @@ impl Store {
 
     /// Durably stores content under its particle.
     pub fn put_content(&self, particle: &Particle, content: &[u8]) -> Result<()> {
+        self.put_contents(&[(*particle, content)])
+    }
+
+    /// Durably stores many contents in one synced write.
+    pub fn put_contents(&self, entries: &[(Particle, &[u8])]) -> Result<()> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(Table::Content), particle.to_bytes(), content);
+        for (particle, content) in entries {
+            batch.put_cf(self.cf(Table::Content), particle.to_bytes(), content);
+        }
         self.write_synced(batch)
     }
 

@@ -10,6 +10,8 @@ use async_graphql::{ErrorExtensions, Schema};
 use engine::{BlockEvent, EngineError, Node};
 use tokio::sync::broadcast;
 
+use crate::search::SearchIndex;
+
 pub(crate) use root::{MutationRoot, QueryRoot, SubscriptionRoot};
 
 /// The schema type.
@@ -22,16 +24,17 @@ const MAX_DEPTH: usize = 12;
 /// Costliest query accepted (a field costs 1; a list multiplies its children by `first`).
 const MAX_COMPLEXITY: usize = 5_000;
 
-/// Everything resolvers reach: the node and the stream of committed blocks.
+/// Everything resolvers reach: the node, its search index and the stream of committed blocks.
 pub(crate) struct Context {
     pub(crate) node: Arc<Node>,
+    pub(crate) search: Arc<SearchIndex>,
     pub(crate) blocks: broadcast::Sender<Arc<BlockEvent>>,
 }
 
 /// Builds the schema over a node.
-pub(crate) fn schema(node: Arc<Node>, blocks: broadcast::Sender<Arc<BlockEvent>>) -> CyberSchema {
+pub(crate) fn schema(context: Context) -> CyberSchema {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(Context { node, blocks })
+        .data(context)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()

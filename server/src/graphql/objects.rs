@@ -243,7 +243,7 @@ impl From<Ranked> for RankedParticle {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub(crate) struct SearchHit {
-    /// Text relevance: occurrences of the query's words in the content.
+    /// Text relevance (BM25).
     pub(crate) relevance: f64,
     /// Focus at the tip (0 for particles without links).
     pub(crate) focus: f64,
@@ -490,7 +490,7 @@ pub(crate) struct FocusChange {
 /// How `search` orders hits.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
 pub(crate) enum SearchOrder {
-    /// Relevance × focus (the default).
+    /// `relevance × (1 + n·focus)`: focus relative to uniform lifts relevant hits (the default).
     #[default]
     Combined,
     /// Text relevance only.

@@ -7,9 +7,11 @@ use async_graphql::{
     connection::{Connection, Edge},
 };
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use engine::{Address, BlockEvent, SignedTx, query::SearchOrder as EngineOrder};
+use engine::{Address, BlockEvent, SignedTx};
 use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
+
+use crate::search::SearchOrder as IndexOrder;
 
 use super::{
     coded, engine_error,
@@ -72,7 +74,8 @@ impl QueryRoot {
         Ok(connection)
     }
 
-    /// Full-text search over particle content; hits carry their relevance and focus.
+    /// Full-text search over particle content (BM25, English stemming); hits carry their text
+    /// relevance and focus. `COMBINED` orders by `relevance × (1 + n·focus)`.
     #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
     async fn search(
         &self,
@@ -85,18 +88,22 @@ impl QueryRoot {
         let first = page_size(first, 10)?;
         let skip = offset(after.as_deref())?;
         let order = match order {
-            SearchOrder::Combined => EngineOrder::Combined,
-            SearchOrder::Relevance => EngineOrder::Relevance,
-            SearchOrder::Focus => EngineOrder::Focus,
+            SearchOrder::Combined => IndexOrder::Combined,
+            SearchOrder::Relevance => IndexOrder::Relevance,
+            SearchOrder::Focus => IndexOrder::Focus,
         };
         let node = node(context).clone();
-        let hits = actix_web::web::block(move || node.search_content(&text, order, skip + first + 1))
+        let search = Arc::clone(&context.data_unchecked::<super::Context>().search);
+        let hits = actix_web::web::block(move || search.search(&node, &text, order, skip, first + 1))
             .await
             .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
-            .map_err(engine_error)?;
-        let mut connection = Connection::new(skip > 0, hits.len() > skip + first);
-        connection.edges.extend(hits.into_iter().enumerate().skip(skip).take(first).map(|(i, hit)| {
-            Edge::new(i.to_string(), SearchHit { relevance: hit.relevance, focus: hit.focus, particle: hit.particle })
+            .map_err(|e| coded("INTERNAL", format!("search failed: {e:#}")))?;
+        let mut connection = Connection::new(skip > 0, hits.len() > first);
+        connection.edges.extend(hits.into_iter().take(first).enumerate().map(|(i, hit)| {
+            Edge::new(
+                (skip + i).to_string(),
+                SearchHit { relevance: hit.relevance, focus: hit.focus, particle: hit.particle },
+            )
         }));
         Ok(connection)
     }
@@ -226,10 +233,17 @@ impl MutationRoot {
     /// Stores content (UTF-8 text) and answers its CID (CIDv1, raw, sha2-256).
     async fn post_particle(&self, context: &Context<'_>, content: String) -> async_graphql::Result<String> {
         let node = node(context).clone();
-        let particle = actix_web::web::block(move || node.post_content(content.as_bytes()))
-            .await
-            .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
-            .map_err(engine_error)?;
+        let search = Arc::clone(&context.data_unchecked::<super::Context>().search);
+        let particle = actix_web::web::block(move || {
+            let particle = node.post_content(content.as_bytes())?;
+            if let Err(error) = search.add_all([(particle, content.as_str())]) {
+                tracing::error!(%error, "indexing posted content failed; the next start rebuilds the index");
+            }
+            Ok::<_, engine::EngineError>(particle)
+        })
+        .await
+        .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
+        .map_err(engine_error)?;
         Ok(particle.to_string())
     }
 }
