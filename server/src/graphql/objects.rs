@@ -134,7 +134,7 @@ pub(crate) async fn related(
 
 /// ℓ1 accuracy of `related` answers: rankings are stable well above it, and push work grows
 /// with its inverse.
-const RELATED_EPSILON: f64 = 1e-4;
+const RELATED_EPSILON: f64 = 1e-3;
 
 /// A cyberlink.
 pub(crate) struct Cyberlink(pub(crate) LinkView);
