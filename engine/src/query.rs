@@ -286,7 +286,15 @@ impl Node {
         if seeds.is_empty() {
             return Ok(Related { height: focus.summary.height, particles: Vec::new(), error_bound: 0.0 });
         }
-        let answer = focus.operator.conditional_focus(&seeds, &focus.pi, epsilon);
+        // On small-world graphs the conditional focus reaches everything within a few hops, so
+        // the pull solver (a handful of SpMVs per step, in parallel) beats forward push here;
+        // push stays the tool for local questions (`kernels::push`). Same fixed point, same ε.
+        let mut teleport = vec![0.0; focus.pi.len()];
+        for (i, w) in &seeds {
+            teleport[*i as usize] += w / seeds.len() as f64;
+        }
+        let solution = focus.operator.solve_to(&teleport, None, epsilon);
+        let answer = kernels::PushResult { vector: solution.pi, pushes: 0, error_bound: solution.bound };
         let mut order: Vec<u32> =
             (0..answer.vector.len() as u32).filter(|i| !seeds.iter().any(|(s, _)| s == i)).collect();
         order

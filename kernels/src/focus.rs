@@ -415,6 +415,12 @@ impl FocusOperator {
     /// The fixed point with teleport target `t` in place of `u` (dangling columns stay on `u`):
     /// the conditional focus `π*(·|t)` of spec/focus.md §5 when `t` is a query distribution.
     pub fn solve_with_teleport(&self, teleport: &[f64], warm: Option<&[f64]>) -> FocusSolution {
+        self.solve_to(teleport, warm, self.params.epsilon)
+    }
+
+    /// [`Self::solve_with_teleport`] to another accuracy `epsilon` (queries need less than
+    /// consensus does). Same stopping rule, cap `T(epsilon)`.
+    pub fn solve_to(&self, teleport: &[f64], warm: Option<&[f64]>, epsilon: f64) -> FocusSolution {
         let n = self.len();
         assert_eq!(teleport.len(), n, "teleport has {} entries for {n} particles", teleport.len());
         if n == 0 {
@@ -430,7 +436,8 @@ impl FocusOperator {
             _ => vec![1.0 / n as f64; n],
         };
         let kappa = self.params.kappa();
-        let cap = self.params.certified_steps();
+        let params = FocusParams { epsilon, ..self.params };
+        let cap = params.certified_steps();
         let mut next = vec![0.0; n];
         let mut ws = Workspace::new(n);
         let (mut iterations, mut bound) = (0, f64::INFINITY);
@@ -440,11 +447,11 @@ impl FocusOperator {
             iterations += 1;
             bound = kappa / (1.0 - kappa) * l1_distance(&next, &phi);
             std::mem::swap(&mut phi, &mut next);
-            if bound <= self.params.epsilon {
+            if bound <= epsilon {
                 break;
             }
         }
-        let converged = bound <= self.params.epsilon;
+        let converged = bound <= epsilon;
         let syntropy = syntropy(&phi);
         FocusSolution { pi: phi, iterations, bound, converged, syntropy }
     }
