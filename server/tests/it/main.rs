@@ -3,6 +3,7 @@
 mod crash;
 mod graphql;
 mod http;
+mod import;
 
 use std::{
     net::TcpListener,
