@@ -48,7 +48,7 @@ enum Command {
         #[arg(long, env = "CYBERGRAPH_RATE_LIMIT")]
         rate_limit: Option<u32>,
         /// A TOML file with any of: data, listen, block_interval_ms, max_content_bytes,
-        /// rate_limit_per_ip, max_connections.
+        /// rate_limit_per_ip, max_in_flight_per_ip, max_connections.
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -294,6 +294,7 @@ fn serve(settings: ServeSettings) -> Result<()> {
         listen: settings.listen,
         max_content_bytes: settings.max_content_bytes,
         rate_limit_per_ip: settings.rate_limit_per_ip,
+        max_in_flight_per_ip: settings.max_in_flight_per_ip,
         max_connections: settings.max_connections,
     };
     let served = crate::http::serve(Arc::clone(&node), search, http);

@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 
 use crate::{
     graphql::CyberSchema,
-    limits::RateLimiter,
+    limits::{InFlight, RateLimiter},
     metrics::{Metrics, Route},
     search::SearchIndex,
 };
@@ -55,7 +55,7 @@ impl SubmitBody {
 fn status_of(code: &str) -> StatusCode {
     match code {
         "TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
-        "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED" | "CONNECTION_LIMIT" => StatusCode::TOO_MANY_REQUESTS,
         "NOT_FOUND" => StatusCode::NOT_FOUND,
         "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
         "INTERNAL" | "GENESIS" => StatusCode::INTERNAL_SERVER_ERROR,
@@ -321,24 +321,32 @@ async fn guard(
     }
     let route = if path.starts_with("/graphql") { Route::Graphql } else { Route::Rest };
     let limiter = request.app_data::<web::Data<RateLimiter>>().cloned();
+    let in_flight = request.app_data::<web::Data<InFlight>>().cloned();
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let ip = request.peer_addr().map(|a| a.ip());
+    let refusal = |code: &str, message: &str| match route {
+        Route::Graphql => graphql_error(StatusCode::TOO_MANY_REQUESTS, code, message),
+        Route::Rest => error_body(code, message),
+    };
     if let (Some(limiter), Some(ip)) = (&limiter, ip)
         && !limiter.allow(ip)
     {
-        {
-            if let Some(metrics) = &metrics {
-                metrics.rate_limited();
-            }
-            let response = match route {
-                Route::Graphql => {
-                    graphql_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "too many requests from this address")
-                }
-                Route::Rest => error_body("RATE_LIMITED", "too many requests from this address"),
-            };
-            return Ok(request.into_response(response).map_into_right_body());
+        if let Some(metrics) = &metrics {
+            metrics.rate_limited();
         }
+        let response = refusal("RATE_LIMITED", "too many requests from this address");
+        return Ok(request.into_response(response).map_into_right_body());
     }
+    let _slot = match (&in_flight, ip) {
+        (Some(in_flight), Some(ip)) => match in_flight.enter(ip) {
+            Some(slot) => Some(slot),
+            None => {
+                let response = refusal("CONNECTION_LIMIT", "too many concurrent requests from this address");
+                return Ok(request.into_response(response).map_into_right_body());
+            }
+        },
+        _ => None,
+    };
     let start = std::time::Instant::now();
     let response = next.call(request).await?;
     if let Some(metrics) = metrics {
@@ -352,6 +360,7 @@ pub(crate) struct HttpSettings {
     pub(crate) listen: SocketAddr,
     pub(crate) max_content_bytes: usize,
     pub(crate) rate_limit_per_ip: u32,
+    pub(crate) max_in_flight_per_ip: usize,
     pub(crate) max_connections: usize,
 }
 
@@ -370,6 +379,7 @@ pub(crate) fn serve(node: Arc<Node>, search: Arc<SearchIndex>, settings: HttpSet
     let data = web::Data::from(node);
     let metrics = web::Data::new(Metrics::default());
     let limiter = web::Data::new(RateLimiter::new(settings.rate_limit_per_ip));
+    let in_flight = web::Data::new(InFlight::new(settings.max_in_flight_per_ip));
     let content_limit = web::Data::new(ContentLimit(settings.max_content_bytes));
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
@@ -378,6 +388,7 @@ pub(crate) fn serve(node: Arc<Node>, search: Arc<SearchIndex>, settings: HttpSet
                 .app_data(schema.clone())
                 .app_data(metrics.clone())
                 .app_data(limiter.clone())
+                .app_data(in_flight.clone())
                 .app_data(content_limit.clone())
                 .app_data(search.clone())
                 .app_data(web::JsonConfig::default().limit(json_limit).error_handler(json_error))

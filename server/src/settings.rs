@@ -19,6 +19,7 @@ pub(crate) struct ConfigFile {
     block_interval_ms: Option<u64>,
     max_content_bytes: Option<usize>,
     rate_limit_per_ip: Option<u32>,
+    max_in_flight_per_ip: Option<usize>,
     max_connections: Option<usize>,
 }
 
@@ -40,6 +41,7 @@ pub(crate) struct ServeSettings {
     pub(crate) block_interval: Duration,
     pub(crate) max_content_bytes: usize,
     pub(crate) rate_limit_per_ip: u32,
+    pub(crate) max_in_flight_per_ip: usize,
     pub(crate) max_connections: usize,
 }
 
@@ -61,6 +63,7 @@ impl ServeSettings {
             block_interval: Duration::from_millis(block_interval_ms),
             max_content_bytes: config.max_content_bytes.unwrap_or(engine::NodeConfig::default().max_content_bytes),
             rate_limit_per_ip: rate_limit_per_ip.or(config.rate_limit_per_ip).unwrap_or(20_000),
+            max_in_flight_per_ip: config.max_in_flight_per_ip.unwrap_or(256),
             max_connections: config.max_connections.unwrap_or(4096),
         })
     }
