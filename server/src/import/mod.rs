@@ -7,6 +7,7 @@
 //! transactions, so equivalence holds by construction. Links already in the graph are skipped
 //! before signing, which makes a re-import a no-op.
 
+pub(crate) mod foldoc;
 pub(crate) mod wordnet;
 
 use std::{path::Path, time::Instant};
@@ -28,6 +29,8 @@ pub(crate) struct Dataset {
     pub(crate) links: Vec<(usize, usize, String)>,
     /// Links between particles given by CID (JSON lines may name particles without text).
     pub(crate) cid_links: Vec<(Particle, Particle, String)>,
+    /// References the source makes to things it does not contain (dropped).
+    pub(crate) unresolved: usize,
 }
 
 /// The key of an import neuron: ed25519 from `SHA-256("cybergraph import neuron/" ‖ name)`.
@@ -43,6 +46,7 @@ pub(crate) fn import_key(name: &str) -> NeuronKey {
 pub(crate) struct Summary {
     pub(crate) particles: usize,
     pub(crate) links_in_source: usize,
+    pub(crate) unresolved_dropped: usize,
     pub(crate) self_links_dropped: usize,
     pub(crate) duplicates_dropped: usize,
     pub(crate) already_present: usize,
@@ -59,7 +63,11 @@ const LINKS_PER_BLOCK: usize = 50_000;
 /// Writes a dataset into the node: content, then signed transactions and blocks.
 pub(crate) fn run(node: &Node, search: &SearchIndex, dataset: Dataset) -> Result<Summary> {
     let start = Instant::now();
-    let mut summary = Summary { links_in_source: dataset.links.len() + dataset.cid_links.len(), ..Summary::default() };
+    let mut summary = Summary {
+        links_in_source: dataset.links.len() + dataset.cid_links.len() + dataset.unresolved,
+        unresolved_dropped: dataset.unresolved,
+        ..Summary::default()
+    };
     let particles: Vec<Particle> = dataset.texts.iter().map(|t| Particle::of_content(t.as_bytes())).collect();
     let contents: Vec<&[u8]> = dataset.texts.iter().map(|t| t.as_bytes()).collect();
     node.post_contents(&contents)?;
@@ -204,6 +212,20 @@ pub(crate) fn wordnet(given: Option<&Path>, cache: &Path) -> Result<Dataset> {
     }
 }
 
+/// FOLDOC from `given`, else fetched with apt-get into `cache`, else the built-in sample.
+pub(crate) fn foldoc(given: Option<&Path>, cache: &Path) -> Result<Dataset> {
+    if let Some(dir) = given {
+        return foldoc::load(dir);
+    }
+    match foldoc::fetch(cache) {
+        Some(dir) => foldoc::load(&dir),
+        None => {
+            eprintln!("apt-get could not fetch dict-foldoc; importing the built-in sample (800 entries)");
+            Ok(foldoc::sample())
+        }
+    }
+}
+
 /// The fixture chain's genesis (`fixtures/genesis.toml`): every import neuron funded.
 pub(crate) const FIXTURE_GENESIS: &str = include_str!("../../../fixtures/genesis.toml");
 
@@ -212,7 +234,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_fixture_genesis_funds_every_wordnet_neuron_by_its_key() {
+    fn the_fixture_genesis_funds_every_import_neuron_by_its_key() {
         let genesis: engine::Genesis = toml::from_str(FIXTURE_GENESIS).unwrap();
         genesis.validate().unwrap();
         let mut expected = String::new();
@@ -224,5 +246,7 @@ mod tests {
                 "wordnet/{name} {address} is not listed:\n{expected}"
             );
         }
+        let foldoc = import_key(foldoc::NEURON).address();
+        assert!(genesis.neurons.iter().any(|n| n.address == foldoc), "{} {foldoc} is not listed", foldoc::NEURON);
     }
 }

@@ -119,3 +119,25 @@ fn a_corrupt_source_fails_clearly_and_writes_nothing() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("bad.jsonl:1"));
     assert!(!data.exists());
 }
+
+#[test]
+fn foldoc_imports_its_cross_references_and_lisp_is_found() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(&root);
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/foldoc");
+    let summary = import(&data, &["foldoc", sample]);
+    assert_eq!(summary["particles"], 800);
+    let counted = ["links_added", "unresolved_dropped", "self_links_dropped", "duplicates_dropped"]
+        .iter()
+        .map(|k| summary[*k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(counted, summary["links_in_source"].as_u64().unwrap(), "{summary}");
+    assert!(summary["links_added"].as_u64().unwrap() > 3000, "{summary}");
+    let node = NodeProcess::start(&data, 100);
+    let hits = gql(
+        &node,
+        "{ search(text: \"Lisp\", first: 5, order: RELEVANCE) { edges { node { particle { content } } } } }",
+    );
+    let edges = hits["data"]["search"]["edges"].as_array().unwrap();
+    assert!(edges.iter().any(|e| e["node"]["particle"]["content"].as_str().unwrap().starts_with("Lisp")), "{hits}");
+}
