@@ -23,61 +23,7 @@ pub struct ChainParams {
     /// Most links per transaction.
     pub max_links_per_tx: usize,
     /// The focus parameters (spec/focus.md; consensus: every node must use the same).
-    pub focus: FocusConfig,
-}
-
-/// The focus parameters as a genesis file spells them; defaults are the spec's.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FocusConfig {
-    /// Weight of diffusion `λ_d`.
-    pub lambda_d: f64,
-    /// Weight of the springs `λ_s`.
-    pub lambda_s: f64,
-    /// Weight of the heat kernel `λ_h`.
-    pub lambda_h: f64,
-    /// Teleport probability `α`.
-    pub alpha: f64,
-    /// Springs screening `μ`.
-    pub mu: f64,
-    /// Heat time `τ`.
-    pub tau: f64,
-    /// Heat series terms `K`.
-    pub heat_terms: u32,
-    /// Accuracy `ε` (ℓ1).
-    pub epsilon: f64,
-}
-
-impl Default for FocusConfig {
-    fn default() -> Self {
-        let p = kernels::FocusParams::default();
-        FocusConfig {
-            lambda_d: p.lambda_d,
-            lambda_s: p.lambda_s,
-            lambda_h: p.lambda_h,
-            alpha: p.alpha,
-            mu: p.mu,
-            tau: p.tau,
-            heat_terms: p.heat_terms as u32,
-            epsilon: p.epsilon,
-        }
-    }
-}
-
-impl FocusConfig {
-    /// The kernels' parameter struct.
-    pub fn to_kernel(&self) -> kernels::FocusParams {
-        kernels::FocusParams {
-            lambda_d: self.lambda_d,
-            lambda_s: self.lambda_s,
-            lambda_h: self.lambda_h,
-            alpha: self.alpha,
-            mu: self.mu,
-            tau: self.tau,
-            heat_terms: self.heat_terms as usize,
-            epsilon: self.epsilon,
-        }
-    }
+    pub focus: kernels::FocusParams,
 }
 
 impl Default for ChainParams {
@@ -87,7 +33,7 @@ impl Default for ChainParams {
             links_per_block_per_stake: 1000,
             max_tx_bytes: limits.max_tx_bytes,
             max_links_per_tx: limits.max_links_per_tx,
-            focus: FocusConfig::default(),
+            focus: kernels::FocusParams::default(),
         }
     }
 }
@@ -171,7 +117,7 @@ impl Genesis {
         if p.max_tx_bytes < 256 || p.max_links_per_tx == 0 || p.links_per_block_per_stake == 0 {
             return fail("params: max_tx_bytes >= 256, max_links_per_tx >= 1, links_per_block_per_stake >= 1".into());
         }
-        p.focus.to_kernel().validate().map_err(|e| EngineError::Genesis(e.to_string()))?;
+        p.focus.validate().map_err(|e| EngineError::Genesis(e.to_string()))?;
         let mut seen = HashSet::new();
         for n in &self.neurons {
             if !seen.insert(n.address) {

@@ -39,7 +39,7 @@ pub mod tx;
 pub use block::BlockHeader;
 pub use error::{EngineError, Result};
 pub use focus::{Focus, FocusSummary};
-pub use genesis::{ChainParams, FocusConfig, Genesis};
+pub use genesis::{ChainParams, Genesis};
 pub use neuron::{Address, NeuronKey};
 pub use node::{BlockEvent, BlockSummary, FocusProof, NeuronInfo, Node, NodeConfig, NodeStatus, Receipt, TxStatus};
 pub use particle::Particle;

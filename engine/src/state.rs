@@ -313,7 +313,7 @@ impl ChainState {
     /// genesis focus parameters.
     pub fn focus_operator(&self) -> Result<FocusOperator> {
         let weights = self.link_weights();
-        FocusOperator::from_link_graph(&self.graph, &weights, self.genesis.params.focus.to_kernel())
+        FocusOperator::from_link_graph(&self.graph, &weights, self.genesis.params.focus)
             .map_err(|e| EngineError::Focus(e.to_string()))
     }
 

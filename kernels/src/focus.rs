@@ -12,8 +12,10 @@ use crate::{
 /// Prior smoothing `ε_u` (spec/focus.md §1): keeps `u > 0` on isolated particles.
 const PRIOR_FLOOR: f64 = 1e-9;
 
-/// Parameters of the focus computation, with the spec's defaults.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Parameters of the focus computation, with the spec's defaults. (De)serialisable so that a
+/// genesis file can set them; every field is optional there.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FocusParams {
     /// Weight of diffusion `λ_d`.
     pub lambda_d: f64,
