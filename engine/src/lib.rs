@@ -32,6 +32,7 @@ pub mod neuron;
 mod node;
 pub mod particle;
 pub mod query;
+pub mod sprint;
 pub mod state;
 pub mod store;
 pub mod tx;
