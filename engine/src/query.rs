@@ -293,23 +293,20 @@ impl Node {
         for (i, w) in &seeds {
             teleport[*i as usize] += w / seeds.len() as f64;
         }
-        let solution = focus.operator.solve_to(&teleport, None, epsilon);
-        let answer = kernels::PushResult { vector: solution.pi, pushes: 0, error_bound: solution.bound };
-        let mut order: Vec<u32> =
-            (0..answer.vector.len() as u32).filter(|i| !seeds.iter().any(|(s, _)| s == i)).collect();
-        order
-            .sort_unstable_by(|&a, &b| answer.vector[b as usize].total_cmp(&answer.vector[a as usize]).then(a.cmp(&b)));
+        let answer = focus.operator.solve_to(&teleport, None, epsilon);
+        let mut order: Vec<u32> = (0..answer.pi.len() as u32).filter(|i| !seeds.iter().any(|(s, _)| s == i)).collect();
+        order.sort_unstable_by(|&a, &b| answer.pi[b as usize].total_cmp(&answer.pi[a as usize]).then(a.cmp(&b)));
         let particles = self.with_state(|state| {
             order
                 .iter()
                 .take(first)
                 .map(|&i| Ranked {
                     particle: *state.particle(ParticleIdx(i)).expect("ranked particles exist"),
-                    score: answer.vector[i as usize],
+                    score: answer.pi[i as usize],
                 })
                 .collect()
         });
-        Ok(Related { height: focus.summary.height, particles, error_bound: answer.error_bound })
+        Ok(Related { height: focus.summary.height, particles, error_bound: answer.bound })
     }
 
     /// The transactions of a block, rebuilt as signed.
