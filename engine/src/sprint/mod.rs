@@ -9,6 +9,7 @@
 //! a function of its inputs, bit for bit (f32, fixed reduction order, no fused multiply-add).
 
 mod model;
+pub mod proof;
 mod rng;
 
 use sha2::{Digest, Sha256};

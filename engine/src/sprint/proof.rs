@@ -1,0 +1,248 @@
+//! Sprint proofs and their validation (spec/sprint.md §5): the stateless rules every proof must
+//! pass, the validator's sample, and the one-sided binomial fraud test.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Model, Profile, Seed, Stream, node_seed};
+use crate::{
+    error::{EngineError, Result},
+    neuron::{Address, NeuronKey, verify_signature},
+};
+
+/// Most nonces one proof may carry.
+pub const MAX_NONCES: usize = 1 << 20;
+/// Largest accepted gap between claimed and recomputed distance (fast paths may round).
+pub const DISTANCE_TOLERANCE: f32 = 1e-4;
+
+/// A prover's lane: its nonces are `offset + k·step`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lane {
+    /// The first nonce.
+    pub offset: u64,
+    /// The distance between nonces (the number of provers in the group).
+    pub step: u64,
+}
+
+/// What a prover claims; signed over its canonical DAG-CBOR.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The Sprint's seed.
+    #[serde(with = "serde_bytes")]
+    pub sprint: Seed,
+    /// The profile's name.
+    pub profile: String,
+    /// The profile's hash: a proof never validates under another profile.
+    #[serde(with = "serde_bytes")]
+    pub profile_hash: Seed,
+    /// The prover's public key.
+    #[serde(with = "serde_bytes")]
+    pub prover: [u8; 32],
+    /// Its lane.
+    pub lane: Lane,
+    /// Hit nonces, strictly ascending.
+    pub nonces: Vec<u64>,
+    /// The distance claimed for each nonce.
+    pub distances: Vec<f32>,
+}
+
+/// A signed claim.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proof {
+    /// The claim.
+    pub claim: Claim,
+    /// ed25519 over the claim's DAG-CBOR.
+    pub signature: [u8; 64],
+}
+
+impl Claim {
+    /// Canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_ipld_dagcbor::to_vec(self).expect("a claim always encodes")
+    }
+
+    /// Signs the claim.
+    pub fn sign(self, key: &NeuronKey) -> Proof {
+        let signature = key.sign(&self.encode());
+        Proof { claim: self, signature }
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> EngineError {
+    EngineError::Malformed(format!("sprint proof: {}", reason.into()))
+}
+
+impl Proof {
+    /// The stateless rules: profile and its hash, size, order and uniqueness, lane, density
+    /// (at most `4 × hit_odds` lane positions per claimed hit once there are 10 or more), and the
+    /// signature.
+    pub fn check(&self, profile: &Profile, sprint: &Seed) -> Result<()> {
+        let c = &self.claim;
+        if c.profile != profile.name || c.profile_hash != profile.hash() {
+            return Err(invalid(format!("made for profile {:?}, not {:?}", c.profile, profile.name)));
+        }
+        if c.sprint != *sprint {
+            return Err(invalid("made for another Sprint"));
+        }
+        if c.nonces.len() > MAX_NONCES || c.nonces.len() != c.distances.len() {
+            return Err(EngineError::TooLarge {
+                what: "sprint proof (nonces)",
+                size: c.nonces.len(),
+                limit: MAX_NONCES,
+            });
+        }
+        if c.lane.step == 0 {
+            return Err(invalid("lane step is zero"));
+        }
+        if c.nonces.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(invalid("nonces are not strictly ascending (duplicates or disorder)"));
+        }
+        if let Some(n) = c.nonces.iter().find(|&&n| n < c.lane.offset || (n - c.lane.offset) % c.lane.step != 0) {
+            return Err(invalid(format!("nonce {n} is outside lane {:?}", c.lane)));
+        }
+        if let Some(&last) = c.nonces.last() {
+            let positions = (last - c.lane.offset) / c.lane.step + 1;
+            let bound = 4 * u64::from(profile.hit_odds) * c.nonces.len() as u64;
+            if c.nonces.len() >= 10 && positions > bound {
+                return Err(invalid(format!("{} hits over {positions} lane positions is too sparse", c.nonces.len())));
+            }
+        }
+        verify_signature(&Address(c.prover), &c.encode(), &self.signature)
+    }
+
+    /// Recomputes the sampled nonces; returns how many fail (distance ≥ r, or more than
+    /// [`DISTANCE_TOLERANCE`] from the claim).
+    pub fn failures(&self, model: &Model, sample: &[usize]) -> usize {
+        let node = node_seed(&self.claim.prover);
+        sample
+            .iter()
+            .filter(|&&i| {
+                let verdict = model.evaluate(&node, self.claim.nonces[i]);
+                !verdict.hit || (verdict.distance - self.claim.distances[i]).abs() > DISTANCE_TOLERANCE
+            })
+            .count()
+    }
+}
+
+/// The validator's sample: `size` distinct positions of `count` claimed nonces, drawn from a
+/// seed the prover cannot know (chain state after the submission deadline ‖ validator key).
+pub fn sample(seed: &Seed, count: usize, size: usize) -> Vec<usize> {
+    let mut stream = Stream::new(seed);
+    let mut picked = stream.permutation(count);
+    picked.truncate(size.min(count));
+    picked.sort_unstable();
+    picked.into_iter().map(|i| i as usize).collect()
+}
+
+/// The smallest failure count `k` with `P(Bin(n, p) ≥ k) ≤ alpha`: at `k` or more failures in a
+/// sample of `n`, honest noise at rate `p` is rejected with false-positive rate at most `alpha`.
+pub fn fraud_threshold(n: u64, p: f64, alpha: f64) -> u64 {
+    // P(X = 0) and then the recurrence P(X = k+1) = P(X = k)·(n−k)/(k+1)·p/(1−p).
+    let mut term = (1.0 - p).powf(n as f64);
+    let mut below = 0.0;
+    for k in 0..=n {
+        if 1.0 - below <= alpha {
+            return k;
+        }
+        below += term;
+        term *= (n - k) as f64 / (k + 1) as f64 * p / (1.0 - p);
+    }
+    n + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sprint::{SMALL, TINY, sprint_seed};
+
+    fn honest(key: &NeuronKey, model: &Model, sprint: Seed, lane: Lane, tries: u64) -> Proof {
+        let node = node_seed(&key.address().0);
+        let (mut nonces, mut distances) = (Vec::new(), Vec::new());
+        for k in 0..tries {
+            let nonce = lane.offset + k * lane.step;
+            let verdict = model.evaluate(&node, nonce);
+            if verdict.hit {
+                nonces.push(nonce);
+                distances.push(verdict.distance);
+            }
+        }
+        let claim = Claim {
+            sprint,
+            profile: TINY.name.into(),
+            profile_hash: TINY.hash(),
+            prover: key.address().0,
+            lane,
+            nonces,
+            distances,
+        };
+        claim.sign(key)
+    }
+
+    #[test]
+    fn an_honest_proof_passes_and_every_broken_rule_fails() {
+        let sprint = sprint_seed(b"proofs");
+        let model = Model::new(TINY, sprint);
+        let key = NeuronKey::from_secret([5; 32]);
+        let proof = honest(&key, &model, sprint, Lane { offset: 3, step: 4 }, 600);
+        assert!(proof.claim.nonces.len() >= 10);
+        proof.check(&TINY, &sprint).unwrap();
+        assert_eq!(proof.failures(&model, &sample(&[1; 32], proof.claim.nonces.len(), 20)), 0);
+
+        let broken = |edit: &dyn Fn(&mut Claim)| {
+            let mut claim = proof.claim.clone();
+            edit(&mut claim);
+            claim.sign(&key)
+        };
+        assert!(proof.check(&SMALL, &sprint).is_err(), "a proof for one profile never validates under another");
+        assert!(proof.check(&TINY, &sprint_seed(b"other")).is_err());
+        let mut tampered = proof.clone();
+        tampered.claim.distances[0] += 0.001;
+        assert_eq!(tampered.check(&TINY, &sprint).unwrap_err().code(), "BAD_SIGNATURE");
+        assert!(broken(&|c| c.nonces[1] = c.nonces[0]).check(&TINY, &sprint).is_err(), "duplicate");
+        assert!(broken(&|c| c.nonces[0] += 1).check(&TINY, &sprint).is_err(), "out of lane");
+        assert!(broken(&|c| *c.nonces.last_mut().unwrap() += 4 * 10_000).check(&TINY, &sprint).is_err(), "sparse");
+        assert!(
+            broken(&|c| {
+                c.distances.pop();
+            })
+            .check(&TINY, &sprint)
+            .is_err(),
+            "sizes differ"
+        );
+        // A fabricated nonce in the lane passes the stateless rules but fails recomputation.
+        let fake = broken(&|c| {
+            let miss = (0..).map(|k| c.lane.offset + k * c.lane.step).find(|n| !c.nonces.contains(n)).unwrap();
+            c.nonces.push(miss);
+            c.nonces.sort_unstable();
+            c.distances.push(1.0);
+        });
+        let all: Vec<usize> = (0..fake.claim.nonces.len()).collect();
+        assert!(fake.failures(&model, &all) >= 1);
+    }
+
+    #[test]
+    fn the_binomial_test_matches_the_spec_and_its_error_rates() {
+        assert_eq!(fraud_threshold(200, 5e-4, 1e-7), 5, "spec/sprint.md §5's example");
+        // False positives under honest noise, and power against 10% fabricated nonces, simulated.
+        let mut stream = Stream::new(&[8; 32]);
+        let threshold = fraud_threshold(200, 5e-4, 1e-7);
+        let trials = 20_000;
+        let flagged = |rate: f64, stream: &mut Stream| {
+            (0..trials)
+                .filter(|_| (0..200).filter(|_| f64::from(stream.uniform()) < rate).count() as u64 >= threshold)
+                .count()
+        };
+        assert_eq!(flagged(5e-4, &mut stream), 0, "honest provers are not flagged");
+        assert!(flagged(0.10, &mut stream) as f64 >= 0.999 * trials as f64, "10% fabrication is caught");
+    }
+
+    #[test]
+    fn samples_are_distinct_and_seeded() {
+        let a = sample(&[1; 32], 100, 20);
+        assert_eq!(a.len(), 20);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(a, sample(&[1; 32], 100, 20));
+        assert_ne!(a, sample(&[2; 32], 100, 20));
+        assert_eq!(sample(&[1; 32], 5, 20).len(), 5);
+    }
+}
