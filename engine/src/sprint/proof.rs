@@ -97,7 +97,9 @@ impl Proof {
         if c.nonces.windows(2).any(|w| w[0] >= w[1]) {
             return Err(invalid("nonces are not strictly ascending (duplicates or disorder)"));
         }
-        if let Some(n) = c.nonces.iter().find(|&&n| n < c.lane.offset || (n - c.lane.offset) % c.lane.step != 0) {
+        if let Some(n) =
+            c.nonces.iter().find(|&&n| n < c.lane.offset || !(n - c.lane.offset).is_multiple_of(c.lane.step))
+        {
             return Err(invalid(format!("nonce {n} is outside lane {:?}", c.lane)));
         }
         if let Some(&last) = c.nonces.last() {
