@@ -178,6 +178,42 @@ enum Source {
 
 #[derive(Subcommand, Debug)]
 enum SprintCommand {
+    /// Iterate a nonce lane for a time window and write the signed proof of its hits.
+    Prove {
+        /// tiny, small or paper.
+        #[arg(long)]
+        profile: String,
+        /// The window.
+        #[arg(long)]
+        seconds: f64,
+        /// The prover's key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The Sprint's seed material (hex).
+        #[arg(long)]
+        seed: String,
+        /// First nonce of the lane.
+        #[arg(long, default_value_t = 0)]
+        lane_offset: u64,
+        /// Nonce step of the lane (provers in the group).
+        #[arg(long, default_value_t = 1)]
+        lane_step: u64,
+        /// Where to write the proof.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a proof's rules, recompute a random sample of its nonces, apply the fraud test.
+    Verify {
+        /// The profile it must be for.
+        #[arg(long)]
+        profile: String,
+        /// The proof file.
+        #[arg(long)]
+        proof: PathBuf,
+        /// The Sprint's seed material (hex).
+        #[arg(long)]
+        seed: String,
+    },
     /// Measure the reference forward pass: weight generation time and nonces per second.
     Bench {
         /// tiny, small or paper (paper generates ~9 GB of weights).
@@ -242,6 +278,15 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sprint { command: SprintCommand::Bench { profile, seconds } } => sprint_bench(&profile, seconds),
+        Command::Sprint {
+            command: SprintCommand::Prove { profile, seconds, key, seed, lane_offset, lane_step, out },
+        } => {
+            let lane = engine::sprint::proof::Lane { offset: lane_offset, step: lane_step.max(1) };
+            crate::sprint_cli::prove(&profile, seconds, &key, &seed, lane, &out)
+        }
+        Command::Sprint { command: SprintCommand::Verify { profile, proof, seed } } => {
+            crate::sprint_cli::verify(&profile, &proof, &seed)
+        }
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(())

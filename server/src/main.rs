@@ -12,6 +12,7 @@ mod offline;
 mod producer;
 mod search;
 mod settings;
+mod sprint_cli;
 
 fn main() -> std::process::ExitCode {
     match cli::run(cli::parse()) {

@@ -73,6 +73,15 @@ fn invalid(reason: impl Into<String>) -> EngineError {
 }
 
 impl Proof {
+    /// Decodes a claim's DAG-CBOR (canonical only) with its signature.
+    pub fn decode(bytes: &[u8], signature: [u8; 64]) -> Result<Self> {
+        let claim: Claim = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        if claim.encode() != bytes {
+            return Err(EngineError::NonCanonical);
+        }
+        Ok(Proof { claim, signature })
+    }
+
     /// The stateless rules: profile and its hash, size, order and uniqueness, lane, density
     /// (at most `4 × hit_odds` lane positions per claimed hit once there are 10 or more), and the
     /// signature.
@@ -124,6 +133,14 @@ impl Proof {
             })
             .count()
     }
+}
+
+/// A seed from the operating system's randomness, for a validator's own sample.
+pub fn random_seed() -> Seed {
+    use rand_core::RngCore;
+    let mut seed = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut seed);
+    seed
 }
 
 /// The validator's sample: `size` distinct positions of `count` claimed nonces, drawn from a

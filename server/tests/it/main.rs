@@ -4,6 +4,7 @@ mod crash;
 mod graphql;
 mod http;
 mod import;
+mod sprint;
 
 use std::{
     net::TcpListener,
