@@ -84,7 +84,11 @@ fn focus_ordering_follows_new_links() {
     let pairs: Vec<_> = links.iter().map(|(a, b)| (particle(a), particle(b))).collect();
     submit(&node.url, &Transaction::new(&chain, &dev, 1, &pairs).sign(&dev)).unwrap();
     node.wait_for("the new links", |s| s["links"] == 70);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The block's focus is solved right after it commits; give the solver its moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while rank("leaf 7") >= before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(rank("leaf 7") < before, "leaf 7 was {before}, is {}", rank("leaf 7"));
     assert!(rank("leaf 7") < rank("leaf 8"));
 }
