@@ -11,6 +11,7 @@
 mod model;
 pub mod proof;
 mod rng;
+pub mod schedule;
 
 use sha2::{Digest, Sha256};
 
