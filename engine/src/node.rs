@@ -18,7 +18,7 @@ use crate::{
     ids::{Height, LinkIdx},
     mempool::Mempool,
     neuron::Address,
-    particle::{Particle, dag_cbor_cid},
+    particle::Particle,
     query::LinkView,
     state::{ChainState, GraphCounts},
     store::{Store, TxLocation},
@@ -425,18 +425,9 @@ impl Node {
 
     /// A block header and its transactions' CIDs.
     pub fn block(&self, height: u64) -> Result<Option<(BlockHeader, Vec<Cid>)>> {
-        let Some(record) = self.shared.store.block(Height(height))? else {
-            return Ok(None);
-        };
-        let inner = self.shared.lock();
-        let cids = self
-            .shared
-            .store
-            .block_txs(Height(height))?
-            .iter()
-            .map(|tx| crate::audit::rebuild_tx(&inner.state, tx).map(|signed| dag_cbor_cid(&signed.bytes)))
-            .collect::<Result<_>>()?;
-        Ok(Some((record.header, cids)))
+        let Some(header) = self.header(height)? else { return Ok(None) };
+        let cids = self.block_transactions(height)?.into_iter().map(|tx| tx.cid).collect();
+        Ok(Some((header, cids)))
     }
 
     /// Runs `f` on the committed state (for queries that need the graph).
