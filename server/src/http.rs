@@ -194,25 +194,10 @@ async fn top(node: web::Data<Node>, first: web::Path<usize>) -> HttpResponse {
     if *first > MAX_TOP {
         return error_body("TOO_LARGE", format!("at most {MAX_TOP} particles per request"));
     }
-    let focus = node.focus();
-    let mut order: Vec<u32> = (0..focus.pi.len() as u32).collect();
-    let n = (*first).min(order.len());
-    let by_focus = |a: &u32, b: &u32| focus.pi[*b as usize].total_cmp(&focus.pi[*a as usize]).then(a.cmp(b));
-    if n < order.len() {
-        order.select_nth_unstable_by(n, by_focus);
-    }
-    order.truncate(n);
-    order.sort_unstable_by(by_focus);
-    let ranked: Vec<_> = node.with_state(|state| {
-        order
-            .iter()
-            .map(|&i| {
-                let particle = state.particle(engine::ids::ParticleIdx(i)).map(ToString::to_string);
-                json!({ "cid": particle, "focus": focus.pi[i as usize] })
-            })
-            .collect()
-    });
-    HttpResponse::Ok().json(json!({ "height": focus.summary.height, "particles": ranked }))
+    let height = node.focus().summary.height;
+    let ranked: Vec<_> =
+        node.top(*first).into_iter().map(|r| json!({ "cid": r.particle.to_string(), "focus": r.score })).collect();
+    HttpResponse::Ok().json(json!({ "height": height, "particles": ranked }))
 }
 
 #[derive(Deserialize)]
