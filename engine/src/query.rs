@@ -191,42 +191,51 @@ impl Node {
             start = after;
             start.push(0);
         }
+        // Scan and filter on indices without the node's lock (admission and blocks wait on it),
+        // then resolve the page's CIDs and addresses under it once.
         let mut page = LinkPage::default();
+        let mut found: Vec<(LinkIdx, LinkRecord, String)> = Vec::new();
         let mut scanned = 0;
         let mut last_key = None;
-        let past_height = |h: u64| filter.height_to.is_some_and(|to| h > to);
-        self.with_state(|state| {
-            store.scan_prefix(table, &prefix, &start, |key, value| {
-                if page.links.len() == first || scanned == MAX_SCAN {
-                    page.has_next = true;
-                    return Ok(false);
+        let matches = |r: &LinkRecord| {
+            from.is_none_or(|f| r.from == f)
+                && to.is_none_or(|t| r.to == t)
+                && neuron.is_none_or(|n| r.neuron == n)
+                && filter.height_from.is_none_or(|h| r.height.0 >= h)
+                && filter.height_to.is_none_or(|h| r.height.0 <= h)
+        };
+        store.scan_prefix(table, &prefix, &start, |key, value| {
+            if found.len() == first || scanned == MAX_SCAN {
+                page.has_next = true;
+                return Ok(false);
+            }
+            scanned += 1;
+            last_key = Some(key.to_vec());
+            let idx = match table {
+                Table::LinksByFrom => LinkIdx(u64::from_be_bytes(be(value, 0).ok_or_else(corrupt)?)),
+                Table::LinksByTo => {
+                    let n = |at| be(key, at).map(u32::from_be_bytes).ok_or_else(corrupt);
+                    store
+                        .link(ParticleIdx(n(4)?), ParticleIdx(n(0)?), NeuronIdx(n(8)?))?
+                        .ok_or_else(|| EngineError::Corruption("in-link without out-link".into()))?
                 }
-                scanned += 1;
-                last_key = Some(key.to_vec());
-                let idx = match table {
-                    Table::LinksByFrom => LinkIdx(u64::from_be_bytes(be(value, 0).ok_or_else(corrupt)?)),
-                    Table::LinksByTo => {
-                        let n = |at| be(key, at).map(u32::from_be_bytes).ok_or_else(corrupt);
-                        store
-                            .link(ParticleIdx(n(4)?), ParticleIdx(n(0)?), NeuronIdx(n(8)?))?
-                            .ok_or_else(|| EngineError::Corruption("in-link without out-link".into()))?
-                    }
-                    Table::LinksByNeuron => LinkIdx(u64::from_be_bytes(be(key, 4).ok_or_else(corrupt)?)),
-                    _ => LinkIdx(u64::from_be_bytes(be(key, 0).ok_or_else(corrupt)?)),
-                };
-                let record =
-                    store.link_record(idx)?.ok_or_else(|| EngineError::Corruption(format!("link {idx} missing")))?;
-                let ordered_by_height = matches!(table, Table::Links | Table::LinksByNeuron);
-                if ordered_by_height && past_height(record.height.0) {
-                    return Ok(false);
-                }
-                let view = LinkView::resolve(state, idx, record);
-                if filter.matches(&view) {
-                    page.links.push((view, hex::encode(key)));
-                }
-                Ok(true)
-            })
+                Table::LinksByNeuron => LinkIdx(u64::from_be_bytes(be(key, 4).ok_or_else(corrupt)?)),
+                _ => LinkIdx(u64::from_be_bytes(be(key, 0).ok_or_else(corrupt)?)),
+            };
+            let record =
+                store.link_record(idx)?.ok_or_else(|| EngineError::Corruption(format!("link {idx} missing")))?;
+            let ordered_by_height = matches!(table, Table::Links | Table::LinksByNeuron);
+            if ordered_by_height && filter.height_to.is_some_and(|to| record.height.0 > to) {
+                return Ok(false);
+            }
+            if matches(&record) {
+                found.push((idx, record, hex::encode(key)));
+            }
+            Ok(true)
         })?;
+        page.links = self.with_state(|state| {
+            found.into_iter().map(|(idx, record, cursor)| (LinkView::resolve(state, idx, record), cursor)).collect()
+        });
         page.end_cursor = last_key.map(hex::encode);
         Ok(page)
     }
