@@ -146,14 +146,23 @@ impl SearchIndex {
         let matches = searcher.search(&query, &TopDocs::with_limit(CANDIDATES.max(skip + first)))?;
         let focus = node.focus();
         let n = focus.pi.len().max(1) as f64;
-        let mut hits = Vec::with_capacity(matches.len());
+        let mut found = Vec::with_capacity(matches.len());
         for (score, address) in matches {
             let document: TantivyDocument = searcher.doc(address)?;
             let Some(cid) = document.get_first(self.cid).and_then(|v| v.as_str()) else { continue };
-            let particle = Particle::parse(cid)?;
-            let focus = node.particle_index(&particle).and_then(|i| focus.pi.get(i.0 as usize)).copied().unwrap_or(0.0);
-            hits.push(SearchHit { particle, relevance: f64::from(score), focus });
+            found.push((Particle::parse(cid)?, f64::from(score)));
         }
+        // One lock for all candidates: the node's lock is shared with admission and blocks.
+        let mut hits: Vec<SearchHit> = node.with_state(|state| {
+            found
+                .into_iter()
+                .map(|(particle, relevance)| {
+                    let focus =
+                        state.particle_idx(&particle).and_then(|i| focus.pi.get(i.0 as usize)).copied().unwrap_or(0.0);
+                    SearchHit { particle, relevance, focus }
+                })
+                .collect()
+        });
         let key = |hit: &SearchHit| match order {
             SearchOrder::Combined => hit.relevance * (1.0 + n * hit.focus),
             SearchOrder::Relevance => hit.relevance,
