@@ -7,8 +7,8 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use engine::{
     NeuronKey,
     sprint::{
-        Model, Profile, Seed, node_seed,
-        proof::{Claim, Lane, Proof, fraud_threshold, random_seed, sample},
+        Model, Profile, Seed,
+        proof::{Lane, Proof, fraud_threshold, prove as prove_lane, random_seed, sample},
         sprint_seed,
     },
 };
@@ -37,28 +37,8 @@ pub(crate) fn prove(
     let key = NeuronKey::read(key)?;
     let sprint = seed(seed_hex)?;
     let model = Model::new(profile, sprint);
-    let node = node_seed(&key.address().0);
     let start = Instant::now();
-    let (mut nonces, mut distances, mut tried) = (Vec::new(), Vec::new(), 0u64);
-    while start.elapsed().as_secs_f64() < seconds {
-        let nonce = lane.offset + tried * lane.step;
-        let verdict = model.evaluate(&node, nonce);
-        if verdict.hit {
-            nonces.push(nonce);
-            distances.push(verdict.distance);
-        }
-        tried += 1;
-    }
-    let claim = Claim {
-        sprint,
-        profile: profile.name.into(),
-        profile_hash: profile.hash(),
-        prover: key.address().0,
-        lane,
-        nonces,
-        distances,
-    };
-    let proof = claim.sign(&key);
+    let (proof, tried) = prove_lane(&model, &key, lane, |_| start.elapsed().as_secs_f64() < seconds);
     let file = json!({ "claim": STANDARD.encode(proof.claim.encode()), "signature": STANDARD.encode(proof.signature) });
     std::fs::write(out, serde_json::to_string_pretty(&file)?).with_context(|| format!("writing {}", out.display()))?;
     println!(

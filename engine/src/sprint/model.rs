@@ -117,6 +117,16 @@ impl Model {
         Model { profile, sprint, layers, output, target }
     }
 
+    /// The profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The Sprint's seed.
+    pub fn sprint(&self) -> &Seed {
+        &self.sprint
+    }
+
     /// The reference forward pass for one nonce of one node.
     pub fn evaluate(&self, node: &Seed, nonce: u64) -> Verdict {
         self.evaluate_layers(node, nonce, self.layers.len())

@@ -135,6 +135,33 @@ impl Proof {
     }
 }
 
+/// The prover: walks the lane from its first nonce while `more(tried)` holds, keeps the hits
+/// and signs the claim. Returns the proof and how many nonces were tried.
+pub fn prove(model: &Model, key: &NeuronKey, lane: Lane, mut more: impl FnMut(u64) -> bool) -> (Proof, u64) {
+    let node = node_seed(&key.address().0);
+    let (mut nonces, mut distances, mut tried) = (Vec::new(), Vec::new(), 0u64);
+    while more(tried) {
+        let nonce = lane.offset + tried * lane.step;
+        let verdict = model.evaluate(&node, nonce);
+        if verdict.hit {
+            nonces.push(nonce);
+            distances.push(verdict.distance);
+        }
+        tried += 1;
+    }
+    let profile = model.profile();
+    let claim = Claim {
+        sprint: *model.sprint(),
+        profile: profile.name.into(),
+        profile_hash: profile.hash(),
+        prover: key.address().0,
+        lane,
+        nonces,
+        distances,
+    };
+    (claim.sign(key), tried)
+}
+
 /// A seed from the operating system's randomness, for a validator's own sample.
 pub fn random_seed() -> Seed {
     use rand_core::RngCore;
@@ -174,27 +201,8 @@ mod tests {
     use super::*;
     use crate::sprint::{SMALL, TINY, sprint_seed};
 
-    fn honest(key: &NeuronKey, model: &Model, sprint: Seed, lane: Lane, tries: u64) -> Proof {
-        let node = node_seed(&key.address().0);
-        let (mut nonces, mut distances) = (Vec::new(), Vec::new());
-        for k in 0..tries {
-            let nonce = lane.offset + k * lane.step;
-            let verdict = model.evaluate(&node, nonce);
-            if verdict.hit {
-                nonces.push(nonce);
-                distances.push(verdict.distance);
-            }
-        }
-        let claim = Claim {
-            sprint,
-            profile: TINY.name.into(),
-            profile_hash: TINY.hash(),
-            prover: key.address().0,
-            lane,
-            nonces,
-            distances,
-        };
-        claim.sign(key)
+    fn honest(key: &NeuronKey, model: &Model, lane: Lane, tries: u64) -> Proof {
+        prove(model, key, lane, |tried| tried < tries).0
     }
 
     #[test]
@@ -202,7 +210,7 @@ mod tests {
         let sprint = sprint_seed(b"proofs");
         let model = Model::new(TINY, sprint);
         let key = NeuronKey::from_secret([5; 32]);
-        let proof = honest(&key, &model, sprint, Lane { offset: 3, step: 4 }, 600);
+        let proof = honest(&key, &model, Lane { offset: 3, step: 4 }, 600);
         assert!(proof.claim.nonces.len() >= 10);
         proof.check(&TINY, &sprint).unwrap();
         assert_eq!(proof.failures(&model, &sample(&[1; 32], proof.claim.nonces.len(), 20)), 0);
