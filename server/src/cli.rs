@@ -277,7 +277,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
-        Command::Sprint { command: SprintCommand::Bench { profile, seconds } } => sprint_bench(&profile, seconds),
+        Command::Sprint { command: SprintCommand::Bench { profile, seconds } } => {
+            crate::sprint_cli::bench(&profile, seconds)
+        }
         Command::Sprint {
             command: SprintCommand::Prove { profile, seconds, key, seed, lane_offset, lane_step, out },
         } => {
@@ -338,35 +340,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// Weight generation and single-threaded reference nonces per second for one profile.
-fn sprint_bench(profile: &str, seconds: f64) -> Result<()> {
-    use engine::sprint::{Model, Profile, node_seed, sprint_seed};
-    let profile =
-        Profile::named(profile).with_context(|| format!("unknown profile {profile:?} (tiny, small, paper)"))?;
-    let start = std::time::Instant::now();
-    let model = Model::new(profile, sprint_seed(b"bench"));
-    let weights = start.elapsed().as_secs_f64();
-    let node = node_seed(&[1; 32]);
-    let start = std::time::Instant::now();
-    let (mut nonces, mut hits) = (0u64, 0u64);
-    while start.elapsed().as_secs_f64() < seconds {
-        hits += u64::from(model.evaluate(&node, nonces).hit);
-        nonces += 1;
-    }
-    let summary = serde_json::json!({
-        "profile": profile.name,
-        "parameters": profile.parameters(),
-        "weight_generation_s": weights,
-        "weight_bytes": profile.parameters() * 4,
-        "reference_nonces_per_s": nonces as f64 / start.elapsed().as_secs_f64(),
-        "nonces": nonces,
-        "hits": hits,
-        "expected_hits": nonces as f64 / f64::from(profile.hit_odds),
-    });
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    Ok(())
 }
 
 fn serve(settings: ServeSettings) -> Result<()> {

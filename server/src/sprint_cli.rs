@@ -7,7 +7,7 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 use engine::{
     NeuronKey,
     sprint::{
-        Model, Profile, Seed,
+        Model, Profile, Seed, node_seed,
         proof::{Lane, Proof, fraud_threshold, prove as prove_lane, random_seed, sample},
         sprint_seed,
     },
@@ -75,5 +75,32 @@ pub(crate) fn verify(profile_name: &str, proof_file: &Path, seed_hex: &str) -> R
     if verdict == "fraud" {
         bail!("{failures} of {} sampled nonces failed (threshold {threshold})", picked.len());
     }
+    Ok(())
+}
+
+/// Weight generation and single-threaded reference nonces per second for one profile.
+pub(crate) fn bench(profile_name: &str, seconds: f64) -> Result<()> {
+    let profile = profile(profile_name)?;
+    let start = Instant::now();
+    let model = Model::new(profile, sprint_seed(b"bench"));
+    let weights = start.elapsed().as_secs_f64();
+    let node = node_seed(&[1; 32]);
+    let start = Instant::now();
+    let (mut nonces, mut hits) = (0u64, 0u64);
+    while start.elapsed().as_secs_f64() < seconds {
+        hits += u64::from(model.evaluate(&node, nonces).hit);
+        nonces += 1;
+    }
+    let summary = json!({
+        "profile": profile.name,
+        "parameters": profile.parameters(),
+        "weight_generation_s": weights,
+        "weight_bytes": profile.parameters() * 4,
+        "reference_nonces_per_s": nonces as f64 / start.elapsed().as_secs_f64(),
+        "nonces": nonces,
+        "hits": hits,
+        "expected_hits": nonces as f64 / f64::from(profile.hit_odds),
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }
