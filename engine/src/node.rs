@@ -416,11 +416,15 @@ impl Node {
 
     /// Where a transaction stands.
     pub fn tx_status(&self, cid: &Cid) -> Result<TxStatus> {
-        let inner = self.shared.lock();
-        if let Some(TxLocation { height, index }) = self.shared.store.tx_location(cid)? {
-            return Ok(TxStatus::Committed { height: height.0, index });
+        // Mempool first, under the lock; the store read after it needs none: a block writes the
+        // store before it takes its transactions out of the mempool, both under the lock.
+        if self.shared.lock().mempool.contains(cid) {
+            return Ok(TxStatus::Pending);
         }
-        Ok(if inner.mempool.contains(cid) { TxStatus::Pending } else { TxStatus::Unknown })
+        Ok(match self.shared.store.tx_location(cid)? {
+            Some(TxLocation { height, index }) => TxStatus::Committed { height: height.0, index },
+            None => TxStatus::Unknown,
+        })
     }
 
     /// A block header and its transactions' CIDs.
