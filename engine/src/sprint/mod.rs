@@ -92,13 +92,17 @@ impl Profile {
         PROFILES.into_iter().find(|p| p.name == name)
     }
 
-    /// `H("profile/v1" ‖ name ‖ every parameter as u64 LE ‖ radius bits LE)`.
+    /// `H("profile/v2" ‖ name ‖ every parameter as u64 LE ‖ radius bits LE ‖ residual decay
+    /// bits LE)`. v2: the residual decay of `model.rs` replaced spec §3's branch scaling.
     pub fn hash(&self) -> Seed {
-        let mut h = Sha256::new().chain_update(b"profile/v1").chain_update(self.name.as_bytes());
+        let mut h = Sha256::new().chain_update(b"profile/v2").chain_update(self.name.as_bytes());
         for value in [self.width, self.layers, self.heads, self.vocab, self.hidden, self.seq, self.hit_odds as usize] {
             h.update((value as u64).to_le_bytes());
         }
-        h.chain_update(self.radius.to_bits().to_le_bytes()).finalize().into()
+        h.chain_update(self.radius.to_bits().to_le_bytes())
+            .chain_update(model::RESIDUAL_DECAY.to_bits().to_le_bytes())
+            .finalize()
+            .into()
     }
 
     /// Parameters of the model (weights only; norms have unit gains).

@@ -1,11 +1,24 @@
 //! The Sprint function: a Llama-style pre-norm transformer with seeded weights (spec/sprint.md
 //! §3), and the reference forward pass validators trust.
 //!
+//! One deliberate departure from spec §3's init, because the spec's own shortcut test fails
+//! with it: under `N(0, 1/fan_in)` weights and residual-branch outputs scaled by `1/√(2·layers)`
+//! the input keeps most of the residual stream, and the layer-free shortcut's output correlated
+//! 0.84 with the real one on both tiny and small (0.92 when skipping the back half). Here every
+//! weight is `N(0, 1/fan_in)` and each residual update is `h ← h·RESIDUAL_DECAY + branch(h)`:
+//! the stream forgets its past geometrically, so each block's input is dominated by the
+//! previous block's output and neither skipping all layers nor the back half predicts a hit
+//! (measured correlation below 0.02 on tiny and small; the shortcut tests below hold it).
+//!
 //! Reference path rules: f32, every dot product and sum left to right in index order, no fused
 //! multiply-add (Rust never contracts), `exp`/`ln`/`sin`/`cos`/`sqrt` from the platform's IEEE
 //! implementation only where the spec needs them. Fast paths are checked against it within δ.
 
 use super::{Profile, Seed, Stream, input_seed, perm_seed, target_seed, tensor_seed};
+
+/// The residual stream's decay per branch. A power of two, so `h·RESIDUAL_DECAY` is exact and
+/// adds no rounding of its own; part of every profile's hash.
+pub const RESIDUAL_DECAY: f32 = 0.125;
 
 /// A row-major `rows × cols` matrix.
 struct Matrix {
@@ -15,10 +28,10 @@ struct Matrix {
 }
 
 impl Matrix {
-    /// `N(0, 1/fan_in)·scale` from the tensor's own stream (`fan_in` = rows: `y = x·W`).
-    fn seeded(sprint: &Seed, name: &str, rows: usize, cols: usize, scale: f32) -> Self {
+    /// `N(0, 1/fan_in)` from the tensor's own stream (`fan_in` = rows: `y = x·W`).
+    fn seeded(sprint: &Seed, name: &str, rows: usize, cols: usize) -> Self {
         let mut stream = Stream::new(&tensor_seed(sprint, name));
-        let std = (1.0 / rows as f32).sqrt() * scale;
+        let std = (1.0 / rows as f32).sqrt();
         Matrix { rows, cols, data: (0..rows * cols).map(|_| stream.normal() * std).collect() }
     }
 
@@ -93,25 +106,21 @@ impl Model {
     /// Generates every tensor (each from its own stream, so this parallelises and could be lazy).
     pub fn new(profile: Profile, sprint: Seed) -> Self {
         let (d, f, l) = (profile.width, profile.hidden, profile.layers);
-        // Residual-branch outputs are scaled by 1/√(2·layers) so that every layer matters.
-        let branch = 1.0 / (2.0 * l as f32).sqrt();
         let layers = (0..l)
             .map(|i| {
-                let m = |name: &str, rows, cols, scale| {
-                    Matrix::seeded(&sprint, &format!("layer{i}.{name}"), rows, cols, scale)
-                };
+                let m = |name: &str, rows, cols| Matrix::seeded(&sprint, &format!("layer{i}.{name}"), rows, cols);
                 Layer {
-                    wq: m("wq", d, d, 1.0),
-                    wk: m("wk", d, d, 1.0),
-                    wv: m("wv", d, d, 1.0),
-                    wo: m("wo", d, d, branch),
-                    w1: m("w1", d, f, 1.0),
-                    w3: m("w3", d, f, 1.0),
-                    w2: m("w2", f, d, branch),
+                    wq: m("wq", d, d),
+                    wk: m("wk", d, d),
+                    wv: m("wv", d, d),
+                    wo: m("wo", d, d),
+                    w1: m("w1", d, f),
+                    w3: m("w3", d, f),
+                    w2: m("w2", f, d),
                 }
             })
             .collect();
-        let output = Matrix::seeded(&sprint, "output", d, profile.vocab, 1.0);
+        let output = Matrix::seeded(&sprint, "output", d, profile.vocab);
         let mut stream = Stream::new(&target_seed(&sprint));
         let target = normalised((0..profile.vocab).map(|_| stream.normal()).collect());
         Model { profile, sprint, layers, output, target }
@@ -188,13 +197,13 @@ impl Model {
                 }
             }
             let out = layer.wo.apply(&attended);
-            x[t].iter_mut().zip(out).for_each(|(xi, o)| *xi += o);
+            x[t].iter_mut().zip(out).for_each(|(xi, o)| *xi = *xi * RESIDUAL_DECAY + o);
         }
         for row in x.iter_mut() {
             let h = rms_norm(row);
             let (gate, up) = (layer.w1.apply(&h), layer.w3.apply(&h));
             let hidden: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| silu(*g) * u).collect();
-            row.iter_mut().zip(layer.w2.apply(&hidden)).for_each(|(xi, o)| *xi += o);
+            row.iter_mut().zip(layer.w2.apply(&hidden)).for_each(|(xi, o)| *xi = *xi * RESIDUAL_DECAY + o);
         }
     }
 }
@@ -211,7 +220,7 @@ mod tests {
 
     #[test]
     fn the_row_walk_is_bit_identical_to_the_plain_dot_products() {
-        let m = Matrix::seeded(&sprint_seed(b"m"), "m", 37, 23, 1.0);
+        let m = Matrix::seeded(&sprint_seed(b"m"), "m", 37, 23);
         let mut stream = Stream::new(&[4; 32]);
         let x: Vec<f32> = (0..37).map(|_| stream.normal()).collect();
         let plain: Vec<f32> = (0..23).map(|j| (0..37).fold(0.0f32, |acc, i| acc + x[i] * m.data[i * 23 + j])).collect();
@@ -223,15 +232,24 @@ mod tests {
         (Model::new(TINY, sprint_seed(b"golden")), node_seed(&[9; 32]))
     }
 
+    /// Golden outputs of the tiny profile, bit for bit. `scripts/sprint_reference.py` — an
+    /// independent f64 implementation written from the spec, with its own ChaCha20 — gives
+    /// logits −0.699105 0.428150 0.377868 −0.649683 1.770168 0.150179 −0.159753 0.522053 and
+    /// distance 1.438173 for nonce 42, and distance 1.338524 (a hit) for nonce 29: the same to
+    /// within f32 rounding (≤ 2e-6).
     #[test]
-    fn the_reference_pass_is_deterministic_and_pinned() {
+    fn the_reference_pass_matches_its_golden_outputs() {
         let (model, node) = tiny();
         let a = model.evaluate(&node, 42);
         assert_eq!(a, model.evaluate(&node, 42));
         assert_eq!(a.logits.len(), 256);
-        assert!(a.logits.iter().all(|x| x.is_finite()));
-        assert!((0.0..2.0).contains(&a.distance));
-        assert_ne!(a, model.evaluate(&node, 43), "another nonce is another input");
+        let first: Vec<u32> = a.logits[..8].iter().map(|x| x.to_bits()).collect();
+        let golden = [0xbf32f893, 0x3edb366f, 0x3ec177a2, 0xbf26519c, 0x3fe294e6, 0x3e19c866, 0xbe2395ee, 0x3f05a532];
+        assert_eq!(first, golden);
+        assert_eq!((a.distance.to_bits(), a.hit), (0x3fb8160b, false));
+        let hit = model.evaluate(&node, 29);
+        assert_eq!((hit.distance.to_bits(), hit.hit), (0x3fab54bd, true));
+        assert!((0..29).all(|n| !model.evaluate(&node, n).hit), "29 is the first hit");
     }
 
     #[test]
@@ -242,24 +260,50 @@ mod tests {
         assert!((190..=310).contains(&hits), "{hits} hits in 4000 (expected ~250)");
     }
 
-    #[test]
-    #[ignore = "fails with spec/sprint.md §3's init: the layer-free shortcut shares ~55% of tiny's hits (see the Sprint issue note)"]
-    fn skipping_the_layers_predicts_nothing() {
-        // A reference deployment's init let a layer-free shortcut predict every proof; the
-        // shortcut's hit set must overlap the true one no better than chance. With N(0, 1/fan_in)
-        // weights and residual outputs scaled by 1/√(2·layers), the input keeps about half of
-        // the residual stream's variance, so it does not hold yet.
-        let (model, node) = tiny();
-        let (mut both, mut shortcut, mut full) = (0, 0, 0);
-        for n in 0..4000 {
-            let (f, s) = (model.evaluate(&node, n).hit, model.evaluate_layers(&node, n, 0).hit);
-            full += usize::from(f);
-            shortcut += usize::from(s);
-            both += usize::from(f && s);
+    /// The shortcut test of spec §3: evaluating only the first `layers` layers must predict the
+    /// true hits no better than chance. Checked two ways over `nonces` nonces: the hit sets'
+    /// overlap against its independence expectation, and the correlation of the two cosines
+    /// to the target (standard error ≈ 1/√nonces; spec §3's init gave 0.84).
+    fn assert_shortcut_fails(model: &Model, layers: usize, nonces: u64) {
+        let node = node_seed(&[9; 32]);
+        let cosine = |v: &Verdict| 1.0 - f64::from(v.distance).powi(2) / 2.0;
+        let (mut full, mut cut) = (Vec::new(), Vec::new());
+        for n in 0..nonces {
+            full.push(model.evaluate(&node, n));
+            cut.push(model.evaluate_layers(&node, n, layers));
         }
-        // Independent sets: E[both] = full·shortcut/4000 (~16); a predicting shortcut gives ~full.
-        let expected = full as f64 * shortcut as f64 / 4000.0;
-        assert!((both as f64) < expected + 5.0 * expected.sqrt() + 5.0, "{both} shared of {full} and {shortcut}");
+        let hits = |v: &[Verdict]| v.iter().filter(|v| v.hit).count() as f64;
+        let both = full.iter().zip(&cut).filter(|(f, c)| f.hit && c.hit).count() as f64;
+        let expected = hits(&full) * hits(&cut) / nonces as f64;
+        let name = model.profile.name;
+        assert!(
+            both < expected + 4.0 * expected.sqrt() + 3.0,
+            "{name}, {layers} layers: {both} shared hits, {expected:.1} by chance"
+        );
+        let (a, b): (Vec<f64>, Vec<f64>) = full.iter().zip(&cut).map(|(f, c)| (cosine(f), cosine(c))).unzip();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (ma, mb) = (mean(&a), mean(&b));
+        let covariance: f64 = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let spread = |v: &[f64], m: f64| v.iter().map(|x| (x - m).powi(2)).sum::<f64>().sqrt();
+        let correlation = covariance / (spread(&a, ma) * spread(&b, mb));
+        assert!(
+            correlation.abs() < 5.0 / (nonces as f64).sqrt(),
+            "{name}, {layers} layers: correlation {correlation:.3}"
+        );
+    }
+
+    #[test]
+    fn skipping_all_layers_or_the_back_half_predicts_nothing_on_tiny() {
+        let (model, _) = tiny();
+        assert_shortcut_fails(&model, 0, 3000);
+        assert_shortcut_fails(&model, 1, 3000);
+    }
+
+    #[test]
+    fn skipping_all_layers_or_the_back_half_predicts_nothing_on_small() {
+        let model = Model::new(SMALL, sprint_seed(b"shortcut"));
+        assert_shortcut_fails(&model, 0, 1000);
+        assert_shortcut_fails(&model, 2, 1000);
     }
 
     #[test]
