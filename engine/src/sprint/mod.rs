@@ -15,7 +15,7 @@ pub mod schedule;
 
 use sha2::{Digest, Sha256};
 
-pub use model::{Model, Verdict};
+pub use model::{Model, RESIDUAL_DECAY, Verdict};
 pub use rng::Stream;
 
 /// A 32-byte seed.
@@ -100,7 +100,7 @@ impl Profile {
             h.update((value as u64).to_le_bytes());
         }
         h.chain_update(self.radius.to_bits().to_le_bytes())
-            .chain_update(model::RESIDUAL_DECAY.to_bits().to_le_bytes())
+            .chain_update(RESIDUAL_DECAY.to_bits().to_le_bytes())
             .finalize()
             .into()
     }
