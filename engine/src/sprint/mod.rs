@@ -15,7 +15,7 @@ pub mod schedule;
 
 use sha2::{Digest, Sha256};
 
-pub use model::{Model, RESIDUAL_DECAY, Verdict};
+pub use model::{Model, Path, RESIDUAL_DECAY, Verdict};
 pub use rng::Stream;
 
 /// A 32-byte seed.

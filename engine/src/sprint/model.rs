@@ -14,6 +14,8 @@
 //! multiply-add (Rust never contracts), `exp`/`ln`/`sin`/`cos`/`sqrt` from the platform's IEEE
 //! implementation only where the spec needs them. Fast paths are checked against it within δ.
 
+use rayon::prelude::*;
+
 use super::{Profile, Seed, Stream, input_seed, perm_seed, target_seed, tensor_seed};
 
 /// The residual stream's decay per branch. A power of two, so `h·RESIDUAL_DECAY` is exact and
@@ -27,6 +29,22 @@ struct Matrix {
     data: Vec<f32>,
 }
 
+/// How a forward pass multiplies rows by weights. Both give the same bits: every output sums
+/// `x_i·W[i][j]` from `0.0` over `i` ascending; they differ only in the memory walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// One row at a time, walking `W` row by row: the loop validators read and trust.
+    Reference,
+    /// Register tiles of [`TILE_ROWS`] rows × [`TILE_COLS`] columns over a batch of rows, one
+    /// `W` column panel at a time (it stays in cache across the batch), AVX2 where the CPU has it.
+    Fast,
+}
+
+/// Rows of one register tile of the fast path.
+const TILE_ROWS: usize = 4;
+/// Columns of one register tile of the fast path (two AVX2 registers per row).
+const TILE_COLS: usize = 16;
+
 impl Matrix {
     /// `N(0, 1/fan_in)` from the tensor's own stream (`fan_in` = rows: `y = x·W`).
     fn seeded(sprint: &Seed, name: &str, rows: usize, cols: usize) -> Self {
@@ -35,18 +53,101 @@ impl Matrix {
         Matrix { rows, cols, data: (0..rows * cols).map(|_| stream.normal() * std).collect() }
     }
 
-    /// `x·W` for one row vector `x` (length `rows`). Each output sums `x_i·W[i][j]` over `i`
-    /// ascending; walking `W` row by row keeps that order for every `j` while reading memory
-    /// contiguously (and lets the compiler vectorise across `j`).
-    fn apply(&self, x: &[f32]) -> Vec<f32> {
-        debug_assert_eq!(x.len(), self.rows);
-        let mut out = vec![0.0f32; self.cols];
+    /// `X·W` for the row-major `count × rows` matrix `x`.
+    fn times(&self, x: &[f32], path: Path) -> Vec<f32> {
+        debug_assert_eq!(x.len() % self.rows, 0);
+        let mut out = vec![0.0f32; x.len() / self.rows * self.cols];
+        match path {
+            Path::Reference => {
+                for (x, out) in x.chunks_exact(self.rows).zip(out.chunks_exact_mut(self.cols)) {
+                    self.row_walk(x, out);
+                }
+            }
+            Path::Fast => self.tiled(x, &mut out),
+        }
+        out
+    }
+
+    /// One row: walking `W` row by row keeps the `i`-ascending order for every `j` while
+    /// reading memory contiguously.
+    fn row_walk(&self, x: &[f32], out: &mut [f32]) {
         for (xi, row) in x.iter().zip(self.data.chunks_exact(self.cols)) {
             for (o, w) in out.iter_mut().zip(row) {
                 *o += xi * w;
             }
         }
+    }
+
+    fn tiled(&self, x: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above; `tiled_avx2` only enables it.
+            return unsafe { self.tiled_avx2(x, out) };
+        }
+        self.tiled_portable(x, out)
+    }
+
+    /// The portable tiling compiled with AVX2 enabled (no FMA: the products round as in the
+    /// reference).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn tiled_avx2(&self, x: &[f32], out: &mut [f32]) {
+        self.tiled_portable(x, out)
+    }
+
+    /// The portable tiling alone, so a test covers it on AVX2 machines too.
+    #[cfg(test)]
+    fn tiled_portable_for_test(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; x.len() / self.rows * self.cols];
+        self.tiled_portable(x, &mut out);
         out
+    }
+
+    #[inline(always)]
+    fn tiled_portable(&self, x: &[f32], out: &mut [f32]) {
+        let count = x.len() / self.rows;
+        for j in (0..self.cols).step_by(TILE_COLS) {
+            let width = TILE_COLS.min(self.cols - j);
+            let mut r = 0;
+            while r < count {
+                let tile = TILE_ROWS.min(count - r);
+                if tile == TILE_ROWS && width == TILE_COLS {
+                    self.tile::<TILE_ROWS, TILE_COLS>(x, out, r, j);
+                } else {
+                    (r..r + tile).for_each(|r| self.edge(x, out, r, j, width));
+                }
+                r += tile;
+            }
+        }
+    }
+
+    /// `R × C` outputs at row `r`, column `j`, accumulated in registers over the whole of `i`.
+    #[inline(always)]
+    fn tile<const R: usize, const C: usize>(&self, x: &[f32], out: &mut [f32], r: usize, j: usize) {
+        let mut acc = [[0.0f32; C]; R];
+        for i in 0..self.rows {
+            let w: &[f32; C] = self.data[i * self.cols + j..][..C].try_into().expect("C columns");
+            for (t, acc) in acc.iter_mut().enumerate() {
+                let xi = x[(r + t) * self.rows + i];
+                for (a, w) in acc.iter_mut().zip(w) {
+                    *a += xi * w;
+                }
+            }
+        }
+        for (t, acc) in acc.iter().enumerate() {
+            out[(r + t) * self.cols + j..][..C].copy_from_slice(acc);
+        }
+    }
+
+    /// One row's `width < TILE_COLS` trailing columns, or a row of a partial tile.
+    fn edge(&self, x: &[f32], out: &mut [f32], r: usize, j: usize, width: usize) {
+        let out = &mut out[r * self.cols + j..][..width];
+        for i in 0..self.rows {
+            let xi = x[r * self.rows + i];
+            for (o, w) in out.iter_mut().zip(&self.data[i * self.cols + j..][..width]) {
+                *o += xi * w;
+            }
+        }
     }
 }
 
@@ -60,6 +161,9 @@ struct Layer {
     w2: Matrix,
 }
 
+/// The tensors of one layer, in generation order.
+const LAYER_TENSORS: [&str; 7] = ["wq", "wk", "wv", "wo", "w1", "w3", "w2"];
+
 /// The model of one Sprint: weights generated from the sprint seed.
 pub struct Model {
     profile: Profile,
@@ -67,6 +171,8 @@ pub struct Model {
     layers: Vec<Layer>,
     output: Matrix,
     target: Vec<f32>,
+    /// `(sin, cos)` of the rotary angle for each position and pair of a head.
+    rotations: Vec<(f32, f32)>,
 }
 
 /// The outcome of one nonce.
@@ -80,50 +186,63 @@ pub struct Verdict {
     pub hit: bool,
 }
 
-fn rms_norm(x: &[f32]) -> Vec<f32> {
-    let mean_square = x.iter().fold(0.0f32, |acc, v| acc + v * v) / x.len() as f32;
-    let scale = 1.0 / (mean_square + 1e-6).sqrt();
-    x.iter().map(|v| v * scale).collect()
+/// RMSNorm (unit gains) of every `width`-long row.
+fn rms_norm_rows(x: &[f32], width: usize) -> Vec<f32> {
+    x.chunks_exact(width)
+        .flat_map(|row| {
+            let mean_square = row.iter().fold(0.0f32, |acc, v| acc + v * v) / width as f32;
+            let scale = 1.0 / (mean_square + 1e-6).sqrt();
+            row.iter().map(move |v| v * scale)
+        })
+        .collect()
 }
 
 fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
-/// Rotary position embedding of one head's vector at `position`, pairs `(2i, 2i + 1)`.
-fn rope(v: &mut [f32], position: usize) {
-    let half = v.len() / 2;
-    for i in 0..half {
-        let theta = (position as f32) * 10_000f32.powf(-2.0 * i as f32 / v.len() as f32);
-        let (sin, cos) = theta.sin_cos();
-        let (a, b) = (v[2 * i], v[2 * i + 1]);
-        v[2 * i] = a * cos - b * sin;
-        v[2 * i + 1] = a * sin + b * cos;
-    }
+/// `h ← h·RESIDUAL_DECAY + branch`.
+fn residual(stream: &mut [f32], branch: &[f32]) {
+    stream.iter_mut().zip(branch).for_each(|(h, b)| *h = *h * RESIDUAL_DECAY + b);
 }
 
 impl Model {
-    /// Generates every tensor (each from its own stream, so this parallelises and could be lazy).
+    /// Generates every tensor, each from its own stream, in parallel.
     pub fn new(profile: Profile, sprint: Seed) -> Self {
         let (d, f, l) = (profile.width, profile.hidden, profile.layers);
+        let shape = |name: &str| match name {
+            "w1" | "w3" => (d, f),
+            "w2" => (f, d),
+            _ => (d, d),
+        };
+        let mut tensors: Vec<Matrix> = (0..l * LAYER_TENSORS.len())
+            .into_par_iter()
+            .map(|k| {
+                let name = LAYER_TENSORS[k % LAYER_TENSORS.len()];
+                let (rows, cols) = shape(name);
+                Matrix::seeded(&sprint, &format!("layer{}.{name}", k / LAYER_TENSORS.len()), rows, cols)
+            })
+            .collect::<Vec<_>>();
+        let mut next = tensors.drain(..);
         let layers = (0..l)
-            .map(|i| {
-                let m = |name: &str, rows, cols| Matrix::seeded(&sprint, &format!("layer{i}.{name}"), rows, cols);
-                Layer {
-                    wq: m("wq", d, d),
-                    wk: m("wk", d, d),
-                    wv: m("wv", d, d),
-                    wo: m("wo", d, d),
-                    w1: m("w1", d, f),
-                    w3: m("w3", d, f),
-                    w2: m("w2", f, d),
-                }
+            .map(|_| {
+                let mut m = || next.next().expect("seven tensors per layer");
+                Layer { wq: m(), wk: m(), wv: m(), wo: m(), w1: m(), w3: m(), w2: m() }
             })
             .collect();
         let output = Matrix::seeded(&sprint, "output", d, profile.vocab);
         let mut stream = Stream::new(&target_seed(&sprint));
         let target = normalised((0..profile.vocab).map(|_| stream.normal()).collect());
-        Model { profile, sprint, layers, output, target }
+        let head = d / profile.heads;
+        let rotations = (0..profile.seq)
+            .flat_map(|position| {
+                (0..head / 2).map(move |i| {
+                    let theta = (position as f32) * 10_000f32.powf(-2.0 * i as f32 / head as f32);
+                    theta.sin_cos()
+                })
+            })
+            .collect();
+        Model { profile, sprint, layers, output, target, rotations }
     }
 
     /// The profile.
@@ -141,70 +260,96 @@ impl Model {
         self.evaluate_layers(node, nonce, self.layers.len())
     }
 
-    /// The forward pass through the first `layers` layers only (the shortcut test uses it).
+    /// The reference pass through the first `layers` layers only (the shortcut test uses it).
     pub fn evaluate_layers(&self, node: &Seed, nonce: u64, layers: usize) -> Verdict {
-        let p = &self.profile;
-        let input = input_seed(&self.sprint, node, nonce);
-        let mut stream = Stream::new(&input);
-        let mut x: Vec<Vec<f32>> = (0..p.seq).map(|_| (0..p.width).map(|_| stream.normal()).collect()).collect();
-        for layer in &self.layers[..layers] {
-            self.block(layer, &mut x);
-        }
-        let last = rms_norm(&x[p.seq - 1]);
-        let logits = self.output.apply(&last);
-        let perm = Stream::new(&perm_seed(&input)).permutation(p.vocab);
-        let z = normalised(perm.iter().map(|&i| logits[i as usize]).collect());
-        let distance = z.iter().zip(&self.target).fold(0.0f32, |acc, (a, b)| acc + (a - b) * (a - b)).sqrt();
-        Verdict { logits, distance, hit: f64::from(distance) < p.radius }
+        self.forward(node, &[nonce], layers, Path::Reference).pop().expect("one verdict per nonce")
     }
 
-    fn block(&self, layer: &Layer, x: &mut [Vec<f32>]) {
+    /// The forward pass for a batch of nonces of one node along `path`, one verdict each.
+    pub fn evaluate_batch(&self, node: &Seed, nonces: &[u64], path: Path) -> Vec<Verdict> {
+        self.forward(node, nonces, self.layers.len(), path)
+    }
+
+    fn forward(&self, node: &Seed, nonces: &[u64], layers: usize, path: Path) -> Vec<Verdict> {
         let p = &self.profile;
-        let head = p.width / p.heads;
-        let normed: Vec<Vec<f32>> = x.iter().map(|row| rms_norm(row)).collect();
-        let project = |m: &Matrix, rope_it: bool| -> Vec<Vec<f32>> {
-            normed
-                .iter()
-                .enumerate()
-                .map(|(t, row)| {
-                    let mut v = m.apply(row);
-                    if rope_it {
-                        v.chunks_mut(head).for_each(|h| rope(h, t));
-                    }
-                    v
-                })
-                .collect()
+        let seeds: Vec<Seed> = nonces.iter().map(|&nonce| input_seed(&self.sprint, node, nonce)).collect();
+        // The residual stream: `seq` rows of `width` per nonce, nonce after nonce.
+        let mut x: Vec<f32> = seeds
+            .iter()
+            .flat_map(|seed| {
+                let mut stream = Stream::new(seed);
+                (0..p.seq * p.width).map(move |_| stream.normal())
+            })
+            .collect();
+        for layer in &self.layers[..layers] {
+            self.attention(layer, &mut x, path);
+            let h = rms_norm_rows(&x, p.width);
+            let (gate, up) = (layer.w1.times(&h, path), layer.w3.times(&h, path));
+            let mixed: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| silu(*g) * u).collect();
+            residual(&mut x, &layer.w2.times(&mixed, path));
+        }
+        let last: Vec<f32> =
+            x.chunks_exact(p.seq * p.width).flat_map(|rows| &rows[(p.seq - 1) * p.width..]).copied().collect();
+        let logits = self.output.times(&rms_norm_rows(&last, p.width), path);
+        logits.chunks_exact(p.vocab).zip(&seeds).map(|(logits, seed)| self.verdict(logits, seed)).collect()
+    }
+
+    /// Permutes, normalises and measures one nonce's logits against the target.
+    fn verdict(&self, logits: &[f32], input: &Seed) -> Verdict {
+        let perm = Stream::new(&perm_seed(input)).permutation(self.profile.vocab);
+        let z = normalised(perm.iter().map(|&i| logits[i as usize]).collect());
+        let distance = z.iter().zip(&self.target).fold(0.0f32, |acc, (a, b)| acc + (a - b) * (a - b)).sqrt();
+        Verdict { logits: logits.to_vec(), distance, hit: f64::from(distance) < self.profile.radius }
+    }
+
+    /// Rotary position embedding of one head's vector at `position`, pairs `(2i, 2i + 1)`.
+    fn rope(&self, v: &mut [f32], position: usize) {
+        let half = v.len() / 2;
+        for (i, (sin, cos)) in self.rotations[position * half..][..half].iter().enumerate() {
+            let (a, b) = (v[2 * i], v[2 * i + 1]);
+            v[2 * i] = a * cos - b * sin;
+            v[2 * i + 1] = a * sin + b * cos;
+        }
+    }
+
+    /// Causal multi-head attention with its residual update, every nonce of the batch.
+    fn attention(&self, layer: &Layer, x: &mut [f32], path: Path) {
+        let p = &self.profile;
+        let (d, head) = (p.width, p.width / p.heads);
+        let normed = rms_norm_rows(x, d);
+        let rotated = |m: &Matrix| {
+            let mut v = m.times(&normed, path);
+            for (row, position) in v.chunks_exact_mut(d).zip((0..p.seq).cycle()) {
+                row.chunks_exact_mut(head).for_each(|h| self.rope(h, position));
+            }
+            v
         };
-        let (q, k, v) = (project(&layer.wq, true), project(&layer.wk, true), project(&layer.wv, false));
+        let (q, k, v) = (rotated(&layer.wq), rotated(&layer.wk), layer.wv.times(&normed, path));
         let scale = 1.0 / (head as f32).sqrt();
-        for t in 0..p.seq {
-            let mut attended = vec![0.0f32; p.width];
-            for h in 0..p.heads {
-                let span = h * head..(h + 1) * head;
-                // Causal: position t sees 0..=t.
-                let scores: Vec<f32> = (0..=t)
-                    .map(|s| {
-                        q[t][span.clone()].iter().zip(&k[s][span.clone()]).fold(0.0f32, |a, (x, y)| a + x * y) * scale
-                    })
-                    .collect();
-                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
-                let total = weights.iter().fold(0.0f32, |a, w| a + w);
-                for (s, w) in weights.iter().enumerate() {
-                    for (o, vv) in attended[span.clone()].iter_mut().zip(&v[s][span.clone()]) {
-                        *o += (w / total) * vv;
+        let mut attended = vec![0.0f32; x.len()];
+        for (first, out) in (0..x.len()).step_by(p.seq * d).zip(attended.chunks_exact_mut(p.seq * d)) {
+            let at = |t: usize, h: usize| first + t * d + h * head;
+            for (t, out) in out.chunks_exact_mut(d).enumerate() {
+                for (h, out) in out.chunks_exact_mut(head).enumerate() {
+                    // Causal: position t sees 0..=t.
+                    let scores: Vec<f32> = (0..=t)
+                        .map(|s| {
+                            q[at(t, h)..][..head].iter().zip(&k[at(s, h)..][..head]).fold(0.0f32, |a, (x, y)| a + x * y)
+                                * scale
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+                    let total = weights.iter().fold(0.0f32, |a, w| a + w);
+                    for (s, w) in weights.iter().enumerate() {
+                        for (o, vv) in out.iter_mut().zip(&v[at(s, h)..][..head]) {
+                            *o += (w / total) * vv;
+                        }
                     }
                 }
             }
-            let out = layer.wo.apply(&attended);
-            x[t].iter_mut().zip(out).for_each(|(xi, o)| *xi = *xi * RESIDUAL_DECAY + o);
         }
-        for row in x.iter_mut() {
-            let h = rms_norm(row);
-            let (gate, up) = (layer.w1.apply(&h), layer.w3.apply(&h));
-            let hidden: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| silu(*g) * u).collect();
-            row.iter_mut().zip(layer.w2.apply(&hidden)).for_each(|(xi, o)| *xi = *xi * RESIDUAL_DECAY + o);
-        }
+        residual(x, &layer.wo.times(&attended, path));
     }
 }
 
@@ -224,8 +369,32 @@ mod tests {
         let mut stream = Stream::new(&[4; 32]);
         let x: Vec<f32> = (0..37).map(|_| stream.normal()).collect();
         let plain: Vec<f32> = (0..23).map(|j| (0..37).fold(0.0f32, |acc, i| acc + x[i] * m.data[i * 23 + j])).collect();
-        let walked = m.apply(&x);
+        let walked = m.times(&x, Path::Reference);
         assert!(plain.iter().zip(&walked).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn the_tiled_product_is_bit_identical_to_the_row_walk_on_every_edge() {
+        // 37 × 23: a full 16-column panel and a 7-column edge; 1..=9 rows: full and partial tiles.
+        let m = Matrix::seeded(&sprint_seed(b"m"), "m", 37, 23);
+        let mut stream = Stream::new(&[5; 32]);
+        for count in 1..=9 {
+            let x: Vec<f32> = (0..count * 37).map(|_| stream.normal()).collect();
+            let (reference, fast) = (m.times(&x, Path::Reference), m.times(&x, Path::Fast));
+            assert!(reference.iter().zip(&fast).all(|(a, b)| a.to_bits() == b.to_bits()), "{count} rows");
+            assert!(reference.iter().zip(&m.tiled_portable_for_test(&x)).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
+    #[test]
+    fn the_fast_batch_gives_the_reference_verdicts() {
+        // Bit for bit, which is stronger than the δ = DISTANCE_TOLERANCE the validators allow.
+        for (model, node) in [tiny(), (Model::new(SMALL, sprint_seed(b"batch")), node_seed(&[2; 32]))] {
+            let nonces: Vec<u64> = (100..111).collect();
+            let fast = model.evaluate_batch(&node, &nonces, Path::Fast);
+            let reference: Vec<Verdict> = nonces.iter().map(|&n| model.evaluate(&node, n)).collect();
+            assert_eq!(fast, reference, "{}", model.profile.name);
+        }
     }
 
     fn tiny() -> (Model, Seed) {
