@@ -214,7 +214,7 @@ enum SprintCommand {
         #[arg(long)]
         seed: String,
     },
-    /// Measure the reference forward pass: weight generation time and nonces per second.
+    /// Measure weight generation (time, memory) and nonces per second, reference and fast path.
     Bench {
         /// tiny, small or paper (paper generates ~9 GB of weights).
         #[arg(long, default_value = "small")]

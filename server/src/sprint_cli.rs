@@ -78,29 +78,57 @@ pub(crate) fn verify(profile_name: &str, proof_file: &Path, seed_hex: &str) -> R
     Ok(())
 }
 
-/// Weight generation and single-threaded reference nonces per second for one profile.
+/// Weight generation (time and peak memory) and nonces per second of one profile: the
+/// reference pass on one thread, and the prover's fast path on one thread and on all of them.
 pub(crate) fn bench(profile_name: &str, seconds: f64) -> Result<()> {
     let profile = profile(profile_name)?;
     let start = Instant::now();
     let model = Model::new(profile, sprint_seed(b"bench"));
     let weights = start.elapsed().as_secs_f64();
-    let node = node_seed(&[1; 32]);
+    let key = NeuronKey::from_secret([1; 32]);
+    let node = node_seed(&key.address().0);
+
     let start = Instant::now();
-    let (mut nonces, mut hits) = (0u64, 0u64);
-    while start.elapsed().as_secs_f64() < seconds {
-        hits += u64::from(model.evaluate(&node, nonces).hit);
-        nonces += 1;
+    let (mut reference, mut hits) = (0u64, 0u64);
+    while reference == 0 || start.elapsed().as_secs_f64() < seconds {
+        hits += u64::from(model.evaluate(&node, reference).hit);
+        reference += 1;
     }
+    let reference_rate = reference as f64 / start.elapsed().as_secs_f64();
+
+    let fast = |threads: usize| -> Result<(f64, u64, usize)> {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let start = Instant::now();
+        let lane = Lane { offset: 0, step: 1 };
+        let (proof, tried) = pool
+            .install(|| prove_lane(&model, &key, lane, |tried| tried == 0 || start.elapsed().as_secs_f64() < seconds));
+        Ok((tried as f64 / start.elapsed().as_secs_f64(), tried, proof.claim.nonces.len()))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (one_rate, _, _) = fast(1)?;
+    let (all_rate, tried, fast_hits) = fast(threads)?;
     let summary = json!({
         "profile": profile.name,
         "parameters": profile.parameters(),
-        "weight_generation_s": weights,
         "weight_bytes": profile.parameters() * 4,
-        "reference_nonces_per_s": nonces as f64 / start.elapsed().as_secs_f64(),
-        "nonces": nonces,
-        "hits": hits,
-        "expected_hits": nonces as f64 / f64::from(profile.hit_odds),
+        "weight_generation_s": weights,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "reference_nonces_per_s": reference_rate,
+        "reference": { "nonces": reference, "hits": hits, "expected_hits": reference as f64 / f64::from(profile.hit_odds) },
+        "fast_nonces_per_s_1_thread": one_rate,
+        "fast_nonces_per_s": all_rate,
+        "fast_threads": threads,
+        "fast": { "nonces": tried, "hits": fast_hits, "expected_hits": tried as f64 / f64::from(profile.hit_odds) },
+        "speedup_1_thread": one_rate / reference_rate,
+        "speedup_all_threads": all_rate / reference_rate,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), if the platform reports it.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|line| line.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?.trim();
+    kib.parse::<u64>().ok().map(|k| k * 1024)
 }

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Model, Profile, Seed, Stream, node_seed};
+use rayon::prelude::*;
+
+use super::{Model, Path, Profile, Seed, Stream, Verdict, node_seed};
 use crate::{
     error::{EngineError, Result},
     neuron::{Address, NeuronKey, verify_signature},
@@ -135,19 +137,36 @@ impl Proof {
     }
 }
 
-/// The prover: walks the lane from its first nonce while `more(tried)` holds, keeps the hits
-/// and signs the claim. Returns the proof and how many nonces were tried.
+/// Nonces per fast-path batch: 64 rows share each weight panel, and a batch is short enough
+/// that the prover yields quickly when higher-priority work waits.
+pub const BATCH: usize = 16;
+
+/// The prover: walks the lane from its first nonce in rounds of [`BATCH`] nonces per thread of
+/// the current rayon pool (the fast path, bit-identical to the reference), asking `more(tried)`
+/// before each round — the caller's deadline and its chance to yield. Every nonce of a started
+/// round is evaluated and counted, so the lane stays dense and `tried` exact however often the
+/// prover is held up. Keeps the hits, signs the claim, returns it with `tried`.
 pub fn prove(model: &Model, key: &NeuronKey, lane: Lane, mut more: impl FnMut(u64) -> bool) -> (Proof, u64) {
     let node = node_seed(&key.address().0);
+    let round = (BATCH * rayon::current_num_threads()) as u64;
     let (mut nonces, mut distances, mut tried) = (Vec::new(), Vec::new(), 0u64);
     while more(tried) {
-        let nonce = lane.offset + tried * lane.step;
-        let verdict = model.evaluate(&node, nonce);
-        if verdict.hit {
-            nonces.push(nonce);
-            distances.push(verdict.distance);
+        // The lane's last nonce must fit in a u64; a round past it is never started.
+        let Some(batch) = (tried..tried + round)
+            .map(|k| lane.offset.checked_add(k.checked_mul(lane.step)?))
+            .collect::<Option<Vec<u64>>>()
+        else {
+            break;
+        };
+        let verdicts: Vec<Vec<Verdict>> =
+            batch.par_chunks(BATCH).map(|chunk| model.evaluate_batch(&node, chunk, Path::Fast)).collect();
+        for (&nonce, verdict) in batch.iter().zip(verdicts.iter().flatten()) {
+            if verdict.hit {
+                nonces.push(nonce);
+                distances.push(verdict.distance);
+            }
         }
-        tried += 1;
+        tried += round;
     }
     let profile = model.profile();
     let claim = Claim {
@@ -245,6 +264,28 @@ mod tests {
         });
         let all: Vec<usize> = (0..fake.claim.nonces.len()).collect();
         assert!(fake.failures(&model, &all) >= 1);
+    }
+
+    #[test]
+    fn the_proof_is_the_reference_scan_of_the_lane_on_any_thread_count() {
+        let model = Model::new(TINY, sprint_seed(b"lane"));
+        let key = NeuronKey::from_secret([6; 32]);
+        let lane = Lane { offset: 1, step: 3 };
+        let node = node_seed(&key.address().0);
+        // 96 nonces: whole rounds for 1 thread (16) and for 3 threads (48).
+        let scan: Vec<u64> = (0..96).map(|k| 1 + 3 * k).filter(|&n| model.evaluate(&node, n).hit).collect();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut asked = 0;
+            let (proof, tried) = pool.install(|| {
+                prove(&model, &key, lane, |tried| {
+                    asked += 1;
+                    tried < 96
+                })
+            });
+            assert_eq!((tried, asked), (96, 96 / (16 * threads) + 1), "{threads} threads");
+            assert_eq!(proof.claim.nonces, scan, "{threads} threads");
+        }
     }
 
     #[test]
