@@ -4,11 +4,14 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, Store};
+use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, Store, sprint::sprint_seed};
 
 use crate::{
+    metrics::Metrics,
+    pool::DevicePool,
     producer::{Producer, unix_millis},
     settings::{ConfigFile, ServeSettings, default_data_dir},
+    sprint_job::{SprintCounters, SprintJob},
 };
 
 /// A cybergraph node: neurons sign cyberlinks between content-addressed particles; blocks
@@ -47,8 +50,13 @@ enum Command {
         /// Requests per second one client IP may make [default: 20000].
         #[arg(long, env = "CYBERGRAPH_RATE_LIMIT")]
         rate_limit: Option<u32>,
+        /// Run Sprint in the node with this profile (tiny, small, paper) as the lowest-priority
+        /// job, writing each window's proof to <data>/sprint/ [default: off].
+        #[arg(long, env = "CYBERGRAPH_SPRINT")]
+        sprint: Option<String>,
         /// A TOML file with any of: data, listen, block_interval_ms, max_content_bytes,
-        /// rate_limit_per_ip, max_in_flight_per_ip, max_connections.
+        /// rate_limit_per_ip, max_in_flight_per_ip, max_connections, sprint_profile,
+        /// sprint_window_s (default 60), sprint_key (default <data>/dev-neuron.key).
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -254,9 +262,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             println!("initialised chain {:?} in {}", genesis.chain_id, data.display());
             Ok(())
         }
-        Command::Serve { data, listen, block_interval_ms, rate_limit, config } => {
+        Command::Serve { data, listen, block_interval_ms, rate_limit, sprint, config } => {
             let config = ConfigFile::read(config.as_deref())?;
-            serve(ServeSettings::resolve(data, listen, block_interval_ms, rate_limit, config)?)
+            serve(ServeSettings::resolve(data, listen, block_interval_ms, rate_limit, sprint, config)?)
         }
         Command::Import { data, source, file } => {
             let data = data.unwrap_or_else(default_data_dir);
@@ -359,7 +367,19 @@ fn serve(settings: ServeSettings) -> Result<()> {
     });
     let status = node.status();
     tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
-    let producer = Producer::start(Arc::clone(&node), settings.block_interval)?;
+    let pool = Arc::new(DevicePool::default());
+    let counters = Arc::new(SprintCounters::default());
+    let producer = Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?;
+    let sprint = match settings.sprint.clone() {
+        Some(sprint) => {
+            let genesis = node.block(0)?.context("the chain has no genesis block")?.0.cid();
+            let out = settings.data.join("sprint");
+            let job = SprintJob::start(sprint, sprint_seed(&genesis.to_bytes()), Arc::clone(&pool), Arc::clone(&counters), out)?;
+            Some(job)
+        }
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::new(Arc::clone(&pool), counters));
     let http = crate::http::HttpSettings {
         listen: settings.listen,
         max_content_bytes: settings.max_content_bytes,
@@ -367,7 +387,10 @@ fn serve(settings: ServeSettings) -> Result<()> {
         max_in_flight_per_ip: settings.max_in_flight_per_ip,
         max_connections: settings.max_connections,
     };
-    let served = crate::http::serve(Arc::clone(&node), search, http);
+    let served = crate::http::serve(Arc::clone(&node), search, pool, metrics, http);
+    if let Some(sprint) = sprint {
+        sprint.stop();
+    }
     producer.stop();
     tracing::info!("stopped");
     served.with_context(|| format!("serving on {}", settings.listen))

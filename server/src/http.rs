@@ -25,6 +25,7 @@ use crate::{
     graphql::CyberSchema,
     limits::{InFlight, RateLimiter},
     metrics::{Metrics, Route},
+    pool::{DevicePool, Priority},
     search::SearchIndex,
 };
 
@@ -307,6 +308,7 @@ async fn guard(
     let route = if path.starts_with("/graphql") { Route::Graphql } else { Route::Rest };
     let limiter = request.app_data::<web::Data<RateLimiter>>().cloned();
     let in_flight = request.app_data::<web::Data<InFlight>>().cloned();
+    let pool = request.app_data::<web::Data<DevicePool>>().map(|pool| pool.clone().into_inner());
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let ip = request.peer_addr().map(|a| a.ip());
     let refusal = |code: &str, message: &str| match route {
@@ -332,6 +334,8 @@ async fn guard(
         },
         _ => None,
     };
+    // A request goes before the focus solve and Sprint in the device pool.
+    let _turn = pool.map(|pool| pool.enter(Priority::Query));
     let start = std::time::Instant::now();
     let response = next.call(request).await?;
     if let Some(metrics) = metrics {
@@ -350,7 +354,13 @@ pub(crate) struct HttpSettings {
 }
 
 /// Serves until SIGINT/SIGTERM; in-flight requests finish first.
-pub(crate) fn serve(node: Arc<Node>, search: Arc<SearchIndex>, settings: HttpSettings) -> std::io::Result<()> {
+pub(crate) fn serve(
+    node: Arc<Node>,
+    search: Arc<SearchIndex>,
+    pool: Arc<DevicePool>,
+    metrics: Arc<Metrics>,
+    settings: HttpSettings,
+) -> std::io::Result<()> {
     // Base64 inflates by 4/3; the rest of the JSON envelope is small.
     let json_limit = node.tx_limits().max_tx_bytes * 4 / 3 + 1024;
     let (blocks, _) = broadcast::channel(1024);
@@ -362,7 +372,8 @@ pub(crate) fn serve(node: Arc<Node>, search: Arc<SearchIndex>, settings: HttpSet
     let schema = web::Data::new(crate::graphql::schema(context));
     let search = web::Data::from(search);
     let data = web::Data::from(node);
-    let metrics = web::Data::new(Metrics::default());
+    let metrics = web::Data::from(metrics);
+    let pool = web::Data::from(pool);
     let limiter = web::Data::new(RateLimiter::new(settings.rate_limit_per_ip));
     let in_flight = web::Data::new(InFlight::new(settings.max_in_flight_per_ip));
     let content_limit = web::Data::new(ContentLimit(settings.max_content_bytes));
@@ -372,6 +383,7 @@ pub(crate) fn serve(node: Arc<Node>, search: Arc<SearchIndex>, settings: HttpSet
                 .app_data(data.clone())
                 .app_data(schema.clone())
                 .app_data(metrics.clone())
+                .app_data(pool.clone())
                 .app_data(limiter.clone())
                 .app_data(in_flight.clone())
                 .app_data(content_limit.clone())

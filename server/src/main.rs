@@ -9,10 +9,12 @@ mod import;
 mod limits;
 mod metrics;
 mod offline;
+mod pool;
 mod producer;
 mod search;
 mod settings;
 mod sprint_cli;
+mod sprint_job;
 
 fn main() -> std::process::ExitCode {
     match cli::run(cli::parse()) {

@@ -3,11 +3,16 @@
 
 use std::{
     fmt::Write,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use engine::Node;
+
+use crate::{pool::DevicePool, sprint_job::SprintCounters};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BOUNDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -52,14 +57,25 @@ pub(crate) enum Route {
 }
 
 /// The node's metrics.
-#[derive(Default)]
 pub(crate) struct Metrics {
     graphql: Histogram,
     rest: Histogram,
     rate_limited: AtomicU64,
+    pool: Arc<DevicePool>,
+    sprint: Arc<SprintCounters>,
 }
 
 impl Metrics {
+    pub(crate) fn new(pool: Arc<DevicePool>, sprint: Arc<SprintCounters>) -> Self {
+        Metrics {
+            graphql: Histogram::default(),
+            rest: Histogram::default(),
+            rate_limited: AtomicU64::default(),
+            pool,
+            sprint,
+        }
+    }
+
     pub(crate) fn observe(&self, route: Route, elapsed: Duration) {
         match route {
             Route::Graphql => self.graphql.observe(elapsed),
@@ -93,12 +109,17 @@ impl Metrics {
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
-        let name = "cybergraph_rate_limited_requests_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Requests refused by the per-IP rate limit.\n# TYPE {name} counter\n{name} {}",
-            self.rate_limited.load(Ordering::Relaxed)
-        );
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let counters = [
+            ("cybergraph_rate_limited_requests_total", "Requests refused by the per-IP rate limit.", load(&self.rate_limited)),
+            ("cybergraph_sprint_nonces_total", "Nonces the in-node Sprint job evaluated.", load(&self.sprint.nonces)),
+            ("cybergraph_sprint_hits_total", "Hits among them.", load(&self.sprint.hits)),
+            ("cybergraph_sprint_windows_total", "Sprint windows proved.", load(&self.sprint.windows)),
+            ("cybergraph_sprint_yields_total", "Times Sprint waited for higher-priority work.", self.pool.waits()),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        }
         out
     }
 }

@@ -8,7 +8,10 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use engine::sprint::Profile;
 use serde::Deserialize;
+
+use crate::sprint_job::SprintSettings;
 
 /// What `serve` reads from `--config FILE` (every key optional).
 #[derive(Debug, Default, Deserialize)]
@@ -21,6 +24,9 @@ pub(crate) struct ConfigFile {
     rate_limit_per_ip: Option<u32>,
     max_in_flight_per_ip: Option<usize>,
     max_connections: Option<usize>,
+    sprint_profile: Option<String>,
+    sprint_window_s: Option<f64>,
+    sprint_key: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -43,6 +49,8 @@ pub(crate) struct ServeSettings {
     pub(crate) rate_limit_per_ip: u32,
     pub(crate) max_in_flight_per_ip: usize,
     pub(crate) max_connections: usize,
+    /// The in-node Sprint job, when a profile is named (off by default: it uses every idle core).
+    pub(crate) sprint: Option<SprintSettings>,
 }
 
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -53,18 +61,31 @@ impl ServeSettings {
         listen: Option<SocketAddr>,
         block_interval_ms: Option<u64>,
         rate_limit_per_ip: Option<u32>,
+        sprint_profile: Option<String>,
         config: ConfigFile,
     ) -> Result<Self> {
         let block_interval_ms = block_interval_ms.or(config.block_interval_ms).unwrap_or(1000);
         anyhow::ensure!(block_interval_ms >= 10, "block interval must be at least 10 ms, got {block_interval_ms}");
+        let data = data.or(config.data).unwrap_or_else(default_data_dir);
+        let sprint = match sprint_profile.or(config.sprint_profile) {
+            None => None,
+            Some(name) => {
+                let profile = Profile::named(&name).with_context(|| format!("unknown Sprint profile {name:?}"))?;
+                let window = config.sprint_window_s.unwrap_or(60.0);
+                anyhow::ensure!(window > 0.0 && window.is_finite(), "sprint_window_s must be positive, got {window}");
+                let key = config.sprint_key.unwrap_or_else(|| data.join("dev-neuron.key"));
+                Some(SprintSettings { profile, window: Duration::from_secs_f64(window), key })
+            }
+        };
         Ok(ServeSettings {
-            data: data.or(config.data).unwrap_or_else(default_data_dir),
+            data,
             listen: listen.or(config.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("a valid address")),
             block_interval: Duration::from_millis(block_interval_ms),
             max_content_bytes: config.max_content_bytes.unwrap_or(engine::NodeConfig::default().max_content_bytes),
             rate_limit_per_ip: rate_limit_per_ip.or(config.rate_limit_per_ip).unwrap_or(20_000),
             max_in_flight_per_ip: config.max_in_flight_per_ip.unwrap_or(256),
             max_connections: config.max_connections.unwrap_or(4096),
+            sprint,
         })
     }
 }

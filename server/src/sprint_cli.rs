@@ -23,8 +23,18 @@ fn seed(hex_material: &str) -> Result<Seed> {
     Ok(sprint_seed(&material))
 }
 
-/// Iterates the lane for `seconds`, keeps the hits, signs and writes the proof as JSON
-/// `{"claim": base64 DAG-CBOR, "signature": base64}`.
+/// Writes a proof as JSON `{"seed": hex seed material, "claim": base64 DAG-CBOR, "signature":
+/// base64}` — what `sprint verify` reads.
+pub(crate) fn write_proof(out: &Path, proof: &Proof, seed_material: &[u8]) -> Result<()> {
+    let file = json!({
+        "seed": hex::encode(seed_material),
+        "claim": STANDARD.encode(proof.claim.encode()),
+        "signature": STANDARD.encode(proof.signature),
+    });
+    std::fs::write(out, serde_json::to_string_pretty(&file)?).with_context(|| format!("writing {}", out.display()))
+}
+
+/// Iterates the lane for `seconds`, keeps the hits, signs and writes the proof.
 pub(crate) fn prove(
     profile_name: &str,
     seconds: f64,
@@ -35,12 +45,10 @@ pub(crate) fn prove(
 ) -> Result<()> {
     let profile = profile(profile_name)?;
     let key = NeuronKey::read(key)?;
-    let sprint = seed(seed_hex)?;
-    let model = Model::new(profile, sprint);
+    let model = Model::new(profile, seed(seed_hex)?);
     let start = Instant::now();
     let (proof, tried) = prove_lane(&model, &key, lane, |_| start.elapsed().as_secs_f64() < seconds);
-    let file = json!({ "claim": STANDARD.encode(proof.claim.encode()), "signature": STANDARD.encode(proof.signature) });
-    std::fs::write(out, serde_json::to_string_pretty(&file)?).with_context(|| format!("writing {}", out.display()))?;
+    write_proof(out, &proof, &hex::decode(seed_hex)?)?;
     println!(
         "{}",
         json!({ "tried": tried, "hits": proof.claim.nonces.len(), "expected": tried as f64 / f64::from(profile.hit_odds) })

@@ -49,3 +49,43 @@ fn a_proof_verifies_under_its_profile_only_and_not_once_tampered() {
     std::fs::write(&proof, json.to_string()).unwrap();
     assert!(refuse(&["sprint", "verify", "--profile", "tiny", "--proof", file, "--seed", seed]).contains("signature"));
 }
+
+/// `serve --sprint tiny`: the node proves in windows beside its other work; each window's proof
+/// verifies with the seed material written beside it, the counters move, queries still answer,
+/// and SIGTERM stops the job cleanly.
+#[test]
+fn the_node_runs_sprint_as_a_background_job() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(&root);
+    init_chain(&data, 1);
+    let key = root.path().join("sprint.key");
+    run_cli(&["key", "new", "--out", key.to_str().unwrap()]);
+    let config = root.path().join("node.toml");
+    std::fs::write(&config, format!("sprint_window_s = 0.5\nsprint_key = {:?}\n", key.to_str().unwrap())).unwrap();
+    let node = NodeProcess::start_with(&data, 100, &["--sprint", "tiny", "--config", config.to_str().unwrap()]);
+    let first = data.join("sprint").join("window-0.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !data.join("sprint").join("window-1.json").exists() {
+        assert!(Instant::now() < deadline, "no second Sprint window");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
+    let seed = file["seed"].as_str().unwrap();
+    let verdict: Value = serde_json::from_str(
+        run_cli(&["sprint", "verify", "--profile", "tiny", "--proof", first.to_str().unwrap(), "--seed", seed]).trim(),
+    )
+    .unwrap();
+    assert_eq!(verdict["verdict"], "valid", "{verdict}");
+    assert!(verdict["weight"].as_u64().unwrap() > 0, "{verdict}");
+
+    let metrics = ureq::get(&format!("{}/metrics", node.url)).call().unwrap().into_string().unwrap();
+    let counter = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(counter("cybergraph_sprint_windows_total") >= 1);
+    assert!(counter("cybergraph_sprint_nonces_total") > counter("cybergraph_sprint_hits_total"));
+    assert!(counter("cybergraph_sprint_hits_total") > 0);
+    assert_eq!(node.get("/status")["chain_id"], "it-chain", "queries still answer");
+    node.stop();
+}

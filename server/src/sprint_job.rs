@@ -1,0 +1,107 @@
+//! Sprint inside the node: a preemptible, lowest-priority job of the device pool that proves in
+//! consecutive windows and writes each window's signed proof to `<data>/sprint/`.
+//!
+//! Windows here are wall-clock and local: the state machine does not carry Sprint proofs,
+//! votes or seed commitments yet, so the seed material of window `k` is the commit-reveal rule
+//! with no committers (`schedule::seed_material` chained from the genesis block's CID) — the
+//! same derivation the chain will use once shares are committed, never a grindable block hash.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+use engine::{
+    NeuronKey,
+    sprint::{
+        Model, Profile, Seed,
+        proof::{Lane, prove},
+        schedule::seed_material,
+        sprint_seed,
+    },
+};
+
+use crate::pool::{DevicePool, Priority, lowest_cpu_priority};
+
+/// What a node's Sprint job does.
+#[derive(Clone, Debug)]
+pub(crate) struct SprintSettings {
+    pub(crate) profile: Profile,
+    pub(crate) window: Duration,
+    pub(crate) key: PathBuf,
+}
+
+/// Running totals, exact under preemption: a round once started is evaluated and counted.
+#[derive(Default)]
+pub(crate) struct SprintCounters {
+    pub(crate) nonces: AtomicU64,
+    pub(crate) hits: AtomicU64,
+    pub(crate) windows: AtomicU64,
+}
+
+/// A running Sprint job; [`SprintJob::stop`] ends it after its current round.
+pub(crate) struct SprintJob {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl SprintJob {
+    pub(crate) fn start(
+        settings: SprintSettings,
+        genesis: Seed,
+        pool: Arc<DevicePool>,
+        counters: Arc<SprintCounters>,
+        out: PathBuf,
+    ) -> Result<Self> {
+        let key = NeuronKey::read(&settings.key).with_context(|| format!("Sprint key {}", settings.key.display()))?;
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let workers = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("sprint-{i}"))
+            .start_handler(|_| lowest_cpu_priority())
+            .build()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new().name("sprint".into()).spawn(move || {
+            lowest_cpu_priority();
+            let mut previous = genesis;
+            for window in 0u64.. {
+                if flag.load(Ordering::Acquire) {
+                    break;
+                }
+                let (material, _) = seed_material(&previous, &Default::default(), &Default::default());
+                let sprint = sprint_seed(&material);
+                let model = workers.install(|| Model::new(settings.profile, sprint));
+                let start = Instant::now();
+                let stopping = || flag.load(Ordering::Acquire);
+                let (proof, tried) = workers.install(|| {
+                    prove(&model, &key, Lane { offset: 0, step: 1 }, |_| {
+                        pool.wait_turn(Priority::Sprint, stopping);
+                        !stopping() && start.elapsed() < settings.window
+                    })
+                });
+                counters.nonces.fetch_add(tried, Ordering::Relaxed);
+                counters.hits.fetch_add(proof.claim.nonces.len() as u64, Ordering::Relaxed);
+                counters.windows.fetch_add(1, Ordering::Relaxed);
+                let file = out.join(format!("window-{window}.json"));
+                match crate::sprint_cli::write_proof(&file, &proof, &material) {
+                    Ok(()) => tracing::info!(window, tried, hits = proof.claim.nonces.len(), file = %file.display(), "Sprint window proved"),
+                    Err(error) => tracing::error!(%error, "writing a Sprint proof failed"),
+                }
+                previous = sprint;
+            }
+        })?;
+        Ok(SprintJob { stop, thread })
+    }
+
+    /// Stops after the round in progress.
+    pub(crate) fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.thread.join();
+    }
+}
