@@ -374,7 +374,13 @@ fn serve(settings: ServeSettings) -> Result<()> {
         Some(sprint) => {
             let genesis = node.block(0)?.context("the chain has no genesis block")?.0.cid();
             let out = settings.data.join("sprint");
-            let job = SprintJob::start(sprint, sprint_seed(&genesis.to_bytes()), Arc::clone(&pool), Arc::clone(&counters), out)?;
+            let job = SprintJob::start(
+                sprint,
+                sprint_seed(&genesis.to_bytes()),
+                Arc::clone(&pool),
+                Arc::clone(&counters),
+                out,
+            )?;
             Some(job)
         }
         None => None,

@@ -111,7 +111,11 @@ impl Metrics {
         }
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let counters = [
-            ("cybergraph_rate_limited_requests_total", "Requests refused by the per-IP rate limit.", load(&self.rate_limited)),
+            (
+                "cybergraph_rate_limited_requests_total",
+                "Requests refused by the per-IP rate limit.",
+                load(&self.rate_limited),
+            ),
             ("cybergraph_sprint_nonces_total", "Nonces the in-node Sprint job evaluated.", load(&self.sprint.nonces)),
             ("cybergraph_sprint_hits_total", "Hits among them.", load(&self.sprint.hits)),
             ("cybergraph_sprint_windows_total", "Sprint windows proved.", load(&self.sprint.windows)),

@@ -47,7 +47,7 @@ pub(crate) fn prove(
     let key = NeuronKey::read(key)?;
     let model = Model::new(profile, seed(seed_hex)?);
     let start = Instant::now();
-    let (proof, tried) = prove_lane(&model, &key, lane, |_| start.elapsed().as_secs_f64() < seconds);
+    let (proof, tried) = prove_lane(&model, &key, lane, |_| start.elapsed().as_secs_f64() < seconds, &|| {});
     write_proof(out, &proof, &hex::decode(seed_hex)?)?;
     println!(
         "{}",
@@ -108,8 +108,9 @@ pub(crate) fn bench(profile_name: &str, seconds: f64) -> Result<()> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
         let start = Instant::now();
         let lane = Lane { offset: 0, step: 1 };
-        let (proof, tried) = pool
-            .install(|| prove_lane(&model, &key, lane, |tried| tried == 0 || start.elapsed().as_secs_f64() < seconds));
+        let (proof, tried) = pool.install(|| {
+            prove_lane(&model, &key, lane, |tried| tried == 0 || start.elapsed().as_secs_f64() < seconds, &|| {})
+        });
         Ok((tried as f64 / start.elapsed().as_secs_f64(), tried, proof.claim.nonces.len()))
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -37,7 +37,8 @@ pub(crate) struct SprintSettings {
     pub(crate) key: PathBuf,
 }
 
-/// Running totals, exact under preemption: a round once started is evaluated and counted.
+/// Running totals, exact under preemption: a round once started is evaluated and counted;
+/// nonces count as each round ends, hits and windows as each window ends.
 #[derive(Default)]
 pub(crate) struct SprintCounters {
     pub(crate) nonces: AtomicU64,
@@ -79,13 +80,20 @@ impl SprintJob {
                 let model = workers.install(|| Model::new(settings.profile, sprint));
                 let start = Instant::now();
                 let stopping = || flag.load(Ordering::Acquire);
-                let (proof, tried) = workers.install(|| {
-                    prove(&model, &key, Lane { offset: 0, step: 1 }, |_| {
-                        pool.wait_turn(Priority::Sprint, stopping);
-                        !stopping() && start.elapsed() < settings.window
-                    })
-                });
-                counters.nonces.fetch_add(tried, Ordering::Relaxed);
+                // Between layers, on every worker: sleep while higher-priority work runs, then
+                // hand the core to any thread the kernel has queued behind this one.
+                let pause = || {
+                    pool.wait_turn(Priority::Sprint, stopping);
+                    std::thread::yield_now();
+                };
+                let mut counted = 0;
+                let more = |tried| {
+                    counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
+                    counted = tried;
+                    !stopping() && start.elapsed() < settings.window
+                };
+                let (proof, tried) = workers.install(|| prove(&model, &key, Lane { offset: 0, step: 1 }, more, &pause));
+                counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
                 counters.hits.fetch_add(proof.claim.nonces.len() as u64, Ordering::Relaxed);
                 counters.windows.fetch_add(1, Ordering::Relaxed);
                 let file = out.join(format!("window-{window}.json"));

@@ -262,15 +262,17 @@ impl Model {
 
     /// The reference pass through the first `layers` layers only (the shortcut test uses it).
     pub fn evaluate_layers(&self, node: &Seed, nonce: u64, layers: usize) -> Verdict {
-        self.forward(node, &[nonce], layers, Path::Reference).pop().expect("one verdict per nonce")
+        self.forward(node, &[nonce], layers, Path::Reference, &|| {}).pop().expect("one verdict per nonce")
     }
 
-    /// The forward pass for a batch of nonces of one node along `path`, one verdict each.
-    pub fn evaluate_batch(&self, node: &Seed, nonces: &[u64], path: Path) -> Vec<Verdict> {
-        self.forward(node, nonces, self.layers.len(), path)
+    /// The forward pass for a batch of nonces of one node along `path`, one verdict each;
+    /// `pause` runs after every attention and every feed-forward block (preemption points for a
+    /// background prover).
+    pub fn evaluate_batch(&self, node: &Seed, nonces: &[u64], path: Path, pause: &dyn Fn()) -> Vec<Verdict> {
+        self.forward(node, nonces, self.layers.len(), path, pause)
     }
 
-    fn forward(&self, node: &Seed, nonces: &[u64], layers: usize, path: Path) -> Vec<Verdict> {
+    fn forward(&self, node: &Seed, nonces: &[u64], layers: usize, path: Path, pause: &dyn Fn()) -> Vec<Verdict> {
         let p = &self.profile;
         let seeds: Vec<Seed> = nonces.iter().map(|&nonce| input_seed(&self.sprint, node, nonce)).collect();
         // The residual stream: `seq` rows of `width` per nonce, nonce after nonce.
@@ -283,10 +285,12 @@ impl Model {
             .collect();
         for layer in &self.layers[..layers] {
             self.attention(layer, &mut x, path);
+            pause();
             let h = rms_norm_rows(&x, p.width);
             let (gate, up) = (layer.w1.times(&h, path), layer.w3.times(&h, path));
             let mixed: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| silu(*g) * u).collect();
             residual(&mut x, &layer.w2.times(&mixed, path));
+            pause();
         }
         let last: Vec<f32> =
             x.chunks_exact(p.seq * p.width).flat_map(|rows| &rows[(p.seq - 1) * p.width..]).copied().collect();
@@ -391,7 +395,7 @@ mod tests {
         // Bit for bit, which is stronger than the δ = DISTANCE_TOLERANCE the validators allow.
         for (model, node) in [tiny(), (Model::new(SMALL, sprint_seed(b"batch")), node_seed(&[2; 32]))] {
             let nonces: Vec<u64> = (100..111).collect();
-            let fast = model.evaluate_batch(&node, &nonces, Path::Fast);
+            let fast = model.evaluate_batch(&node, &nonces, Path::Fast, &|| {});
             let reference: Vec<Verdict> = nonces.iter().map(|&n| model.evaluate(&node, n)).collect();
             assert_eq!(fast, reference, "{}", model.profile.name);
         }

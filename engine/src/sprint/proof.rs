@@ -143,10 +143,17 @@ pub const BATCH: usize = 16;
 
 /// The prover: walks the lane from its first nonce in rounds of [`BATCH`] nonces per thread of
 /// the current rayon pool (the fast path, bit-identical to the reference), asking `more(tried)`
-/// before each round — the caller's deadline and its chance to yield. Every nonce of a started
+/// before each round (the caller's deadline); each worker calls `pause` after every layer of
+/// its batch (the caller's chance to let higher-priority work run). Every nonce of a started
 /// round is evaluated and counted, so the lane stays dense and `tried` exact however often the
 /// prover is held up. Keeps the hits, signs the claim, returns it with `tried`.
-pub fn prove(model: &Model, key: &NeuronKey, lane: Lane, mut more: impl FnMut(u64) -> bool) -> (Proof, u64) {
+pub fn prove(
+    model: &Model,
+    key: &NeuronKey,
+    lane: Lane,
+    mut more: impl FnMut(u64) -> bool,
+    pause: &(dyn Fn() + Sync),
+) -> (Proof, u64) {
     let node = node_seed(&key.address().0);
     let round = (BATCH * rayon::current_num_threads()) as u64;
     let (mut nonces, mut distances, mut tried) = (Vec::new(), Vec::new(), 0u64);
@@ -159,7 +166,7 @@ pub fn prove(model: &Model, key: &NeuronKey, lane: Lane, mut more: impl FnMut(u6
             break;
         };
         let verdicts: Vec<Vec<Verdict>> =
-            batch.par_chunks(BATCH).map(|chunk| model.evaluate_batch(&node, chunk, Path::Fast)).collect();
+            batch.par_chunks(BATCH).map(|chunk| model.evaluate_batch(&node, chunk, Path::Fast, pause)).collect();
         for (&nonce, verdict) in batch.iter().zip(verdicts.iter().flatten()) {
             if verdict.hit {
                 nonces.push(nonce);
@@ -221,7 +228,7 @@ mod tests {
     use crate::sprint::{SMALL, TINY, sprint_seed};
 
     fn honest(key: &NeuronKey, model: &Model, lane: Lane, tries: u64) -> Proof {
-        prove(model, key, lane, |tried| tried < tries).0
+        prove(model, key, lane, |tried| tried < tries, &|| {}).0
     }
 
     #[test]
@@ -278,10 +285,11 @@ mod tests {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut asked = 0;
             let (proof, tried) = pool.install(|| {
-                prove(&model, &key, lane, |tried| {
+                let more = |tried| {
                     asked += 1;
                     tried < 96
-                })
+                };
+                prove(&model, &key, lane, more, &|| {})
             });
             assert_eq!((tried, asked), (96, 96 / (16 * threads) + 1), "{threads} threads");
             assert_eq!(proof.claim.nonces, scan, "{threads} threads");
