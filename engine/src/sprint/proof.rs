@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;
 
-use super::{Model, Path, Profile, Seed, Stream, Verdict, node_seed};
+use super::{Model, Path, Profile, Seed, Stream, Verdict, node_seed, schedule::Schedule};
 use crate::{
     error::{EngineError, Result},
     neuron::{Address, NeuronKey, verify_signature},
@@ -121,6 +121,24 @@ impl Proof {
             }
         }
         verify_signature(&Address(c.prover), &c.encode(), &self.signature)
+    }
+
+    /// [`Proof::check`] for a proof offered in the block at `height` as a proof of Sprint
+    /// number `index`: refused unless the height is inside that Sprint's proof window.
+    pub fn check_at(
+        &self,
+        profile: &Profile,
+        sprint: &Seed,
+        schedule: &Schedule,
+        index: u64,
+        height: u64,
+    ) -> Result<()> {
+        let window = schedule.proof_window(index);
+        if !window.contains(&height) {
+            let when = if height < window.start { "early" } else { "late" };
+            return Err(invalid(format!("{when}: Sprint {index} takes proofs at heights {window:?}, not {height}")));
+        }
+        self.check(profile, sprint)
     }
 
     /// Recomputes the sampled nonces; returns how many fail (distance ≥ r, or more than
@@ -247,6 +265,16 @@ mod tests {
             claim.sign(&key)
         };
         assert!(proof.check(&SMALL, &sprint).is_err(), "a proof for one profile never validates under another");
+        let schedule = Schedule::new(100, 5, 5, 20, 10, 20).unwrap();
+        proof.check_at(&TINY, &sprint, &schedule, 2, 239).unwrap();
+        let late = proof.check_at(&TINY, &sprint, &schedule, 2, 240).unwrap_err().to_string();
+        assert!(late.contains("late"), "{late}");
+        assert!(proof.check_at(&TINY, &sprint, &schedule, 2, 209).unwrap_err().to_string().contains("early"));
+        let oversized = broken(&|c| {
+            c.nonces = (0..=MAX_NONCES as u64).map(|k| c.lane.offset + k * c.lane.step).collect();
+            c.distances = vec![1.0; c.nonces.len()];
+        });
+        assert_eq!(oversized.check(&TINY, &sprint).unwrap_err().code(), "TOO_LARGE");
         assert!(proof.check(&TINY, &sprint_seed(b"other")).is_err());
         let mut tampered = proof.clone();
         tampered.claim.distances[0] += 0.001;

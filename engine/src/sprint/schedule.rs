@@ -1,7 +1,7 @@
 //! Sprint timing, seed material, weight acceptance and reputation (spec/sprint.md §5–§6): pure
 //! functions of block heights and committed data, so every node agrees without a clock.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, ops::Range};
 
 use sha2::{Digest, Sha256};
 
@@ -75,6 +75,13 @@ impl Schedule {
             offset -= length;
         }
         (sprint, Stage::Idle)
+    }
+
+    /// The heights whose blocks may carry proofs of Sprint `sprint`: its generate and submit
+    /// stages. A proof outside them is early or late.
+    pub fn proof_window(&self, sprint: u64) -> Range<u64> {
+        let start = sprint.saturating_mul(self.period).saturating_add(self.commit + self.reveal);
+        start..start.saturating_add(self.generate + self.submit)
     }
 }
 
@@ -158,6 +165,12 @@ mod tests {
         ];
         for (height, sprint, stage) in table {
             assert_eq!(s.stage(height), (sprint, stage), "height {height}");
+        }
+        assert_eq!(s.proof_window(0), 10..40);
+        assert_eq!(s.proof_window(3), 310..340);
+        for height in 0..300 {
+            let in_window = matches!(s.stage(height), (1, Stage::Generate | Stage::Submit));
+            assert_eq!(s.proof_window(1).contains(&height), in_window, "height {height}");
         }
         assert!(Schedule::new(60, 5, 5, 20, 10, 20).is_none(), "no room for the apply height");
         assert!(Schedule::new(100, 0, 5, 20, 10, 20).is_none());
