@@ -93,11 +93,7 @@ impl Csr {
     #[inline]
     pub fn row_dot(&self, i: usize, x: &[f64]) -> f64 {
         let (start, end) = (self.offsets[i], self.offsets[i + 1]);
-        let mut acc = 0.0;
-        for k in start..end {
-            acc += self.vals[k] * x[self.cols[k] as usize];
-        }
-        acc
+        self.cols[start..end].iter().zip(&self.vals[start..end]).fold(0.0, |acc, (&c, &v)| acc + v * x[c as usize])
     }
 
     /// The reference: the plainest sequential loop, which [`Csr::spmv`] must match bit for bit.
