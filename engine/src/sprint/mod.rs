@@ -146,6 +146,14 @@ pub fn target_seed(sprint: &Seed) -> Seed {
     hash(&[b"target/v1", sprint])
 }
 
+/// `sample_seed = H("sample/v1" ‖ sprint_seed ‖ chain state ‖ validator public key)`: the seed
+/// of a validator's sample, from chain state fixed only after the submission deadline (the
+/// hash of the first block past it) and the validator's own key, so no prover can predict
+/// which of its nonces will be recomputed, and validators sample independently.
+pub fn sample_seed(sprint: &Seed, chain_state: &[u8], validator: &[u8; 32]) -> Seed {
+    hash(&[b"sample/v1", sprint, chain_state, validator])
+}
+
 /// `Φ⁻¹(p)` by Acklam's rational approximation (relative error < 1.2e-9): used only to check
 /// the profiles' fixed radii.
 pub fn inverse_normal_cdf(p: f64) -> f64 {
@@ -203,6 +211,7 @@ mod tests {
             (tensor_seed(&sprint, "layer0.wq"), "2854c49077d85e1faa38e92d29e52e77c6f4194de3147dfcd41e80aa44979b43"),
             (perm_seed(&input), "8f7d707edf417040a79d0674b1f457ebabf4774736cd4038ae7d2b2a693175eb"),
             (target_seed(&sprint), "43b8793fcd3281ffdfd9d34265e0b3301729a2fcfbae39e0c4c4cab4ba6e6fd3"),
+            (sample_seed(&sprint, b"block", &key), "fb92ed4fd3a2120847bcef1062805560d0c7e67f4098b4177cdb5c1816f4866e"),
         ];
         for (seed, hex) in golden {
             assert_eq!(hex::encode(seed), hex);

@@ -215,7 +215,7 @@ pub fn random_seed() -> Seed {
 }
 
 /// The validator's sample: `size` distinct positions of `count` claimed nonces, drawn from a
-/// seed the prover cannot know (chain state after the submission deadline ‖ validator key).
+/// seed the prover cannot know ([`super::sample_seed`] on the chain, OS randomness offline).
 pub fn sample(seed: &Seed, count: usize, size: usize) -> Vec<usize> {
     let mut stream = Stream::new(seed);
     let mut picked = stream.permutation(count);
