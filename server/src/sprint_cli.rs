@@ -24,14 +24,18 @@ fn seed(hex_material: &str) -> Result<Seed> {
 }
 
 /// Writes a proof as JSON `{"seed": hex seed material, "claim": base64 DAG-CBOR, "signature":
-/// base64}` — what `sprint verify` reads.
+/// base64}` — what `sprint verify` reads. Written beside and renamed into place, so a crash
+/// never leaves half a proof under the final name.
 pub(crate) fn write_proof(out: &Path, proof: &Proof, seed_material: &[u8]) -> Result<()> {
     let file = json!({
         "seed": hex::encode(seed_material),
         "claim": STANDARD.encode(proof.claim.encode()),
         "signature": STANDARD.encode(proof.signature),
     });
-    std::fs::write(out, serde_json::to_string_pretty(&file)?).with_context(|| format!("writing {}", out.display()))
+    let partial = out.with_extension("partial");
+    std::fs::write(&partial, serde_json::to_string_pretty(&file)?)
+        .and_then(|()| std::fs::rename(&partial, out))
+        .with_context(|| format!("writing {}", out.display()))
 }
 
 /// Iterates the lane for `seconds`, keeps the hits, signs and writes the proof.

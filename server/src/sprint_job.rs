@@ -7,7 +7,7 @@
 //! same derivation the chain will use once shares are committed, never a grindable block hash.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -46,6 +46,10 @@ pub(crate) struct SprintCounters {
     pub(crate) windows: AtomicU64,
 }
 
+fn window_file(out: &Path, window: u64) -> PathBuf {
+    out.join(format!("window-{window}.json"))
+}
+
 /// A running Sprint job; [`SprintJob::stop`] ends it after its current round.
 pub(crate) struct SprintJob {
     stop: Arc<AtomicBool>,
@@ -70,6 +74,9 @@ impl SprintJob {
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new().name("sprint".into()).spawn(move || {
             lowest_cpu_priority();
+            // A restarted node continues after the last window it wrote, with that window's
+            // successor seed: no proof file is overwritten and no Sprint seed is reused.
+            let first = (0u64..).find(|k| !window_file(&out, *k).exists()).expect("a free window number");
             let mut previous = genesis;
             for window in 0u64.. {
                 if flag.load(Ordering::Acquire) {
@@ -77,6 +84,10 @@ impl SprintJob {
                 }
                 let (material, _) = seed_material(&previous, &Default::default(), &Default::default());
                 let sprint = sprint_seed(&material);
+                if window < first {
+                    previous = sprint;
+                    continue;
+                }
                 let model = workers.install(|| Model::new(settings.profile, sprint));
                 let start = Instant::now();
                 let stopping = || flag.load(Ordering::Acquire);
@@ -96,7 +107,7 @@ impl SprintJob {
                 counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
                 counters.hits.fetch_add(proof.claim.nonces.len() as u64, Ordering::Relaxed);
                 counters.windows.fetch_add(1, Ordering::Relaxed);
-                let file = out.join(format!("window-{window}.json"));
+                let file = window_file(&out, window);
                 match crate::sprint_cli::write_proof(&file, &proof, &material) {
                     Ok(()) => tracing::info!(window, tried, hits = proof.claim.nonces.len(), file = %file.display(), "Sprint window proved"),
                     Err(error) => tracing::error!(%error, "writing a Sprint proof failed"),

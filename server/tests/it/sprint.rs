@@ -88,4 +88,25 @@ fn the_node_runs_sprint_as_a_background_job() {
     assert!(counter("cybergraph_sprint_hits_total") > 0);
     assert_eq!(node.get("/status")["chain_id"], "it-chain", "queries still answer");
     node.stop();
+
+    // A restart continues after the last window: nothing is overwritten, no seed is reused.
+    let written = std::fs::read_dir(data.join("sprint")).unwrap().count();
+    let before = std::fs::read_to_string(&first).unwrap();
+    let node = NodeProcess::start_with(&data, 100, &["--sprint", "tiny", "--config", config.to_str().unwrap()]);
+    let next = data.join("sprint").join(format!("window-{written}.json"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !next.exists() {
+        assert!(Instant::now() < deadline, "no window after the restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node.stop();
+    assert_eq!(std::fs::read_to_string(&first).unwrap(), before);
+    let seeds: std::collections::BTreeSet<String> = std::fs::read_dir(data.join("sprint"))
+        .unwrap()
+        .map(|entry| {
+            let file: Value = serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+            file["seed"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(seeds.len(), std::fs::read_dir(data.join("sprint")).unwrap().count(), "every window has its own seed");
 }
