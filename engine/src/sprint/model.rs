@@ -125,10 +125,12 @@ impl Matrix {
     #[inline(always)]
     fn tile<const R: usize, const C: usize>(&self, x: &[f32], out: &mut [f32], r: usize, j: usize) {
         let mut acc = [[0.0f32; C]; R];
-        for i in 0..self.rows {
-            let w: &[f32; C] = self.data[i * self.cols + j..][..C].try_into().expect("C columns");
-            for (t, acc) in acc.iter_mut().enumerate() {
-                let xi = x[(r + t) * self.rows + i];
+        // The tile's rows of x, sliced once so that the loop below indexes nothing it must check.
+        let xs: [&[f32]; R] = std::array::from_fn(|t| &x[(r + t) * self.rows..][..self.rows]);
+        for (i, row) in self.data.chunks_exact(self.cols).enumerate() {
+            let w: &[f32; C] = row[j..j + C].try_into().expect("C columns");
+            for (acc, xs) in acc.iter_mut().zip(&xs) {
+                let xi = xs[i];
                 for (a, w) in acc.iter_mut().zip(w) {
                     *a += xi * w;
                 }
