@@ -88,15 +88,16 @@ impl SprintJob {
                     previous = sprint;
                     continue;
                 }
-                let model = workers.install(|| Model::new(settings.profile, sprint));
-                let start = Instant::now();
                 let stopping = || flag.load(Ordering::Acquire);
-                // Between layers, on every worker: sleep while higher-priority work runs, then
-                // hand the core to any thread the kernel has queued behind this one.
+                // After each tensor and each transformer block, on every worker: sleep while
+                // higher-priority work runs, then hand the core to any thread the kernel has
+                // queued behind this one.
                 let pause = || {
                     pool.wait_turn(Priority::Sprint, stopping);
                     std::thread::yield_now();
                 };
+                let model = workers.install(|| Model::generate(settings.profile, sprint, &pause));
+                let start = Instant::now();
                 let mut counted = 0;
                 let more = |tried| {
                     counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);

@@ -211,6 +211,12 @@ fn residual(stream: &mut [f32], branch: &[f32]) {
 impl Model {
     /// Generates every tensor, each from its own stream, in parallel.
     pub fn new(profile: Profile, sprint: Seed) -> Self {
+        Self::generate(profile, sprint, &|| {})
+    }
+
+    /// [`Model::new`] calling `pause` after each tensor (preemption points for a background
+    /// prover: the paper profile's weights take tens of seconds).
+    pub fn generate(profile: Profile, sprint: Seed, pause: &(dyn Fn() + Sync)) -> Self {
         let (d, f, l) = (profile.width, profile.hidden, profile.layers);
         let shape = |name: &str| match name {
             "w1" | "w3" => (d, f),
@@ -222,7 +228,9 @@ impl Model {
             .map(|k| {
                 let name = LAYER_TENSORS[k % LAYER_TENSORS.len()];
                 let (rows, cols) = shape(name);
-                Matrix::seeded(&sprint, &format!("layer{}.{name}", k / LAYER_TENSORS.len()), rows, cols)
+                let tensor = Matrix::seeded(&sprint, &format!("layer{}.{name}", k / LAYER_TENSORS.len()), rows, cols);
+                pause();
+                tensor
             })
             .collect::<Vec<_>>();
         let mut next = tensors.drain(..);
