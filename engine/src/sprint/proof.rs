@@ -302,7 +302,7 @@ mod tests {
     }
 
     #[test]
-    fn the_proof_is_the_reference_scan_of_the_lane_on_any_thread_count() {
+    fn the_proof_is_the_reference_scan_of_the_lane_on_any_thread_count_and_under_preemption() {
         let model = Model::new(TINY, sprint_seed(b"lane"));
         let key = NeuronKey::from_secret([6; 32]);
         let lane = Lane { offset: 1, step: 3 };
@@ -322,6 +322,16 @@ mod tests {
             assert_eq!((tried, asked), (96, 96 / (16 * threads) + 1), "{threads} threads");
             assert_eq!(proof.claim.nonces, scan, "{threads} threads");
         }
+        // Preempted at every pause point (a sleep on every third one): the same proof.
+        let pauses = std::sync::atomic::AtomicUsize::new(0);
+        let preempt = || {
+            if pauses.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 3 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        };
+        let (proof, tried) = prove(&model, &key, lane, |tried| tried < 96, &preempt);
+        assert_eq!((tried, proof.claim.nonces), (96, scan));
+        assert!(pauses.into_inner() >= 96 / 16 * 2 * TINY.layers, "a pause after every block of every batch");
     }
 
     #[test]
