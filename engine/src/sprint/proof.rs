@@ -325,7 +325,7 @@ mod tests {
         // Preempted at every pause point (a sleep on every third one): the same proof.
         let pauses = std::sync::atomic::AtomicUsize::new(0);
         let preempt = || {
-            if pauses.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 3 == 0 {
+            if pauses.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(3) {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         };
