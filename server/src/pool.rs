@@ -76,8 +76,8 @@ impl Drop for Turn {
     }
 }
 
-/// How long lower-priority work keeps off after higher-priority work finishes, and how often a
-/// waiting job looks again. Measured on the 2-core machine (`scripts/bench-sprint-interference`):
+/// How long lower-priority work keeps off after higher-priority work finishes, and a waiting
+/// job's first interval between looks. Measured on the 2-core machine (`scripts/bench-sprint-interference`):
 /// without it, Sprint ran in the gaps of a one-connection request stream and search's p99 rose
 /// by a quarter (evicted caches). Waiters poll rather than being notified: waking them at the
 /// end of every request cost the requests more than the poll.

@@ -46,6 +46,14 @@ pub(crate) struct SprintCounters {
     pub(crate) windows: AtomicU64,
 }
 
+/// The seed material and Sprint seed of the window after the one seeded by `previous`:
+/// commit-reveal with no committers.
+fn next_seed(previous: &Seed) -> (Vec<u8>, Seed) {
+    let (material, _) = seed_material(previous, &Default::default(), &Default::default());
+    let sprint = sprint_seed(&material);
+    (material, sprint)
+}
+
 fn window_file(out: &Path, window: u64) -> PathBuf {
     out.join(format!("window-{window}.json"))
 }
@@ -77,17 +85,12 @@ impl SprintJob {
             // A restarted node continues after the last window it wrote, with that window's
             // successor seed: no proof file is overwritten and no Sprint seed is reused.
             let first = (0u64..).find(|k| !window_file(&out, *k).exists()).expect("a free window number");
-            let mut previous = genesis;
-            for window in 0u64.. {
+            let mut previous = (0..first).fold(genesis, |previous, _| next_seed(&previous).1);
+            for window in first.. {
                 if flag.load(Ordering::Acquire) {
                     break;
                 }
-                let (material, _) = seed_material(&previous, &Default::default(), &Default::default());
-                let sprint = sprint_seed(&material);
-                if window < first {
-                    previous = sprint;
-                    continue;
-                }
+                let (material, sprint) = next_seed(&previous);
                 let stopping = || flag.load(Ordering::Acquire);
                 // After each tensor and each transformer block, on every worker: sleep while
                 // higher-priority work runs, then hand the core to any thread the kernel has

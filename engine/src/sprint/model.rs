@@ -60,7 +60,7 @@ impl Matrix {
         match path {
             Path::Reference => {
                 for (x, out) in x.chunks_exact(self.rows).zip(out.chunks_exact_mut(self.cols)) {
-                    self.row_walk(x, out);
+                    self.row_walk(x, out, 0);
                 }
             }
             Path::Fast => self.tiled(x, &mut out),
@@ -68,11 +68,11 @@ impl Matrix {
         out
     }
 
-    /// One row: walking `W` row by row keeps the `i`-ascending order for every `j` while
-    /// reading memory contiguously.
-    fn row_walk(&self, x: &[f32], out: &mut [f32]) {
+    /// One row `x` into the output columns `j..j + out.len()`: walking `W` row by row keeps the
+    /// `i`-ascending order for every `j` while reading memory contiguously.
+    fn row_walk(&self, x: &[f32], out: &mut [f32], j: usize) {
         for (xi, row) in x.iter().zip(self.data.chunks_exact(self.cols)) {
-            for (o, w) in out.iter_mut().zip(row) {
+            for (o, w) in out.iter_mut().zip(&row[j..]) {
                 *o += xi * w;
             }
         }
@@ -114,7 +114,11 @@ impl Matrix {
                 if tile == TILE_ROWS && width == TILE_COLS {
                     self.tile::<TILE_ROWS, TILE_COLS>(x, out, r, j);
                 } else {
-                    (r..r + tile).for_each(|r| self.edge(x, out, r, j, width));
+                    // A partial tile or the trailing columns: row by row, in the same order.
+                    for r in r..r + tile {
+                        let out = &mut out[r * self.cols + j..][..width];
+                        self.row_walk(&x[r * self.rows..][..self.rows], out, j);
+                    }
                 }
                 r += tile;
             }
@@ -138,17 +142,6 @@ impl Matrix {
         }
         for (t, acc) in acc.iter().enumerate() {
             out[(r + t) * self.cols + j..][..C].copy_from_slice(acc);
-        }
-    }
-
-    /// One row's `width < TILE_COLS` trailing columns, or a row of a partial tile.
-    fn edge(&self, x: &[f32], out: &mut [f32], r: usize, j: usize, width: usize) {
-        let out = &mut out[r * self.cols + j..][..width];
-        for i in 0..self.rows {
-            let xi = x[r * self.rows + i];
-            for (o, w) in out.iter_mut().zip(&self.data[i * self.cols + j..][..width]) {
-                *o += xi * w;
-            }
         }
     }
 }
@@ -223,7 +216,7 @@ impl Model {
             "w2" => (f, d),
             _ => (d, d),
         };
-        let mut tensors: Vec<Matrix> = (0..l * LAYER_TENSORS.len())
+        let tensors: Vec<Matrix> = (0..l * LAYER_TENSORS.len())
             .into_par_iter()
             .map(|k| {
                 let name = LAYER_TENSORS[k % LAYER_TENSORS.len()];
@@ -233,7 +226,7 @@ impl Model {
                 tensor
             })
             .collect::<Vec<_>>();
-        let mut next = tensors.drain(..);
+        let mut next = tensors.into_iter();
         let layers = (0..l)
             .map(|_| {
                 let mut m = || next.next().expect("seven tensors per layer");

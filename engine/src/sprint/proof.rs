@@ -161,8 +161,8 @@ pub const BATCH: usize = 16;
 
 /// The prover: walks the lane from its first nonce in rounds of [`BATCH`] nonces per thread of
 /// the current rayon pool (the fast path, bit-identical to the reference), asking `more(tried)`
-/// before each round (the caller's deadline); each worker calls `pause` after every layer of
-/// its batch (the caller's chance to let higher-priority work run). Every nonce of a started
+/// before each round (the caller's deadline); each worker calls `pause` after every attention
+/// and feed-forward block of its batch (the caller's chance to let higher-priority work run). Every nonce of a started
 /// round is evaluated and counted, so the lane stays dense and `tried` exact however often the
 /// prover is held up. Keeps the hits, signs the claim, returns it with `tried`.
 pub fn prove(
