@@ -16,4 +16,13 @@ pub enum KernelError {
     /// More particles than `u32` indices address.
     #[error("{0} particles exceed the u32 index range")]
     TooLarge(usize),
+    /// A GPU was asked for, but this build has no CUDA backend.
+    #[error("CUDA is not available: this build has no CUDA backend (its kernels are not written yet)")]
+    CudaNotCompiled,
+}
+
+impl From<std::convert::Infallible> for KernelError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
 }

@@ -4,9 +4,10 @@ use rayon::prelude::*;
 
 use crate::{
     LinkGraph,
+    backend::{Backend, Cpu, CpuFocusScratch},
     csr::Csr,
     error::{KernelError, Result},
-    reduce::{l1_distance, tree_sum, tree_sum_by},
+    reduce::tree_sum_by,
 };
 
 /// Prior smoothing `ε_u` (spec/focus.md §1): keeps `u > 0` on isolated particles.
@@ -131,8 +132,8 @@ pub struct FocusSolution {
 /// forward push) and the symmetrised `W = A + Aᵀ` by rows (symmetric, so rows are columns).
 #[derive(Clone, Debug)]
 pub struct FocusOperator {
-    params: FocusParams,
-    heat: Vec<f64>,
+    pub(crate) params: FocusParams,
+    pub(crate) heat: Vec<f64>,
     /// `Aᵀ`: row `q` lists `(p, A[p,q])`, scaled so `max A = 1`.
     pub(crate) a_by_target: Csr,
     /// `A`: row `p` lists `(q, A[p,q])`.
@@ -147,39 +148,6 @@ pub struct FocusOperator {
     pub(crate) prior: Vec<f64>,
     /// `Σ (d_i + ε_u)`: the prior's normaliser.
     pub(crate) prior_total: f64,
-}
-
-/// Scratch vectors of one iteration.
-struct Workspace {
-    /// `φ_p / out_p` (0 when dangling).
-    by_out: Vec<f64>,
-    /// `φ_i / (μ + d_i)`.
-    by_screen: Vec<f64>,
-    /// The current heat walk divided by degree, `v_j / d_j` (0 when isolated), and the next one.
-    by_degree: Vec<f64>,
-    by_degree_next: Vec<f64>,
-    /// The current heat walk `R^k φ`.
-    heat_walk: Vec<f64>,
-    /// `Σ_k π_k R^k φ` so far.
-    heat_sum: Vec<f64>,
-    springs: Vec<f64>,
-    diffusion: Vec<f64>,
-}
-
-impl Workspace {
-    fn new(n: usize) -> Self {
-        let v = || vec![0.0; n];
-        Workspace {
-            by_out: v(),
-            by_screen: v(),
-            by_degree: v(),
-            by_degree_next: v(),
-            heat_walk: v(),
-            heat_sum: v(),
-            springs: v(),
-            diffusion: v(),
-        }
-    }
 }
 
 impl FocusOperator {
@@ -327,85 +295,13 @@ impl FocusOperator {
 
     /// One step `out = M·φ + λ_d·α·t`, without renormalisation.
     ///
-    /// The order of every floating-point operation is fixed (and matched by the CUDA kernel):
+    /// The order of every floating-point operation is fixed (every [`Backend`] follows it):
     /// `out_i = ((λ_d(1−α)·(Pφ)_i + λ_s·(Sφ)_i) + λ_h·(Hφ)_i) + λ_d·α·t_i`, where
     /// `(Pφ)_i = Σ_p A[p,i]·(φ_p/out_p) + u_i·D` (`D` the dangling mass by the fixed tree),
     /// `(Sφ)_i = μ·z_i + Σ_j W[i,j]·z_j` with `z = φ ⊘ (μ + d)`, and
     /// `Hφ = ((π_0·φ + π_1·Rφ) + π_2·R²φ) + …` with `(Rv)_i = Σ_j W[i,j]·(v_j/d_j) + [d_i = 0]·v_i`.
     pub fn apply(&self, phi: &[f64], teleport: &[f64], out: &mut [f64]) {
-        self.apply_in(phi, teleport, out, &mut Workspace::new(self.len()));
-    }
-
-    fn apply_in(&self, phi: &[f64], teleport: &[f64], out: &mut [f64], ws: &mut Workspace) {
-        let p = &self.params;
-        let (mu, out_deg, d, w, heat) = (p.mu, &self.out, &self.d, &self.w, &self.heat);
-        let (with_springs, with_heat) = (p.lambda_s > 0.0, p.lambda_h > 0.0);
-        (&mut ws.by_out, &mut ws.by_screen, &mut ws.by_degree).into_par_iter().enumerate().for_each(
-            |(i, (y, z, r))| {
-                *y = if out_deg[i] > 0.0 { phi[i] / out_deg[i] } else { 0.0 };
-                *z = phi[i] / (mu + d[i]);
-                *r = if d[i] > 0.0 { phi[i] / d[i] } else { 0.0 };
-            },
-        );
-        let dangling = tree_sum_by(self.len(), |i| if out_deg[i] > 0.0 { 0.0 } else { phi[i] });
-
-        // Diffusion: one pull pass over Aᵀ.
-        let (a_t, prior, by_out) = (&self.a_by_target, &self.prior, &ws.by_out);
-        ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| *y = a_t.row_dot(i, by_out) + prior[i] * dangling);
-
-        // Springs and the first heat step share one pass over W; the pass also starts the heat
-        // sum and divides the walk by degree for the next step.
-        if with_springs || with_heat {
-            let (by_screen, by_degree) = (&ws.by_screen, &ws.by_degree);
-            let heat_1 = heat.get(1).copied();
-            (&mut ws.springs, &mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next)
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(i, (s, walk, sum, next_by_degree))| {
-                    let (cols, vals) = w.row(i);
-                    let (mut springs, mut step) = (0.0, 0.0);
-                    for (&c, &v) in cols.iter().zip(vals) {
-                        springs += v * by_screen[c as usize];
-                        step += v * by_degree[c as usize];
-                    }
-                    *s = mu * by_screen[i] + springs;
-                    *walk = if d[i] > 0.0 { step } else { phi[i] };
-                    *sum = match heat_1 {
-                        Some(h1) => heat[0] * phi[i] + h1 * *walk,
-                        None => heat[0] * phi[i],
-                    };
-                    *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };
-                });
-            std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
-        }
-        if with_heat {
-            for &weight in heat.iter().skip(2) {
-                let by_degree = &ws.by_degree;
-                (&mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next).into_par_iter().enumerate().for_each(
-                    |(i, (walk, sum, next_by_degree))| {
-                        if d[i] > 0.0 {
-                            *walk = w.row_dot(i, by_degree);
-                        }
-                        *sum += weight * *walk;
-                        *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };
-                    },
-                );
-                std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
-            }
-        }
-
-        let (c_diffusion, c_teleport) = (p.lambda_d * (1.0 - p.alpha), p.lambda_d * p.alpha);
-        let (diffusion, springs, heat_sum) = (&ws.diffusion, &ws.springs, &ws.heat_sum);
-        out.par_iter_mut().enumerate().for_each(|(i, o)| {
-            let mut value = c_diffusion * diffusion[i];
-            if with_springs {
-                value += p.lambda_s * springs[i];
-            }
-            if with_heat {
-                value += p.lambda_h * heat_sum[i];
-            }
-            *o = value + c_teleport * teleport[i];
-        });
+        let Ok(()) = Cpu.focus_step(self, &mut CpuFocusScratch::new(self.len()), phi, teleport, out);
     }
 
     /// The focus `π*`: cold start from uniform, or warm from `warm` (a previous focus, padded
@@ -423,16 +319,30 @@ impl FocusOperator {
     /// [`Self::solve_with_teleport`] to another accuracy `epsilon` (queries need less than
     /// consensus does). Same stopping rule, cap `T(epsilon)`.
     pub fn solve_to(&self, teleport: &[f64], warm: Option<&[f64]>, epsilon: f64) -> FocusSolution {
+        let Ok(solution) = self.solve_on(&Cpu, teleport, warm, epsilon);
+        solution
+    }
+
+    /// [`Self::solve_to`] with the steps and sums on `backend`. The start, the stopping rule and
+    /// the cap are decided here, on the numbers the backend returns, so every backend that
+    /// computes the same bits stops at the same step.
+    pub fn solve_on<B: Backend>(
+        &self,
+        backend: &B,
+        teleport: &[f64],
+        warm: Option<&[f64]>,
+        epsilon: f64,
+    ) -> std::result::Result<FocusSolution, B::Error> {
         let n = self.len();
         assert_eq!(teleport.len(), n, "teleport has {} entries for {n} particles", teleport.len());
         if n == 0 {
-            return FocusSolution { pi: Vec::new(), iterations: 0, bound: 0.0, converged: true, syntropy: 0.0 };
+            return Ok(FocusSolution { pi: Vec::new(), iterations: 0, bound: 0.0, converged: true, syntropy: 0.0 });
         }
         let mut phi = match warm {
-            Some(previous) if tree_sum(previous) > 0.0 => {
+            Some(previous) if backend.tree_sum(previous)? > 0.0 => {
                 let mut phi = previous.to_vec();
                 phi.resize(n, 0.0);
-                normalise(&mut phi);
+                normalise(backend, &mut phi)?;
                 phi
             }
             _ => vec![1.0 / n as f64; n],
@@ -441,13 +351,13 @@ impl FocusOperator {
         let params = FocusParams { epsilon, ..self.params };
         let cap = params.certified_steps();
         let mut next = vec![0.0; n];
-        let mut ws = Workspace::new(n);
+        let mut scratch = backend.focus_scratch(self)?;
         let (mut iterations, mut bound) = (0, f64::INFINITY);
         while iterations < cap {
-            self.apply_in(&phi, teleport, &mut next, &mut ws);
-            normalise(&mut next);
+            backend.focus_step(self, &mut scratch, &phi, teleport, &mut next)?;
+            normalise(backend, &mut next)?;
             iterations += 1;
-            bound = kappa / (1.0 - kappa) * l1_distance(&next, &phi);
+            bound = kappa / (1.0 - kappa) * backend.l1_distance(&next, &phi)?;
             std::mem::swap(&mut phi, &mut next);
             if bound <= epsilon {
                 break;
@@ -455,14 +365,15 @@ impl FocusOperator {
         }
         let converged = bound <= epsilon;
         let syntropy = syntropy(&phi);
-        FocusSolution { pi: phi, iterations, bound, converged, syntropy }
+        Ok(FocusSolution { pi: phi, iterations, bound, converged, syntropy })
     }
 }
 
 /// Divides by the fixed-tree sum so the vector sums to 1 (absorbs rounding each step).
-fn normalise(v: &mut [f64]) {
-    let total = tree_sum(v);
+fn normalise<B: Backend>(backend: &B, v: &mut [f64]) -> std::result::Result<(), B::Error> {
+    let total = backend.tree_sum(v)?;
     v.par_iter_mut().for_each(|x| *x /= total);
+    Ok(())
 }
 
 /// Syntropy (negentropy) `J = Σ π_i ln(n·π_i) = ln n − H(π)` in nats.

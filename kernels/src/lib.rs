@@ -11,6 +11,9 @@
 //!   incremental update by forward push ([`push`]).
 //! - [`reduce`]: the fixed reduction tree that makes every sum bit-identical on any thread count.
 //! - [`Csr`]: `u32`/`f64` CSR with the pull SpMV and its naive reference loop.
+//! - [`dense`]: f32 matrices and their product, with a reference walk and a tiled one.
+//! - [`backend`]: the [`Backend`] trait those operations run behind, on the [`Cpu`] (and on
+//!   CUDA once its kernels exist; until then [`Cuda::new`] says it is not compiled).
 //!
 //! Architecture invariant: kernels do no IO, read no clock and hold no locks; every result is
 //! a deterministic function of the inputs, whatever rayon's thread count.
@@ -26,13 +29,16 @@
 //! assert!(focus.pi.iter().all(|&p| p > 0.0));
 //! ```
 
+pub mod backend;
 mod csr;
+pub mod dense;
 mod error;
 mod focus;
 mod graph;
 pub mod push;
 pub mod reduce;
 
+pub use backend::{Backend, Cpu, Cuda};
 pub use csr::Csr;
 pub use error::{KernelError, Result};
 pub use focus::{FocusOperator, FocusParams, FocusSolution, syntropy};

@@ -1,7 +1,7 @@
 //! The one reduction tree every node uses (spec/focus.md §4): chunks of [`CHUNK`] elements summed
 //! left to right, then a pairwise tree over the chunk sums (adjacent pairs, level by level, an
 //! odd last element carried up unchanged). Chunk sums run in parallel; the result does not
-//! depend on the thread count, and the CUDA path implements the same tree.
+//! depend on the thread count, and every backend implements the same tree.
 
 use rayon::prelude::*;
 

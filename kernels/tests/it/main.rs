@@ -1,5 +1,6 @@
 //! Focus against its definition: dense oracles (faer), thread-count determinism, push paths.
 
+mod backend;
 mod dense;
 mod determinism;
 mod push;

@@ -1,0 +1,167 @@
+//! The CPU backend: rayon over the machine's cores. Each output element is computed by one task
+//! in a fixed order and every sum uses the reduction tree, so the bits do not depend on the
+//! thread count.
+
+use std::convert::Infallible;
+
+use rayon::prelude::*;
+
+use super::Backend;
+use crate::{
+    FocusOperator,
+    csr::Csr,
+    dense,
+    reduce::{l1_distance, tree_sum, tree_sum_by},
+};
+
+/// The CPU (the current rayon pool).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu;
+
+/// Scratch vectors of one focus step.
+#[derive(Debug)]
+pub struct CpuFocusScratch {
+    /// `φ_p / out_p` (0 when dangling).
+    by_out: Vec<f64>,
+    /// `φ_i / (μ + d_i)`.
+    by_screen: Vec<f64>,
+    /// The current heat walk divided by degree, `v_j / d_j` (0 when isolated), and the next one.
+    by_degree: Vec<f64>,
+    by_degree_next: Vec<f64>,
+    /// The current heat walk `R^k φ`.
+    heat_walk: Vec<f64>,
+    /// `Σ_k π_k R^k φ` so far.
+    heat_sum: Vec<f64>,
+    springs: Vec<f64>,
+    diffusion: Vec<f64>,
+}
+
+impl CpuFocusScratch {
+    /// Scratch for a graph of `n` particles.
+    pub fn new(n: usize) -> Self {
+        let v = || vec![0.0; n];
+        CpuFocusScratch {
+            by_out: v(),
+            by_screen: v(),
+            by_degree: v(),
+            by_degree_next: v(),
+            heat_walk: v(),
+            heat_sum: v(),
+            springs: v(),
+            diffusion: v(),
+        }
+    }
+}
+
+impl Backend for Cpu {
+    type Error = Infallible;
+    type FocusScratch = CpuFocusScratch;
+
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn spmv(&self, a: &Csr, x: &[f64], y: &mut [f64]) -> Result<(), Infallible> {
+        a.spmv(x, y);
+        Ok(())
+    }
+
+    fn tree_sum(&self, xs: &[f64]) -> Result<f64, Infallible> {
+        Ok(tree_sum(xs))
+    }
+
+    fn l1_distance(&self, a: &[f64], b: &[f64]) -> Result<f64, Infallible> {
+        Ok(l1_distance(a, b))
+    }
+
+    fn focus_scratch(&self, op: &FocusOperator) -> Result<CpuFocusScratch, Infallible> {
+        Ok(CpuFocusScratch::new(op.len()))
+    }
+
+    fn focus_step(
+        &self,
+        op: &FocusOperator,
+        ws: &mut CpuFocusScratch,
+        phi: &[f64],
+        teleport: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), Infallible> {
+        focus_step(op, ws, phi, teleport, out);
+        Ok(())
+    }
+
+    fn matmul(&self, x: &[f32], w: &dense::Matrix, path: dense::Path) -> Result<Vec<f32>, Infallible> {
+        Ok(w.times(x, path))
+    }
+}
+
+/// The fused step of [`FocusOperator::apply`], in its documented order.
+fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], teleport: &[f64], out: &mut [f64]) {
+    let p = &op.params;
+    let (mu, out_deg, d, w, heat) = (p.mu, &op.out, &op.d, &op.w, &op.heat);
+    let (with_springs, with_heat) = (p.lambda_s > 0.0, p.lambda_h > 0.0);
+    (&mut ws.by_out, &mut ws.by_screen, &mut ws.by_degree).into_par_iter().enumerate().for_each(|(i, (y, z, r))| {
+        *y = if out_deg[i] > 0.0 { phi[i] / out_deg[i] } else { 0.0 };
+        *z = phi[i] / (mu + d[i]);
+        *r = if d[i] > 0.0 { phi[i] / d[i] } else { 0.0 };
+    });
+    let dangling = tree_sum_by(op.len(), |i| if out_deg[i] > 0.0 { 0.0 } else { phi[i] });
+
+    // Diffusion: one pull pass over Aᵀ.
+    let (a_t, prior, by_out) = (&op.a_by_target, &op.prior, &ws.by_out);
+    ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| *y = a_t.row_dot(i, by_out) + prior[i] * dangling);
+
+    // Springs and the first heat step share one pass over W; the pass also starts the heat
+    // sum and divides the walk by degree for the next step.
+    if with_springs || with_heat {
+        let (by_screen, by_degree) = (&ws.by_screen, &ws.by_degree);
+        let heat_1 = heat.get(1).copied();
+        (&mut ws.springs, &mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, (s, walk, sum, next_by_degree))| {
+                let (cols, vals) = w.row(i);
+                let (mut springs, mut step) = (0.0, 0.0);
+                for (&c, &v) in cols.iter().zip(vals) {
+                    springs += v * by_screen[c as usize];
+                    step += v * by_degree[c as usize];
+                }
+                *s = mu * by_screen[i] + springs;
+                *walk = if d[i] > 0.0 { step } else { phi[i] };
+                *sum = match heat_1 {
+                    Some(h1) => heat[0] * phi[i] + h1 * *walk,
+                    None => heat[0] * phi[i],
+                };
+                *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };
+            });
+        std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
+    }
+    if with_heat {
+        for &weight in heat.iter().skip(2) {
+            let by_degree = &ws.by_degree;
+            (&mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next).into_par_iter().enumerate().for_each(
+                |(i, (walk, sum, next_by_degree))| {
+                    if d[i] > 0.0 {
+                        *walk = w.row_dot(i, by_degree);
+                    }
+                    *sum += weight * *walk;
+                    *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };
+                },
+            );
+            std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
+        }
+    }
+
+    let (c_diffusion, c_teleport) = (p.lambda_d * (1.0 - p.alpha), p.lambda_d * p.alpha);
+    let (diffusion, springs, heat_sum) = (&ws.diffusion, &ws.springs, &ws.heat_sum);
+    out.par_iter_mut().enumerate().for_each(|(i, o)| {
+        let mut value = c_diffusion * diffusion[i];
+        if with_springs {
+            value += p.lambda_s * springs[i];
+        }
+        if with_heat {
+            value += p.lambda_h * heat_sum[i];
+        }
+        *o = value + c_teleport * teleport[i];
+    });
+}

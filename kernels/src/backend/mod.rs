@@ -1,0 +1,58 @@
+//! Compute backends: the operations the focus solver and the transformers run, behind one trait
+//! with a CPU implementation and a CUDA one.
+//!
+//! The pattern is candle's `BackendStorage`: [`Backend`] names the operations — the pull SpMV
+//! with its fixed in-row order, the reduction tree of spec/focus.md §4, the fused focus step and
+//! dense f32 matrix products — and each device implements them with the same floating-point
+//! order, so results are bit-identical across devices (the tests in `tests/it/backend.rs` run
+//! on every backend present). The stopping rule and everything else that decides *what* to
+//! compute stays outside the backends ([`FocusOperator::solve_on`]), so no device can stop at
+//! another step than the CPU.
+//!
+//! [`Cuda`] is a stand-in until the CUDA kernels land: it cannot be constructed, and
+//! [`Cuda::new`] says why ([`KernelError::CudaNotCompiled`]).
+
+mod cpu;
+mod cuda_stub;
+
+pub use cpu::{Cpu, CpuFocusScratch};
+pub use cuda_stub::Cuda;
+
+use crate::{FocusOperator, KernelError, csr::Csr, dense};
+
+/// A device the kernels run on. Slices are host memory.
+pub trait Backend: Sync {
+    /// What the device's operations fail with ([`std::convert::Infallible`] on the CPU).
+    type Error: Into<KernelError> + std::fmt::Debug;
+    /// Per-solve state of the focus step (scratch vectors, device buffers).
+    type FocusScratch;
+
+    /// The device's name, for logs and metrics.
+    fn name(&self) -> &'static str;
+
+    /// `y = A·x` by rows; each `y[i]` sums its row left to right (as [`Csr::spmv_naive`]).
+    fn spmv(&self, a: &Csr, x: &[f64], y: &mut [f64]) -> Result<(), Self::Error>;
+
+    /// `Σ xs` with the fixed reduction tree ([`crate::reduce::tree_sum`]).
+    fn tree_sum(&self, xs: &[f64]) -> Result<f64, Self::Error>;
+
+    /// `‖a − b‖₁` with the fixed reduction tree.
+    fn l1_distance(&self, a: &[f64], b: &[f64]) -> Result<f64, Self::Error>;
+
+    /// Scratch for [`Backend::focus_step`] on `op`'s graph, reused across the steps of a solve.
+    fn focus_scratch(&self, op: &FocusOperator) -> Result<Self::FocusScratch, Self::Error>;
+
+    /// One fused step `out = M·φ + λ_d·α·t` in the order [`FocusOperator::apply`] documents.
+    fn focus_step(
+        &self,
+        op: &FocusOperator,
+        scratch: &mut Self::FocusScratch,
+        phi: &[f64],
+        teleport: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), Self::Error>;
+
+    /// `X·W` for the row-major `count × w.rows()` matrix `x`: every output sums `x_i·W[i][j]`
+    /// from `0.0` over `i` ascending, whichever [`dense::Path`] walks memory.
+    fn matmul(&self, x: &[f32], w: &dense::Matrix, path: dense::Path) -> Result<Vec<f32>, Self::Error>;
+}
