@@ -32,7 +32,6 @@ pub mod neuron;
 mod node;
 pub mod particle;
 pub mod query;
-pub mod sprint;
 pub mod state;
 pub mod store;
 pub mod tx;

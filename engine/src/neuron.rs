@@ -88,6 +88,11 @@ impl NeuronKey {
         Address(self.0.verifying_key().to_bytes())
     }
 
+    /// The ed25519 signing key (for signers outside the engine, such as Sprint's prover).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.0
+    }
+
     /// Signs bytes with ed25519.
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.sign(message).to_bytes()

@@ -4,7 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, Store, sprint::sprint_seed};
+use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, Store};
+use sprint::sprint_seed;
 
 use crate::{
     metrics::Metrics,
@@ -291,7 +292,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Sprint {
             command: SprintCommand::Prove { profile, seconds, key, seed, lane_offset, lane_step, out },
         } => {
-            let lane = engine::sprint::proof::Lane { offset: lane_offset, step: lane_step.max(1) };
+            let lane = sprint::proof::Lane { offset: lane_offset, step: lane_step.max(1) };
             crate::sprint_cli::prove(&profile, seconds, &key, &seed, lane, &out)
         }
         Command::Sprint { command: SprintCommand::Verify { profile, proof, seed } } => {

@@ -8,8 +8,8 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use engine::sprint::Profile;
 use serde::Deserialize;
+use sprint::Profile;
 
 use crate::sprint_job::SprintSettings;
 

@@ -3,16 +3,15 @@
 use std::{path::Path, time::Instant};
 
 use anyhow::{Context, Result, bail};
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use engine::{
-    NeuronKey,
-    sprint::{
-        Model, Profile, Seed, node_seed,
-        proof::{Lane, Proof, fraud_threshold, prove as prove_lane, random_seed, sample},
-        sprint_seed,
-    },
-};
+use engine::NeuronKey;
 use serde_json::json;
+use sprint::{
+    Model, Profile, Seed,
+    file::{read_proof, write_proof},
+    node_seed,
+    proof::{Lane, fraud_threshold, prove as prove_lane, random_seed, sample},
+    sprint_seed,
+};
 
 fn profile(name: &str) -> Result<Profile> {
     Profile::named(name).with_context(|| format!("unknown profile {name:?} (tiny, small, paper)"))
@@ -21,21 +20,6 @@ fn profile(name: &str) -> Result<Profile> {
 fn seed(hex_material: &str) -> Result<Seed> {
     let material = hex::decode(hex_material).context("--seed is hex")?;
     Ok(sprint_seed(&material))
-}
-
-/// Writes a proof as JSON `{"seed": hex seed material, "claim": base64 DAG-CBOR, "signature":
-/// base64}` — what `sprint verify` reads. Written beside and renamed into place, so a crash
-/// never leaves half a proof under the final name.
-pub(crate) fn write_proof(out: &Path, proof: &Proof, seed_material: &[u8]) -> Result<()> {
-    let file = json!({
-        "seed": hex::encode(seed_material),
-        "claim": STANDARD.encode(proof.claim.encode()),
-        "signature": STANDARD.encode(proof.signature),
-    });
-    let partial = out.with_extension("partial");
-    std::fs::write(&partial, serde_json::to_string_pretty(&file)?)
-        .and_then(|()| std::fs::rename(&partial, out))
-        .with_context(|| format!("writing {}", out.display()))
 }
 
 /// Iterates the lane for `seconds`, keeps the hits, signs and writes the proof.
@@ -51,8 +35,9 @@ pub(crate) fn prove(
     let key = NeuronKey::read(key)?;
     let model = Model::new(profile, seed(seed_hex)?);
     let start = Instant::now();
-    let (proof, tried) = prove_lane(&model, &key, lane, |_| start.elapsed().as_secs_f64() < seconds, &|| {});
-    write_proof(out, &proof, &hex::decode(seed_hex)?)?;
+    let (proof, tried) =
+        prove_lane(&model, key.signing_key(), lane, |_| start.elapsed().as_secs_f64() < seconds, &|| {});
+    write_proof(out, &proof, &hex::decode(seed_hex)?).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "{}",
         json!({ "tried": tried, "hits": proof.claim.nonces.len(), "expected": tried as f64 / f64::from(profile.hit_odds) })
@@ -64,15 +49,7 @@ pub(crate) fn prove(
 pub(crate) fn verify(profile_name: &str, proof_file: &Path, seed_hex: &str) -> Result<()> {
     let profile = profile(profile_name)?;
     let sprint = seed(seed_hex)?;
-    let text = std::fs::read_to_string(proof_file).with_context(|| format!("reading {}", proof_file.display()))?;
-    let file: serde_json::Value = serde_json::from_str(&text).context("the proof file is not JSON")?;
-    let field = |name: &str| -> Result<Vec<u8>> {
-        let text = file[name].as_str().with_context(|| format!("the proof file has no {name:?}"))?;
-        STANDARD.decode(text).with_context(|| format!("{name} is not base64"))
-    };
-    let signature: [u8; 64] =
-        field("signature")?.try_into().map_err(|_| anyhow::anyhow!("signature is not 64 bytes"))?;
-    let proof = Proof::decode(&field("claim")?, signature)?;
+    let (proof, _) = read_proof(proof_file).with_context(|| format!("reading {}", proof_file.display()))?;
     proof.check(&profile, &sprint)?;
     let model = Model::new(profile, sprint);
     // The prover cannot predict this sample: it comes from this machine's randomness.
@@ -99,6 +76,7 @@ pub(crate) fn bench(profile_name: &str, seconds: f64) -> Result<()> {
     let weights = start.elapsed().as_secs_f64();
     let key = NeuronKey::from_secret([1; 32]);
     let node = node_seed(&key.address().0);
+    let key = key.signing_key();
 
     let start = Instant::now();
     let (mut reference, mut hits) = (0u64, 0u64);
@@ -113,7 +91,7 @@ pub(crate) fn bench(profile_name: &str, seconds: f64) -> Result<()> {
         let start = Instant::now();
         let lane = Lane { offset: 0, step: 1 };
         let (proof, tried) = pool.install(|| {
-            prove_lane(&model, &key, lane, |tried| tried == 0 || start.elapsed().as_secs_f64() < seconds, &|| {})
+            prove_lane(&model, key, lane, |tried| tried == 0 || start.elapsed().as_secs_f64() < seconds, &|| {})
         });
         Ok((tried as f64 / start.elapsed().as_secs_f64(), tried, proof.claim.nonces.len()))
     };

@@ -17,14 +17,13 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use engine::{
-    NeuronKey,
-    sprint::{
-        Model, Profile, Seed,
-        proof::{Lane, prove},
-        schedule::seed_material,
-        sprint_seed,
-    },
+use engine::NeuronKey;
+use sprint::{
+    Model, Profile, Seed,
+    file::write_proof,
+    proof::{Lane, prove},
+    schedule::seed_material,
+    sprint_seed,
 };
 
 use crate::pool::{DevicePool, Priority, lowest_cpu_priority};
@@ -107,12 +106,12 @@ impl SprintJob {
                     counted = tried;
                     !stopping() && start.elapsed() < settings.window
                 };
-                let (proof, tried) = workers.install(|| prove(&model, &key, Lane { offset: 0, step: 1 }, more, &pause));
+                let (proof, tried) = workers.install(|| prove(&model, key.signing_key(), Lane { offset: 0, step: 1 }, more, &pause));
                 counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
                 counters.hits.fetch_add(proof.claim.nonces.len() as u64, Ordering::Relaxed);
                 counters.windows.fetch_add(1, Ordering::Relaxed);
                 let file = window_file(&out, window);
-                match crate::sprint_cli::write_proof(&file, &proof, &material) {
+                match write_proof(&file, &proof, &material) {
                     Ok(()) => tracing::info!(window, tried, hits = proof.claim.nonces.len(), file = %file.display(), "Sprint window proved"),
                     Err(error) => tracing::error!(%error, "writing a Sprint proof failed"),
                 }

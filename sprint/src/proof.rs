@@ -5,10 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;
 
-use super::{Model, Path, Profile, Seed, Stream, Verdict, node_seed, schedule::Schedule};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+
 use crate::{
-    error::{EngineError, Result},
-    neuron::{Address, NeuronKey, verify_signature},
+    Model, Path, Profile, PublicKey, Seed, Stream, Verdict,
+    error::{Result, SprintError},
+    node_seed,
+    schedule::Schedule,
 };
 
 /// Most nonces one proof may carry.
@@ -39,7 +42,7 @@ pub struct Claim {
     pub profile_hash: Seed,
     /// The prover's public key.
     #[serde(with = "serde_bytes")]
-    pub prover: [u8; 32],
+    pub prover: PublicKey,
     /// Its lane.
     pub lane: Lane,
     /// Hit nonces, strictly ascending.
@@ -64,14 +67,14 @@ impl Claim {
     }
 
     /// Signs the claim.
-    pub fn sign(self, key: &NeuronKey) -> Proof {
-        let signature = key.sign(&self.encode());
+    pub fn sign(self, key: &SigningKey) -> Proof {
+        let signature = key.sign(&self.encode()).to_bytes();
         Proof { claim: self, signature }
     }
 }
 
-fn invalid(reason: impl Into<String>) -> EngineError {
-    EngineError::Malformed(format!("sprint proof: {}", reason.into()))
+fn invalid(reason: impl Into<String>) -> SprintError {
+    SprintError::Malformed(reason.into())
 }
 
 impl Proof {
@@ -79,7 +82,7 @@ impl Proof {
     pub fn decode(bytes: &[u8], signature: [u8; 64]) -> Result<Self> {
         let claim: Claim = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
         if claim.encode() != bytes {
-            return Err(EngineError::NonCanonical);
+            return Err(SprintError::NonCanonical);
         }
         Ok(Proof { claim, signature })
     }
@@ -96,11 +99,7 @@ impl Proof {
             return Err(invalid("made for another Sprint"));
         }
         if c.nonces.len() > MAX_NONCES || c.nonces.len() != c.distances.len() {
-            return Err(EngineError::TooLarge {
-                what: "sprint proof (nonces)",
-                size: c.nonces.len(),
-                limit: MAX_NONCES,
-            });
+            return Err(SprintError::TooLarge { nonces: c.nonces.len(), distances: c.distances.len() });
         }
         if c.lane.step == 0 {
             return Err(invalid("lane step is zero"));
@@ -120,7 +119,10 @@ impl Proof {
                 return Err(invalid(format!("{} hits over {positions} lane positions is too sparse", c.nonces.len())));
             }
         }
-        verify_signature(&Address(c.prover), &c.encode(), &self.signature)
+        let bad_signature = || SprintError::BadSignature(c.prover);
+        let key = VerifyingKey::from_bytes(&c.prover).map_err(|_| bad_signature())?;
+        let signature = ed25519_dalek::Signature::from_bytes(&self.signature);
+        key.verify_strict(&c.encode(), &signature).map_err(|_| bad_signature())
     }
 
     /// [`Proof::check`] for a proof offered in the block at `height` as a proof of Sprint
@@ -167,12 +169,12 @@ pub const BATCH: usize = 16;
 /// prover is held up. Keeps the hits, signs the claim, returns it with `tried`.
 pub fn prove(
     model: &Model,
-    key: &NeuronKey,
+    key: &SigningKey,
     lane: Lane,
     mut more: impl FnMut(u64) -> bool,
     pause: &(dyn Fn() + Sync),
 ) -> (Proof, u64) {
-    let node = node_seed(&key.address().0);
+    let node = node_seed(&key.verifying_key().to_bytes());
     let round = (BATCH * rayon::current_num_threads()) as u64;
     let (mut nonces, mut distances, mut tried) = (Vec::new(), Vec::new(), 0u64);
     while more(tried) {
@@ -198,7 +200,7 @@ pub fn prove(
         sprint: *model.sprint(),
         profile: profile.name.into(),
         profile_hash: profile.hash(),
-        prover: key.address().0,
+        prover: key.verifying_key().to_bytes(),
         lane,
         nonces,
         distances,
@@ -215,7 +217,7 @@ pub fn random_seed() -> Seed {
 }
 
 /// The validator's sample: `size` distinct positions of `count` claimed nonces, drawn from a
-/// seed the prover cannot know ([`super::sample_seed`] on the chain, OS randomness offline).
+/// seed the prover cannot know ([`crate::sample_seed`] on the chain, OS randomness offline).
 pub fn sample(seed: &Seed, count: usize, size: usize) -> Vec<usize> {
     let mut stream = Stream::new(seed);
     let mut picked = stream.permutation(count);
@@ -243,9 +245,9 @@ pub fn fraud_threshold(n: u64, p: f64, alpha: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sprint::{SMALL, TINY, sprint_seed};
+    use crate::{SMALL, TINY, sprint_seed};
 
-    fn honest(key: &NeuronKey, model: &Model, lane: Lane, tries: u64) -> Proof {
+    fn honest(key: &SigningKey, model: &Model, lane: Lane, tries: u64) -> Proof {
         prove(model, key, lane, |tried| tried < tries, &|| {}).0
     }
 
@@ -253,7 +255,7 @@ mod tests {
     fn an_honest_proof_passes_and_every_broken_rule_fails() {
         let sprint = sprint_seed(b"proofs");
         let model = Model::new(TINY, sprint);
-        let key = NeuronKey::from_secret([5; 32]);
+        let key = SigningKey::from_bytes(&[5; 32]);
         let proof = honest(&key, &model, Lane { offset: 3, step: 4 }, 600);
         assert!(proof.claim.nonces.len() >= 10);
         proof.check(&TINY, &sprint).unwrap();
@@ -274,11 +276,11 @@ mod tests {
             c.nonces = (0..=MAX_NONCES as u64).map(|k| c.lane.offset + k * c.lane.step).collect();
             c.distances = vec![1.0; c.nonces.len()];
         });
-        assert_eq!(oversized.check(&TINY, &sprint).unwrap_err().code(), "TOO_LARGE");
+        assert!(matches!(oversized.check(&TINY, &sprint), Err(SprintError::TooLarge { .. })));
         assert!(proof.check(&TINY, &sprint_seed(b"other")).is_err());
         let mut tampered = proof.clone();
         tampered.claim.distances[0] += 0.001;
-        assert_eq!(tampered.check(&TINY, &sprint).unwrap_err().code(), "BAD_SIGNATURE");
+        assert!(matches!(tampered.check(&TINY, &sprint), Err(SprintError::BadSignature(_))));
         assert!(broken(&|c| c.nonces[1] = c.nonces[0]).check(&TINY, &sprint).is_err(), "duplicate");
         assert!(broken(&|c| c.nonces[0] += 1).check(&TINY, &sprint).is_err(), "out of lane");
         assert!(broken(&|c| *c.nonces.last_mut().unwrap() += 4 * 10_000).check(&TINY, &sprint).is_err(), "sparse");
@@ -304,9 +306,9 @@ mod tests {
     #[test]
     fn the_proof_is_the_reference_scan_of_the_lane_on_any_thread_count_and_under_preemption() {
         let model = Model::new(TINY, sprint_seed(b"lane"));
-        let key = NeuronKey::from_secret([6; 32]);
+        let key = SigningKey::from_bytes(&[6; 32]);
         let lane = Lane { offset: 1, step: 3 };
-        let node = node_seed(&key.address().0);
+        let node = node_seed(&key.verifying_key().to_bytes());
         // 96 nonces: whole rounds for 1 thread (16) and for 3 threads (48).
         let scan: Vec<u64> = (0..96).map(|k| 1 + 3 * k).filter(|&n| model.evaluate(&node, n).hit).collect();
         for threads in [1, 3] {

@@ -7,7 +7,7 @@ use rand_chacha::{
     rand_core::{RngCore, SeedableRng},
 };
 
-use super::Seed;
+use crate::Seed;
 
 /// A deterministic stream of `u32`, uniform `f32`, normal `f32` and permutations.
 pub struct Stream {

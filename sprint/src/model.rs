@@ -14,136 +14,23 @@
 //! multiply-add (Rust never contracts), `exp`/`ln`/`sin`/`cos`/`sqrt` from the platform's IEEE
 //! implementation only where the spec needs them. Fast paths are checked against it within δ.
 
+use kernels::{
+    Backend, Cpu,
+    dense::{Matrix, Path},
+};
 use rayon::prelude::*;
 
-use super::{Profile, Seed, Stream, input_seed, perm_seed, target_seed, tensor_seed};
+use crate::{Profile, Seed, Stream, input_seed, perm_seed, target_seed, tensor_seed};
 
 /// The residual stream's decay per branch. A power of two, so `h·RESIDUAL_DECAY` is exact and
 /// adds no rounding of its own; part of every profile's hash.
 pub const RESIDUAL_DECAY: f32 = 0.125;
 
-/// A row-major `rows × cols` matrix.
-struct Matrix {
-    rows: usize,
-    cols: usize,
-    data: Vec<f32>,
-}
-
-/// How a forward pass multiplies rows by weights. Both give the same bits: every output sums
-/// `x_i·W[i][j]` from `0.0` over `i` ascending; they differ only in the memory walk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Path {
-    /// One row at a time, walking `W` row by row: the loop validators read and trust.
-    Reference,
-    /// Register tiles of [`TILE_ROWS`] rows × [`TILE_COLS`] columns over a batch of rows, one
-    /// `W` column panel at a time (it stays in cache across the batch), AVX2 where the CPU has it.
-    Fast,
-}
-
-/// Rows of one register tile of the fast path.
-const TILE_ROWS: usize = 4;
-/// Columns of one register tile of the fast path (two AVX2 registers per row).
-const TILE_COLS: usize = 16;
-
-impl Matrix {
-    /// `N(0, 1/fan_in)` from the tensor's own stream (`fan_in` = rows: `y = x·W`).
-    fn seeded(sprint: &Seed, name: &str, rows: usize, cols: usize) -> Self {
-        let mut stream = Stream::new(&tensor_seed(sprint, name));
-        let std = (1.0 / rows as f32).sqrt();
-        Matrix { rows, cols, data: (0..rows * cols).map(|_| stream.normal() * std).collect() }
-    }
-
-    /// `X·W` for the row-major `count × rows` matrix `x`.
-    fn times(&self, x: &[f32], path: Path) -> Vec<f32> {
-        debug_assert_eq!(x.len() % self.rows, 0);
-        let mut out = vec![0.0f32; x.len() / self.rows * self.cols];
-        match path {
-            Path::Reference => {
-                for (x, out) in x.chunks_exact(self.rows).zip(out.chunks_exact_mut(self.cols)) {
-                    self.row_walk(x, out, 0);
-                }
-            }
-            Path::Fast => self.tiled(x, &mut out),
-        }
-        out
-    }
-
-    /// One row `x` into the output columns `j..j + out.len()`: walking `W` row by row keeps the
-    /// `i`-ascending order for every `j` while reading memory contiguously.
-    fn row_walk(&self, x: &[f32], out: &mut [f32], j: usize) {
-        for (xi, row) in x.iter().zip(self.data.chunks_exact(self.cols)) {
-            for (o, w) in out.iter_mut().zip(&row[j..]) {
-                *o += xi * w;
-            }
-        }
-    }
-
-    fn tiled(&self, x: &[f32], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above; `tiled_avx2` only enables it.
-            return unsafe { self.tiled_avx2(x, out) };
-        }
-        self.tiled_portable(x, out)
-    }
-
-    /// The portable tiling compiled with AVX2 enabled (no FMA: the products round as in the
-    /// reference).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn tiled_avx2(&self, x: &[f32], out: &mut [f32]) {
-        self.tiled_portable(x, out)
-    }
-
-    /// The portable tiling alone, so a test covers it on AVX2 machines too.
-    #[cfg(test)]
-    fn tiled_portable_for_test(&self, x: &[f32]) -> Vec<f32> {
-        let mut out = vec![0.0f32; x.len() / self.rows * self.cols];
-        self.tiled_portable(x, &mut out);
-        out
-    }
-
-    #[inline(always)]
-    fn tiled_portable(&self, x: &[f32], out: &mut [f32]) {
-        let count = x.len() / self.rows;
-        for j in (0..self.cols).step_by(TILE_COLS) {
-            let width = TILE_COLS.min(self.cols - j);
-            let mut r = 0;
-            while r < count {
-                let tile = TILE_ROWS.min(count - r);
-                if tile == TILE_ROWS && width == TILE_COLS {
-                    self.tile::<TILE_ROWS, TILE_COLS>(x, out, r, j);
-                } else {
-                    // A partial tile or the trailing columns: row by row, in the same order.
-                    for r in r..r + tile {
-                        let out = &mut out[r * self.cols + j..][..width];
-                        self.row_walk(&x[r * self.rows..][..self.rows], out, j);
-                    }
-                }
-                r += tile;
-            }
-        }
-    }
-
-    /// `R × C` outputs at row `r`, column `j`, accumulated in registers over the whole of `i`.
-    #[inline(always)]
-    fn tile<const R: usize, const C: usize>(&self, x: &[f32], out: &mut [f32], r: usize, j: usize) {
-        let mut acc = [[0.0f32; C]; R];
-        // The tile's rows of x, sliced once so that the loop below indexes nothing it must check.
-        let xs: [&[f32]; R] = std::array::from_fn(|t| &x[(r + t) * self.rows..][..self.rows]);
-        for (i, row) in self.data.chunks_exact(self.cols).enumerate() {
-            let w: &[f32; C] = row[j..j + C].try_into().expect("C columns");
-            for (acc, xs) in acc.iter_mut().zip(&xs) {
-                let xi = xs[i];
-                for (a, w) in acc.iter_mut().zip(w) {
-                    *a += xi * w;
-                }
-            }
-        }
-        for (t, acc) in acc.iter().enumerate() {
-            out[(r + t) * self.cols + j..][..C].copy_from_slice(acc);
-        }
-    }
+/// `N(0, 1/fan_in)` from the tensor's own stream (`fan_in` = rows: `y = x·W`).
+fn seeded(sprint: &Seed, name: &str, rows: usize, cols: usize) -> Matrix {
+    let mut stream = Stream::new(&tensor_seed(sprint, name));
+    let std = (1.0 / rows as f32).sqrt();
+    Matrix::new(rows, cols, (0..rows * cols).map(|_| stream.normal() * std).collect())
 }
 
 struct Layer {
@@ -221,7 +108,7 @@ impl Model {
             .map(|k| {
                 let name = LAYER_TENSORS[k % LAYER_TENSORS.len()];
                 let (rows, cols) = shape(name);
-                let tensor = Matrix::seeded(&sprint, &format!("layer{}.{name}", k / LAYER_TENSORS.len()), rows, cols);
+                let tensor = seeded(&sprint, &format!("layer{}.{name}", k / LAYER_TENSORS.len()), rows, cols);
                 pause();
                 tensor
             })
@@ -233,7 +120,7 @@ impl Model {
                 Layer { wq: m(), wk: m(), wv: m(), wo: m(), w1: m(), w3: m(), w2: m() }
             })
             .collect();
-        let output = Matrix::seeded(&sprint, "output", d, profile.vocab);
+        let output = seeded(&sprint, "output", d, profile.vocab);
         let mut stream = Stream::new(&target_seed(&sprint));
         let target = normalised((0..profile.vocab).map(|_| stream.normal()).collect());
         let head = d / profile.heads;
@@ -265,17 +152,39 @@ impl Model {
 
     /// The reference pass through the first `layers` layers only (the shortcut test uses it).
     pub fn evaluate_layers(&self, node: &Seed, nonce: u64, layers: usize) -> Verdict {
-        self.forward(node, &[nonce], layers, Path::Reference, &|| {}).pop().expect("one verdict per nonce")
+        let Ok(mut verdicts) = self.forward(&Cpu, node, &[nonce], layers, Path::Reference, &|| {});
+        verdicts.pop().expect("one verdict per nonce")
     }
 
     /// The forward pass for a batch of nonces of one node along `path`, one verdict each;
     /// `pause` runs after every attention and every feed-forward block (preemption points for a
     /// background prover).
     pub fn evaluate_batch(&self, node: &Seed, nonces: &[u64], path: Path, pause: &dyn Fn()) -> Vec<Verdict> {
-        self.forward(node, nonces, self.layers.len(), path, pause)
+        let Ok(verdicts) = self.evaluate_batch_on(&Cpu, node, nonces, path, pause);
+        verdicts
     }
 
-    fn forward(&self, node: &Seed, nonces: &[u64], layers: usize, path: Path, pause: &dyn Fn()) -> Vec<Verdict> {
+    /// [`Model::evaluate_batch`] with the matrix products on `backend`.
+    pub fn evaluate_batch_on<B: Backend>(
+        &self,
+        backend: &B,
+        node: &Seed,
+        nonces: &[u64],
+        path: Path,
+        pause: &dyn Fn(),
+    ) -> Result<Vec<Verdict>, B::Error> {
+        self.forward(backend, node, nonces, self.layers.len(), path, pause)
+    }
+
+    fn forward<B: Backend>(
+        &self,
+        backend: &B,
+        node: &Seed,
+        nonces: &[u64],
+        layers: usize,
+        path: Path,
+        pause: &dyn Fn(),
+    ) -> Result<Vec<Verdict>, B::Error> {
         let p = &self.profile;
         let seeds: Vec<Seed> = nonces.iter().map(|&nonce| input_seed(&self.sprint, node, nonce)).collect();
         // The residual stream: `seq` rows of `width` per nonce, nonce after nonce.
@@ -287,18 +196,18 @@ impl Model {
             })
             .collect();
         for layer in &self.layers[..layers] {
-            self.attention(layer, &mut x, path);
+            self.attention(backend, layer, &mut x, path)?;
             pause();
             let h = rms_norm_rows(&x, p.width);
-            let (gate, up) = (layer.w1.times(&h, path), layer.w3.times(&h, path));
+            let (gate, up) = (backend.matmul(&h, &layer.w1, path)?, backend.matmul(&h, &layer.w3, path)?);
             let mixed: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| silu(*g) * u).collect();
-            residual(&mut x, &layer.w2.times(&mixed, path));
+            residual(&mut x, &backend.matmul(&mixed, &layer.w2, path)?);
             pause();
         }
         let last: Vec<f32> =
             x.chunks_exact(p.seq * p.width).flat_map(|rows| &rows[(p.seq - 1) * p.width..]).copied().collect();
-        let logits = self.output.times(&rms_norm_rows(&last, p.width), path);
-        logits.chunks_exact(p.vocab).zip(&seeds).map(|(logits, seed)| self.verdict(logits, seed)).collect()
+        let logits = backend.matmul(&rms_norm_rows(&last, p.width), &self.output, path)?;
+        Ok(logits.chunks_exact(p.vocab).zip(&seeds).map(|(logits, seed)| self.verdict(logits, seed)).collect())
     }
 
     /// Permutes, normalises and measures one nonce's logits against the target.
@@ -320,18 +229,18 @@ impl Model {
     }
 
     /// Causal multi-head attention with its residual update, every nonce of the batch.
-    fn attention(&self, layer: &Layer, x: &mut [f32], path: Path) {
+    fn attention<B: Backend>(&self, backend: &B, layer: &Layer, x: &mut [f32], path: Path) -> Result<(), B::Error> {
         let p = &self.profile;
         let (d, head) = (p.width, p.width / p.heads);
         let normed = rms_norm_rows(x, d);
         let rotated = |m: &Matrix| {
-            let mut v = m.times(&normed, path);
+            let mut v = backend.matmul(&normed, m, path)?;
             for (row, position) in v.chunks_exact_mut(d).zip((0..p.seq).cycle()) {
                 row.chunks_exact_mut(head).for_each(|h| self.rope(h, position));
             }
-            v
+            Ok(v)
         };
-        let (q, k, v) = (rotated(&layer.wq), rotated(&layer.wk), layer.wv.times(&normed, path));
+        let (q, k, v) = (rotated(&layer.wq)?, rotated(&layer.wk)?, backend.matmul(&normed, &layer.wv, path)?);
         let scale = 1.0 / (head as f32).sqrt();
         let mut attended = vec![0.0f32; x.len()];
         for (first, out) in (0..x.len()).step_by(p.seq * d).zip(attended.chunks_exact_mut(p.seq * d)) {
@@ -356,7 +265,8 @@ impl Model {
                 }
             }
         }
-        residual(x, &layer.wo.times(&attended, path));
+        residual(x, &backend.matmul(&attended, &layer.wo, path)?);
+        Ok(())
     }
 }
 
@@ -368,30 +278,7 @@ fn normalised(v: Vec<f32>) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sprint::{SMALL, TINY, node_seed, sprint_seed};
-
-    #[test]
-    fn the_row_walk_is_bit_identical_to_the_plain_dot_products() {
-        let m = Matrix::seeded(&sprint_seed(b"m"), "m", 37, 23);
-        let mut stream = Stream::new(&[4; 32]);
-        let x: Vec<f32> = (0..37).map(|_| stream.normal()).collect();
-        let plain: Vec<f32> = (0..23).map(|j| (0..37).fold(0.0f32, |acc, i| acc + x[i] * m.data[i * 23 + j])).collect();
-        let walked = m.times(&x, Path::Reference);
-        assert!(plain.iter().zip(&walked).all(|(a, b)| a.to_bits() == b.to_bits()));
-    }
-
-    #[test]
-    fn the_tiled_product_is_bit_identical_to_the_row_walk_on_every_edge() {
-        // 37 × 23: a full 16-column panel and a 7-column edge; 1..=9 rows: full and partial tiles.
-        let m = Matrix::seeded(&sprint_seed(b"m"), "m", 37, 23);
-        let mut stream = Stream::new(&[5; 32]);
-        for count in 1..=9 {
-            let x: Vec<f32> = (0..count * 37).map(|_| stream.normal()).collect();
-            let (reference, fast) = (m.times(&x, Path::Reference), m.times(&x, Path::Fast));
-            assert!(reference.iter().zip(&fast).all(|(a, b)| a.to_bits() == b.to_bits()), "{count} rows");
-            assert!(reference.iter().zip(&m.tiled_portable_for_test(&x)).all(|(a, b)| a.to_bits() == b.to_bits()));
-        }
-    }
+    use crate::{SMALL, TINY, node_seed, sprint_seed};
 
     #[test]
     fn the_fast_batch_gives_the_reference_verdicts() {

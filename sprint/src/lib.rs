@@ -1,13 +1,28 @@
 //! Sprint: the transformer proof-of-work that gives voting weight (spec/sprint.md).
 //!
-//! This module holds the deterministic core every prover and validator shares: the profiles,
-//! the domain-separated seed derivations, the ChaCha20 random streams with their own float,
-//! normal and permutation mappings, and the reference forward pass with its distance test.
-//! Proof assembly, validation sampling, weights and the stage schedule build on it.
+//! The deterministic core every prover and validator shares: the [`Profile`]s, the
+//! domain-separated seed derivations, the ChaCha20 random [`Stream`]s with their own float,
+//! normal and permutation mappings, and the [`Model`]'s forward pass with its distance test
+//! (its matrix products run on a [`kernels::Backend`]). On it build signed proofs with their
+//! rules, the prover's rounds and the validator's sample ([`proof`]), the proof file
+//! ([`file`]), and the stage table, commit-reveal seed material, weight acceptance and
+//! reputation ([`schedule`]).
 //!
-//! Architecture invariant: nothing here reads a clock, the network or the disk; every value is
-//! a function of its inputs, bit for bit (f32, fixed reduction order, no fused multiply-add).
+//! ```
+//! use sprint::{Model, TINY, node_seed, sprint_seed};
+//! let model = Model::new(TINY, sprint_seed(b"example"));
+//! let verdict = model.evaluate(&node_seed(&[7; 32]), 42);
+//! assert_eq!(verdict.logits.len(), TINY.vocab);
+//! assert_eq!(verdict.hit, f64::from(verdict.distance) < TINY.radius);
+//! ```
+//!
+//! Architecture invariants: Sprint depends on no storage, node or network; nothing here reads a
+//! clock (the prover's caller decides when to stop) and only [`proof::random_seed`] reads
+//! randomness (a validator's offline sample); every value is a function of its inputs, bit for
+//! bit (f32, fixed reduction order, no fused multiply-add).
 
+mod error;
+pub mod file;
 mod model;
 pub mod proof;
 mod rng;
@@ -15,8 +30,13 @@ pub mod schedule;
 
 use sha2::{Digest, Sha256};
 
-pub use model::{Model, Path, RESIDUAL_DECAY, Verdict};
+pub use error::{Result, SprintError};
+pub use kernels::dense::Path;
+pub use model::{Model, RESIDUAL_DECAY, Verdict};
 pub use rng::Stream;
+
+/// A neuron's ed25519 public key: provers, validators and seed committers are named by it.
+pub type PublicKey = [u8; 32];
 
 /// A 32-byte seed.
 pub type Seed = [u8; 32];
@@ -122,7 +142,7 @@ pub fn sprint_seed(seed_material: &[u8]) -> Seed {
 }
 
 /// `node_seed = H("node/v1" ‖ public key)`.
-pub fn node_seed(public_key: &[u8; 32]) -> Seed {
+pub fn node_seed(public_key: &PublicKey) -> Seed {
     hash(&[b"node/v1", public_key])
 }
 
@@ -150,7 +170,7 @@ pub fn target_seed(sprint: &Seed) -> Seed {
 /// of a validator's sample, from chain state fixed only after the submission deadline (the
 /// hash of the first block past it) and the validator's own key, so no prover can predict
 /// which of its nonces will be recomputed, and validators sample independently.
-pub fn sample_seed(sprint: &Seed, chain_state: &[u8], validator: &[u8; 32]) -> Seed {
+pub fn sample_seed(sprint: &Seed, chain_state: &[u8], validator: &PublicKey) -> Seed {
     hash(&[b"sample/v1", sprint, chain_state, validator])
 }
 

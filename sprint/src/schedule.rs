@@ -5,8 +5,7 @@ use std::{collections::BTreeMap, ops::Range};
 
 use sha2::{Digest, Sha256};
 
-use super::Seed;
-use crate::neuron::Address;
+use crate::{PublicKey, Seed};
 
 /// Stage lengths in blocks; Sprint `k` starts at height `k · period`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,9 +95,9 @@ pub fn commitment(share: &Seed) -> Seed {
 /// steer the seed (it can only be predicted, not chosen), and is listed for its penalty.
 pub fn seed_material(
     previous: &Seed,
-    commitments: &BTreeMap<Address, Seed>,
-    reveals: &BTreeMap<Address, Seed>,
-) -> (Vec<u8>, Vec<Address>) {
+    commitments: &BTreeMap<PublicKey, Seed>,
+    reveals: &BTreeMap<PublicKey, Seed>,
+) -> (Vec<u8>, Vec<PublicKey>) {
     let mut material = b"seed/v1".to_vec();
     material.extend_from_slice(previous);
     let mut withheld = Vec::new();
@@ -122,12 +121,12 @@ pub fn seed_material(
 
 /// A prover's weight is accepted when validators holding more than half of the previous total
 /// weight voted it valid (an abstention is not a vote against).
-pub fn accepted(previous_weights: &BTreeMap<Address, u64>, valid_votes: &[Address]) -> bool {
+pub fn accepted(previous_weights: &BTreeMap<PublicKey, u64>, valid_votes: &[PublicKey]) -> bool {
     let total: u128 = previous_weights.values().map(|&w| u128::from(w)).sum();
-    let mut voters: Vec<&Address> = valid_votes.iter().collect();
+    let mut voters: Vec<&PublicKey> = valid_votes.iter().collect();
     voters.sort_unstable();
     voters.dedup();
-    let yes: u128 = voters.iter().map(|a| u128::from(previous_weights.get(a).copied().unwrap_or(0))).sum();
+    let yes: u128 = voters.iter().map(|a| u128::from(previous_weights.get(*a).copied().unwrap_or(0))).sum();
     2 * yes > total
 }
 
@@ -178,7 +177,7 @@ mod tests {
 
     #[test]
     fn withheld_reveals_fall_back_and_are_named() {
-        let (a, b) = (Address([1; 32]), Address([2; 32]));
+        let (a, b) = ([1; 32], [2; 32]);
         let commitments = BTreeMap::from([(a, commitment(&[7; 32])), (b, commitment(&[8; 32]))]);
         let all = BTreeMap::from([(a, [7; 32]), (b, [8; 32])]);
         let (full, none_withheld) = seed_material(&[0; 32], &commitments, &all);
@@ -193,11 +192,11 @@ mod tests {
 
     #[test]
     fn weight_needs_more_than_half_of_the_previous_weight() {
-        let (a, b, c) = (Address([1; 32]), Address([2; 32]), Address([3; 32]));
+        let (a, b, c) = ([1; 32], [2; 32], [3; 32]);
         let weights = BTreeMap::from([(a, 50), (b, 30), (c, 20)]);
         assert!(accepted(&weights, &[a, c]));
         assert!(!accepted(&weights, &[a]), "exactly half is not more than half");
-        assert!(!accepted(&weights, &[b, c, Address([9; 32])]), "unknown voters weigh nothing");
+        assert!(!accepted(&weights, &[b, c, [9; 32]]), "unknown voters weigh nothing");
         assert!(!accepted(&weights, &[b, b, b, c]), "a vote counts once");
     }
 
