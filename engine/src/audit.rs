@@ -5,14 +5,14 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::{
-    block::{genesis_graph_root, link_leaf, next_graph_root},
+    block::{genesis_graph_root, graph_root_after, link_leaf, txs_root},
     error::{EngineError, Result},
     ids::{Height, LinkIdx, NeuronIdx, ParticleIdx},
-    merkle,
     neuron::Address,
     particle::{Particle, dag_cbor_cid},
+    records::TxRecord,
     state::ChainState,
-    store::{Store, TxRecord},
+    store::StoreReader,
     tx::{SignedTx, Transaction, WireLink},
 };
 
@@ -86,7 +86,7 @@ pub struct ChainReport {
 /// Verifies the chain from genesis to tip: heights, parent CIDs, every transaction's
 /// signature and `txs_root`, the link ranges and `graph_root`, that no link is stored twice, and
 /// that each `focus_root` is the root of the stored focus history of the parent state.
-pub fn verify_chain(store: &Store) -> Result<ChainReport> {
+pub fn verify_chain(store: &(impl StoreReader + ?Sized)) -> Result<ChainReport> {
     let fail = |height: u64, what: String| Err(EngineError::Corruption(format!("block {height}: {what}")));
     let genesis = store.genesis()?.ok_or_else(|| EngineError::Genesis("no genesis".into()))?;
     let directory = Loaded {
@@ -125,10 +125,10 @@ pub fn verify_chain(store: &Store) -> Result<ChainReport> {
                     return fail(height, format!("transaction {} is not indexed at {index}", tx.cid));
                 }
             }
-            tx_cids.push(dag_cbor_cid(&tx.signed.bytes).to_bytes());
+            tx_cids.push(dag_cbor_cid(&tx.signed.bytes));
         }
         tx_total += txs.len() as u64;
-        if merkle::root(&tx_cids) != header.txs_root {
+        if txs_root(&tx_cids) != header.txs_root {
             return fail(height, "txs_root does not match the transactions".into());
         }
         if block.first_link.0 != next_link {
@@ -152,7 +152,7 @@ pub fn verify_chain(store: &Store) -> Result<ChainReport> {
         }
         next_link += block.link_count;
         if height > 0 {
-            graph_root = next_graph_root(&graph_root, &merkle::root(&leaves));
+            graph_root = graph_root_after(&graph_root, &leaves);
         }
         if graph_root != header.graph_root {
             return fail(height, "graph_root does not match the links".into());

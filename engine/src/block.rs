@@ -65,10 +65,17 @@ pub fn link_leaf(neuron: &[u8; 32], from: &[u8], to: &[u8]) -> Vec<u8> {
     [neuron.as_slice(), from, to].concat()
 }
 
-/// The next `graph_root` after a block that added links with Merkle root `links_root`.
-pub fn next_graph_root(parent: &Hash, links_root: &Hash) -> Hash {
+/// The `graph_root` after a block whose added links have these leaves (see [`link_leaf`]):
+/// `H(0x02 ‖ parent ‖ root(leaves))`.
+pub fn graph_root_after(parent: &Hash, link_leaves: &[Vec<u8>]) -> Hash {
     use sha2::{Digest, Sha256};
+    let links_root = merkle::root(link_leaves);
     Sha256::new().chain_update([2u8]).chain_update(parent).chain_update(links_root).finalize().into()
+}
+
+/// `txs_root`: the Merkle root over the transactions' CID bytes, in block order.
+pub fn txs_root(tx_cids: &[Cid]) -> Hash {
+    merkle::root(&tx_cids.iter().map(Cid::to_bytes).collect::<Vec<_>>())
 }
 
 /// `graph_root` of the genesis block: the root of an empty link set.

@@ -1,6 +1,11 @@
-//! The engine's one error type.
+//! The engine's one error type and the stable codes API answers carry.
 
-use crate::neuron::Address;
+use std::path::PathBuf;
+
+use ipld_core::cid::Cid;
+use kernels::KernelError;
+
+use crate::ids::{Address, AddressError, Height};
 
 /// Result alias for the engine.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -38,10 +43,28 @@ pub enum EngineError {
         "neuron {neuron} is rate limited: {pending} links pending + {requested} requested exceed its quota of {quota} links per block"
     )]
     RateLimited { neuron: Address, pending: u64, requested: u64, quota: u64 },
-    /// Something asked for by id that does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// A key file or address that does not parse.
+    /// A particle no committed link uses.
+    #[error("not found: particle {0} has no links")]
+    ParticleNotLinked(Cid),
+    /// A particle no link used yet at a past height.
+    #[error("not found: {particle} had no links at height {height}")]
+    ParticleNotLinkedAt { particle: Cid, height: Height },
+    /// The focus of a height whose committing block (`height + 1`) is not produced yet.
+    #[error("not found: the focus of height {height} is committed by block {}, not produced yet", height.0 + 1)]
+    FocusNotCommitted { height: Height },
+    /// A height without a stored focus.
+    #[error("not found: no focus stored for height {0}")]
+    FocusNotStored(Height),
+    /// A transaction in no block.
+    #[error("not found: transaction {0} is not in a block")]
+    TxNotInBlock(Cid),
+    /// A data directory without a database.
+    #[error("not found: no database at {}", .0.display())]
+    NoDatabase(PathBuf),
+    /// An address that does not parse.
+    #[error("invalid key: {0}")]
+    Address(#[from] AddressError),
+    /// A key file that does not parse.
     #[error("invalid key: {0}")]
     InvalidKey(String),
     /// A genesis file that does not parse or disagrees with the store.
@@ -61,37 +84,119 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
     /// The focus computation refused its input.
     #[error("focus: {0}")]
-    Focus(String),
+    Kernel(#[from] KernelError),
+    /// A proposal built on another tip than the one it was to commit on.
+    #[error("the proposal for height {proposed} does not extend the tip at height {tip}")]
+    StaleProposal { proposed: u64, tip: u64 },
     /// The node is stopping and accepts no more work.
     #[error("the node is shutting down")]
     ShuttingDown,
 }
 
-impl EngineError {
-    /// A stable, machine-readable code for API answers (`extensions.code` in GraphQL).
-    pub fn code(&self) -> &'static str {
+/// The stable, machine-readable kind of an error (`error.code` in REST answers,
+/// `extensions.code` in GraphQL); the server maps each to its HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `INVALID_CID`.
+    InvalidCid,
+    /// `MALFORMED`.
+    Malformed,
+    /// `BAD_SIGNATURE`.
+    BadSignature,
+    /// `WRONG_CHAIN`.
+    WrongChain,
+    /// `NONCE`.
+    Nonce,
+    /// `SELF_LINK`.
+    SelfLink,
+    /// `TOO_LARGE`.
+    TooLarge,
+    /// `RATE_LIMITED`.
+    RateLimited,
+    /// `NOT_FOUND`.
+    NotFound,
+    /// `INVALID_KEY`.
+    InvalidKey,
+    /// `GENESIS`: the node's configuration, not the caller.
+    Genesis,
+    /// `INTERNAL`: the node failed.
+    Internal,
+    /// `UNAVAILABLE`: the node is stopping.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The code as API answers spell it.
+    pub fn as_str(self) -> &'static str {
         match self {
-            EngineError::InvalidCid { .. } => "INVALID_CID",
-            EngineError::Malformed(_) | EngineError::NonCanonical => "MALFORMED",
-            EngineError::BadSignature(_) => "BAD_SIGNATURE",
-            EngineError::WrongChain { .. } => "WRONG_CHAIN",
-            EngineError::Nonce { .. } => "NONCE",
-            EngineError::SelfLink(_) => "SELF_LINK",
-            EngineError::TooLarge { .. } => "TOO_LARGE",
-            EngineError::RateLimited { .. } => "RATE_LIMITED",
-            EngineError::NotFound(_) => "NOT_FOUND",
-            EngineError::InvalidKey(_) => "INVALID_KEY",
-            EngineError::Genesis(_) => "GENESIS",
-            EngineError::Focus(_) => "INTERNAL",
-            EngineError::ShuttingDown => "UNAVAILABLE",
-            EngineError::Corruption(_) | EngineError::Store(_) | EngineError::StorageFailed(_) | EngineError::Io(_) => {
-                "INTERNAL"
+            ErrorCode::InvalidCid => "INVALID_CID",
+            ErrorCode::Malformed => "MALFORMED",
+            ErrorCode::BadSignature => "BAD_SIGNATURE",
+            ErrorCode::WrongChain => "WRONG_CHAIN",
+            ErrorCode::Nonce => "NONCE",
+            ErrorCode::SelfLink => "SELF_LINK",
+            ErrorCode::TooLarge => "TOO_LARGE",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::InvalidKey => "INVALID_KEY",
+            ErrorCode::Genesis => "GENESIS",
+            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+        }
+    }
+
+    /// Whether the caller sent something wrong (as opposed to the node failing).
+    pub fn is_client_error(self) -> bool {
+        !matches!(self, ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::Genesis)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl EngineError {
+    /// The error's stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::InvalidCid { .. } => ErrorCode::InvalidCid,
+            EngineError::Malformed(_) | EngineError::NonCanonical | EngineError::StaleProposal { .. } => {
+                ErrorCode::Malformed
             }
+            EngineError::BadSignature(_) => ErrorCode::BadSignature,
+            EngineError::WrongChain { .. } => ErrorCode::WrongChain,
+            EngineError::Nonce { .. } => ErrorCode::Nonce,
+            EngineError::SelfLink(_) => ErrorCode::SelfLink,
+            EngineError::TooLarge { .. } => ErrorCode::TooLarge,
+            EngineError::RateLimited { .. } => ErrorCode::RateLimited,
+            EngineError::ParticleNotLinked(_)
+            | EngineError::ParticleNotLinkedAt { .. }
+            | EngineError::FocusNotCommitted { .. }
+            | EngineError::FocusNotStored(_)
+            | EngineError::TxNotInBlock(_)
+            | EngineError::NoDatabase(_) => ErrorCode::NotFound,
+            EngineError::Address(_) | EngineError::InvalidKey(_) => ErrorCode::InvalidKey,
+            EngineError::Genesis(_) => ErrorCode::Genesis,
+            EngineError::ShuttingDown => ErrorCode::Unavailable,
+            EngineError::Kernel(_)
+            | EngineError::Corruption(_)
+            | EngineError::Store(_)
+            | EngineError::StorageFailed(_)
+            | EngineError::Io(_) => ErrorCode::Internal,
         }
     }
 
     /// Whether the caller sent something wrong (as opposed to the node failing).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self.code(), "INTERNAL" | "UNAVAILABLE" | "GENESIS")
+        self.code().is_client_error()
     }
 }

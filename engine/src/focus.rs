@@ -18,13 +18,13 @@
 use std::sync::Arc;
 
 use kernels::{FocusOperator, FocusSolution};
-use serde::Serialize;
 
+pub use crate::records::FocusSummary;
 use crate::{
     error::{EngineError, Result},
     ids::{Height, ParticleIdx},
     merkle::{self, Hash, InclusionProof},
-    store::Store,
+    store::FocusReader,
 };
 
 /// Heights between full focus vectors in the history.
@@ -56,61 +56,6 @@ pub fn focus_root(pi: &[f64]) -> Hash {
 /// The inclusion proof of particle `index`'s leaf.
 pub fn focus_proof(pi: &[f64], index: ParticleIdx) -> Option<InclusionProof> {
     ((index.0 as usize) < pi.len()).then(|| InclusionProof::new(&leaf_hashes(pi), index.0 as usize))
-}
-
-/// What one height's focus computation produced.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FocusSummary {
-    /// The height whose state this is the focus of.
-    pub height: u64,
-    /// Particles ranked.
-    pub particles: u32,
-    /// Solver iterations (0 when carried over).
-    pub iterations: u32,
-    /// The a-posteriori error bound reached.
-    pub bound: f64,
-    /// Syntropy `J` in nats.
-    pub syntropy: f64,
-    /// The commitment, as in header `height + 1`.
-    #[serde(serialize_with = "hex_hash")]
-    pub root: Hash,
-    /// Wall time of the solve in microseconds (informational; not consensus).
-    pub solve_micros: u64,
-}
-
-fn hex_hash<S: serde::Serializer>(hash: &Hash, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-    serializer.collect_str(&hex::encode(hash))
-}
-
-impl FocusSummary {
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(72);
-        out.extend_from_slice(&self.height.to_be_bytes());
-        out.extend_from_slice(&self.particles.to_be_bytes());
-        out.extend_from_slice(&self.iterations.to_be_bytes());
-        out.extend_from_slice(&self.bound.to_bits().to_be_bytes());
-        out.extend_from_slice(&self.syntropy.to_bits().to_be_bytes());
-        out.extend_from_slice(&self.root);
-        out.extend_from_slice(&self.solve_micros.to_be_bytes());
-        out
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        let field = |at: usize, len: usize| {
-            bytes.get(at..at + len).ok_or_else(|| EngineError::Corruption("focus summary is truncated".into()))
-        };
-        let u64_at = |at| field(at, 8).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
-        let u32_at = |at| field(at, 4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
-        Ok(FocusSummary {
-            height: u64_at(0)?,
-            particles: u32_at(8)?,
-            iterations: u32_at(12)?,
-            bound: f64::from_bits(u64_at(16)?),
-            syntropy: f64::from_bits(u64_at(24)?),
-            root: field(32, 32)?.try_into().expect("32 bytes"),
-            solve_micros: u64_at(64)?,
-        })
-    }
 }
 
 /// The focus of one height, held in memory for the tip with what queries need beside it.
@@ -227,7 +172,7 @@ pub(crate) fn history_chunks(height: u64, previous: &[f64], current: &[f64]) -> 
 }
 
 /// Reads the exact focus vector at `height` from the history.
-pub fn focus_at(store: &Store, height: Height) -> Result<Option<Vec<f64>>> {
+pub fn focus_at(store: &(impl FocusReader + ?Sized), height: Height) -> Result<Option<Vec<f64>>> {
     let Some(summary) = store.focus_summary(height)? else { return Ok(None) };
     let len = summary.particles as usize;
     let mut bits = vec![0u64; len];
@@ -243,7 +188,11 @@ pub fn focus_at(store: &Store, height: Height) -> Result<Option<Vec<f64>>> {
 }
 
 /// Reads one particle's exact focus at `height` (`None`: no such height or particle then).
-pub fn particle_focus_at(store: &Store, height: Height, particle: ParticleIdx) -> Result<Option<f64>> {
+pub fn particle_focus_at(
+    store: &(impl FocusReader + ?Sized),
+    height: Height,
+    particle: ParticleIdx,
+) -> Result<Option<f64>> {
     let Some(summary) = store.focus_summary(height)? else { return Ok(None) };
     if particle.0 >= summary.particles {
         return Ok(None);

@@ -2,7 +2,8 @@
 //!
 //! Neurons (ed25519 keys) sign [`Transaction`]s of cyberlinks between [`Particle`]s (CIDs). A
 //! [`Node`] admits them into a durable mempool, and each block moves the [`ChainState`] by a pure
-//! transition ([`ChainState::prepare_block`]) that the [`Store`] writes in one atomic batch.
+//! transition ([`ChainState::prepare_block`]) that the store ([`store::FullStore`]) writes in one
+//! atomic batch; [`Query`] answers reads.
 //!
 //! ```
 //! use engine::{Genesis, Node, NodeConfig, NeuronKey, Particle, Transaction};
@@ -14,11 +15,12 @@
 //! let tx = Transaction::new(node.chain_id(), &key, 1, &[(a, b)]).sign(&key);
 //! node.submit(tx).unwrap();
 //! assert_eq!(node.produce_block(1).unwrap().unwrap().links, 1);
-//! assert_eq!(node.status().counts.links, 1);
+//! assert_eq!(node.query().status().counts.links, 1);
 //! ```
 //!
 //! Architecture invariants: this crate never imports a web framework or GraphQL; the state
-//! machine ([`state`]) reads no clock, network or randomness; only [`store`] touches RocksDB.
+//! machine ([`state`]) reads no clock, network, randomness or store; only [`store`] touches
+//! RocksDB.
 
 pub mod audit;
 pub mod block;
@@ -32,20 +34,30 @@ pub mod neuron;
 mod node;
 pub mod particle;
 pub mod query;
+pub mod records;
+mod shared;
 pub mod state;
 pub mod store;
 pub mod tx;
+pub mod views;
 
 pub use block::BlockHeader;
-pub use error::{EngineError, Result};
+pub use error::{EngineError, ErrorCode, Result};
 pub use focus::{Focus, FocusSummary};
 pub use genesis::{ChainParams, Genesis};
 pub use neuron::{Address, NeuronKey};
-pub use node::{BlockEvent, BlockSummary, FocusProof, NeuronInfo, Node, NodeConfig, NodeStatus, Receipt, TxStatus};
+pub use node::{Node, Proposal};
 pub use particle::Particle;
+pub use query::Query;
+pub use shared::NodeConfig;
 pub use state::ChainState;
-pub use store::Store;
 pub use tx::{SignedTx, Transaction, TxLimits, VerifiedTx};
+pub use views::{BlockEvent, BlockSummary, FocusProof, NeuronInfo, NodeStatus, Receipt, TxStatus};
+
+/// The state after the chain a store holds (what `cybergraph status` shows).
+pub fn chain_state(store: &dyn store::StoreReader) -> Result<ChainState> {
+    node::restore_chain_state(store)
+}
 
 /// Serialises bytes as lower-case hex.
 fn serde_hex<S: serde::Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {

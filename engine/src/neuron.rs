@@ -1,66 +1,12 @@
-//! Neurons: ed25519 keys and their bech32 addresses.
+//! Neurons: ed25519 keys (their addresses are [`Address`]es).
 
-use std::{fmt, path::Path, str::FromStr};
+use std::path::Path;
 
-use bech32::{Bech32, Hrp};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
-
-/// The human-readable part of every neuron address.
-pub const ADDRESS_PREFIX: &str = "neuron";
-
-/// A neuron's identity: its 32-byte ed25519 public key, shown as bech32 `neuron1…`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Address(pub [u8; 32]);
-
-impl Address {
-    /// The raw public key.
-    pub fn public_key(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hrp = Hrp::parse(ADDRESS_PREFIX).expect("the prefix is a valid human-readable part");
-        bech32::encode_lower_to_fmt::<Bech32, _>(f, hrp, &self.0).map_err(|_| fmt::Error)
-    }
-}
-
-impl fmt::Debug for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Address({self})")
-    }
-}
-
-impl FromStr for Address {
-    type Err = EngineError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let invalid = |reason: String| EngineError::InvalidKey(format!("address {s:?}: {reason}"));
-        let (hrp, data) = bech32::decode(s).map_err(|e| invalid(e.to_string()))?;
-        if hrp.as_str() != ADDRESS_PREFIX {
-            return Err(invalid(format!("prefix is {hrp:?}, expected {ADDRESS_PREFIX:?}")));
-        }
-        let key: [u8; 32] = data.try_into().map_err(|d: Vec<u8>| invalid(format!("{} bytes, expected 32", d.len())))?;
-        Ok(Address(key))
-    }
-}
-
-impl Serialize for Address {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Address {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+pub use crate::ids::{ADDRESS_PREFIX, Address};
 
 /// A neuron's secret key, able to sign transactions.
 pub struct NeuronKey(SigningKey);
@@ -139,6 +85,8 @@ pub fn verify_signature(address: &Address, message: &[u8], signature: &[u8; 64])
 
 #[cfg(test)]
 mod tests {
+    use bech32::{Bech32, Hrp};
+
     use super::*;
 
     #[test]

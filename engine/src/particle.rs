@@ -96,6 +96,12 @@ impl Particle {
     }
 }
 
+impl serde::Serialize for Particle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for Particle {
     /// CIDv0 as base58btc, CIDv1 as base32 lower case (the IPFS defaults).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -11,14 +11,14 @@ use ipld_core::cid::Cid;
 use kernels::{FocusOperator, LinkGraph};
 
 use crate::{
-    block::{BlockHeader, genesis_graph_root, link_leaf, next_graph_root},
+    block::{BlockHeader, genesis_graph_root, graph_root_after, link_leaf, txs_root},
     error::{EngineError, Result},
     genesis::Genesis,
     ids::{Height, LinkIdx, NeuronIdx, ParticleIdx},
-    merkle::{self, Hash},
+    merkle::Hash,
     neuron::Address,
     particle::Particle,
-    store::{BlockDiff, LinkRecord, NeuronRecord, Store, TxRecord},
+    records::{BlockDiff, BlockRecord, LinkRecord, NeuronRecord, TxRecord},
     tx::VerifiedTx,
 };
 
@@ -64,7 +64,7 @@ impl ChainState {
                 height: 0,
                 time: genesis.genesis_time,
                 parent: genesis.cid(),
-                txs_root: merkle::root::<&[u8]>(&[]),
+                txs_root: txs_root(&[]),
                 graph_root: genesis_graph_root(),
                 focus_root: crate::focus::focus_root(&[]),
                 model: None,
@@ -81,34 +81,34 @@ impl ChainState {
         }
     }
 
-    /// Rebuilds the state from the store (start-up): particles, neurons and the CSR graph.
-    pub fn load(store: &Store) -> Result<Self> {
-        let genesis = store.genesis()?.ok_or_else(|| EngineError::Genesis("the store has no genesis".into()))?;
-        let tip = store.last_block()?.ok_or_else(|| EngineError::Corruption("genesis without block 0".into()))?;
-        let particle_list = store.particles()?;
+    /// The state after the committed chain whose tip is `tip` (start-up; the node reads the
+    /// parts from its store): particles and neurons in index order, every link in commit order
+    /// as `(from, to, neuron)`. Refuses parts that contradict each other.
+    pub fn restore(
+        genesis: Genesis,
+        tip: BlockRecord,
+        particle_list: Vec<Particle>,
+        neuron_records: Vec<(Address, NeuronRecord)>,
+        links: Vec<(u32, u32, u32)>,
+    ) -> Result<Self> {
         let particles = particle_list.iter().enumerate().map(|(i, p)| (*p, ParticleIdx(i as u32))).collect();
         let mut neuron_list = Vec::new();
         let mut neurons = HashMap::new();
-        for (i, (address, record)) in store.neurons()?.into_iter().enumerate() {
+        for (i, (address, record)) in neuron_records.into_iter().enumerate() {
             if record.idx.0 as usize != i {
                 return Err(EngineError::Corruption(format!("neuron {address} has index {} at {i}", record.idx)));
             }
             neuron_list.push(address);
             neurons.insert(address, record);
         }
-        let mut edges = Vec::new();
-        store.for_each_link(|idx, link| {
-            debug_assert_eq!(idx.0, edges.len() as u64);
-            edges.push((link.from.0, link.to.0, link.neuron.0));
-        })?;
-        let link_count = edges.len() as u64;
+        let link_count = links.len() as u64;
         let expected = tip.first_link.0 + tip.link_count;
         if link_count != expected {
             return Err(EngineError::Corruption(format!(
                 "{link_count} links stored, the last block ends at {expected}"
             )));
         }
-        let graph = LinkGraph::from_links(particle_list.len() as u32, edges);
+        let graph = LinkGraph::from_links(particle_list.len() as u32, links);
         if graph.link_count() as u64 != link_count {
             return Err(EngineError::Corruption("the link table holds duplicate links".into()));
         }
@@ -257,13 +257,13 @@ impl ChainState {
             ));
         }
 
-        let tx_cids: Vec<Vec<u8>> = records.iter().map(|(cid, _)| cid.to_bytes()).collect();
+        let tx_cids: Vec<Cid> = records.iter().map(|(cid, _)| *cid).collect();
         let header = BlockHeader {
             height,
             time: time.max(self.tip.time),
             parent: self.tip_cid,
-            txs_root: merkle::root(&tx_cids),
-            graph_root: next_graph_root(&self.tip.graph_root, &merkle::root(&link_leaves)),
+            txs_root: txs_root(&tx_cids),
+            graph_root: graph_root_after(&self.tip.graph_root, &link_leaves),
             focus_root,
             model: None,
             sprint: None,
@@ -313,8 +313,7 @@ impl ChainState {
     /// genesis focus parameters.
     pub fn focus_operator(&self) -> Result<FocusOperator> {
         let weights = self.link_weights();
-        FocusOperator::from_link_graph(&self.graph, &weights, self.genesis.params.focus)
-            .map_err(|e| EngineError::Focus(e.to_string()))
+        Ok(FocusOperator::from_link_graph(&self.graph, &weights, self.genesis.params.focus)?)
     }
 
     /// Karma per neuron (spec/focus.md §7): the focus its links carry,

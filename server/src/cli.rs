@@ -366,14 +366,14 @@ fn serve(settings: ServeSettings) -> Result<()> {
             tracing::error!(%error, "search index commit failed");
         }
     });
-    let status = node.status();
+    let status = node.query().status();
     tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
     let pool = Arc::new(DevicePool::default());
     let counters = Arc::new(SprintCounters::default());
     let producer = Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?;
     let sprint = match settings.sprint.clone() {
         Some(sprint) => {
-            let genesis = node.block(0)?.context("the chain has no genesis block")?.0.cid();
+            let genesis = node.query().block(0)?.context("the chain has no genesis block")?.0.cid();
             let out = settings.data.join("sprint");
             let job = SprintJob::start(
                 sprint,

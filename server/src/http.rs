@@ -131,7 +131,7 @@ async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse 
         Ok(p) => p,
         Err(e) => return engine_error(&e),
     };
-    match node.content(&particle) {
+    match node.query().content(&particle) {
         Ok(Some(bytes)) => HttpResponse::Ok().content_type("application/octet-stream").body(bytes),
         Ok(None) => error_body("NOT_FOUND", format!("no content stored for {particle}")),
         Err(e) => engine_error(&e),
@@ -139,15 +139,15 @@ async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse 
 }
 
 async fn status(node: web::Data<Node>) -> HttpResponse {
-    let params = node.with_state(|state| state.genesis().params.clone());
-    let mut status = serde_json::to_value(node.status()).expect("status serialises");
+    let params = node.query().with_state(|state| state.genesis().params.clone());
+    let mut status = serde_json::to_value(node.query().status()).expect("status serialises");
     status["params"] = serde_json::to_value(params).expect("params serialise");
     HttpResponse::Ok().json(status)
 }
 
 async fn neuron(node: web::Data<Node>, address: web::Path<String>) -> HttpResponse {
     match address.parse::<Address>() {
-        Ok(address) => HttpResponse::Ok().json(node.neuron(&address)),
+        Ok(address) => HttpResponse::Ok().json(node.query().neuron(&address)),
         Err(e) => engine_error(&e),
     }
 }
@@ -157,14 +157,14 @@ async fn tx_status(node: web::Data<Node>, cid: web::Path<String>) -> HttpRespons
         Ok(cid) => cid,
         Err(e) => return error_body("INVALID_CID", format!("{cid:?}: {e}")),
     };
-    match node.tx_status(&cid) {
+    match node.query().tx_status(&cid) {
         Ok(status) => HttpResponse::Ok().json(status),
         Err(e) => engine_error(&e),
     }
 }
 
 async fn block(node: web::Data<Node>, height: web::Path<u64>) -> HttpResponse {
-    match node.block(*height) {
+    match node.query().block(*height) {
         Ok(Some((header, txs))) => HttpResponse::Ok().json(json!({
             "cid": header.cid().to_string(),
             "header": {
@@ -185,7 +185,7 @@ async fn block(node: web::Data<Node>, height: web::Path<u64>) -> HttpResponse {
 }
 
 async fn focus(node: web::Data<Node>) -> HttpResponse {
-    HttpResponse::Ok().json(node.focus().summary)
+    HttpResponse::Ok().json(node.query().focus().summary)
 }
 
 /// Most entries `GET /focus/top/{n}` returns.
@@ -195,9 +195,13 @@ async fn top(node: web::Data<Node>, first: web::Path<usize>) -> HttpResponse {
     if *first > MAX_TOP {
         return error_body("TOO_LARGE", format!("at most {MAX_TOP} particles per request"));
     }
-    let height = node.focus().summary.height;
-    let ranked: Vec<_> =
-        node.top(*first).into_iter().map(|r| json!({ "cid": r.particle.to_string(), "focus": r.score })).collect();
+    let height = node.query().focus().summary.height;
+    let ranked: Vec<_> = node
+        .query()
+        .top(*first)
+        .into_iter()
+        .map(|r| json!({ "cid": r.particle.to_string(), "focus": r.score }))
+        .collect();
     HttpResponse::Ok().json(json!({ "height": height, "particles": ranked }))
 }
 
@@ -214,10 +218,10 @@ async fn focus_proof(node: web::Data<Node>, cid: web::Path<String>, at: web::Que
     let height = match at.height {
         Some(h) => h,
         // The newest focus that a header already commits to.
-        None => node.focus().summary.height.saturating_sub(1),
+        None => node.query().focus().summary.height.saturating_sub(1),
     };
     let node = node.into_inner();
-    match blocking(move || node.focus_proof(&particle, height)).await {
+    match blocking(move || node.query().focus_proof(&particle, height)).await {
         Ok(proof) => HttpResponse::Ok().json(proof),
         Err(response) => response,
     }

@@ -94,8 +94,8 @@ impl Metrics {
         let _ = writeln!(out, "# HELP {name} Request latency by route.\n# TYPE {name} histogram");
         self.graphql.render(&mut out, name, "graphql");
         self.rest.render(&mut out, name, "rest");
-        let status = node.status();
-        let focus = node.focus().summary;
+        let status = node.query().status();
+        let focus = node.query().focus().summary;
         let gauges = [
             ("cybergraph_block_height", "Height of the last committed block.", status.counts.height as f64),
             ("cybergraph_particles", "Particles with links.", status.counts.particles as f64),

@@ -87,7 +87,7 @@ impl SearchIndex {
     /// Rebuilds from the store when the document count differs from the content count.
     fn reconcile(&self, node: &Node) -> Result<()> {
         let mut stored = 0u64;
-        node.store().for_each_content(|_, _| {
+        node.query().store().for_each_content(|_, _| {
             stored += 1;
             Ok(true)
         })?;
@@ -97,7 +97,7 @@ impl SearchIndex {
         tracing::info!(documents = stored, "rebuilding the search index from the store");
         self.writer().delete_all_documents()?;
         let mut batch = Vec::new();
-        node.store().for_each_content(|particle, content| {
+        node.query().store().for_each_content(|particle, content| {
             batch.push((particle, String::from_utf8_lossy(content).into_owned()));
             Ok(true)
         })?;
@@ -144,7 +144,7 @@ impl SearchIndex {
         // Lenient: a stray quote or colon in user text still searches the rest.
         let (query, _) = parser.parse_query_lenient(text);
         let matches = searcher.search(&query, &TopDocs::with_limit(CANDIDATES.max(skip + first)))?;
-        let focus = node.focus();
+        let focus = node.query().focus();
         let n = focus.pi.len().max(1) as f64;
         let mut found = Vec::with_capacity(matches.len());
         for (score, address) in matches {
@@ -153,7 +153,7 @@ impl SearchIndex {
             found.push((Particle::parse(cid)?, f64::from(score)));
         }
         // One lock for all candidates: the node's lock is shared with admission and blocks.
-        let mut hits: Vec<SearchHit> = node.with_state(|state| {
+        let mut hits: Vec<SearchHit> = node.query().with_state(|state| {
             found
                 .into_iter()
                 .map(|(particle, relevance)| {

@@ -1,417 +1,56 @@
-//! The RocksDB store: one database, one column family per [`Table`](tables::Table).
+//! Storage behind narrow traits, in reth's `storage-api` style: one reader per concern
+//! ([`BlockReader`], [`LinkReader`], [`FocusReader`], [`ContentReader`], [`MempoolReader`]), one
+//! [`StoreWriter`],
+//! and the bundles [`StoreReader`] (a read-only view: what the API and auditors get) and
+//! [`FullStore`] (what a node runs on).
 //!
-//! The store is the only module that touches RocksDB. It writes a block's every index in one
-//! synced `WriteBatch`, so after `kill -9` the database holds each block entirely or not at all,
-//! and an acknowledged mempool entry is in the synced write-ahead log.
+//! Two implementations: [`RocksStore`] (RocksDB; the node's) and [`MemoryStore`] (maps in
+//! memory; tests and tools). One conformance suite (`engine/tests/it/store.rs`) runs over both.
+//!
+//! Architecture invariant: only `rocks/` touches RocksDB and decodes its keys and values;
+//! callers see typed records ([`crate::records`]) and typed positions ([`LinkPosition`]).
 
-mod records;
-pub(crate) mod tables;
+mod blocks;
+mod content;
+mod focus;
+mod links;
+mod memory;
+mod mempool;
+mod rocks;
+mod writer;
 
 use std::path::Path;
 
-use ipld_core::cid::Cid;
-use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
-    WriteBatch, WriteOptions,
-};
+pub use blocks::BlockReader;
+pub use content::ContentReader;
+pub use focus::FocusReader;
+pub use links::{LinkPosition, LinkReader, LinkScan};
+pub use memory::MemoryStore;
+pub use mempool::MempoolReader;
+pub use rocks::RocksStore;
+pub use writer::StoreWriter;
 
-pub use records::{BlockDiff, BlockRecord, LinkRecord, NeuronRecord, TxRecord};
-pub(crate) use tables::Table;
-use tables::{GENESIS_KEY, be, focus_key, link_key, neuron_link_key, parse_tx_key, tx_key};
+use crate::error::Result;
 
-use crate::focus::FocusSummary;
+/// Every reader: the read-only view of a store.
+pub trait StoreReader: BlockReader + LinkReader + FocusReader + ContentReader + MempoolReader + Send + Sync {}
 
-use crate::{
-    error::{EngineError, Result},
-    genesis::Genesis,
-    ids::{Height, LinkIdx, NeuronIdx, ParticleIdx},
-    neuron::Address,
-    particle::Particle,
-    tx::SignedTx,
-};
+impl<T: BlockReader + LinkReader + FocusReader + ContentReader + MempoolReader + Send + Sync> StoreReader for T {}
 
-/// Where a committed transaction sits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TxLocation {
-    /// The block.
-    pub height: Height,
-    /// Position in the block.
-    pub index: u32,
+/// A store a node can run on: every reader and the writer.
+pub trait FullStore: StoreReader + StoreWriter {
+    /// The read-only view of this store.
+    fn as_reader(&self) -> &dyn StoreReader;
 }
 
-/// One raw entry of a table.
-type KeyValue = (Box<[u8]>, Box<[u8]>);
-
-/// The node's database.
-pub struct Store {
-    db: DB,
+impl<T: StoreReader + StoreWriter> FullStore for T {
+    fn as_reader(&self) -> &dyn StoreReader {
+        self
+    }
 }
 
-fn corrupt(what: &str) -> EngineError {
-    EngineError::Corruption(what.to_owned())
-}
-
-impl Store {
-    /// Opens (creating if needed) the database at `path` for reading and writing. Only one
-    /// process may hold it so.
-    pub fn open(path: &Path) -> Result<Self> {
-        let db = DB::open_cf_descriptors(&Self::options(), path, Self::descriptors())?;
-        Ok(Store { db })
-    }
-
-    /// Opens an existing database read-only, beside a node that may be running on it. It sees
-    /// what was committed up to the moment of opening.
-    pub fn open_read_only(path: &Path) -> Result<Self> {
-        if !path.join("CURRENT").exists() {
-            return Err(EngineError::NotFound(format!("no database at {}", path.display())));
-        }
-        let names = Table::ALL.iter().map(|t| t.name());
-        let db = DB::open_cf_for_read_only(&Self::options(), path, names, false)?;
-        Ok(Store { db })
-    }
-
-    fn options() -> Options {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.set_compression_type(DBCompressionType::Lz4);
-        opts.set_bottommost_compression_type(DBCompressionType::Zstd);
-        opts.set_max_background_jobs(2);
-        opts
-    }
-
-    fn descriptors() -> Vec<ColumnFamilyDescriptor> {
-        Table::ALL
-            .iter()
-            .map(|&table| {
-                let mut opts = Self::options();
-                if table.point_lookups() {
-                    let mut block = BlockBasedOptions::default();
-                    block.set_bloom_filter(10.0, false);
-                    opts.set_block_based_table_factory(&block);
-                }
-                ColumnFamilyDescriptor::new(table.name(), opts)
-            })
-            .collect()
-    }
-
-    fn cf(&self, table: Table) -> &ColumnFamily {
-        self.db.cf_handle(table.name()).expect("every table is opened with the database")
-    }
-
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get_cf(self.cf(table), key)?)
-    }
-
-    fn write_synced(&self, batch: WriteBatch) -> Result<()> {
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        Ok(self.db.write_opt(batch, &options)?)
-    }
-
-    /// Visits every entry of a table in key order, or those from `start` on.
-    fn scan(
-        &self,
-        table: Table,
-        start: Option<&[u8]>,
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
-        let mode = match start {
-            Some(key) => IteratorMode::From(key, Direction::Forward),
-            None => IteratorMode::Start,
-        };
-        for item in self.db.iterator_cf(self.cf(table), mode) {
-            let (key, value) = item?;
-            if !visit(&key, &value)? {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Visits entries whose key starts with `prefix`, from `start` (≥ `prefix`) on.
-    pub(crate) fn scan_prefix(
-        &self,
-        table: Table,
-        prefix: &[u8],
-        start: &[u8],
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
-        self.scan(table, Some(start), |key, value| if key.starts_with(prefix) { visit(key, value) } else { Ok(false) })
-    }
-
-    /// Visits every stored content with its particle.
-    pub fn for_each_content(&self, mut visit: impl FnMut(Particle, &[u8]) -> Result<bool>) -> Result<()> {
-        self.scan(Table::Content, None, |key, value| visit(Particle::from_bytes(key)?, value))
-    }
-
-    fn last(&self, table: Table) -> Result<Option<KeyValue>> {
-        Ok(self.db.iterator_cf(self.cf(table), IteratorMode::End).next().transpose()?)
-    }
-
-    // ---- genesis and blocks ----
-
-    /// The genesis document, if the chain was initialised.
-    pub fn genesis(&self) -> Result<Option<Genesis>> {
-        self.get(Table::Meta, GENESIS_KEY)?
-            .map(|bytes| serde_ipld_dagcbor::from_slice(&bytes).map_err(|e| corrupt(&format!("genesis: {e}"))))
-            .transpose()
-    }
-
-    /// Writes the genesis document and block 0 in one batch.
-    pub fn commit_genesis(&self, genesis: &Genesis, block: &BlockDiff) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(Table::Meta), GENESIS_KEY, genesis.encode());
-        self.stage_block(&mut batch, block);
-        self.write_synced(batch)
-    }
-
-    /// Writes a block and every index it touches in one synced batch, and drops its
-    /// transactions from the mempool.
-    pub fn commit_block(&self, block: &BlockDiff) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        self.stage_block(&mut batch, block);
-        self.write_synced(batch)
-    }
-
-    fn stage_block(&self, batch: &mut WriteBatch, block: &BlockDiff) {
-        let height = Height(block.header.height);
-        for (idx, particle) in &block.new_particles {
-            let cid = particle.to_bytes();
-            batch.put_cf(self.cf(Table::ParticleByCid), &cid, idx.to_be_bytes());
-            batch.put_cf(self.cf(Table::CidByParticle), idx.to_be_bytes(), &cid);
-        }
-        for (idx, address) in &block.new_neurons {
-            batch.put_cf(self.cf(Table::NeuronKeys), idx.to_be_bytes(), address.0);
-        }
-        for (address, record) in &block.neurons {
-            batch.put_cf(self.cf(Table::Neurons), address.0, record.encode());
-        }
-        for (i, link) in block.links.iter().enumerate() {
-            let idx = LinkIdx(block.first_link.0 + i as u64);
-            batch.put_cf(self.cf(Table::Links), idx.to_be_bytes(), link.encode());
-            batch.put_cf(self.cf(Table::LinksByFrom), link_key(link.from, link.to, link.neuron), idx.to_be_bytes());
-            batch.put_cf(self.cf(Table::LinksByTo), link_key(link.to, link.from, link.neuron), []);
-            batch.put_cf(self.cf(Table::LinksByNeuron), neuron_link_key(link.neuron, idx), []);
-        }
-        for (index, (cid, tx)) in block.txs.iter().enumerate() {
-            let key = tx_key(height, index as u32);
-            batch.put_cf(self.cf(Table::Txs), key, tx.encode());
-            batch.put_cf(self.cf(Table::TxByCid), cid.to_bytes(), key);
-        }
-        for seq in &block.mempool_done {
-            batch.delete_cf(self.cf(Table::Mempool), seq.to_be_bytes());
-        }
-        let record = BlockRecord {
-            first_link: block.first_link,
-            link_count: block.links.len() as u64,
-            first_particle: block.first_particle,
-            tx_count: block.txs.len() as u32,
-            header: block.header.clone(),
-        };
-        batch.put_cf(self.cf(Table::Blocks), height.to_be_bytes(), record.encode());
-    }
-
-    /// The block at `height`.
-    pub fn block(&self, height: Height) -> Result<Option<BlockRecord>> {
-        self.get(Table::Blocks, &height.to_be_bytes())?.map(|v| BlockRecord::decode(&v)).transpose()
-    }
-
-    /// The highest committed block.
-    pub fn last_block(&self) -> Result<Option<BlockRecord>> {
-        self.last(Table::Blocks)?.map(|(_, v)| BlockRecord::decode(&v)).transpose()
-    }
-
-    // ---- transactions ----
-
-    /// Where a transaction was committed.
-    pub fn tx_location(&self, cid: &Cid) -> Result<Option<TxLocation>> {
-        Ok(self
-            .get(Table::TxByCid, &cid.to_bytes())?
-            .and_then(|key| parse_tx_key(&key).map(|(height, index)| TxLocation { height, index })))
-    }
-
-    /// The transactions of one block, in block order.
-    pub fn block_txs(&self, height: Height) -> Result<Vec<TxRecord>> {
-        let mut txs = Vec::new();
-        self.scan(Table::Txs, Some(&tx_key(height, 0)), |key, value| {
-            if parse_tx_key(key).map(|(h, _)| h) != Some(height) {
-                return Ok(false);
-            }
-            txs.push(TxRecord::decode(value)?);
-            Ok(true)
-        })?;
-        Ok(txs)
-    }
-
-    /// Admitted transactions not yet in a block, in arrival order.
-    pub fn mempool(&self) -> Result<Vec<(u64, SignedTx)>> {
-        let mut entries = Vec::new();
-        self.scan(Table::Mempool, None, |key, value| {
-            let seq = u64::from_be_bytes(be(key, 0).ok_or_else(|| corrupt("mempool key"))?);
-            let signature = be::<64>(value, 0).ok_or_else(|| corrupt("mempool entry"))?;
-            entries.push((seq, SignedTx { bytes: value[64..].to_vec(), signature }));
-            Ok(true)
-        })?;
-        Ok(entries)
-    }
-
-    /// Durably appends admitted transactions to the mempool (one synced write for all).
-    pub fn append_mempool(&self, entries: &[(u64, &SignedTx)]) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        for (seq, tx) in entries {
-            let value = [tx.signature.as_slice(), &tx.bytes].concat();
-            batch.put_cf(self.cf(Table::Mempool), seq.to_be_bytes(), value);
-        }
-        self.write_synced(batch)
-    }
-
-    /// Removes mempool entries that can never commit.
-    pub fn drop_mempool(&self, seqs: &[u64]) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        for seq in seqs {
-            batch.delete_cf(self.cf(Table::Mempool), seq.to_be_bytes());
-        }
-        self.write_synced(batch)
-    }
-
-    // ---- particles, neurons, links ----
-
-    /// Every particle in index order.
-    pub fn particles(&self) -> Result<Vec<Particle>> {
-        let mut particles = Vec::new();
-        self.scan(Table::CidByParticle, None, |key, value| {
-            let idx = u32::from_be_bytes(be(key, 0).ok_or_else(|| corrupt("particle key"))?);
-            if idx as usize != particles.len() {
-                return Err(corrupt(&format!("particle index {idx} out of sequence")));
-            }
-            particles.push(Particle::from_bytes(value)?);
-            Ok(true)
-        })?;
-        Ok(particles)
-    }
-
-    /// The index of a particle, if any link uses it.
-    pub fn particle_idx(&self, particle: &Particle) -> Result<Option<ParticleIdx>> {
-        Ok(self
-            .get(Table::ParticleByCid, &particle.to_bytes())?
-            .and_then(|v| be(&v, 0).map(|b| ParticleIdx(u32::from_be_bytes(b)))))
-    }
-
-    /// Every neuron with its record, in index order.
-    pub fn neurons(&self) -> Result<Vec<(Address, NeuronRecord)>> {
-        let mut keys = Vec::new();
-        self.scan(Table::NeuronKeys, None, |_, value| {
-            keys.push(Address(be(value, 0).ok_or_else(|| corrupt("neuron key"))?));
-            Ok(true)
-        })?;
-        keys.into_iter()
-            .map(|address| {
-                let record = self.get(Table::Neurons, &address.0)?.ok_or_else(|| corrupt("neuron without record"))?;
-                Ok((address, NeuronRecord::decode(&record)?))
-            })
-            .collect()
-    }
-
-    /// Visits every committed link in commit order.
-    pub fn for_each_link(&self, mut visit: impl FnMut(LinkIdx, LinkRecord)) -> Result<()> {
-        self.scan(Table::Links, None, |key, value| {
-            visit(
-                LinkIdx(u64::from_be_bytes(be(key, 0).ok_or_else(|| corrupt("link key"))?)),
-                LinkRecord::decode(value)?,
-            );
-            Ok(true)
-        })
-    }
-
-    /// The link `from → to` by `neuron`, if committed.
-    pub fn link(&self, from: ParticleIdx, to: ParticleIdx, neuron: NeuronIdx) -> Result<Option<LinkIdx>> {
-        Ok(self
-            .get(Table::LinksByFrom, &link_key(from, to, neuron))?
-            .and_then(|v| be(&v, 0).map(|b| LinkIdx(u64::from_be_bytes(b)))))
-    }
-
-    /// Up to `limit` links of a neuron from `after` on, in commit order.
-    pub fn neuron_links(&self, neuron: NeuronIdx, after: LinkIdx, limit: usize) -> Result<Vec<LinkIdx>> {
-        let mut links = Vec::new();
-        self.scan(Table::LinksByNeuron, Some(&neuron_link_key(neuron, after)), |key, _| {
-            if key[..4] != neuron.to_be_bytes() || links.len() == limit {
-                return Ok(false);
-            }
-            links.push(LinkIdx(u64::from_be_bytes(be(key, 4).ok_or_else(|| corrupt("neuron link key"))?)));
-            Ok(true)
-        })?;
-        Ok(links)
-    }
-
-    /// The committed link at `idx`.
-    pub fn link_record(&self, idx: LinkIdx) -> Result<Option<LinkRecord>> {
-        self.get(Table::Links, &idx.to_be_bytes())?.map(|v| LinkRecord::decode(&v)).transpose()
-    }
-
-    // ---- focus ----
-
-    /// Stores one height's focus history entries and summary.
-    pub fn put_focus(&self, summary: &FocusSummary, chunks: &[(u32, Vec<u8>)]) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        let height = Height(summary.height);
-        for (chunk, bytes) in chunks {
-            batch.put_cf(self.cf(Table::Focus), focus_key(height, *chunk), bytes);
-        }
-        batch.put_cf(self.cf(Table::FocusSummary), height.to_be_bytes(), summary.encode());
-        self.write_synced(batch)
-    }
-
-    /// The focus summary of a height.
-    pub fn focus_summary(&self, height: Height) -> Result<Option<FocusSummary>> {
-        self.get(Table::FocusSummary, &height.to_be_bytes())?.map(|v| FocusSummary::decode(&v)).transpose()
-    }
-
-    /// One stored focus history chunk.
-    pub fn focus_chunk(&self, height: Height, chunk: u32) -> Result<Option<Vec<u8>>> {
-        self.get(Table::Focus, &focus_key(height, chunk))
-    }
-
-    // ---- content ----
-
-    /// Durably stores content under its particle.
-    pub fn put_content(&self, particle: &Particle, content: &[u8]) -> Result<()> {
-        self.put_contents(&[(*particle, content)])
-    }
-
-    /// Durably stores many contents in one synced write.
-    pub fn put_contents(&self, entries: &[(Particle, &[u8])]) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        for (particle, content) in entries {
-            batch.put_cf(self.cf(Table::Content), particle.to_bytes(), content);
-        }
-        self.write_synced(batch)
-    }
-
-    /// The content of a particle, if posted.
-    pub fn content(&self, particle: &Particle) -> Result<Option<Vec<u8>>> {
-        self.get(Table::Content, &particle.to_bytes())
-    }
-
-    // ---- maintenance ----
-
-    /// Compacts every table fully (benches measure bytes per link after this).
-    pub fn compact(&self) {
-        for table in Table::ALL {
-            self.db.compact_range_cf(self.cf(table), None::<&[u8]>, None::<&[u8]>);
-        }
-    }
-
-    /// Total size of the live SST files in bytes.
-    pub fn live_bytes(&self) -> Result<u64> {
-        Ok(self.db.live_files()?.iter().map(|f| f.size as u64).sum())
-    }
-
-    /// Flushes memtables to SST files.
-    pub fn flush(&self) -> Result<()> {
-        for table in Table::ALL {
-            self.db.flush_cf(self.cf(table))?;
-        }
-        Ok(())
-    }
+/// Opens the database at `path` read-only, beside a node that may be running on it; it sees
+/// what was committed up to the moment of opening.
+pub fn open_read_only(path: &Path) -> Result<impl StoreReader> {
+    RocksStore::open_read_only(path)
 }

@@ -2,6 +2,7 @@
 
 mod focus;
 mod rules;
+mod store;
 mod uniqueness;
 
 use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, SignedTx, Transaction};
@@ -49,8 +50,8 @@ impl Chain {
     /// Everything an outside observer can see of the store, to assert "unchanged".
     pub(crate) fn fingerprint(&self) -> String {
         let node = self.node();
-        let status = node.status();
-        let mempool = node.store().mempool().unwrap();
+        let status = node.query().status();
+        let mempool = node.query().store().mempool().unwrap();
         format!("{status:?} {:?}", mempool.iter().map(|(seq, tx)| (*seq, tx.bytes.len())).collect::<Vec<_>>())
     }
 }

@@ -39,7 +39,7 @@ fn every_bad_input_has_its_code_and_changes_nothing() {
         assert_eq!(chain.fingerprint(), before, "a rejected {code} changed the store");
     }
     assert!(node.produce_block(3_000).unwrap().is_none(), "nothing was admitted");
-    assert_eq!(verify_chain(node.store()).unwrap().txs, 1);
+    assert_eq!(verify_chain(node.query().store()).unwrap().txs, 1);
 }
 
 #[test]
@@ -77,24 +77,24 @@ fn acknowledged_transactions_survive_a_restart_and_commit_after_it() {
     chain.node().produce_block(2_000).unwrap();
     let pending = chain.node().submit(chain.tx(0, 2, &[(3, 4)])).unwrap();
     let other = chain.node().submit(chain.tx(1, 1, &[(3, 4)])).unwrap();
-    assert_eq!(chain.node().tx_status(&pending.cid).unwrap(), TxStatus::Pending);
+    assert_eq!(chain.node().query().tx_status(&pending.cid).unwrap(), TxStatus::Pending);
 
     chain.restart();
     let node = chain.node();
-    assert_eq!(node.status().mempool, 2, "the durable mempool is re-admitted");
-    assert_eq!(node.tx_status(&first.cid).unwrap(), TxStatus::Committed { height: 1, index: 0 });
+    assert_eq!(node.query().status().mempool, 2, "the durable mempool is re-admitted");
+    assert_eq!(node.query().tx_status(&first.cid).unwrap(), TxStatus::Committed { height: 1, index: 0 });
     // The restarted mempool still enforces nonces.
     assert_eq!(node.submit(chain.tx(0, 2, &[(9, 8)])).unwrap_err().code(), "NONCE");
     let block = node.produce_block(3_000).unwrap().unwrap();
     assert_eq!((block.height, block.txs, block.links), (2, 2, 2));
-    assert_eq!(node.tx_status(&other.cid).unwrap(), TxStatus::Committed { height: 2, index: 1 });
-    let report = verify_chain(node.store()).unwrap();
+    assert_eq!(node.query().tx_status(&other.cid).unwrap(), TxStatus::Committed { height: 2, index: 1 });
+    let report = verify_chain(node.query().store()).unwrap();
     assert_eq!((report.height, report.txs, report.links), (2, 3, 4));
 
     chain.restart();
-    let status = chain.node().status();
+    let status = chain.node().query().status();
     assert_eq!((status.counts.height, status.counts.links, status.counts.particles, status.mempool), (2, 4, 4, 0));
-    assert!(chain.node().with_state(|s| s.graph().contains(2, 3, 0)), "the CSR is rebuilt from the store");
+    assert!(chain.node().query().with_state(|s| s.graph().contains(2, 3, 0)), "the CSR is rebuilt from the store");
 }
 
 #[test]
@@ -102,13 +102,13 @@ fn a_blocks_transactions_prove_into_its_header() {
     let chain = Chain::new(1);
     chain.node().submit(chain.tx(0, 1, &[(1, 2)])).unwrap();
     chain.node().produce_block(2_000).unwrap();
-    let (header, txs) = chain.node().block(1).unwrap().unwrap();
+    let (header, txs) = chain.node().query().block(1).unwrap().unwrap();
     assert_eq!(txs.len(), 1);
     // The block's transaction proves into its header.
     let leaf = engine::merkle::leaf_hash(&txs[0].to_bytes());
     let proof = engine::merkle::InclusionProof::new(&[leaf], 0);
     assert!(proof.verify(&txs[0].to_bytes(), &header.txs_root));
-    assert_eq!(header.parent, chain.node().block(0).unwrap().unwrap().0.cid());
+    assert_eq!(header.parent, chain.node().query().block(0).unwrap().unwrap().0.cid());
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn content_is_hashed_to_a_raw_cidv1_and_size_capped() {
     let node = chain.node();
     let particle = node.post_content(b"an oak is a tree").unwrap();
     assert_eq!(particle, engine::Particle::of_content(b"an oak is a tree"));
-    assert_eq!(node.content(&particle).unwrap().unwrap(), b"an oak is a tree");
+    assert_eq!(node.query().content(&particle).unwrap().unwrap(), b"an oak is a tree");
     let err = node.post_content(&vec![b'x'; 300 * 1024]).unwrap_err();
     assert_eq!(err.code(), "TOO_LARGE");
 }

@@ -23,7 +23,7 @@ fn a_duplicate_in_another_transaction_of_the_same_block_is_reported_and_not_stor
     let committed_again = node.submit(chain.tx(0, 3, &[(2, 3), (2, 3)])).unwrap();
     assert_eq!(committed_again.duplicates, vec![0, 1]);
     assert_eq!(node.produce_block(3_000).unwrap().unwrap().links, 0);
-    assert_eq!(verify_chain(node.store()).unwrap().links, 3);
+    assert_eq!(verify_chain(node.query().store()).unwrap().links, 3);
 }
 
 proptest! {
@@ -58,8 +58,8 @@ proptest! {
             }
         }
         chain.node().produce_block(time + 1_000).unwrap();
-        prop_assert_eq!(chain.node().status().counts.links, distinct.len() as u64);
-        prop_assert_eq!(chain.node().with_state(|s| s.graph().link_count()), distinct.len());
-        prop_assert_eq!(verify_chain(chain.node().store()).unwrap().links, distinct.len() as u64);
+        prop_assert_eq!(chain.node().query().status().counts.links, distinct.len() as u64);
+        prop_assert_eq!(chain.node().query().with_state(|s| s.graph().link_count()), distinct.len());
+        prop_assert_eq!(verify_chain(chain.node().query().store()).unwrap().links, distinct.len() as u64);
     }
 }

@@ -33,28 +33,28 @@ impl Particle {
     /// Its focus at the tip (null when no link uses it).
     async fn focus(&self, context: &Context<'_>) -> Option<f64> {
         let node = &ctx(context).node;
-        let idx = node.particle_index(&self.0)?;
-        node.focus().pi.get(idx.0 as usize).copied()
+        let idx = node.query().particle_index(&self.0)?;
+        node.query().focus().pi.get(idx.0 as usize).copied()
     }
 
     /// Its 1-based position in focus order at the tip.
     async fn rank(&self, context: &Context<'_>) -> Option<u32> {
         let node = &ctx(context).node;
-        let idx = node.particle_index(&self.0)?;
-        node.focus().rank.get(idx.0 as usize).copied()
+        let idx = node.query().particle_index(&self.0)?;
+        node.query().focus().rank.get(idx.0 as usize).copied()
     }
 
     /// Its content, if posted (UTF-8; invalid sequences replaced).
     async fn content(&self, context: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        let content = ctx(context).node.content(&self.0).map_err(engine_error)?;
+        let content = ctx(context).node.query().content(&self.0).map_err(engine_error)?;
         Ok(content.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// The height of the block that first linked it.
     async fn first_seen(&self, context: &Context<'_>) -> async_graphql::Result<Option<u64>> {
         let node = &ctx(context).node;
-        match node.particle_index(&self.0) {
-            Some(idx) => node.first_seen(idx).map_err(engine_error),
+        match node.query().particle_index(&self.0) {
+            Some(idx) => node.query().first_seen(idx).map_err(engine_error),
             None => Ok(None),
         }
     }
@@ -62,8 +62,8 @@ impl Particle {
     /// Its exact focus in the state after block `height`.
     async fn focus_at(&self, context: &Context<'_>, height: u64) -> async_graphql::Result<Option<f64>> {
         let node = &ctx(context).node;
-        match node.particle_index(&self.0) {
-            Some(idx) => node.focus_of_at(idx, height).map_err(engine_error),
+        match node.query().particle_index(&self.0) {
+            Some(idx) => node.query().focus_of_at(idx, height).map_err(engine_error),
             None => Ok(None),
         }
     }
@@ -105,7 +105,7 @@ pub(crate) fn links(
     after: Option<String>,
 ) -> async_graphql::Result<Connection<String, Cyberlink>> {
     let first = page_size(first, 10)?;
-    let page = ctx(context).node.links(&filter, after.as_deref(), first).map_err(engine_error)?;
+    let page = ctx(context).node.query().links(&filter, after.as_deref(), first).map_err(engine_error)?;
     let mut connection = Connection::new(after.is_some(), page.has_next);
     connection.edges.extend(page.links.into_iter().map(|(link, cursor)| Edge::new(cursor, Cyberlink(link))));
     Ok(connection)
@@ -119,7 +119,7 @@ pub(crate) async fn related(
 ) -> async_graphql::Result<RelatedAnswer> {
     let first = page_size(first, 10)?;
     let node = ctx(context).node.clone();
-    let answer = actix_web::web::block(move || node.related(&particles, first, RELATED_EPSILON))
+    let answer = actix_web::web::block(move || node.query().related(&particles, first, RELATED_EPSILON))
         .await
         .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
         .map_err(engine_error)?;
@@ -302,7 +302,7 @@ impl Block {
     }
     /// Its transactions in order.
     async fn transactions(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Transaction>> {
-        let txs = ctx(context).node.block_transactions(self.0.height).map_err(engine_error)?;
+        let txs = ctx(context).node.query().block_transactions(self.0.height).map_err(engine_error)?;
         Ok(txs
             .into_iter()
             .map(|tx| Transaction {
@@ -352,19 +352,19 @@ impl Neuron {
     }
     /// Its stake.
     async fn stake(&self, context: &Context<'_>) -> u64 {
-        ctx(context).node.neuron(&self.0).stake
+        ctx(context).node.query().neuron(&self.0).stake
     }
     /// Links per block it may add.
     async fn quota(&self, context: &Context<'_>) -> u64 {
-        ctx(context).node.neuron(&self.0).quota
+        ctx(context).node.query().neuron(&self.0).quota
     }
     /// The nonce its next transaction must carry.
     async fn next_nonce(&self, context: &Context<'_>) -> u64 {
-        ctx(context).node.neuron(&self.0).next_nonce
+        ctx(context).node.query().neuron(&self.0).next_nonce
     }
     /// Its karma: the share of focus its links carry.
     async fn karma(&self, context: &Context<'_>) -> f64 {
-        ctx(context).node.karma(&self.0)
+        ctx(context).node.query().karma(&self.0)
     }
     /// Its links in commit order.
     #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]

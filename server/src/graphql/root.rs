@@ -165,7 +165,7 @@ impl QueryRoot {
     async fn focus_proof(&self, context: &Context<'_>, cid: String, height: u64) -> async_graphql::Result<FocusProof> {
         let particle = parse_cid(&cid)?;
         let node = node(context).clone();
-        let proof = actix_web::web::block(move || node.focus_proof(&particle, height))
+        let proof = actix_web::web::block(move || node.query().focus_proof(&particle, height))
             .await
             .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
             .map_err(engine_error)?;
@@ -183,8 +183,8 @@ impl QueryRoot {
     /// Graph-wide numbers.
     async fn graph_stats(&self, context: &Context<'_>) -> GraphStats {
         let node = node(context);
-        let status = node.status();
-        let focus = node.focus().summary;
+        let status = node.query().status();
+        let focus = node.query().focus().summary;
         GraphStats {
             height: status.counts.height,
             particles: status.counts.particles,
@@ -291,13 +291,13 @@ impl SubscriptionRoot {
         let node = node(context).clone();
         let mut last: Vec<Option<f64>> = particles
             .iter()
-            .map(|p| node.particle_index(p).and_then(|i| node.focus().pi.get(i.0 as usize).copied()))
+            .map(|p| node.query().particle_index(p).and_then(|i| node.query().focus().pi.get(i.0 as usize).copied()))
             .collect();
         Ok(events(context).flat_map(move |event| {
-            let focus = node.focus();
+            let focus = node.query().focus();
             let mut changes = Vec::new();
             for (k, particle) in particles.iter().enumerate() {
-                let now = node.particle_index(particle).and_then(|i| focus.pi.get(i.0 as usize).copied());
+                let now = node.query().particle_index(particle).and_then(|i| focus.pi.get(i.0 as usize).copied());
                 if let Some(value) = now.filter(|v| Some(*v) != last[k]) {
                     changes.push(FocusChange {
                         cid: particle.to_string(),

@@ -87,7 +87,7 @@ pub(crate) fn run(node: &Node, search: &SearchIndex, dataset: Dataset) -> Result
             summary.self_links_dropped += 1;
         } else if !seen.insert((from, to, neuron.clone())) {
             summary.duplicates_dropped += 1;
-        } else if node.with_state(|s| s.has_link(&import_key(&neuron).address(), &from, &to)) {
+        } else if node.query().with_state(|s| s.has_link(&import_key(&neuron).address(), &from, &to)) {
             summary.already_present += 1;
         } else {
             by_neuron.entry(neuron).or_default().push((from, to));
@@ -106,14 +106,14 @@ pub(crate) fn run(node: &Node, search: &SearchIndex, dataset: Dataset) -> Result
     for (name, links) in &by_neuron {
         let key = import_key(name);
         for chunk in links.chunks(max_links) {
-            let nonce = node.neuron(&key.address()).next_nonce;
+            let nonce = node.query().neuron(&key.address()).next_nonce;
             let signed = Transaction::new(node.chain_id(), &key, nonce, chunk).sign(&key);
             if let Err(error) = node.submit(signed) {
                 if error.code() == "RATE_LIMITED" {
                     // The neuron's quota is full for this block: commit and go on.
                     summary.blocks += commit(node, search, &mut summary.links_added)?;
                     in_block = 0;
-                    let nonce = node.neuron(&key.address()).next_nonce;
+                    let nonce = node.query().neuron(&key.address()).next_nonce;
                     node.submit(Transaction::new(node.chain_id(), &key, nonce, chunk).sign(&key))
                         .with_context(|| format!("neuron {name} ({})", key.address()))?;
                 } else {

@@ -1,14 +1,11 @@
-//! Fixed binary layouts of the records the store keeps.
-
-use ipld_core::cid::Cid;
+//! Fixed binary layouts of the records in RocksDB values.
 
 use super::tables::be;
 use crate::{
     block::BlockHeader,
     error::{EngineError, Result},
     ids::{Height, LinkIdx, NeuronIdx, ParticleIdx},
-    neuron::Address,
-    particle::Particle,
+    records::{BlockRecord, FocusSummary, LinkRecord, NeuronRecord, TxRecord},
 };
 
 fn short(what: &str) -> EngineError {
@@ -21,19 +18,6 @@ fn u32_at(bytes: &[u8], at: usize, what: &str) -> Result<u32> {
 
 fn u64_at(bytes: &[u8], at: usize, what: &str) -> Result<u64> {
     be(bytes, at).map(u64::from_be_bytes).ok_or_else(|| short(what))
-}
-
-/// A neuron's state: `idx ‖ nonce ‖ stake ‖ links` (28 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NeuronRecord {
-    /// Its index.
-    pub idx: NeuronIdx,
-    /// The nonce of its last committed transaction (0: none yet).
-    pub nonce: u64,
-    /// Its stake.
-    pub stake: u64,
-    /// How many links it has made.
-    pub links: u64,
 }
 
 impl NeuronRecord {
@@ -56,21 +40,6 @@ impl NeuronRecord {
     }
 }
 
-/// A committed link: `from ‖ to ‖ neuron ‖ height ‖ tx index` (24 bytes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkRecord {
-    /// Source particle.
-    pub from: ParticleIdx,
-    /// Target particle.
-    pub to: ParticleIdx,
-    /// The neuron that made it.
-    pub neuron: NeuronIdx,
-    /// The block that added it.
-    pub height: Height,
-    /// The transaction within that block.
-    pub tx_index: u32,
-}
-
 impl LinkRecord {
     pub(crate) fn encode(&self) -> [u8; 24] {
         let mut out = [0; 24];
@@ -91,23 +60,6 @@ impl LinkRecord {
             tx_index: u32_at(bytes, 20, "link")?,
         })
     }
-}
-
-/// A committed transaction in compact form: `neuron ‖ nonce ‖ signature ‖ (from ‖ to)*`.
-///
-/// CIDs are stored once, in the particle tables, and referenced here by index: the signed
-/// DAG-CBOR bytes are canonical, so they are rebuilt exactly from this record (and the chain id),
-/// which keeps a link's share of a transaction at 8 bytes instead of two CIDs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TxRecord {
-    /// The signer.
-    pub neuron: NeuronIdx,
-    /// Its nonce.
-    pub nonce: u64,
-    /// The signature over the canonical bytes.
-    pub signature: [u8; 64],
-    /// Every link as signed (duplicates included), as particle indices.
-    pub links: Vec<(ParticleIdx, ParticleIdx)>,
 }
 
 impl TxRecord {
@@ -145,21 +97,6 @@ impl TxRecord {
     }
 }
 
-/// A committed block: `first_link ‖ link_count ‖ first_particle ‖ tx_count ‖ header DAG-CBOR`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlockRecord {
-    /// The first link the block added; its links are `first_link .. first_link + link_count`.
-    pub first_link: LinkIdx,
-    /// How many links it added.
-    pub link_count: u64,
-    /// The first particle it introduced (particles before it: `0..first_particle`).
-    pub first_particle: ParticleIdx,
-    /// How many transactions it holds.
-    pub tx_count: u32,
-    /// Its header.
-    pub header: BlockHeader,
-}
-
 impl BlockRecord {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
@@ -182,26 +119,33 @@ impl BlockRecord {
     }
 }
 
-/// Everything one block changes, computed without touching the store or the in-memory state,
-/// then written by `Store::commit_block` and applied by `ChainState::apply`.
-#[derive(Clone, Debug)]
-pub struct BlockDiff {
-    /// The new header.
-    pub header: BlockHeader,
-    /// The particle count before this block.
-    pub first_particle: ParticleIdx,
-    /// Particles first seen in this block, with the indices they get.
-    pub new_particles: Vec<(ParticleIdx, Particle)>,
-    /// Neurons first seen in this block.
-    pub new_neurons: Vec<(NeuronIdx, Address)>,
-    /// Every neuron whose record changed, with its new record.
-    pub neurons: Vec<(Address, NeuronRecord)>,
-    /// Index of the first added link.
-    pub first_link: LinkIdx,
-    /// Links added (duplicates are not here).
-    pub links: Vec<LinkRecord>,
-    /// The block's transactions, in order.
-    pub txs: Vec<(Cid, TxRecord)>,
-    /// Mempool entries this block consumes.
-    pub mempool_done: Vec<u64>,
+impl FocusSummary {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(72);
+        out.extend_from_slice(&self.height.to_be_bytes());
+        out.extend_from_slice(&self.particles.to_be_bytes());
+        out.extend_from_slice(&self.iterations.to_be_bytes());
+        out.extend_from_slice(&self.bound.to_bits().to_be_bytes());
+        out.extend_from_slice(&self.syntropy.to_bits().to_be_bytes());
+        out.extend_from_slice(&self.root);
+        out.extend_from_slice(&self.solve_micros.to_be_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        let field = |at: usize, len: usize| {
+            bytes.get(at..at + len).ok_or_else(|| EngineError::Corruption("focus summary is truncated".into()))
+        };
+        let u64_at = |at| field(at, 8).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+        let u32_at = |at| field(at, 4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+        Ok(FocusSummary {
+            height: u64_at(0)?,
+            particles: u32_at(8)?,
+            iterations: u32_at(12)?,
+            bound: f64::from_bits(u64_at(16)?),
+            syntropy: f64::from_bits(u64_at(24)?),
+            root: field(32, 32)?.try_into().expect("32 bytes"),
+            solve_micros: u64_at(64)?,
+        })
+    }
 }

@@ -1,0 +1,246 @@
+//! The node: one store, the chain state, mempool and focus behind one lock ([`crate::shared`]),
+//! the admission thread, and the block transition split the way a BFT engine drives it —
+//! [`Node::propose`] builds a block from the mempool without committing anything, and
+//! [`Node::commit`] writes it, applies it and advances the focus.
+
+mod admission;
+mod focus;
+mod restore;
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use crate::{
+    error::{EngineError, Result},
+    focus::Focus,
+    genesis::Genesis,
+    ids::LinkIdx,
+    particle::Particle,
+    query::Query,
+    records::BlockDiff,
+    shared::{Inner, NodeConfig, Shared},
+    state::ChainState,
+    store::{BlockReader, FullStore, RocksStore},
+    tx::{SignedTx, TxLimits, VerifiedTx},
+    views::{BlockEvent, BlockSummary, LinkView, Receipt},
+};
+
+use admission::Admission;
+pub(crate) use restore::chain_state as restore_chain_state;
+
+/// A block built from the mempool on the current tip, not committed.
+#[derive(Clone, Debug)]
+pub struct Proposal {
+    block: BlockDiff,
+}
+
+impl Proposal {
+    /// What the block changes (its header included).
+    pub fn block(&self) -> &BlockDiff {
+        &self.block
+    }
+}
+
+/// Writes block 0 unless `store` (called `name` in errors) already holds `genesis`'s chain.
+fn init_named(store: &dyn FullStore, genesis: &Genesis, name: &dyn std::fmt::Display) -> Result<()> {
+    match store.genesis()? {
+        Some(existing) if existing == *genesis => Ok(()),
+        Some(existing) => Err(EngineError::Genesis(format!(
+            "{name} already holds chain {:?} with another genesis",
+            existing.chain_id
+        ))),
+        None => store.commit_genesis(genesis, &ChainState::genesis_block(genesis)),
+    }
+}
+
+/// A running node over one store.
+pub struct Node {
+    shared: Arc<Shared>,
+    admission: Admission,
+}
+
+impl Node {
+    /// Creates the chain in the database directory `db_dir` from `genesis` (block 0). If it
+    /// already holds the same chain this is a no-op; a different genesis is an error.
+    pub fn init(db_dir: &Path, genesis: &Genesis) -> Result<()> {
+        genesis.validate()?;
+        std::fs::create_dir_all(db_dir)?;
+        init_named(&RocksStore::open(db_dir)?, genesis, &db_dir.display())
+    }
+
+    /// [`Node::init`] on any store.
+    pub fn init_store(store: &dyn FullStore, genesis: &Genesis) -> Result<()> {
+        genesis.validate()?;
+        init_named(store, genesis, &"the store")
+    }
+
+    /// Whether `db_dir` holds an initialised chain (a database with a genesis; a crash
+    /// between creating the database and writing the genesis leaves it uninitialised).
+    pub fn is_initialised(db_dir: &Path) -> Result<bool> {
+        if !db_dir.join("CURRENT").exists() {
+            return Ok(false);
+        }
+        Ok(RocksStore::open_read_only(db_dir)?.genesis()?.is_some())
+    }
+
+    /// Opens an initialised database directory: rebuilds the state and re-admits the durable
+    /// mempool in arrival order.
+    pub fn open(db_dir: &Path, config: NodeConfig) -> Result<Self> {
+        if !Self::is_initialised(db_dir)? {
+            return Err(EngineError::Genesis(format!("{} is not initialised (run `init`)", db_dir.display())));
+        }
+        Self::open_store(Box::new(RocksStore::open(db_dir)?), config)
+    }
+
+    /// [`Node::open`] on any initialised store.
+    pub fn open_store(store: Box<dyn FullStore>, config: NodeConfig) -> Result<Self> {
+        let state = restore::chain_state(store.as_reader())?;
+        let chain_id = state.chain_id().to_owned();
+        let limits = state.genesis().params.tx_limits();
+        let mempool = restore::mempool(store.as_ref(), &state, &limits)?;
+        let (focus, focus_pending) = focus::load(store.as_ref(), &state)?;
+        let shared = Arc::new(Shared {
+            store,
+            inner: Mutex::new(Inner { state, mempool, focus, focus_pending }),
+            committing: Mutex::new(()),
+            listeners: Mutex::new(Vec::new()),
+            chain_id,
+            limits,
+            config,
+        });
+        let admission = Admission::start(&shared)?;
+        Ok(Node { shared, admission })
+    }
+
+    /// The read API over this node's store and state.
+    pub fn query(&self) -> Query {
+        Query::new(Arc::clone(&self.shared))
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.shared.chain_id
+    }
+
+    /// Transaction size limits.
+    pub fn tx_limits(&self) -> TxLimits {
+        self.shared.limits
+    }
+
+    /// Admits a signed transaction. Returns once it is in the synced write-ahead log; any
+    /// error leaves the store unchanged. Blocks the calling thread.
+    pub fn submit(&self, signed: SignedTx) -> Result<Receipt> {
+        self.admission.admit(signed.verify(&self.shared.chain_id, &self.shared.limits)?)
+    }
+
+    /// Builds the next block from the mempool on the current tip, committing nothing: `None`
+    /// when the mempool has nothing for it and no focus awaits a header. `time` is the
+    /// proposer's clock (Unix milliseconds); the state machine never reads one. Entries that
+    /// can never commit (a used nonce) are dropped from the mempool on the way.
+    pub fn propose(&self, time: u64) -> Result<Option<Proposal>> {
+        let mut inner = self.shared.lock();
+        let Inner { state, mempool, focus, focus_pending } = &mut *inner;
+        let (chosen, stale) = mempool.select(state);
+        if !stale.is_empty() {
+            self.shared.store.drop_mempool(&stale)?;
+            mempool.remove(&stale);
+        }
+        if chosen.is_empty() && !*focus_pending {
+            return Ok(None);
+        }
+        let chosen: Vec<(u64, &VerifiedTx)> = chosen.iter().map(|(seq, tx)| (*seq, tx.as_ref())).collect();
+        Ok(Some(Proposal { block: state.prepare_block(&chosen, time, focus.summary.root)? }))
+    }
+
+    /// Commits a proposal made on the current tip: writes it in one synced batch, applies it,
+    /// then computes the focus of the new state (warm from the previous focus, outside the
+    /// lock, so admission goes on) and stores it; the next block commits to it.
+    pub fn commit(&self, proposal: Proposal) -> Result<BlockSummary> {
+        let _one_at_a_time = self.lock_commits();
+        self.commit_held(proposal)
+    }
+
+    /// [`Node::propose`] and [`Node::commit`] as one step (a single-node chain's producer).
+    pub fn produce_block(&self, time: u64) -> Result<Option<BlockSummary>> {
+        let _one_at_a_time = self.lock_commits();
+        self.propose(time)?.map(|proposal| self.commit_held(proposal)).transpose()
+    }
+
+    fn lock_commits(&self) -> MutexGuard<'_, ()> {
+        self.shared.committing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The commit, with `committing` held by the caller.
+    fn commit_held(&self, Proposal { block }: Proposal) -> Result<BlockSummary> {
+        let (summary, links, operator, changed, previous) = {
+            let mut inner = self.shared.lock();
+            let Inner { state, mempool, focus, focus_pending } = &mut *inner;
+            let tip = state.tip().0.height;
+            if block.header.parent != state.tip().1 {
+                return Err(EngineError::StaleProposal { proposed: block.header.height, tip });
+            }
+            self.shared.store.commit_block(&block)?;
+            state.apply(&block);
+            mempool.remove(&block.mempool_done);
+            let changed = !block.links.is_empty();
+            *focus_pending = changed;
+            let operator = if changed { Arc::new(state.focus_operator()?) } else { Arc::clone(&focus.operator) };
+            let summary = BlockSummary {
+                height: block.header.height,
+                cid: block.header.cid(),
+                txs: block.txs.len(),
+                links: block.links.len(),
+            };
+            let links: Vec<LinkView> = block
+                .links
+                .iter()
+                .enumerate()
+                .map(|(i, record)| LinkView::resolve(state, LinkIdx(block.first_link.0 + i as u64), *record))
+                .collect();
+            (summary, links, operator, changed, focus.clone())
+        };
+        let focus = focus::advance(self.shared.store.as_ref(), operator, changed, &previous, summary.height)?;
+        let focus = {
+            let mut inner = self.shared.lock();
+            let focus = if changed { Focus { karma: Arc::new(inner.state.karma(&focus.pi)), ..focus } } else { focus };
+            inner.focus = focus.clone();
+            focus
+        };
+        tracing::info!(
+            height = summary.height,
+            txs = summary.txs,
+            links = summary.links,
+            focus_iterations = focus.summary.iterations,
+            focus_ms = focus.summary.solve_micros / 1000,
+            "block committed"
+        );
+        let event = BlockEvent { block: summary.clone(), header: block.header, links, focus: focus.summary };
+        for listener in self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            listener(&event);
+        }
+        Ok(summary)
+    }
+
+    /// Calls `listener` after every block, once its focus is computed (subscriptions).
+    pub fn on_block(&self, listener: impl Fn(&BlockEvent) + Send + Sync + 'static) {
+        self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(listener));
+    }
+
+    /// Stores content durably and returns its particle (CIDv1, raw, sha2-256).
+    pub fn post_content(&self, content: &[u8]) -> Result<Particle> {
+        Ok(self.post_contents(&[content])?.remove(0))
+    }
+
+    /// Stores many contents in one durable write (bulk import); returns their particles.
+    pub fn post_contents(&self, contents: &[&[u8]]) -> Result<Vec<Particle>> {
+        let limit = self.shared.config.max_content_bytes;
+        if let Some(big) = contents.iter().find(|c| c.len() > limit) {
+            return Err(EngineError::TooLarge { what: "content (bytes)", size: big.len(), limit });
+        }
+        let entries: Vec<(Particle, &[u8])> = contents.iter().map(|c| (Particle::of_content(c), *c)).collect();
+        self.shared.store.put_contents(&entries)?;
+        Ok(entries.into_iter().map(|(p, _)| p).collect())
+    }
+}

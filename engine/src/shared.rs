@@ -1,0 +1,64 @@
+//! What the node's threads and the query API share: the store, and the chain state, mempool and
+//! tip focus behind one lock.
+
+use std::sync::{Mutex, MutexGuard};
+
+use crate::{focus::Focus, mempool::Mempool, state::ChainState, store::FullStore, tx::TxLimits, views::BlockEvent};
+
+/// Node policy that is not consensus.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Largest content accepted by `Node::post_content`.
+    pub max_content_bytes: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig { max_content_bytes: 256 * 1024 }
+    }
+}
+
+/// The state that moves with every block and admission.
+pub(crate) struct Inner {
+    pub(crate) state: ChainState,
+    pub(crate) mempool: Mempool,
+    /// The focus of the tip's state.
+    pub(crate) focus: Focus,
+    /// Whether the tip's focus differs from the one its header commits to, so a block is due
+    /// even with an empty mempool (it carries the new `focus_root`).
+    pub(crate) focus_pending: bool,
+}
+
+pub(crate) type Listener = Box<dyn Fn(&BlockEvent) + Send + Sync>;
+
+/// One node's shared state. **Invariant:** the in-memory mempool equals the durable one: both
+/// change under `inner`, the durable side first.
+pub(crate) struct Shared {
+    pub(crate) store: Box<dyn FullStore>,
+    pub(crate) inner: Mutex<Inner>,
+    /// Serialises block commits (the focus solve runs outside `inner`).
+    pub(crate) committing: Mutex<()>,
+    /// Called after every block.
+    pub(crate) listeners: Mutex<Vec<Listener>>,
+    pub(crate) chain_id: String,
+    pub(crate) limits: TxLimits,
+    pub(crate) config: NodeConfig,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves nothing half-applied (state moves only after
+        // the store commits), so the data behind a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the committed state.
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&ChainState) -> T) -> T {
+        f(&self.lock().state)
+    }
+
+    /// The focus of the tip's state.
+    pub(crate) fn focus(&self) -> Focus {
+        self.lock().focus.clone()
+    }
+}

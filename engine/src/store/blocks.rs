@@ -1,0 +1,28 @@
+//! Reading committed blocks and transactions.
+
+use ipld_core::cid::Cid;
+
+use crate::{
+    error::Result,
+    genesis::Genesis,
+    ids::Height,
+    records::{BlockRecord, TxLocation, TxRecord},
+};
+
+/// Committed blocks, their transactions and the genesis document.
+pub trait BlockReader {
+    /// The genesis document, if the chain was initialised.
+    fn genesis(&self) -> Result<Option<Genesis>>;
+
+    /// The block at `height`.
+    fn block(&self, height: Height) -> Result<Option<BlockRecord>>;
+
+    /// The highest committed block.
+    fn last_block(&self) -> Result<Option<BlockRecord>>;
+
+    /// The transactions of one block, in block order.
+    fn block_txs(&self, height: Height) -> Result<Vec<TxRecord>>;
+
+    /// Where a transaction was committed.
+    fn tx_location(&self, cid: &Cid) -> Result<Option<TxLocation>>;
+}

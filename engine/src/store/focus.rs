@@ -1,0 +1,12 @@
+//! Reading the focus history.
+
+use crate::{error::Result, ids::Height, records::FocusSummary};
+
+/// Each height's focus summary and history chunks (their format is `crate::focus`'s).
+pub trait FocusReader {
+    /// The focus summary of a height.
+    fn focus_summary(&self, height: Height) -> Result<Option<FocusSummary>>;
+
+    /// One stored focus history chunk.
+    fn focus_chunk(&self, height: Height, chunk: u32) -> Result<Option<Vec<u8>>>;
+}

@@ -1,0 +1,379 @@
+//! The RocksDB store: one database, one column family per [`Table`](tables::Table).
+//!
+//! The only module that touches RocksDB. It writes a block's every index in one synced
+//! `WriteBatch`, so after `kill -9` the database holds each block entirely or not at all, and an
+//! acknowledged mempool entry is in the synced write-ahead log. Keys and values are laid out in
+//! `tables.rs` and `codec.rs` and decoded nowhere else.
+
+mod codec;
+mod tables;
+
+use std::path::Path;
+
+use ipld_core::cid::Cid;
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
+    WriteBatch, WriteOptions,
+};
+
+use tables::{GENESIS_KEY, Table, be, focus_key, parse_tx_key, tx_key};
+
+use super::{BlockReader, ContentReader, FocusReader, LinkPosition, LinkReader, LinkScan, MempoolReader, StoreWriter};
+use crate::{
+    error::{EngineError, Result},
+    genesis::Genesis,
+    ids::{Height, LinkIdx, NeuronIdx, ParticleIdx},
+    neuron::Address,
+    particle::Particle,
+    records::{BlockDiff, BlockRecord, FocusSummary, LinkRecord, NeuronRecord, TxLocation, TxRecord},
+    tx::SignedTx,
+};
+
+/// One raw entry of a table.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
+
+/// The node's database.
+pub struct RocksStore {
+    db: DB,
+}
+
+fn corrupt(what: &str) -> EngineError {
+    EngineError::Corruption(what.to_owned())
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) the database at `path` for reading and writing. Only one
+    /// process may hold it so.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = DB::open_cf_descriptors(&Self::options(), path, Self::descriptors())?;
+        Ok(RocksStore { db })
+    }
+
+    /// Opens an existing database read-only, beside a node that may be running on it. It sees
+    /// what was committed up to the moment of opening.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        if !path.join("CURRENT").exists() {
+            return Err(EngineError::NoDatabase(path.to_owned()));
+        }
+        let names = Table::ALL.iter().map(|t| t.name());
+        let db = DB::open_cf_for_read_only(&Self::options(), path, names, false)?;
+        Ok(RocksStore { db })
+    }
+
+    fn options() -> Options {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(DBCompressionType::Lz4);
+        opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+        opts.set_max_background_jobs(2);
+        opts
+    }
+
+    fn descriptors() -> Vec<ColumnFamilyDescriptor> {
+        Table::ALL
+            .iter()
+            .map(|&table| {
+                let mut opts = Self::options();
+                if table.point_lookups() {
+                    let mut block = BlockBasedOptions::default();
+                    block.set_bloom_filter(10.0, false);
+                    opts.set_block_based_table_factory(&block);
+                }
+                ColumnFamilyDescriptor::new(table.name(), opts)
+            })
+            .collect()
+    }
+
+    fn cf(&self, table: Table) -> &ColumnFamily {
+        self.db.cf_handle(table.name()).expect("every table is opened with the database")
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(table), key)?)
+    }
+
+    fn write_synced(&self, batch: WriteBatch) -> Result<()> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        Ok(self.db.write_opt(batch, &options)?)
+    }
+
+    /// Visits every entry of a table in key order, or those from `start` on.
+    fn scan(
+        &self,
+        table: Table,
+        start: Option<&[u8]>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let mode = match start {
+            Some(key) => IteratorMode::From(key, Direction::Forward),
+            None => IteratorMode::Start,
+        };
+        for item in self.db.iterator_cf(self.cf(table), mode) {
+            let (key, value) = item?;
+            if !visit(&key, &value)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn last(&self, table: Table) -> Result<Option<KeyValue>> {
+        Ok(self.db.iterator_cf(self.cf(table), IteratorMode::End).next().transpose()?)
+    }
+
+    fn stage_block(&self, batch: &mut WriteBatch, block: &BlockDiff) {
+        let height = Height(block.header.height);
+        for (idx, particle) in &block.new_particles {
+            let cid = particle.to_bytes();
+            batch.put_cf(self.cf(Table::ParticleByCid), &cid, idx.to_be_bytes());
+            batch.put_cf(self.cf(Table::CidByParticle), idx.to_be_bytes(), &cid);
+        }
+        for (idx, address) in &block.new_neurons {
+            batch.put_cf(self.cf(Table::NeuronKeys), idx.to_be_bytes(), address.0);
+        }
+        for (address, record) in &block.neurons {
+            batch.put_cf(self.cf(Table::Neurons), address.0, record.encode());
+        }
+        for (i, link) in block.links.iter().enumerate() {
+            let idx = LinkIdx(block.first_link.0 + i as u64);
+            let key = |position: LinkPosition| position.to_bytes();
+            batch.put_cf(self.cf(Table::Links), idx.to_be_bytes(), link.encode());
+            batch.put_cf(
+                self.cf(Table::LinksByFrom),
+                key(LinkPosition::Source(link.from, link.to, link.neuron)),
+                idx.to_be_bytes(),
+            );
+            batch.put_cf(self.cf(Table::LinksByTo), key(LinkPosition::Target(link.to, link.from, link.neuron)), []);
+            batch.put_cf(self.cf(Table::LinksByNeuron), key(LinkPosition::Neuron(link.neuron, idx)), []);
+        }
+        for (index, (cid, tx)) in block.txs.iter().enumerate() {
+            let key = tx_key(height, index as u32);
+            batch.put_cf(self.cf(Table::Txs), key, tx.encode());
+            batch.put_cf(self.cf(Table::TxByCid), cid.to_bytes(), key);
+        }
+        for seq in &block.mempool_done {
+            batch.delete_cf(self.cf(Table::Mempool), seq.to_be_bytes());
+        }
+        let record = BlockRecord {
+            first_link: block.first_link,
+            link_count: block.links.len() as u64,
+            first_particle: block.first_particle,
+            tx_count: block.txs.len() as u32,
+            header: block.header.clone(),
+        };
+        batch.put_cf(self.cf(Table::Blocks), height.to_be_bytes(), record.encode());
+    }
+
+    /// Compacts every table fully and answers the size of the live SST files in bytes (what
+    /// the ingest bench reports per link).
+    pub fn compact(&self) -> Result<u64> {
+        for table in Table::ALL {
+            self.db.flush_cf(self.cf(table))?;
+            self.db.compact_range_cf(self.cf(table), None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(self.db.live_files()?.iter().map(|f| f.size as u64).sum())
+    }
+}
+
+impl BlockReader for RocksStore {
+    fn genesis(&self) -> Result<Option<Genesis>> {
+        self.get(Table::Meta, GENESIS_KEY)?
+            .map(|bytes| serde_ipld_dagcbor::from_slice(&bytes).map_err(|e| corrupt(&format!("genesis: {e}"))))
+            .transpose()
+    }
+
+    fn block(&self, height: Height) -> Result<Option<BlockRecord>> {
+        self.get(Table::Blocks, &height.to_be_bytes())?.map(|v| BlockRecord::decode(&v)).transpose()
+    }
+
+    fn last_block(&self) -> Result<Option<BlockRecord>> {
+        self.last(Table::Blocks)?.map(|(_, v)| BlockRecord::decode(&v)).transpose()
+    }
+
+    fn block_txs(&self, height: Height) -> Result<Vec<TxRecord>> {
+        let mut txs = Vec::new();
+        self.scan(Table::Txs, Some(&tx_key(height, 0)), |key, value| {
+            if parse_tx_key(key).map(|(h, _)| h) != Some(height) {
+                return Ok(false);
+            }
+            txs.push(TxRecord::decode(value)?);
+            Ok(true)
+        })?;
+        Ok(txs)
+    }
+
+    fn tx_location(&self, cid: &Cid) -> Result<Option<TxLocation>> {
+        Ok(self
+            .get(Table::TxByCid, &cid.to_bytes())?
+            .and_then(|key| parse_tx_key(&key).map(|(height, index)| TxLocation { height, index })))
+    }
+}
+
+impl LinkReader for RocksStore {
+    fn particles(&self) -> Result<Vec<Particle>> {
+        let mut particles = Vec::new();
+        self.scan(Table::CidByParticle, None, |key, value| {
+            let idx = u32::from_be_bytes(be(key, 0).ok_or_else(|| corrupt("particle key"))?);
+            if idx as usize != particles.len() {
+                return Err(corrupt(&format!("particle index {idx} out of sequence")));
+            }
+            particles.push(Particle::from_bytes(value)?);
+            Ok(true)
+        })?;
+        Ok(particles)
+    }
+
+    fn particle_idx(&self, particle: &Particle) -> Result<Option<ParticleIdx>> {
+        Ok(self
+            .get(Table::ParticleByCid, &particle.to_bytes())?
+            .and_then(|v| be(&v, 0).map(|b| ParticleIdx(u32::from_be_bytes(b)))))
+    }
+
+    fn neurons(&self) -> Result<Vec<(Address, NeuronRecord)>> {
+        let mut keys = Vec::new();
+        self.scan(Table::NeuronKeys, None, |_, value| {
+            keys.push(Address(be(value, 0).ok_or_else(|| corrupt("neuron key"))?));
+            Ok(true)
+        })?;
+        keys.into_iter()
+            .map(|address| {
+                let record = self.get(Table::Neurons, &address.0)?.ok_or_else(|| corrupt("neuron without record"))?;
+                Ok((address, NeuronRecord::decode(&record)?))
+            })
+            .collect()
+    }
+
+    fn link(&self, from: ParticleIdx, to: ParticleIdx, neuron: NeuronIdx) -> Result<Option<LinkIdx>> {
+        Ok(self
+            .get(Table::LinksByFrom, &LinkPosition::Source(from, to, neuron).to_bytes())?
+            .and_then(|v| be(&v, 0).map(|b| LinkIdx(u64::from_be_bytes(b)))))
+    }
+
+    fn link_record(&self, idx: LinkIdx) -> Result<Option<LinkRecord>> {
+        self.get(Table::Links, &idx.to_be_bytes())?.map(|v| LinkRecord::decode(&v)).transpose()
+    }
+
+    fn scan_links(
+        &self,
+        scan: LinkScan,
+        after: Option<LinkPosition>,
+        visit: &mut dyn FnMut(LinkPosition, LinkIdx, LinkRecord) -> Result<bool>,
+    ) -> Result<()> {
+        let table = match scan {
+            LinkScan::BySource { .. } => Table::LinksByFrom,
+            LinkScan::ByTarget { .. } => Table::LinksByTo,
+            LinkScan::ByNeuron { .. } => Table::LinksByNeuron,
+            LinkScan::All { .. } => Table::Links,
+        };
+        let start = match after {
+            // Strictly after: the smallest key greater than the position's.
+            Some(position) => [position.to_bytes(), vec![0]].concat(),
+            None => scan.start().to_bytes(),
+        };
+        let missing = |what: String| EngineError::Corruption(what);
+        self.scan(table, Some(&start), |key, value| {
+            let Some(position) = scan.position(key) else {
+                return Ok(false);
+            };
+            let idx = match position {
+                LinkPosition::Source(..) => {
+                    LinkIdx(u64::from_be_bytes(be(value, 0).ok_or_else(|| corrupt("link index"))?))
+                }
+                LinkPosition::Target(to, from, neuron) => {
+                    self.link(from, to, neuron)?.ok_or_else(|| missing("in-link without out-link".into()))?
+                }
+                LinkPosition::Neuron(_, idx) | LinkPosition::Commit(idx) => idx,
+            };
+            let record = match position {
+                LinkPosition::Commit(_) => LinkRecord::decode(value)?,
+                _ => self.link_record(idx)?.ok_or_else(|| missing(format!("link {idx} missing")))?,
+            };
+            visit(position, idx, record)
+        })
+    }
+}
+
+impl FocusReader for RocksStore {
+    fn focus_summary(&self, height: Height) -> Result<Option<FocusSummary>> {
+        self.get(Table::FocusSummary, &height.to_be_bytes())?.map(|v| FocusSummary::decode(&v)).transpose()
+    }
+
+    fn focus_chunk(&self, height: Height, chunk: u32) -> Result<Option<Vec<u8>>> {
+        self.get(Table::Focus, &focus_key(height, chunk))
+    }
+}
+
+impl ContentReader for RocksStore {
+    fn content(&self, particle: &Particle) -> Result<Option<Vec<u8>>> {
+        self.get(Table::Content, &particle.to_bytes())
+    }
+
+    fn for_each_content(&self, visit: &mut dyn FnMut(Particle, &[u8]) -> Result<bool>) -> Result<()> {
+        self.scan(Table::Content, None, |key, value| visit(Particle::from_bytes(key)?, value))
+    }
+}
+
+impl MempoolReader for RocksStore {
+    fn mempool(&self) -> Result<Vec<(u64, SignedTx)>> {
+        let mut entries = Vec::new();
+        self.scan(Table::Mempool, None, |key, value| {
+            let seq = u64::from_be_bytes(be(key, 0).ok_or_else(|| corrupt("mempool key"))?);
+            let signature = be::<64>(value, 0).ok_or_else(|| corrupt("mempool entry"))?;
+            entries.push((seq, SignedTx { bytes: value[64..].to_vec(), signature }));
+            Ok(true)
+        })?;
+        Ok(entries)
+    }
+}
+
+impl StoreWriter for RocksStore {
+    fn commit_genesis(&self, genesis: &Genesis, block: &BlockDiff) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(Table::Meta), GENESIS_KEY, genesis.encode());
+        self.stage_block(&mut batch, block);
+        self.write_synced(batch)
+    }
+
+    fn commit_block(&self, block: &BlockDiff) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        self.stage_block(&mut batch, block);
+        self.write_synced(batch)
+    }
+
+    fn put_focus(&self, summary: &FocusSummary, chunks: &[(u32, Vec<u8>)]) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let height = Height(summary.height);
+        for (chunk, bytes) in chunks {
+            batch.put_cf(self.cf(Table::Focus), focus_key(height, *chunk), bytes);
+        }
+        batch.put_cf(self.cf(Table::FocusSummary), height.to_be_bytes(), summary.encode());
+        self.write_synced(batch)
+    }
+
+    fn append_mempool(&self, entries: &[(u64, &SignedTx)]) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for (seq, tx) in entries {
+            let value = [tx.signature.as_slice(), &tx.bytes].concat();
+            batch.put_cf(self.cf(Table::Mempool), seq.to_be_bytes(), value);
+        }
+        self.write_synced(batch)
+    }
+
+    fn drop_mempool(&self, seqs: &[u64]) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for seq in seqs {
+            batch.delete_cf(self.cf(Table::Mempool), seq.to_be_bytes());
+        }
+        self.write_synced(batch)
+    }
+
+    fn put_contents(&self, entries: &[(Particle, &[u8])]) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for (particle, content) in entries {
+            batch.put_cf(self.cf(Table::Content), particle.to_bytes(), content);
+        }
+        self.write_synced(batch)
+    }
+}
