@@ -18,7 +18,7 @@ use std::{
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, SignedTx, Store, Transaction};
+use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, SignedTx, Transaction};
 
 const NEURONS: usize = 8;
 const CLIENT_THREADS: usize = 8;
@@ -153,11 +153,9 @@ fn http(work: &mut Workload, links: usize, per_tx: usize, data: &Path) -> f64 {
 }
 
 fn bytes_per_link(data: &Path) -> (f64, u64) {
-    let store = Store::open(data).unwrap();
-    store.flush().unwrap();
-    store.compact();
-    let links = engine::ChainState::load(&store).unwrap().counts().links;
-    (store.live_bytes().unwrap() as f64 / links as f64, links)
+    let bytes = engine::store::compact(data).unwrap();
+    let links = engine::chain_state(&engine::store::open_read_only(data).unwrap()).unwrap().counts().links;
+    (bytes as f64 / links as f64, links)
 }
 
 fn main() {

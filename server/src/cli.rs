@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, Store};
+use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle};
 use sprint::sprint_seed;
 
 use crate::{
@@ -328,8 +328,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         }
         Command::Status { data } => {
             let data = data.unwrap_or_else(default_data_dir);
-            let store = Store::open_read_only(&data)?;
-            let state = engine::ChainState::load(&store)?;
+            let store = engine::store::open_read_only(&data)?;
+            let state = engine::chain_state(&store)?;
             let counts = state.counts();
             println!("chain      {}", state.chain_id());
             println!("height     {}", counts.height);
@@ -344,7 +344,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         }
         Command::Verify { data } => {
             let data = data.unwrap_or_else(default_data_dir);
-            let report = engine::audit::verify_chain(&Store::open_read_only(&data)?)?;
+            let report = engine::audit::verify_chain(&engine::store::open_read_only(&data)?)?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }

@@ -72,7 +72,7 @@ fn engine_error(error: &EngineError) -> HttpResponse {
     if !error.is_client_error() {
         tracing::error!(%error, "request failed inside the node");
     }
-    error_body(error.code(), error)
+    error_body(error.code().as_str(), error)
 }
 
 /// Runs blocking engine work off the async workers.
@@ -134,7 +134,7 @@ async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse 
     match node.query().content(&particle) {
         Ok(Some(bytes)) => HttpResponse::Ok().content_type("application/octet-stream").body(bytes),
         Ok(None) => error_body("NOT_FOUND", format!("no content stored for {particle}")),
-        Err(e) => engine_error(&e),
+        Err(e) => engine_error(&e.into()),
     }
 }
 
@@ -148,7 +148,7 @@ async fn status(node: web::Data<Node>) -> HttpResponse {
 async fn neuron(node: web::Data<Node>, address: web::Path<String>) -> HttpResponse {
     match address.parse::<Address>() {
         Ok(address) => HttpResponse::Ok().json(node.query().neuron(&address)),
-        Err(e) => engine_error(&e),
+        Err(e) => engine_error(&e.into()),
     }
 }
 

@@ -87,7 +87,7 @@ impl SearchIndex {
     /// Rebuilds from the store when the document count differs from the content count.
     fn reconcile(&self, node: &Node) -> Result<()> {
         let mut stored = 0u64;
-        node.query().store().for_each_content(|_, _| {
+        node.query().store().for_each_content(&mut |_, _| {
             stored += 1;
             Ok(true)
         })?;
@@ -97,7 +97,7 @@ impl SearchIndex {
         tracing::info!(documents = stored, "rebuilding the search index from the store");
         self.writer().delete_all_documents()?;
         let mut batch = Vec::new();
-        node.query().store().for_each_content(|particle, content| {
+        node.query().store().for_each_content(&mut |particle, content| {
             batch.push((particle, String::from_utf8_lossy(content).into_owned()));
             Ok(true)
         })?;

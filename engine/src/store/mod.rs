@@ -54,3 +54,9 @@ impl<T: StoreReader + StoreWriter> FullStore for T {
 pub fn open_read_only(path: &Path) -> Result<impl StoreReader> {
     RocksStore::open_read_only(path)
 }
+
+/// Flushes and fully compacts the database at `path` (no node may hold it) and answers the size
+/// of its live files in bytes: what a chain costs on disk.
+pub fn compact(path: &Path) -> Result<u64> {
+    RocksStore::open(path)?.compact()
+}

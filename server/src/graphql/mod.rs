@@ -55,7 +55,7 @@ pub(crate) fn engine_error(error: EngineError) -> async_graphql::Error {
     if !error.is_client_error() {
         tracing::error!(%error, "GraphQL request failed inside the node");
     }
-    coded(error.code(), error)
+    coded(error.code().as_str(), error)
 }
 
 /// Checks a page size.

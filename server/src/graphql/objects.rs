@@ -6,7 +6,7 @@ use async_graphql::{
 };
 use engine::{
     Address, BlockHeader, Particle as Cid,
-    query::{LinkFilter, LinkView, Ranked},
+    views::{LinkFilter, LinkView, Ranked},
 };
 
 use super::{coded, engine_error, page_size};
@@ -184,7 +184,12 @@ impl CyberlinkFilter {
         Ok(LinkFilter {
             from: cid(&self.from)?,
             to: cid(&self.to)?,
-            neuron: self.neuron.as_deref().map(str::parse::<Address>).transpose().map_err(engine_error)?,
+            neuron: self
+                .neuron
+                .as_deref()
+                .map(str::parse::<Address>)
+                .transpose()
+                .map_err(|e| engine_error(e.into()))?,
             height_from: self.height_from,
             height_to: self.height_to,
         })

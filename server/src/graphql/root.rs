@@ -41,7 +41,7 @@ pub(crate) struct QueryRoot;
 impl QueryRoot {
     /// The chain id, height and version (a client needs the chain id to sign).
     async fn node_info(&self, context: &Context<'_>) -> NodeInfo {
-        let status = node(context).status();
+        let status = node(context).query().status();
         NodeInfo { chain_id: status.chain_id, height: status.counts.height, version: env!("CARGO_PKG_VERSION").into() }
     }
 
@@ -60,7 +60,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Connection<String, RankedParticle>> {
         let first = page_size(first, 10)?;
         let skip = offset(after.as_deref())?;
-        let ranked = node(context).top(skip + first + 1);
+        let ranked = node(context).query().top(skip + first + 1);
         let has_next = ranked.len() > skip + first;
         let mut connection = Connection::new(skip > 0, has_next);
         connection.edges.extend(
@@ -140,18 +140,18 @@ impl QueryRoot {
 
     /// A block by height.
     async fn block(&self, context: &Context<'_>, height: u64) -> async_graphql::Result<Option<Block>> {
-        Ok(node(context).header(height).map_err(engine_error)?.map(Block))
+        Ok(node(context).query().header(height).map_err(engine_error)?.map(Block))
     }
 
     /// A neuron by address.
     async fn neuron(&self, address: String) -> async_graphql::Result<Neuron> {
-        Ok(Neuron(address.parse::<Address>().map_err(engine_error)?))
+        Ok(Neuron(address.parse::<Address>().map_err(|e| engine_error(e.into()))?))
     }
 
     /// The Merkle path of a committed transaction to its block's `txsRoot`.
     async fn inclusion_proof(&self, context: &Context<'_>, tx: String) -> async_graphql::Result<TxInclusionProof> {
         let cid = tx.parse().map_err(|e| coded("INVALID_CID", format!("{tx:?}: {e}")))?;
-        let proof = node(context).inclusion_proof(&cid).map_err(engine_error)?;
+        let proof = node(context).query().inclusion_proof(&cid).map_err(engine_error)?;
         Ok(TxInclusionProof {
             tx,
             height: proof.height,
