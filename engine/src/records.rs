@@ -82,8 +82,7 @@ pub struct BlockRecord {
 }
 
 /// Everything one block changes, computed without touching the store or the in-memory state,
-/// then written by [`StoreWriter::commit_block`](crate::store::StoreWriter::commit_block) and applied by
-/// [`ChainState::apply`](crate::ChainState::apply).
+/// then written by the store's writer and applied by the state machine.
 #[derive(Clone, Debug)]
 pub struct BlockDiff {
     /// The new header.

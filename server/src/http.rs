@@ -134,7 +134,7 @@ async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse 
     match node.query().content(&particle) {
         Ok(Some(bytes)) => HttpResponse::Ok().content_type("application/octet-stream").body(bytes),
         Ok(None) => error_body("NOT_FOUND", format!("no content stored for {particle}")),
-        Err(e) => engine_error(&e.into()),
+        Err(e) => engine_error(&e),
     }
 }
 

@@ -16,13 +16,11 @@ pub enum SprintError {
     /// DAG-CBOR that decodes but does not re-encode to the same bytes.
     #[error("sprint proof bytes are not canonical DAG-CBOR (re-encoding differs)")]
     NonCanonical,
-    /// More nonces than [`crate::proof::MAX_NONCES`], or nonces and distances of different
-    /// lengths.
+    /// More nonces than a proof may carry, or nonces and distances of different lengths.
     #[error(
-        "sprint proof (nonces) is {nonces} nonces with {distances} distances, over the limit of {} or unpaired",
-        crate::proof::MAX_NONCES
+        "sprint proof (nonces) is {nonces} nonces with {distances} distances, over the limit of {limit} or unpaired"
     )]
-    TooLarge { nonces: usize, distances: usize },
+    TooLarge { nonces: usize, distances: usize, limit: usize },
     /// The signature does not verify for the prover's key.
     #[error("sprint proof signature does not verify for prover {}", hex::encode(.0))]
     BadSignature(PublicKey),

@@ -99,7 +99,11 @@ impl Proof {
             return Err(invalid("made for another Sprint"));
         }
         if c.nonces.len() > MAX_NONCES || c.nonces.len() != c.distances.len() {
-            return Err(SprintError::TooLarge { nonces: c.nonces.len(), distances: c.distances.len() });
+            return Err(SprintError::TooLarge {
+                nonces: c.nonces.len(),
+                distances: c.distances.len(),
+                limit: MAX_NONCES,
+            });
         }
         if c.lane.step == 0 {
             return Err(invalid("lane step is zero"));

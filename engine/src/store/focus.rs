@@ -2,7 +2,7 @@
 
 use crate::{error::Result, ids::Height, records::FocusSummary};
 
-/// Each height's focus summary and history chunks (their format is `crate::focus`'s).
+/// Each height's focus summary and history chunks (the focus module defines their format).
 pub trait FocusReader {
     /// The focus summary of a height.
     fn focus_summary(&self, height: Height) -> Result<Option<FocusSummary>>;
