@@ -360,12 +360,8 @@ fn serve(settings: ServeSettings) -> Result<()> {
     }
     let node = Arc::new(Node::open(&settings.data, NodeConfig { max_content_bytes: settings.max_content_bytes })?);
     let search = Arc::new(crate::search::SearchIndex::open(&settings.data.join("search"), &node)?);
-    let committer = Arc::clone(&search);
-    node.on_block(move |_| {
-        if let Err(error) = committer.commit() {
-            tracing::error!(%error, "search index commit failed");
-        }
-    });
+    let (blocks, _) = tokio::sync::broadcast::channel(1024);
+    search.follow(&node, blocks.clone());
     let status = node.query().status();
     tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
     let pool = Arc::new(DevicePool::default());
@@ -394,7 +390,7 @@ fn serve(settings: ServeSettings) -> Result<()> {
         max_in_flight_per_ip: settings.max_in_flight_per_ip,
         max_connections: settings.max_connections,
     };
-    let served = crate::http::serve(Arc::clone(&node), search, pool, metrics, http);
+    let served = crate::http::serve(Arc::clone(&node), search, blocks, pool, metrics, http);
     if let Some(sprint) = sprint {
         sprint.stop();
     }

@@ -4,28 +4,15 @@ use anyhow::{Context, Result, anyhow};
 use engine::{NeuronKey, Particle, Receipt, Transaction};
 use serde::Deserialize;
 
-use crate::http::SubmitBody;
-
-#[derive(Deserialize)]
-struct Status {
-    chain_id: String,
-    params: engine::ChainParams,
-}
-
-#[derive(Deserialize)]
-struct NextNonce {
-    next_nonce: u64,
-}
+use crate::wire::{ChainHead, ErrorBody, NextNonce, ReceiptBody, SignedTxBody};
 
 /// Turns a non-2xx answer into its `{"error": {code, message}}` text.
 fn http_error(error: ureq::Error) -> anyhow::Error {
     match error {
         ureq::Error::Status(status, response) => {
             let body = response.into_string().unwrap_or_default();
-            let detail = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| Some(format!("{}: {}", v["error"]["code"].as_str()?, v["error"]["message"].as_str()?)))
-                .unwrap_or(body);
+            let detail = serde_json::from_str::<ErrorBody>(&body)
+                .map_or(body, |ErrorBody { error }| format!("{}: {}", error.code, error.message));
             anyhow!("HTTP {status}: {detail}")
         }
         other => anyhow!(other),
@@ -40,21 +27,18 @@ fn get<T: for<'de> Deserialize<'de>>(url: &str) -> Result<T> {
 /// consecutive nonces, and submits them in order. Returns each receipt.
 pub(crate) fn link(node: &str, key: &NeuronKey, pairs: &[(Particle, Particle)]) -> Result<Vec<Receipt>> {
     let node = node.trim_end_matches('/');
-    let status: Status = get(&format!("{node}/status"))?;
+    let status: ChainHead = get(&format!("{node}/status"))?;
     let neuron: NextNonce = get(&format!("{node}/neuron/{}", key.address()))?;
     pairs
         .chunks(status.params.max_links_per_tx)
         .zip(neuron.next_nonce..)
         .map(|(chunk, nonce)| {
             let signed = Transaction::new(&status.chain_id, key, nonce, chunk).sign(key);
-            let receipt: serde_json::Value = ureq::post(&format!("{node}/tx"))
-                .send_json(SubmitBody::encode(&signed))
+            let receipt: ReceiptBody = ureq::post(&format!("{node}/tx"))
+                .send_json(SignedTxBody::encode(&signed))
                 .map_err(http_error)?
                 .into_json()?;
-            Ok(Receipt {
-                cid: receipt["cid"].as_str().context("receipt without cid")?.parse()?,
-                duplicates: serde_json::from_value(receipt["duplicates"].clone())?,
-            })
+            Ok(Receipt { cid: receipt.cid.parse()?, duplicates: receipt.duplicates })
         })
         .collect()
 }

@@ -15,43 +15,20 @@ use actix_web::{
     middleware::{Next, from_fn},
     web,
 };
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use engine::{Address, EngineError, Node, Particle, SignedTx};
-use serde::{Deserialize, Serialize};
+use engine::{Address, EngineError, Node, Particle};
+use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::{
+    blocking::run_blocking,
     graphql::CyberSchema,
     limits::{InFlight, RateLimiter},
     metrics::{Metrics, Route},
     pool::{DevicePool, Priority},
     search::SearchIndex,
+    wire::{ErrorBody, ErrorDetail, SignedTxBody},
 };
-
-/// The wire form of a transaction: standard padded base64 of the DAG-CBOR bytes and of the
-/// 64-byte ed25519 signature over them (spec/graph-and-api.md).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct SubmitBody {
-    pub(crate) tx: String,
-    pub(crate) signature: String,
-}
-
-impl SubmitBody {
-    pub(crate) fn encode(signed: &SignedTx) -> Self {
-        SubmitBody { tx: STANDARD.encode(&signed.bytes), signature: STANDARD.encode(signed.signature) }
-    }
-
-    fn decode(&self) -> Result<SignedTx, EngineError> {
-        let malformed = |what: &str, e: String| EngineError::Malformed(format!("{what} is not standard base64: {e}"));
-        let bytes = STANDARD.decode(&self.tx).map_err(|e| malformed("tx", e.to_string()))?;
-        let signature = STANDARD.decode(&self.signature).map_err(|e| malformed("signature", e.to_string()))?;
-        let signature: [u8; 64] = signature
-            .try_into()
-            .map_err(|s: Vec<u8>| EngineError::Malformed(format!("signature has {} bytes, expected 64", s.len())))?;
-        Ok(SignedTx { bytes, signature })
-    }
-}
 
 fn status_of(code: &str) -> StatusCode {
     match code {
@@ -65,7 +42,8 @@ fn status_of(code: &str) -> StatusCode {
 }
 
 fn error_body(code: &str, message: impl std::fmt::Display) -> HttpResponse {
-    HttpResponse::build(status_of(code)).json(json!({ "error": { "code": code, "message": message.to_string() } }))
+    let error = ErrorDetail { code: code.to_owned(), message: message.to_string() };
+    HttpResponse::build(status_of(code)).json(ErrorBody { error })
 }
 
 fn engine_error(error: &EngineError) -> HttpResponse {
@@ -79,16 +57,16 @@ fn engine_error(error: &EngineError) -> HttpResponse {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, HttpResponse> {
-    match web::block(work).await {
+    match run_blocking(work).await {
         Ok(result) => result.map_err(|e| engine_error(&e)),
         Err(_) => Err(error_body("UNAVAILABLE", "the node is busy or stopping")),
     }
 }
 
-async fn submit(node: web::Data<Node>, body: web::Json<SubmitBody>) -> HttpResponse {
+async fn submit(node: web::Data<Node>, body: web::Json<SignedTxBody>) -> HttpResponse {
     let signed = match body.decode() {
         Ok(signed) => signed,
-        Err(e) => return engine_error(&e),
+        Err(e) => return engine_error(&EngineError::Malformed(e)),
     };
     let node = node.into_inner();
     match blocking(move || node.submit(signed)).await {
@@ -113,14 +91,7 @@ async fn post_particle(
     };
     let node = node.into_inner();
     let search = search.into_inner();
-    let posted = blocking(move || {
-        let particle = node.post_content(&body)?;
-        if let Err(error) = search.add_all([(particle, String::from_utf8_lossy(&body).as_ref())]) {
-            tracing::error!(%error, "indexing posted content failed; the next start rebuilds the index");
-        }
-        Ok(particle)
-    });
-    match posted.await {
+    match blocking(move || search.post(&node, &body)).await {
         Ok(particle) => HttpResponse::Ok().json(json!({ "cid": particle.to_string() })),
         Err(response) => response,
     }
@@ -361,17 +332,13 @@ pub(crate) struct HttpSettings {
 pub(crate) fn serve(
     node: Arc<Node>,
     search: Arc<SearchIndex>,
+    blocks: broadcast::Sender<Arc<engine::BlockEvent>>,
     pool: Arc<DevicePool>,
     metrics: Arc<Metrics>,
     settings: HttpSettings,
 ) -> std::io::Result<()> {
     // Base64 inflates by 4/3; the rest of the JSON envelope is small.
     let json_limit = node.tx_limits().max_tx_bytes * 4 / 3 + 1024;
-    let (blocks, _) = broadcast::channel(1024);
-    let sender = blocks.clone();
-    node.on_block(move |event| {
-        let _ = sender.send(Arc::new(event.clone()));
-    });
     let context = crate::graphql::Context { node: Arc::clone(&node), search: Arc::clone(&search), blocks };
     let schema = web::Data::new(crate::graphql::schema(context));
     let search = web::Data::from(search);

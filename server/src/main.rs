@@ -1,6 +1,7 @@
 //! `cybergraph`: the node binary. Parsing and dispatch live in [`cli`]; this file only maps the
 //! outcome to an exit code.
 
+mod blocking;
 mod cli;
 mod client;
 mod graphql;
@@ -15,6 +16,7 @@ mod search;
 mod settings;
 mod sprint_cli;
 mod sprint_job;
+mod wire;
 
 fn main() -> std::process::ExitCode {
     match cli::run(cli::parse()) {

@@ -21,7 +21,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use engine::{Node, Particle};
+use engine::{BlockEvent, EngineError, Node, Particle};
 use tantivy::{
     Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
     collector::TopDocs,
@@ -119,6 +119,35 @@ impl SearchIndex {
         }
         self.dirty.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Stores posted content in the node, then indexes it (searchable after the next block). A
+    /// failure to index is logged, not returned: the content is durable, and the next start
+    /// rebuilds the index from the store.
+    pub(crate) fn post(&self, node: &Node, content: &[u8]) -> Result<Particle, EngineError> {
+        let particle = node.post_content(content)?;
+        if let Err(error) = self.add_all([(particle, String::from_utf8_lossy(content).as_ref())]) {
+            tracing::error!(%error, "indexing posted content failed; the next start rebuilds the index");
+        }
+        Ok(particle)
+    }
+
+    /// Follows the node's blocks with one listener: each block first commits the index (what
+    /// was posted before it becomes searchable), then goes to `subscribers` (GraphQL
+    /// subscriptions), so a subscriber that hears of a block can already search its content.
+    pub(crate) fn follow(
+        self: &std::sync::Arc<Self>,
+        node: &Node,
+        subscribers: tokio::sync::broadcast::Sender<std::sync::Arc<BlockEvent>>,
+    ) {
+        let search = std::sync::Arc::clone(self);
+        node.on_block(move |event| {
+            if let Err(error) = search.commit() {
+                tracing::error!(%error, "committing the search index failed");
+            }
+            // No receivers (no subscription open) is not an error.
+            let _ = subscribers.send(std::sync::Arc::new(event.clone()));
+        });
     }
 
     /// Commits pending documents and makes them searchable (no-op when none are pending).

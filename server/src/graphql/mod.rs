@@ -50,6 +50,12 @@ pub(crate) fn coded(code: &'static str, message: impl std::fmt::Display) -> asyn
     async_graphql::Error::new(message.to_string()).extend_with(|_, ext| ext.set("code", code))
 }
 
+impl From<crate::blocking::Unavailable> for async_graphql::Error {
+    fn from(_: crate::blocking::Unavailable) -> Self {
+        coded("UNAVAILABLE", "the node is stopping")
+    }
+}
+
 /// An engine error with its code.
 pub(crate) fn engine_error(error: EngineError) -> async_graphql::Error {
     if !error.is_client_error() {
@@ -58,10 +64,18 @@ pub(crate) fn engine_error(error: EngineError) -> async_graphql::Error {
     coded(error.code().as_str(), error)
 }
 
+/// Entries of a list whose `first` is not given.
+pub(crate) const DEFAULT_PAGE: usize = 10;
+
+/// The complexity of a list field: its children's, times the entries it may return.
+pub(crate) fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    first.unwrap_or(DEFAULT_PAGE as i32).clamp(0, MAX_PAGE as i32) as usize * child_complexity
+}
+
 /// Checks a page size.
-pub(crate) fn page_size(first: Option<i32>, default: usize) -> async_graphql::Result<usize> {
+pub(crate) fn page_size(first: Option<i32>) -> async_graphql::Result<usize> {
     match first {
-        None => Ok(default),
+        None => Ok(DEFAULT_PAGE),
         Some(n) if n < 0 => Err(coded("BAD_REQUEST", "`first` must not be negative")),
         Some(n) if n as usize > MAX_PAGE => Err(coded("TOO_LARGE", format!("`first` is at most {MAX_PAGE}, got {n}"))),
         Some(n) => Ok(n as usize),

@@ -9,7 +9,8 @@ use engine::{
     views::{LinkFilter, LinkView, Ranked},
 };
 
-use super::{coded, engine_error, page_size};
+use super::{engine_error, page_size};
+use crate::blocking::run_blocking;
 
 fn ctx<'a>(context: &Context<'a>) -> &'a super::Context {
     context.data_unchecked::<super::Context>()
@@ -69,44 +70,46 @@ impl Particle {
     }
 
     /// Links from it.
-    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn out_links(
         &self,
         context: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Cyberlink>> {
-        links(context, LinkFilter { from: Some(self.0), ..LinkFilter::default() }, first, after)
+        links(context, LinkFilter { from: Some(self.0), ..LinkFilter::default() }, first, after).await
     }
 
     /// Links to it.
-    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn in_links(
         &self,
         context: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Cyberlink>> {
-        links(context, LinkFilter { to: Some(self.0), ..LinkFilter::default() }, first, after)
+        links(context, LinkFilter { to: Some(self.0), ..LinkFilter::default() }, first, after).await
     }
 
     /// The particles most related to this one: its exact conditional focus.
-    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn related(&self, context: &Context<'_>, first: Option<i32>) -> async_graphql::Result<RelatedAnswer> {
         related(context, vec![self.0], first).await
     }
 }
 
-/// Lists links by filter as a connection.
-pub(crate) fn links(
+/// Lists links by filter as a connection (a store scan: on the blocking pool).
+pub(crate) async fn links(
     context: &Context<'_>,
     filter: LinkFilter,
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<Connection<String, Cyberlink>> {
-    let first = page_size(first, 10)?;
-    let page = ctx(context).node.query().links(&filter, after.as_deref(), first).map_err(engine_error)?;
-    let mut connection = Connection::new(after.is_some(), page.has_next);
+    let first = page_size(first)?;
+    let query = ctx(context).node.query();
+    let has_previous = after.is_some();
+    let page = run_blocking(move || query.links(&filter, after.as_deref(), first)).await?.map_err(engine_error)?;
+    let mut connection = Connection::new(has_previous, page.has_next);
     connection.edges.extend(page.links.into_iter().map(|(link, cursor)| Edge::new(cursor, Cyberlink(link))));
     Ok(connection)
 }
@@ -117,12 +120,10 @@ pub(crate) async fn related(
     particles: Vec<Cid>,
     first: Option<i32>,
 ) -> async_graphql::Result<RelatedAnswer> {
-    let first = page_size(first, 10)?;
+    let first = page_size(first)?;
     let node = ctx(context).node.clone();
-    let answer = actix_web::web::block(move || node.query().related(&particles, first, RELATED_EPSILON))
-        .await
-        .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
-        .map_err(engine_error)?;
+    let answer =
+        run_blocking(move || node.query().related(&particles, first, RELATED_EPSILON)).await?.map_err(engine_error)?;
     Ok(RelatedAnswer {
         path: AnswerPath::ExactConditionalFocus,
         height: answer.height,
@@ -372,14 +373,14 @@ impl Neuron {
         ctx(context).node.query().karma(&self.0)
     }
     /// Its links in commit order.
-    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn links(
         &self,
         context: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Cyberlink>> {
-        links(context, LinkFilter { neuron: Some(self.0), ..LinkFilter::default() }, first, after)
+        links(context, LinkFilter { neuron: Some(self.0), ..LinkFilter::default() }, first, after).await
     }
 }
 

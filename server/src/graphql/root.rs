@@ -6,12 +6,11 @@ use async_graphql::{
     Context, Object, Subscription,
     connection::{Connection, Edge},
 };
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use engine::{Address, BlockEvent, SignedTx};
+use engine::{Address, BlockEvent};
 use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::search::SearchOrder as IndexOrder;
+use crate::{blocking::run_blocking, search::SearchOrder as IndexOrder, wire::SignedTxBody};
 
 use super::{
     coded, engine_error,
@@ -51,14 +50,14 @@ impl QueryRoot {
     }
 
     /// Particles by focus, highest first.
-    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn top(
         &self,
         context: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, RankedParticle>> {
-        let first = page_size(first, 10)?;
+        let first = page_size(first)?;
         let skip = offset(after.as_deref())?;
         let ranked = node(context).query().top(skip + first + 1);
         let has_next = ranked.len() > skip + first;
@@ -76,7 +75,7 @@ impl QueryRoot {
 
     /// Full-text search over particle content (BM25, English stemming); hits carry their text
     /// relevance and focus. `COMBINED` orders by `relevance × (1 + n·focus)`.
-    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn search(
         &self,
         context: &Context<'_>,
@@ -85,7 +84,7 @@ impl QueryRoot {
         after: Option<String>,
         #[graphql(default)] order: SearchOrder,
     ) -> async_graphql::Result<Connection<String, SearchHit>> {
-        let first = page_size(first, 10)?;
+        let first = page_size(first)?;
         let skip = offset(after.as_deref())?;
         let order = match order {
             SearchOrder::Combined => IndexOrder::Combined,
@@ -94,9 +93,8 @@ impl QueryRoot {
         };
         let node = node(context).clone();
         let search = Arc::clone(&context.data_unchecked::<super::Context>().search);
-        let hits = actix_web::web::block(move || search.search(&node, &text, order, skip, first + 1))
-            .await
-            .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
+        let hits = run_blocking(move || search.search(&node, &text, order, skip, first + 1))
+            .await?
             .map_err(|e| coded("INTERNAL", format!("search failed: {e:#}")))?;
         let mut connection = Connection::new(skip > 0, hits.len() > first);
         connection.edges.extend(hits.into_iter().take(first).enumerate().map(|(i, hit)| {
@@ -110,7 +108,7 @@ impl QueryRoot {
 
     /// What is related to these particles: the exact conditional focus until a compiled
     /// transformer exists (the answer says which path produced it).
-    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn related(
         &self,
         context: &Context<'_>,
@@ -127,7 +125,7 @@ impl QueryRoot {
     }
 
     /// Links by source, target, neuron and height range, in index order.
-    #[graphql(complexity = "first.unwrap_or(10).clamp(0, 100) as usize * child_complexity")]
+    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn cyberlinks(
         &self,
         context: &Context<'_>,
@@ -135,7 +133,7 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Cyberlink>> {
-        links(context, filter.parse()?, first, after)
+        links(context, filter.parse()?, first, after).await
     }
 
     /// A block by height.
@@ -165,10 +163,7 @@ impl QueryRoot {
     async fn focus_proof(&self, context: &Context<'_>, cid: String, height: u64) -> async_graphql::Result<FocusProof> {
         let particle = parse_cid(&cid)?;
         let node = node(context).clone();
-        let proof = actix_web::web::block(move || node.query().focus_proof(&particle, height))
-            .await
-            .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
-            .map_err(engine_error)?;
+        let proof = run_blocking(move || node.query().focus_proof(&particle, height)).await?.map_err(engine_error)?;
         Ok(FocusProof {
             cid,
             height: proof.height,
@@ -212,18 +207,9 @@ impl MutationRoot {
         tx: String,
         signature: String,
     ) -> async_graphql::Result<TxReceipt> {
-        let bytes = STANDARD.decode(&tx).map_err(|e| coded("MALFORMED", format!("tx is not standard base64: {e}")))?;
-        let signature = STANDARD
-            .decode(&signature)
-            .map_err(|e| coded("MALFORMED", format!("signature is not standard base64: {e}")))?;
-        let signature: [u8; 64] = signature
-            .try_into()
-            .map_err(|s: Vec<u8>| coded("MALFORMED", format!("signature has {} bytes, expected 64", s.len())))?;
+        let signed = SignedTxBody { tx, signature }.decode().map_err(|message| coded("MALFORMED", message))?;
         let node = node(context).clone();
-        let receipt = actix_web::web::block(move || node.submit(SignedTx { bytes, signature }))
-            .await
-            .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
-            .map_err(engine_error)?;
+        let receipt = run_blocking(move || node.submit(signed)).await?.map_err(engine_error)?;
         Ok(TxReceipt {
             cid: receipt.cid.to_string(),
             duplicates: receipt.duplicates.into_iter().map(|d| d as u32).collect(),
@@ -234,16 +220,7 @@ impl MutationRoot {
     async fn post_particle(&self, context: &Context<'_>, content: String) -> async_graphql::Result<String> {
         let node = node(context).clone();
         let search = Arc::clone(&context.data_unchecked::<super::Context>().search);
-        let particle = actix_web::web::block(move || {
-            let particle = node.post_content(content.as_bytes())?;
-            if let Err(error) = search.add_all([(particle, content.as_str())]) {
-                tracing::error!(%error, "indexing posted content failed; the next start rebuilds the index");
-            }
-            Ok::<_, engine::EngineError>(particle)
-        })
-        .await
-        .map_err(|_| coded("UNAVAILABLE", "the node is stopping"))?
-        .map_err(engine_error)?;
+        let particle = run_blocking(move || search.post(&node, content.as_bytes())).await?.map_err(engine_error)?;
         Ok(particle.to_string())
     }
 }
