@@ -120,7 +120,8 @@ fn engine_api(work: &mut Workload, links: usize, per_tx: usize) -> f64 {
 }
 
 fn http(work: &mut Workload, links: usize, per_tx: usize, data: &Path) -> f64 {
-    Node::init(data, &work.genesis()).unwrap();
+    // The data directory's database lives in db/ (server/src/data_dir.rs).
+    Node::init(&data.join("db"), &work.genesis()).unwrap();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cybergraph"))
@@ -153,8 +154,9 @@ fn http(work: &mut Workload, links: usize, per_tx: usize, data: &Path) -> f64 {
 }
 
 fn bytes_per_link(data: &Path) -> (f64, u64) {
-    let bytes = engine::store::compact(data).unwrap();
-    let links = engine::chain_state(&engine::store::open_read_only(data).unwrap()).unwrap().counts().links;
+    let db = data.join("db");
+    let bytes = engine::store::compact(&db).unwrap();
+    let links = engine::chain_state(&engine::store::open_read_only(&db).unwrap()).unwrap().counts().links;
     (bytes as f64 / links as f64, links)
 }
 

@@ -4,17 +4,16 @@
 mod blocking;
 mod cli;
 mod client;
+mod data_dir;
 mod graphql;
 mod http;
 mod import;
 mod limits;
 mod metrics;
-mod offline;
 mod pool;
 mod producer;
 mod search;
 mod settings;
-mod sprint_cli;
 mod sprint_job;
 mod wire;
 

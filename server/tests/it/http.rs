@@ -122,3 +122,23 @@ fn offline_focus_is_identical_on_any_thread_count() {
     assert!((total - 1.0).abs() < 1e-9);
     assert!(outputs.windows(2).all(|w| w[0] == w[1]), "focus differs between thread counts");
 }
+
+#[test]
+fn a_data_directory_in_the_old_layout_is_read_in_place_and_moved_into_db_by_the_node() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(&root);
+    // The old layout: RocksDB's files at the top of the data directory.
+    let mut genesis = engine::Genesis::development(&[key(0).address()], 0);
+    genesis.chain_id = "it-chain".into();
+    engine::Node::init(&data, &genesis).unwrap();
+    let status = run_cli(&["status", "--data", data.to_str().unwrap()]);
+    assert!(status.contains("it-chain") && data.join("CURRENT").exists(), "a reader leaves it in place: {status}");
+    let node = NodeProcess::start(&data, 100);
+    assert!(data.join("db").join("CURRENT").exists() && !data.join("CURRENT").exists());
+    let submitted = submit(&node.url, &sign(0, 1, &[("a", "b")])).unwrap();
+    assert!(submitted["cid"].is_string(), "{submitted}");
+    node.wait_for("the block", |s| s["links"] == 1);
+    node.stop();
+    let report: Value = serde_json::from_str(&run_cli(&["verify", "--data", data.to_str().unwrap()])).unwrap();
+    assert_eq!(report["links"], 1);
+}

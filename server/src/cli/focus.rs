@@ -8,6 +8,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use kernels::{FocusOperator, FocusParams};
+
 use serde_json::json;
 
 /// `(from, to, weight)`.
@@ -44,7 +45,7 @@ fn read_edges(path: &Path) -> Result<(usize, Vec<Edge>)> {
     Ok((n, edges))
 }
 
-pub(crate) fn run_focus(edges: &Path, out: &Path, threads: Option<usize>, params: FocusParams) -> Result<()> {
+pub(super) fn run_focus(edges: &Path, out: &Path, threads: Option<usize>, params: FocusParams) -> Result<()> {
     params.validate()?;
     let (n, edge_list) = read_edges(edges)?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
@@ -75,4 +76,48 @@ pub(crate) fn run_focus(edges: &Path, out: &Path, threads: Option<usize>, params
     });
     eprintln!("{summary}");
     Ok(())
+}
+
+/// Focus parameters (spec/focus.md); defaults are the spec's.
+#[derive(clap::Args, Debug)]
+pub(super) struct FocusArgs {
+    /// Weight of diffusion λ_d.
+    #[arg(long, default_value_t = 0.5)]
+    lambda_d: f64,
+    /// Weight of the screened springs λ_s.
+    #[arg(long, default_value_t = 0.3)]
+    lambda_s: f64,
+    /// Weight of the heat kernel λ_h.
+    #[arg(long, default_value_t = 0.2)]
+    lambda_h: f64,
+    /// Teleport probability α.
+    #[arg(long, default_value_t = 0.15)]
+    alpha: f64,
+    /// Springs screening μ.
+    #[arg(long, default_value_t = 1.0)]
+    mu: f64,
+    /// Heat-kernel time τ.
+    #[arg(long, default_value_t = 1.0)]
+    tau: f64,
+    /// Heat series terms K.
+    #[arg(long, default_value_t = 6)]
+    heat_terms: usize,
+    /// Accuracy ε (ℓ1).
+    #[arg(long, default_value_t = 1e-8)]
+    epsilon: f64,
+}
+
+impl FocusArgs {
+    pub(super) fn params(&self) -> kernels::FocusParams {
+        kernels::FocusParams {
+            lambda_d: self.lambda_d,
+            lambda_s: self.lambda_s,
+            lambda_h: self.lambda_h,
+            alpha: self.alpha,
+            mu: self.mu,
+            tau: self.tau,
+            heat_terms: self.heat_terms,
+            epsilon: self.epsilon,
+        }
+    }
 }

@@ -1,8 +1,10 @@
 //! `cybergraph sprint prove|verify|bench`: Sprint from the command line.
 
+use std::path::PathBuf;
 use std::{path::Path, time::Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::Subcommand;
 use engine::NeuronKey;
 use serde_json::json;
 use sprint::{
@@ -22,15 +24,70 @@ fn seed(hex_material: &str) -> Result<Seed> {
     Ok(sprint_seed(&material))
 }
 
+#[derive(Subcommand, Debug)]
+pub(super) enum SprintCommand {
+    /// Iterate a nonce lane for a time window and write the signed proof of its hits.
+    Prove {
+        /// tiny, small or paper.
+        #[arg(long)]
+        profile: String,
+        /// The window.
+        #[arg(long)]
+        seconds: f64,
+        /// The prover's key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The Sprint's seed material (hex).
+        #[arg(long)]
+        seed: String,
+        /// First nonce of the lane.
+        #[arg(long, default_value_t = 0)]
+        lane_offset: u64,
+        /// Nonce step of the lane (provers in the group).
+        #[arg(long, default_value_t = 1)]
+        lane_step: u64,
+        /// Where to write the proof.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a proof's rules, recompute a random sample of its nonces, apply the fraud test.
+    Verify {
+        /// The profile it must be for.
+        #[arg(long)]
+        profile: String,
+        /// The proof file.
+        #[arg(long)]
+        proof: PathBuf,
+        /// The Sprint's seed material (hex).
+        #[arg(long)]
+        seed: String,
+    },
+    /// Measure weight generation (time, memory) and nonces per second, reference and fast path.
+    Bench {
+        /// tiny, small or paper (paper generates ~9 GB of weights).
+        #[arg(long, default_value = "small")]
+        profile: String,
+        /// How long to evaluate nonces.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}
+
+impl SprintCommand {
+    pub(super) fn run(self) -> Result<()> {
+        match self {
+            SprintCommand::Bench { profile, seconds } => bench(&profile, seconds),
+            SprintCommand::Prove { profile, seconds, key, seed, lane_offset, lane_step, out } => {
+                let lane = Lane { offset: lane_offset, step: lane_step.max(1) };
+                prove(&profile, seconds, &key, &seed, lane, &out)
+            }
+            SprintCommand::Verify { profile, proof, seed } => verify(&profile, &proof, &seed),
+        }
+    }
+}
+
 /// Iterates the lane for `seconds`, keeps the hits, signs and writes the proof.
-pub(crate) fn prove(
-    profile_name: &str,
-    seconds: f64,
-    key: &Path,
-    seed_hex: &str,
-    lane: Lane,
-    out: &Path,
-) -> Result<()> {
+fn prove(profile_name: &str, seconds: f64, key: &Path, seed_hex: &str, lane: Lane, out: &Path) -> Result<()> {
     let profile = profile(profile_name)?;
     let key = NeuronKey::read(key)?;
     let model = Model::new(profile, seed(seed_hex)?);
@@ -46,7 +103,7 @@ pub(crate) fn prove(
 }
 
 /// Checks the stateless rules, recomputes a random sample and applies the binomial test.
-pub(crate) fn verify(profile_name: &str, proof_file: &Path, seed_hex: &str) -> Result<()> {
+fn verify(profile_name: &str, proof_file: &Path, seed_hex: &str) -> Result<()> {
     let profile = profile(profile_name)?;
     let sprint = seed(seed_hex)?;
     let (proof, _) = read_proof(proof_file).with_context(|| format!("reading {}", proof_file.display()))?;
@@ -69,7 +126,7 @@ pub(crate) fn verify(profile_name: &str, proof_file: &Path, seed_hex: &str) -> R
 
 /// Weight generation (time and peak memory) and nonces per second of one profile: the
 /// reference pass on one thread, and the prover's fast path on one thread and on all of them.
-pub(crate) fn bench(profile_name: &str, seconds: f64) -> Result<()> {
+fn bench(profile_name: &str, seconds: f64) -> Result<()> {
     let profile = profile(profile_name)?;
     let start = Instant::now();
     let model = Model::new(profile, sprint_seed(b"bench"));

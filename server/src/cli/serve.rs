@@ -1,0 +1,67 @@
+//! `cybergraph serve`: the node, its block producer, the HTTP server and the optional Sprint job.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use engine::{Node, NodeConfig};
+use sprint::sprint_seed;
+
+use super::chain::{create_development_chain, open_db};
+use crate::{
+    data_dir::DataDir,
+    metrics::Metrics,
+    pool::DevicePool,
+    producer::Producer,
+    settings::ServeSettings,
+    sprint_job::{SprintCounters, SprintJob},
+};
+
+pub(super) fn serve(settings: ServeSettings) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let data = DataDir::new(settings.data.clone());
+    let db = open_db(&data, |migration| tracing::info!(%migration, "data directory layout updated"))?;
+    if !Node::is_initialised(&db)? {
+        create_development_chain(&data, &db)?;
+    }
+    let node = Arc::new(Node::open(&db, NodeConfig { max_content_bytes: settings.max_content_bytes })?);
+    let search = Arc::new(crate::search::SearchIndex::open(&data.search(), &node)?);
+    let (blocks, _) = tokio::sync::broadcast::channel(1024);
+    search.follow(&node, blocks.clone());
+    let status = node.query().status();
+    tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
+    let pool = Arc::new(DevicePool::default());
+    let counters = Arc::new(SprintCounters::default());
+    let producer = Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?;
+    let sprint = match settings.sprint.clone() {
+        Some(sprint) => {
+            let genesis = node.query().block(0)?.context("the chain has no genesis block")?.0.cid();
+            let out = data.sprint();
+            let job = SprintJob::start(
+                sprint,
+                sprint_seed(&genesis.to_bytes()),
+                Arc::clone(&pool),
+                Arc::clone(&counters),
+                out,
+            )?;
+            Some(job)
+        }
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::new(Arc::clone(&pool), counters));
+    let http = crate::http::HttpSettings {
+        listen: settings.listen,
+        max_content_bytes: settings.max_content_bytes,
+        rate_limit_per_ip: settings.rate_limit_per_ip,
+        max_in_flight_per_ip: settings.max_in_flight_per_ip,
+        max_connections: settings.max_connections,
+    };
+    let served = crate::http::serve(Arc::clone(&node), search, blocks, pool, metrics, http);
+    if let Some(sprint) = sprint {
+        sprint.stop();
+    }
+    producer.stop();
+    tracing::info!("stopped");
+    served.with_context(|| format!("serving on {}", settings.listen))
+}

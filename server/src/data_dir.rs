@@ -1,0 +1,165 @@
+//! The data directory's layout: the database in `db/`, beside the search index (`search/`),
+//! fetched import sources (`sources/`), Sprint proofs (`sprint/`), the development key
+//! (`dev-neuron.key`) and the development genesis (`genesis.toml`).
+//!
+//! Directories made before the layout had `db/` hold RocksDB's files at the top; the first
+//! command that writes moves them into `db/` once (and says so). Readers use whichever is there.
+
+use std::{
+    fs,
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, Result, bail};
+
+/// A data directory (naming it touches nothing).
+#[derive(Clone, Debug)]
+pub(crate) struct DataDir {
+    root: PathBuf,
+}
+
+/// What moving an old layout did.
+#[derive(Debug)]
+pub(crate) struct Migration {
+    pub(crate) from: PathBuf,
+    pub(crate) to: PathBuf,
+    pub(crate) files: usize,
+}
+
+impl std::fmt::Display for Migration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "moved the database ({} files) from {} into {}", self.files, self.from.display(), self.to.display())
+    }
+}
+
+/// Whether a file at the top of an old data directory is RocksDB's.
+fn is_database_file(name: &str) -> bool {
+    matches!(name, "CURRENT" | "IDENTITY" | "LOCK" | "LOG")
+        || ["LOG.old.", "MANIFEST-", "OPTIONS-"].iter().any(|prefix| name.starts_with(prefix))
+        || [".sst", ".log", ".blob", ".dbtmp"].iter().any(|suffix| name.ends_with(suffix))
+}
+
+impl DataDir {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        DataDir { root }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The database.
+    pub(crate) fn db(&self) -> PathBuf {
+        self.root.join("db")
+    }
+
+    /// The search index.
+    pub(crate) fn search(&self) -> PathBuf {
+        self.root.join("search")
+    }
+
+    /// Fetched import sources.
+    pub(crate) fn sources(&self) -> PathBuf {
+        self.root.join("sources")
+    }
+
+    /// Sprint window proofs.
+    pub(crate) fn sprint(&self) -> PathBuf {
+        self.root.join("sprint")
+    }
+
+    /// The development neuron's key.
+    pub(crate) fn dev_key(&self) -> PathBuf {
+        self.root.join("dev-neuron.key")
+    }
+
+    /// The development chain's genesis, as written.
+    pub(crate) fn genesis(&self) -> PathBuf {
+        self.root.join("genesis.toml")
+    }
+
+    /// The database to read: `db/`, or the top of a directory in the old layout (never moved
+    /// by a reader: a node of an older build may be running on it).
+    pub(crate) fn db_for_reading(&self) -> PathBuf {
+        if !self.db().join("CURRENT").exists() && self.root.join("CURRENT").exists() {
+            return self.root.clone();
+        }
+        self.db()
+    }
+
+    /// The database to write, after moving an old layout's files into `db/` (refused while
+    /// another process holds the old database open).
+    pub(crate) fn db_for_writing(&self) -> Result<(PathBuf, Option<Migration>)> {
+        let (db, moving) = (self.db(), self.root.join("db.moving"));
+        let old = self.root.join("CURRENT").exists();
+        if db.join("CURRENT").exists() {
+            if old {
+                bail!(
+                    "{} holds two databases: {} and the old layout's files beside it",
+                    self.root.display(),
+                    db.display()
+                );
+            }
+            return Ok((db, None));
+        }
+        if !old && !moving.exists() {
+            return Ok((db, None));
+        }
+        let _lock = if old { Some(lock_exclusively(&self.root.join("LOCK"))?) } else { None };
+        fs::create_dir_all(&moving).with_context(|| format!("creating {}", moving.display()))?;
+        let mut names: Vec<String> = fs::read_dir(&self.root)?
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| is_database_file(name))
+            .collect();
+        // CURRENT last: until it moves, the old layout is still the database.
+        names.sort_by_key(|name| name == "CURRENT");
+        for name in &names {
+            fs::rename(self.root.join(name), moving.join(name)).with_context(|| format!("moving {name}"))?;
+        }
+        fs::rename(&moving, &db).with_context(|| format!("renaming {} to {}", moving.display(), db.display()))?;
+        fs::File::open(&self.root)?.sync_all()?;
+        Ok((db.clone(), Some(Migration { from: self.root.clone(), to: db, files: names.len() })))
+    }
+}
+
+/// Holds RocksDB's `LOCK` file the way RocksDB does (an exclusive POSIX record lock), so no
+/// node can hold the old database while its files move.
+fn lock_exclusively(path: &Path) -> Result<fs::File> {
+    let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    // SAFETY: `flock` is a plain C struct; all-zero is a valid value before the fields are set.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    // SAFETY: the descriptor is open for the call's duration and `lock` is a valid `flock`.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } != 0 {
+        bail!("{} is in use by a running node; stop it before this command moves its database", path.display());
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_layout_moves_into_db_once_and_a_new_one_stays() {
+        let root = tempfile::tempdir().unwrap();
+        let data = DataDir::new(root.path().to_path_buf());
+        assert_eq!(data.db_for_writing().unwrap().0, data.db(), "an empty directory gets db/");
+        for name in ["CURRENT", "MANIFEST-000005", "000007.sst", "000004.log", "OPTIONS-000009", "LOCK", "IDENTITY"] {
+            fs::write(root.path().join(name), name).unwrap();
+        }
+        fs::create_dir(data.search()).unwrap();
+        fs::write(data.dev_key(), "key").unwrap();
+        assert_eq!(data.db_for_reading(), root.path(), "readers use the old layout in place");
+        let (db, moved) = data.db_for_writing().unwrap();
+        assert_eq!(moved.unwrap().files, 7);
+        assert_eq!(fs::read_to_string(db.join("MANIFEST-000005")).unwrap(), "MANIFEST-000005");
+        assert!(!root.path().join("CURRENT").exists() && data.search().exists() && data.dev_key().exists());
+        assert!(data.db_for_writing().unwrap().1.is_none(), "once");
+        assert_eq!(data.db_for_reading(), data.db());
+        fs::write(root.path().join("CURRENT"), "again").unwrap();
+        assert!(data.db_for_writing().is_err(), "two databases are refused, not merged");
+    }
+}
