@@ -38,7 +38,7 @@ impl KeyCommand {
 
 /// Signs `pairs` (FROM TO FROM TO …) with the key in `key` and submits them to `node`.
 pub(super) fn link(key: &std::path::Path, node: &str, pairs: &[String]) -> Result<()> {
-    if pairs.len() % 2 != 0 {
+    if !pairs.len().is_multiple_of(2) {
         bail!("particles come in FROM TO pairs; got {} CIDs", pairs.len());
     }
     let key = NeuronKey::read(key)?;
