@@ -121,3 +121,20 @@ fn content_is_hashed_to_a_raw_cidv1_and_size_capped() {
     let err = node.post_content(&vec![b'x'; 300 * 1024]).unwrap_err();
     assert_eq!(err.code(), "TOO_LARGE");
 }
+
+#[test]
+fn a_proposal_changes_nothing_until_committed_and_a_stale_one_is_refused() {
+    let chain = Chain::new(1);
+    let node = chain.node();
+    node.submit(chain.tx(0, 1, &[(1, 2)])).unwrap();
+    let before = chain.fingerprint();
+    let proposal = node.propose(5).unwrap().expect("the mempool has a transaction");
+    let again = node.propose(5).unwrap().expect("still there");
+    assert_eq!(proposal.block().header, again.block().header, "the same tip and mempool give the same block");
+    assert_eq!(chain.fingerprint(), before, "proposing writes nothing");
+    let summary = node.commit(proposal).unwrap();
+    assert_eq!((summary.height, summary.links), (1, 1));
+    let stale = node.commit(again).unwrap_err();
+    assert_eq!(stale.code(), "MALFORMED", "{stale}");
+    assert_eq!(node.query().status().counts.height, 1);
+}
