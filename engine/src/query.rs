@@ -19,7 +19,6 @@ use crate::{
     shared::Shared,
     state::ChainState,
     store::{LinkScan, StoreReader},
-    tx::TxLimits,
     views::{
         FocusProof, LinkFilter, LinkPage, LinkView, NeuronInfo, NodeStatus, Ranked, Related, TxInclusion, TxStatus,
         TxView, link_matches,
@@ -48,16 +47,6 @@ impl Query {
     /// Runs `f` on the committed state (for queries that need the graph).
     pub fn with_state<T>(&self, f: impl FnOnce(&ChainState) -> T) -> T {
         self.shared.with_state(f)
-    }
-
-    /// The chain id.
-    pub fn chain_id(&self) -> &str {
-        &self.shared.chain_id
-    }
-
-    /// Transaction size limits.
-    pub fn tx_limits(&self) -> TxLimits {
-        self.shared.limits
     }
 
     /// The node at a glance.

@@ -15,13 +15,14 @@ use actix_web::{
     middleware::{Next, from_fn},
     web,
 };
-use engine::{Address, EngineError, Node, Particle};
+use engine::{Address, EngineError, ErrorCode, Node, Particle};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::{
     blocking::run_blocking,
+    codes::ApiCode,
     graphql::CyberSchema,
     limits::{InFlight, RateLimiter},
     metrics::{Metrics, Route},
@@ -30,27 +31,17 @@ use crate::{
     wire::{ErrorBody, ErrorDetail, SignedTxBody},
 };
 
-fn status_of(code: &str) -> StatusCode {
-    match code {
-        "TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
-        "RATE_LIMITED" | "CONNECTION_LIMIT" => StatusCode::TOO_MANY_REQUESTS,
-        "NOT_FOUND" => StatusCode::NOT_FOUND,
-        "UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
-        "INTERNAL" | "GENESIS" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    }
-}
-
-fn error_body(code: &str, message: impl std::fmt::Display) -> HttpResponse {
-    let error = ErrorDetail { code: code.to_owned(), message: message.to_string() };
-    HttpResponse::build(status_of(code)).json(ErrorBody { error })
+fn error_body(code: impl Into<ApiCode>, message: impl std::fmt::Display) -> HttpResponse {
+    let code = code.into();
+    let error = ErrorDetail { code: code.as_str().to_owned(), message: message.to_string() };
+    HttpResponse::build(code.http_status()).json(ErrorBody { error })
 }
 
 fn engine_error(error: &EngineError) -> HttpResponse {
     if !error.is_client_error() {
         tracing::error!(%error, "request failed inside the node");
     }
-    error_body(error.code().as_str(), error)
+    error_body(error.code(), error)
 }
 
 /// Runs blocking engine work off the async workers.
@@ -59,7 +50,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, HttpResponse> {
     match run_blocking(work).await {
         Ok(result) => result.map_err(|e| engine_error(&e)),
-        Err(_) => Err(error_body("UNAVAILABLE", "the node is busy or stopping")),
+        Err(_) => Err(error_body(ErrorCode::Unavailable, "the node is busy or stopping")),
     }
 }
 
@@ -84,9 +75,9 @@ async fn post_particle(
     let limit = limit.0;
     let body = match body.to_bytes_limited(limit).await {
         Ok(Ok(body)) => body,
-        Ok(Err(e)) => return error_body("MALFORMED", e),
+        Ok(Err(e)) => return error_body(ErrorCode::Malformed, e),
         Err(_) => {
-            return error_body("TOO_LARGE", format!("content is over the limit of {limit} bytes"));
+            return error_body(ErrorCode::TooLarge, format!("content is over the limit of {limit} bytes"));
         }
     };
     let node = node.into_inner();
@@ -104,7 +95,7 @@ async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse 
     };
     match node.query().content(&particle) {
         Ok(Some(bytes)) => HttpResponse::Ok().content_type("application/octet-stream").body(bytes),
-        Ok(None) => error_body("NOT_FOUND", format!("no content stored for {particle}")),
+        Ok(None) => error_body(ErrorCode::NotFound, format!("no content stored for {particle}")),
         Err(e) => engine_error(&e),
     }
 }
@@ -126,7 +117,7 @@ async fn neuron(node: web::Data<Node>, address: web::Path<String>) -> HttpRespon
 async fn tx_status(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse {
     let cid = match cid.parse() {
         Ok(cid) => cid,
-        Err(e) => return error_body("INVALID_CID", format!("{cid:?}: {e}")),
+        Err(e) => return error_body(ErrorCode::InvalidCid, format!("{cid:?}: {e}")),
     };
     match node.query().tx_status(&cid) {
         Ok(status) => HttpResponse::Ok().json(status),
@@ -150,7 +141,7 @@ async fn block(node: web::Data<Node>, height: web::Path<u64>) -> HttpResponse {
             },
             "txs": txs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         })),
-        Ok(None) => error_body("NOT_FOUND", format!("no block at height {height}")),
+        Ok(None) => error_body(ErrorCode::NotFound, format!("no block at height {height}")),
         Err(e) => engine_error(&e),
     }
 }
@@ -164,7 +155,7 @@ const MAX_TOP: usize = 1000;
 
 async fn top(node: web::Data<Node>, first: web::Path<usize>) -> HttpResponse {
     if *first > MAX_TOP {
-        return error_body("TOO_LARGE", format!("at most {MAX_TOP} particles per request"));
+        return error_body(ErrorCode::TooLarge, format!("at most {MAX_TOP} particles per request"));
     }
     let height = node.query().focus().summary.height;
     let ranked: Vec<_> = node
@@ -206,9 +197,9 @@ fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> act
     use actix_web::error::JsonPayloadError;
     let response = match &error {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            error_body("TOO_LARGE", &error)
+            error_body(ErrorCode::TooLarge, &error)
         }
-        _ => error_body("MALFORMED", &error),
+        _ => error_body(ErrorCode::Malformed, &error),
     };
     InternalError::from_response(error, response).into()
 }
@@ -220,7 +211,8 @@ struct ContentLimit(usize);
 const MAX_GRAPHQL_BODY: usize = 256 * 1024;
 
 /// A transport-level GraphQL error (the request never reached the executor).
-fn graphql_error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> HttpResponse {
+fn graphql_error(status: StatusCode, code: impl Into<ApiCode>, message: impl std::fmt::Display) -> HttpResponse {
+    let code = code.into().as_str();
     HttpResponse::build(status)
         .json(json!({ "errors": [{ "message": message.to_string(), "extensions": { "code": code } }] }))
 }
@@ -228,21 +220,23 @@ fn graphql_error(status: StatusCode, code: &str, message: impl std::fmt::Display
 async fn graphql(schema: web::Data<CyberSchema>, body: web::Payload) -> HttpResponse {
     let bytes = match body.to_bytes_limited(MAX_GRAPHQL_BODY).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => return graphql_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e),
+        Ok(Err(e)) => return graphql_error(StatusCode::BAD_REQUEST, ApiCode::BadRequest, e),
         Err(_) => {
             return graphql_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "TOO_LARGE",
+                ErrorCode::TooLarge,
                 format!("request body is over {MAX_GRAPHQL_BODY} bytes"),
             );
         }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(request) => request,
-        Err(e) => return graphql_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("not a GraphQL request: {e}")),
+        Err(e) => {
+            return graphql_error(StatusCode::BAD_REQUEST, ApiCode::BadRequest, format!("not a GraphQL request: {e}"));
+        }
     };
     if let Err(e) = async_graphql::parser::parse_query(&request.query) {
-        return graphql_error(StatusCode::OK, "GRAPHQL_PARSE_FAILED", e);
+        return graphql_error(StatusCode::OK, ApiCode::ParseFailed, e);
     }
     let mut response = schema.execute(request).await;
     crate::graphql::add_codes(&mut response);
@@ -286,7 +280,7 @@ async fn guard(
     let pool = request.app_data::<web::Data<DevicePool>>().map(|pool| pool.clone().into_inner());
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let ip = request.peer_addr().map(|a| a.ip());
-    let refusal = |code: &str, message: &str| match route {
+    let refusal = |code: ApiCode, message: &str| match route {
         Route::Graphql => graphql_error(StatusCode::TOO_MANY_REQUESTS, code, message),
         Route::Rest => error_body(code, message),
     };
@@ -296,14 +290,14 @@ async fn guard(
         if let Some(metrics) = &metrics {
             metrics.rate_limited();
         }
-        let response = refusal("RATE_LIMITED", "too many requests from this address");
+        let response = refusal(ErrorCode::RateLimited.into(), "too many requests from this address");
         return Ok(request.into_response(response).map_into_right_body());
     }
     let _slot = match (&in_flight, ip) {
         (Some(in_flight), Some(ip)) => match in_flight.enter(ip) {
             Some(slot) => Some(slot),
             None => {
-                let response = refusal("CONNECTION_LIMIT", "too many concurrent requests from this address");
+                let response = refusal(ApiCode::ConnectionLimit, "too many concurrent requests from this address");
                 return Ok(request.into_response(response).map_into_right_body());
             }
         },
@@ -377,7 +371,7 @@ pub(crate) fn serve(
                 .route("/focus/proof/{cid}", web::get().to(focus_proof))
                 .route("/particle", web::post().to(post_particle))
                 .route("/particle/{cid}/content", web::get().to(content))
-                .default_service(web::to(|| async { error_body("NOT_FOUND", "no such route") }))
+                .default_service(web::to(|| async { error_body(ErrorCode::NotFound, "no such route") }))
         })
         .max_connections(settings.max_connections)
         .bind(settings.listen)?;

@@ -4,6 +4,7 @@
 mod blocking;
 mod cli;
 mod client;
+mod codes;
 mod data_dir;
 mod graphql;
 mod http;

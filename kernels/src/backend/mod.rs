@@ -1,5 +1,5 @@
 //! Compute backends: the operations the focus solver and the transformers run, behind one trait
-//! with a CPU implementation and a CUDA one.
+//! with the CPU implementation and a stand-in for CUDA.
 //!
 //! The pattern is candle's `BackendStorage`: [`Backend`] names the operations — the pull SpMV
 //! with its fixed in-row order, the reduction tree of spec/focus.md §4, the fused focus step and

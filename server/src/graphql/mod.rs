@@ -7,10 +7,10 @@ mod root;
 use std::sync::Arc;
 
 use async_graphql::{ErrorExtensions, Schema};
-use engine::{BlockEvent, EngineError, Node};
+use engine::{BlockEvent, EngineError, ErrorCode, Node};
 use tokio::sync::broadcast;
 
-use crate::search::SearchIndex;
+use crate::{codes::ApiCode, search::SearchIndex};
 
 pub(crate) use root::{MutationRoot, QueryRoot, SubscriptionRoot};
 
@@ -46,13 +46,14 @@ pub(crate) fn sdl() -> String {
 }
 
 /// An error with `extensions.code`.
-pub(crate) fn coded(code: &'static str, message: impl std::fmt::Display) -> async_graphql::Error {
+pub(crate) fn coded(code: impl Into<ApiCode>, message: impl std::fmt::Display) -> async_graphql::Error {
+    let code = code.into().as_str();
     async_graphql::Error::new(message.to_string()).extend_with(|_, ext| ext.set("code", code))
 }
 
 impl From<crate::blocking::Unavailable> for async_graphql::Error {
     fn from(_: crate::blocking::Unavailable) -> Self {
-        coded("UNAVAILABLE", "the node is stopping")
+        coded(ErrorCode::Unavailable, "the node is stopping")
     }
 }
 
@@ -61,7 +62,7 @@ pub(crate) fn engine_error(error: EngineError) -> async_graphql::Error {
     if !error.is_client_error() {
         tracing::error!(%error, "GraphQL request failed inside the node");
     }
-    coded(error.code().as_str(), error)
+    coded(error.code(), error)
 }
 
 /// Entries of a list whose `first` is not given.
@@ -76,8 +77,10 @@ pub(crate) fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
 pub(crate) fn page_size(first: Option<i32>) -> async_graphql::Result<usize> {
     match first {
         None => Ok(DEFAULT_PAGE),
-        Some(n) if n < 0 => Err(coded("BAD_REQUEST", "`first` must not be negative")),
-        Some(n) if n as usize > MAX_PAGE => Err(coded("TOO_LARGE", format!("`first` is at most {MAX_PAGE}, got {n}"))),
+        Some(n) if n < 0 => Err(coded(ApiCode::BadRequest, "`first` must not be negative")),
+        Some(n) if n as usize > MAX_PAGE => {
+            Err(coded(ErrorCode::TooLarge, format!("`first` is at most {MAX_PAGE}, got {n}")))
+        }
         Some(n) => Ok(n as usize),
     }
 }
@@ -93,14 +96,14 @@ pub(crate) fn add_codes(response: &mut async_graphql::Response) {
             continue;
         }
         let code = if error.message.contains("too complex") {
-            "QUERY_TOO_COMPLEX"
+            ApiCode::QueryTooComplex
         } else if error.message.contains("too deep") {
-            "QUERY_TOO_DEEP"
+            ApiCode::QueryTooDeep
         } else if error.path.is_empty() {
-            "GRAPHQL_VALIDATION_FAILED"
+            ApiCode::ValidationFailed
         } else {
-            "BAD_REQUEST"
+            ApiCode::BadRequest
         };
-        error.extensions.get_or_insert_with(Default::default).set("code", code);
+        error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
     }
 }

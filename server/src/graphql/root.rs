@@ -6,11 +6,11 @@ use async_graphql::{
     Context, Object, Subscription,
     connection::{Connection, Edge},
 };
-use engine::{Address, BlockEvent};
+use engine::{Address, BlockEvent, ErrorCode};
 use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::{blocking::run_blocking, search::SearchOrder as IndexOrder, wire::SignedTxBody};
+use crate::{blocking::run_blocking, codes::ApiCode, search::SearchOrder as IndexOrder, wire::SignedTxBody};
 
 use super::{
     coded, engine_error,
@@ -29,7 +29,7 @@ fn node<'a>(context: &Context<'a>) -> &'a Arc<engine::Node> {
 /// Offset cursors for ranked lists.
 fn offset(after: Option<&str>) -> async_graphql::Result<usize> {
     after.map_or(Ok(0), |a| {
-        a.parse::<usize>().map(|n| n + 1).map_err(|_| coded("BAD_REQUEST", format!("bad cursor {a:?}")))
+        a.parse::<usize>().map(|n| n + 1).map_err(|_| coded(ApiCode::BadRequest, format!("bad cursor {a:?}")))
     })
 }
 
@@ -95,7 +95,7 @@ impl QueryRoot {
         let search = Arc::clone(&context.data_unchecked::<super::Context>().search);
         let hits = run_blocking(move || search.search(&node, &text, order, skip, first + 1))
             .await?
-            .map_err(|e| coded("INTERNAL", format!("search failed: {e:#}")))?;
+            .map_err(|e| coded(ErrorCode::Internal, format!("search failed: {e:#}")))?;
         let mut connection = Connection::new(skip > 0, hits.len() > first);
         connection.edges.extend(hits.into_iter().take(first).enumerate().map(|(i, hit)| {
             Edge::new(
@@ -118,7 +118,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<RelatedAnswer> {
         let _ = exact; // Both paths are the exact one until the compiler lands.
         if context_particles.is_empty() || context_particles.len() > super::MAX_PAGE {
-            return Err(coded("BAD_REQUEST", format!("context takes 1 to {} particles", super::MAX_PAGE)));
+            return Err(coded(ApiCode::BadRequest, format!("context takes 1 to {} particles", super::MAX_PAGE)));
         }
         let particles = context_particles.iter().map(|c| parse_cid(c)).collect::<async_graphql::Result<Vec<_>>>()?;
         related(context, particles, first).await
@@ -148,7 +148,7 @@ impl QueryRoot {
 
     /// The Merkle path of a committed transaction to its block's `txsRoot`.
     async fn inclusion_proof(&self, context: &Context<'_>, tx: String) -> async_graphql::Result<TxInclusionProof> {
-        let cid = tx.parse().map_err(|e| coded("INVALID_CID", format!("{tx:?}: {e}")))?;
+        let cid = tx.parse().map_err(|e| coded(ErrorCode::InvalidCid, format!("{tx:?}: {e}")))?;
         let proof = node(context).query().inclusion_proof(&cid).map_err(engine_error)?;
         Ok(TxInclusionProof {
             tx,
@@ -207,7 +207,7 @@ impl MutationRoot {
         tx: String,
         signature: String,
     ) -> async_graphql::Result<TxReceipt> {
-        let signed = SignedTxBody { tx, signature }.decode().map_err(|message| coded("MALFORMED", message))?;
+        let signed = SignedTxBody { tx, signature }.decode().map_err(|message| coded(ErrorCode::Malformed, message))?;
         let node = node(context).clone();
         let receipt = run_blocking(move || node.submit(signed)).await?.map_err(engine_error)?;
         Ok(TxReceipt {
@@ -262,7 +262,7 @@ impl SubscriptionRoot {
         cids: Vec<String>,
     ) -> async_graphql::Result<impl Stream<Item = FocusChange> + use<>> {
         if cids.is_empty() || cids.len() > super::MAX_PAGE {
-            return Err(coded("BAD_REQUEST", format!("cids takes 1 to {} particles", super::MAX_PAGE)));
+            return Err(coded(ApiCode::BadRequest, format!("cids takes 1 to {} particles", super::MAX_PAGE)));
         }
         let particles = cids.iter().map(|c| parse_cid(c)).collect::<async_graphql::Result<Vec<_>>>()?;
         let node = node(context).clone();

@@ -109,7 +109,7 @@ pub(crate) fn run(node: &Node, search: &SearchIndex, dataset: Dataset) -> Result
             let nonce = node.query().neuron(&key.address()).next_nonce;
             let signed = Transaction::new(node.chain_id(), &key, nonce, chunk).sign(&key);
             if let Err(error) = node.submit(signed) {
-                if error.code() == "RATE_LIMITED" {
+                if error.code() == engine::ErrorCode::RateLimited {
                     // The neuron's quota is full for this block: commit and go on.
                     summary.blocks += commit(node, search, &mut summary.links_added)?;
                     in_block = 0;
