@@ -126,7 +126,8 @@ async fn tx_status(node: web::Data<Node>, cid: web::Path<String>) -> HttpRespons
 }
 
 async fn block(node: web::Data<Node>, height: web::Path<u64>) -> HttpResponse {
-    match node.query().block(*height) {
+    let (query, height) = (node.query(), *height);
+    match blocking(move || query.block(height)).await {
         Ok(Some((header, txs))) => HttpResponse::Ok().json(json!({
             "cid": header.cid().to_string(),
             "header": {
@@ -142,7 +143,7 @@ async fn block(node: web::Data<Node>, height: web::Path<u64>) -> HttpResponse {
             "txs": txs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         })),
         Ok(None) => error_body(ErrorCode::NotFound, format!("no block at height {height}")),
-        Err(e) => engine_error(&e),
+        Err(response) => response,
     }
 }
 

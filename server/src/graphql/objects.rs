@@ -308,7 +308,8 @@ impl Block {
     }
     /// Its transactions in order.
     async fn transactions(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Transaction>> {
-        let txs = ctx(context).node.query().block_transactions(self.0.height).map_err(engine_error)?;
+        let (query, height) = (ctx(context).node.query(), self.0.height);
+        let txs = run_blocking(move || query.block_transactions(height)).await?.map_err(engine_error)?;
         Ok(txs
             .into_iter()
             .map(|tx| Transaction {

@@ -149,7 +149,8 @@ impl QueryRoot {
     /// The Merkle path of a committed transaction to its block's `txsRoot`.
     async fn inclusion_proof(&self, context: &Context<'_>, tx: String) -> async_graphql::Result<TxInclusionProof> {
         let cid = tx.parse().map_err(|e| coded(ErrorCode::InvalidCid, format!("{tx:?}: {e}")))?;
-        let proof = node(context).query().inclusion_proof(&cid).map_err(engine_error)?;
+        let query = node(context).query();
+        let proof = run_blocking(move || query.inclusion_proof(&cid)).await?.map_err(engine_error)?;
         Ok(TxInclusionProof {
             tx,
             height: proof.height,
