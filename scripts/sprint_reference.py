@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An independent re-implementation of the Sprint function (spec/sprint.md §2–3 with the residual
-decay of engine/src/sprint/model.rs), written from the spec in plain Python floats (f64), with
+decay of sprint/src/model.rs), written from the spec in plain Python floats (f64), with
 its own ChaCha20 — no code shared with the Rust engine.
 
 It checks the engine's golden vectors: the Rust reference computes in f32, so the two agree to

@@ -73,9 +73,9 @@ pub enum EngineError {
     /// The store holds data that breaks an invariant.
     #[error("data corruption: {0}")]
     Corruption(String),
-    /// RocksDB failed.
+    /// The database failed.
     #[error("store: {0}")]
-    Store(#[from] rocksdb::Error),
+    Store(String),
     /// A write failed; the message is the underlying error.
     #[error("storage failed: {0}")]
     StorageFailed(String),

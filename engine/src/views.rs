@@ -199,7 +199,7 @@ pub struct LinkPage {
     /// Whether more may follow.
     pub has_next: bool,
     /// The cursor to resume from (after the last entry scanned, which may be past the last link
-    /// returned when a page stopped at [`MAX_SCAN`]).
+    /// returned when a page stopped at [`MAX_SCAN`](crate::query::MAX_SCAN)).
     pub end_cursor: Option<String>,
 }
 

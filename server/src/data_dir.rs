@@ -33,11 +33,15 @@ impl std::fmt::Display for Migration {
     }
 }
 
-/// Whether a file at the top of an old data directory is RocksDB's.
+/// Whether a file at the top of an old data directory is RocksDB's (its `LOCK` excepted: the
+/// move holds it, and RocksDB makes a new one in `db/`).
 fn is_database_file(name: &str) -> bool {
-    matches!(name, "CURRENT" | "IDENTITY" | "LOCK" | "LOG")
+    let numbered = |suffix: &str| {
+        name.strip_suffix(suffix).is_some_and(|stem| !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()))
+    };
+    matches!(name, "CURRENT" | "IDENTITY" | "LOG")
         || ["LOG.old.", "MANIFEST-", "OPTIONS-"].iter().any(|prefix| name.starts_with(prefix))
-        || [".sst", ".log", ".blob", ".dbtmp"].iter().any(|suffix| name.ends_with(suffix))
+        || [".sst", ".log", ".blob", ".dbtmp"].into_iter().any(numbered)
 }
 
 impl DataDir {
@@ -82,8 +86,15 @@ impl DataDir {
     /// The database to read: `db/`, or the top of a directory in the old layout (never moved
     /// by a reader: a node of an older build may be running on it).
     pub(crate) fn db_for_reading(&self) -> PathBuf {
-        if !self.db().join("CURRENT").exists() && self.root.join("CURRENT").exists() {
-            return self.root.clone();
+        let moving = self.root.join("db.moving");
+        if !self.db().join("CURRENT").exists() {
+            if self.root.join("CURRENT").exists() {
+                return self.root.clone();
+            }
+            // A move cut off after CURRENT: the whole database is there.
+            if moving.join("CURRENT").exists() {
+                return moving;
+            }
         }
         self.db()
     }
@@ -106,7 +117,10 @@ impl DataDir {
         if !old && !moving.exists() {
             return Ok((db, None));
         }
-        let _lock = if old { Some(lock_exclusively(&self.root.join("LOCK"))?) } else { None };
+        if fs::read_dir(&db).is_ok_and(|mut entries| entries.next().is_some()) {
+            bail!("{} holds files but no database; move them away before the database moves in", db.display());
+        }
+        let lock = if old { Some(lock_exclusively(&self.root.join("LOCK"))?) } else { None };
         fs::create_dir_all(&moving).with_context(|| format!("creating {}", moving.display()))?;
         let mut names: Vec<String> = fs::read_dir(&self.root)?
             .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
@@ -117,8 +131,17 @@ impl DataDir {
         for name in &names {
             fs::rename(self.root.join(name), moving.join(name)).with_context(|| format!("moving {name}"))?;
         }
+        fs::File::open(&moving)?.sync_all()?;
+        if db.exists() {
+            fs::remove_dir(&db).with_context(|| format!("removing the empty {}", db.display()))?;
+        }
         fs::rename(&moving, &db).with_context(|| format!("renaming {} to {}", moving.display(), db.display()))?;
         fs::File::open(&self.root)?.sync_all()?;
+        // Held until the database is whole in `db/`: a node starting meanwhile finds it locked.
+        if lock.is_some() {
+            fs::remove_file(self.root.join("LOCK"))?;
+        }
+        drop(lock);
         Ok((db.clone(), Some(Migration { from: self.root.clone(), to: db, files: names.len() })))
     }
 }
@@ -152,14 +175,31 @@ mod tests {
         }
         fs::create_dir(data.search()).unwrap();
         fs::write(data.dev_key(), "key").unwrap();
+        fs::write(root.path().join("node.log"), "an operator's log stays where it is").unwrap();
         assert_eq!(data.db_for_reading(), root.path(), "readers use the old layout in place");
         let (db, moved) = data.db_for_writing().unwrap();
-        assert_eq!(moved.unwrap().files, 7);
+        assert_eq!(moved.unwrap().files, 6, "every database file but LOCK");
         assert_eq!(fs::read_to_string(db.join("MANIFEST-000005")).unwrap(), "MANIFEST-000005");
-        assert!(!root.path().join("CURRENT").exists() && data.search().exists() && data.dev_key().exists());
+        assert!(!root.path().join("CURRENT").exists() && !root.path().join("LOCK").exists());
+        assert!(data.search().exists() && data.dev_key().exists() && root.path().join("node.log").exists());
         assert!(data.db_for_writing().unwrap().1.is_none(), "once");
         assert_eq!(data.db_for_reading(), data.db());
         fs::write(root.path().join("CURRENT"), "again").unwrap();
         assert!(data.db_for_writing().is_err(), "two databases are refused, not merged");
+    }
+
+    #[test]
+    fn a_move_cut_off_after_current_is_read_from_where_it_stopped_and_finished() {
+        let root = tempfile::tempdir().unwrap();
+        let data = DataDir::new(root.path().to_path_buf());
+        let moving = root.path().join("db.moving");
+        fs::create_dir(&moving).unwrap();
+        for name in ["CURRENT", "MANIFEST-000005", "000007.sst"] {
+            fs::write(moving.join(name), name).unwrap();
+        }
+        assert_eq!(data.db_for_reading(), moving);
+        let (db, moved) = data.db_for_writing().unwrap();
+        assert_eq!((db.join("CURRENT").exists(), moving.exists()), (true, false));
+        assert_eq!(moved.unwrap().files, 0, "nothing was left at the top");
     }
 }

@@ -11,9 +11,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use sprint::Profile;
 
-use crate::data_dir::DataDir;
-
-use crate::sprint_job::SprintSettings;
+use crate::{data_dir::DataDir, sprint_job::SprintSettings};
 
 /// What `serve` reads from `--config FILE` (every key optional).
 #[derive(Debug, Default, Deserialize)]

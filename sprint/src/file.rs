@@ -14,8 +14,9 @@ use crate::{
 /// The file's JSON form.
 #[derive(Serialize, Deserialize)]
 struct ProofFile {
-    seed: String,
+    // Alphabetical, as the files written before this type had them.
     claim: String,
+    seed: String,
     signature: String,
 }
 
@@ -23,8 +24,8 @@ struct ProofFile {
 /// renamed into place, so a crash never leaves half a proof under the final name.
 pub fn write_proof(out: &Path, proof: &Proof, seed_material: &[u8]) -> Result<()> {
     let file = ProofFile {
-        seed: hex::encode(seed_material),
         claim: STANDARD.encode(proof.claim.encode()),
+        seed: hex::encode(seed_material),
         signature: STANDARD.encode(proof.signature),
     };
     let json = serde_json::to_string_pretty(&file).map_err(|e| SprintError::File(e.to_string()))?;

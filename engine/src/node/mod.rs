@@ -140,6 +140,14 @@ impl Node {
     /// proposer's clock (Unix milliseconds); the state machine never reads one. Entries that
     /// can never commit (a used nonce) are dropped from the mempool on the way.
     pub fn propose(&self, time: u64) -> Result<Option<Proposal>> {
+        // A commit in progress has moved the state but not yet the focus the next header
+        // commits to: wait for it.
+        let _one_at_a_time = self.lock_commits();
+        self.propose_held(time)
+    }
+
+    /// The proposal, with `committing` held by the caller.
+    fn propose_held(&self, time: u64) -> Result<Option<Proposal>> {
         let mut inner = self.shared.lock();
         let Inner { state, mempool, focus, focus_pending } = &mut *inner;
         let (chosen, stale) = mempool.select(state);
@@ -165,7 +173,7 @@ impl Node {
     /// [`Node::propose`] and [`Node::commit`] as one step (a single-node chain's producer).
     pub fn produce_block(&self, time: u64) -> Result<Option<BlockSummary>> {
         let _one_at_a_time = self.lock_commits();
-        self.propose(time)?.map(|proposal| self.commit_held(proposal)).transpose()
+        self.propose_held(time)?.map(|proposal| self.commit_held(proposal)).transpose()
     }
 
     fn lock_commits(&self) -> MutexGuard<'_, ()> {
@@ -178,7 +186,9 @@ impl Node {
             let mut inner = self.shared.lock();
             let Inner { state, mempool, focus, focus_pending } = &mut *inner;
             let tip = state.tip().0.height;
-            if block.header.parent != state.tip().1 {
+            // Built on this tip, committing the focus of this tip's state (what the next
+            // header must carry), or not at all.
+            if block.header.parent != state.tip().1 || block.header.focus_root != focus.summary.root {
                 return Err(EngineError::StaleProposal { proposed: block.header.height, tip });
             }
             self.shared.store.commit_block(&block)?;

@@ -120,8 +120,9 @@ impl Tables {
         self.blocks.insert(height, record);
     }
 
-    /// The positions of `scan` strictly after `after` (or from its start), in index order.
-    fn positions(&self, scan: LinkScan, after: Option<LinkPosition>) -> Vec<LinkPosition> {
+    /// Up to `limit` positions of `scan` strictly after `after` (or from its start), in index
+    /// order.
+    fn positions(&self, scan: LinkScan, after: Option<LinkPosition>, limit: usize) -> Vec<LinkPosition> {
         let start = after.map_or(Bound::Included(scan.start()), Bound::Excluded);
         let not_of_scan = |p: LinkPosition| -> ! { unreachable!("{p:?} is not a position of {scan:?}") };
         let triple = |p| match p {
@@ -135,12 +136,14 @@ impl Tables {
                 .range((bound(start, triple), Bound::Unbounded))
                 .map(|(&(a, b, n), _)| LinkPosition::Source(a, b, n))
                 .take_while(covered)
+                .take(limit)
                 .collect(),
             LinkScan::ByTarget { .. } => self
                 .by_target
                 .range((bound(start, triple), Bound::Unbounded))
                 .map(|&(a, b, n)| LinkPosition::Target(a, b, n))
                 .take_while(covered)
+                .take(limit)
                 .collect(),
             LinkScan::ByNeuron { .. } => {
                 let pair = |p| match p {
@@ -151,6 +154,7 @@ impl Tables {
                     .range((bound(start, pair), Bound::Unbounded))
                     .map(|&(n, link)| LinkPosition::Neuron(n, link))
                     .take_while(covered)
+                    .take(limit)
                     .collect()
             }
             LinkScan::All { .. } => {
@@ -160,7 +164,7 @@ impl Tables {
                     Bound::Included(other) | Bound::Excluded(other) => not_of_scan(other),
                     Bound::Unbounded => 0,
                 };
-                (first..self.links.len() as u64).map(|idx| LinkPosition::Commit(LinkIdx(idx))).collect()
+                (first..self.links.len() as u64).take(limit).map(|idx| LinkPosition::Commit(LinkIdx(idx))).collect()
             }
         }
     }
@@ -208,7 +212,17 @@ impl LinkReader for MemoryStore {
 
     fn neurons(&self) -> Result<Vec<(Address, NeuronRecord)>> {
         let tables = self.read();
-        Ok(tables.neuron_keys.iter().map(|address| (*address, tables.neurons[address])).collect())
+        tables
+            .neuron_keys
+            .iter()
+            .map(|address| {
+                let record = tables
+                    .neurons
+                    .get(address)
+                    .ok_or_else(|| EngineError::Corruption("neuron without record".into()))?;
+                Ok((*address, *record))
+            })
+            .collect()
     }
 
     fn link(&self, from: ParticleIdx, to: ParticleIdx, neuron: NeuronIdx) -> Result<Option<LinkIdx>> {
@@ -225,27 +239,39 @@ impl LinkReader for MemoryStore {
         after: Option<LinkPosition>,
         visit: &mut dyn FnMut(LinkPosition, LinkIdx, LinkRecord) -> Result<bool>,
     ) -> Result<()> {
-        // Resolved under the lock, visited outside it (a visitor may read the store again).
-        let page: Vec<(LinkPosition, LinkIdx, LinkRecord)> = {
-            let tables = self.read();
-            tables
-                .positions(scan, after)
-                .into_iter()
-                .map(|position| {
-                    let idx = match position {
-                        LinkPosition::Source(f, t, n) | LinkPosition::Target(t, f, n) => tables.by_source[&(f, t, n)],
-                        LinkPosition::Neuron(_, idx) | LinkPosition::Commit(idx) => idx,
-                    };
-                    (position, idx, tables.links[idx.0 as usize])
-                })
-                .collect()
-        };
-        for (position, idx, record) in page {
-            if !visit(position, idx, record)? {
-                break;
+        // Resolved a chunk at a time under the lock and visited outside it (a visitor may read
+        // the store again), so a scan costs what it visits, not the whole index.
+        const CHUNK: usize = 256;
+        let mut after = after;
+        loop {
+            let chunk: Vec<(LinkPosition, LinkIdx, LinkRecord)> = {
+                let tables = self.read();
+                let missing = |what: String| EngineError::Corruption(what);
+                tables
+                    .positions(scan, after, CHUNK)
+                    .into_iter()
+                    .map(|position| {
+                        let idx = match position {
+                            LinkPosition::Source(f, t, n) | LinkPosition::Target(t, f, n) => *tables
+                                .by_source
+                                .get(&(f, t, n))
+                                .ok_or_else(|| missing("in-link without out-link".into()))?,
+                            LinkPosition::Neuron(_, idx) | LinkPosition::Commit(idx) => idx,
+                        };
+                        let record =
+                            *tables.links.get(idx.0 as usize).ok_or_else(|| missing(format!("link {idx} missing")))?;
+                        Ok((position, idx, record))
+                    })
+                    .collect::<Result<_>>()?
+            };
+            let Some(&(last, ..)) = chunk.last() else { return Ok(()) };
+            for (position, idx, record) in chunk {
+                if !visit(position, idx, record)? {
+                    return Ok(());
+                }
             }
+            after = Some(last);
         }
-        Ok(())
     }
 }
 

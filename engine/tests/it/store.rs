@@ -13,7 +13,7 @@ use engine::{
 
 use crate::particle;
 
-/// Drives a chain of three link-carrying blocks (with a duplicate link and posted content)
+/// Drives a chain of three link-carrying blocks (a duplicate link, a 300-link run, content)
 /// through a node on `store`, then reads everything back: a transcript of every answer.
 fn transcript(store: Box<dyn FullStore>) -> String {
     let keys: Vec<_> = (1..=2).map(|i| engine::NeuronKey::from_secret([i; 32])).collect();
@@ -32,6 +32,9 @@ fn transcript(store: Box<dyn FullStore>) -> String {
     node.submit(tx(0, 2, &[(1, 2), (4, 1), (1, 4)])).unwrap();
     node.produce_block(20).unwrap().unwrap();
     node.submit(tx(1, 2, &[(4, 2), (2, 4)])).unwrap();
+    // A chain of 300 links: scans longer than any chunk a store reads at once.
+    let chain: Vec<(u32, u32)> = (10..310).map(|i| (i, i + 1)).collect();
+    node.submit(tx(0, 3, &chain)).unwrap();
     node.post_contents(&[b"particle 1", b"particle 9"]).unwrap();
     node.produce_block(30).unwrap().unwrap();
     while node.produce_block(40).unwrap().is_some() {}
@@ -57,21 +60,21 @@ fn transcript(store: Box<dyn FullStore>) -> String {
     assert!(store.tx_location(&engine::particle::dag_cbor_cid(b"no such tx")).unwrap().is_none());
 
     let particles = store.particles().unwrap();
-    assert_eq!(particles.len(), 4);
+    assert_eq!(particles.len(), 4 + 301);
     for (i, p) in particles.iter().enumerate() {
         assert_eq!(store.particle_idx(p).unwrap(), Some(ParticleIdx(i as u32)));
     }
-    assert_eq!(store.particle_idx(&particle(99)).unwrap(), None);
+    assert_eq!(store.particle_idx(&particle(9_999)).unwrap(), None);
     writeln!(out, "particles {particles:?}\nneurons {:?}", store.neurons().unwrap()).unwrap();
 
     let mut all = Vec::new();
     store.for_each_link(&mut |idx, record| all.push((idx, record))).unwrap();
-    assert_eq!(all.len(), 9, "ten links signed, one a duplicate");
+    assert_eq!(all.len(), 309, "310 links signed, one a duplicate");
     for (idx, record) in &all {
         assert_eq!(store.link_record(*idx).unwrap(), Some(*record));
         assert_eq!(store.link(record.from, record.to, record.neuron).unwrap(), Some(*idx));
     }
-    assert_eq!(store.link_record(LinkIdx(9)).unwrap(), None);
+    assert_eq!(store.link_record(LinkIdx(309)).unwrap(), None);
     let p = ParticleIdx(0);
     let scans = [
         LinkScan::BySource { from: p, to: None },
@@ -174,5 +177,5 @@ fn a_read_only_view_sees_what_was_committed() {
     let view = engine::store::open_read_only(dir.path()).unwrap();
     let view: &dyn StoreReader = &view;
     assert_eq!(view.last_block().unwrap().unwrap().header.height, 4);
-    assert_eq!(engine::chain_state(view).unwrap().counts().links, 9);
+    assert_eq!(engine::chain_state(view).unwrap().counts().links, 309);
 }

@@ -8,7 +8,6 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use kernels::{FocusOperator, FocusParams};
-
 use serde_json::json;
 
 /// `(from, to, weight)`.

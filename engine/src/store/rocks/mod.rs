@@ -29,6 +29,12 @@ use crate::{
     tx::SignedTx,
 };
 
+impl From<rocksdb::Error> for EngineError {
+    fn from(error: rocksdb::Error) -> Self {
+        EngineError::Store(error.into_string())
+    }
+}
+
 /// One raw entry of a table.
 type KeyValue = (Box<[u8]>, Box<[u8]>);
 

@@ -1,7 +1,7 @@
 //! The column families and how their keys and values are laid out.
 //!
 //! Integers are big-endian so that keys sort numerically. Every write of a block goes through
-//! one `WriteBatch`; every table below is written only by `Store::commit_block`, except
+//! one `WriteBatch`; every table below is written only by `RocksStore::commit_block`, except
 //! `Mempool` (admission) and `Content` (posted content, not consensus state). The link indices'
 //! keys are [`LinkPosition`](crate::store::LinkPosition)s' bytes.
 
