@@ -3,18 +3,27 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use crate::{focus::Focus, mempool::Mempool, state::ChainState, store::FullStore, tx::TxLimits, views::BlockEvent};
+use crate::{
+    focus::Focus,
+    mempool::Mempool,
+    state::ChainState,
+    store::{FullStore, MemoryBudget},
+    tx::TxLimits,
+    views::BlockEvent,
+};
 
 /// Node policy that is not consensus.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
     /// Largest content accepted by `Node::post_content`.
     pub max_content_bytes: usize,
+    /// The database's memory beyond mapped files.
+    pub store_memory: MemoryBudget,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        NodeConfig { max_content_bytes: 256 * 1024 }
+        NodeConfig { max_content_bytes: 256 * 1024, store_memory: MemoryBudget::default() }
     }
 }
 

@@ -21,6 +21,8 @@ pub(crate) enum ApiCode {
     ValidationFailed,
     /// `GRAPHQL_PARSE_FAILED`: not GraphQL.
     ParseFailed,
+    /// `TIMEOUT`: the request (its body, or its work) took longer than the node allows.
+    Timeout,
 }
 
 impl From<ErrorCode> for ApiCode {
@@ -40,6 +42,7 @@ impl ApiCode {
             ApiCode::QueryTooDeep => "QUERY_TOO_DEEP",
             ApiCode::ValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             ApiCode::ParseFailed => "GRAPHQL_PARSE_FAILED",
+            ApiCode::Timeout => "TIMEOUT",
         }
     }
 
@@ -48,6 +51,7 @@ impl ApiCode {
         match self {
             ApiCode::Engine(ErrorCode::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiCode::Engine(ErrorCode::RateLimited) | ApiCode::ConnectionLimit => StatusCode::TOO_MANY_REQUESTS,
+            ApiCode::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiCode::Engine(ErrorCode::NotFound) => StatusCode::NOT_FOUND,
             ApiCode::Engine(ErrorCode::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             ApiCode::Engine(ErrorCode::Internal | ErrorCode::Genesis) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -236,6 +236,10 @@ async fn graphql(schema: web::Data<CyberSchema>, body: web::Payload) -> HttpResp
             return graphql_error(StatusCode::BAD_REQUEST, ApiCode::BadRequest, format!("not a GraphQL request: {e}"));
         }
     };
+    // Size and nesting before the parser recurses (the schema's `Bounds` prices the rest).
+    if let Err(refusal) = crate::graphql::check_text(&request.query) {
+        return graphql_error(StatusCode::OK, refusal.code, refusal.message);
+    }
     if let Err(e) = async_graphql::parser::parse_query(&request.query) {
         return graphql_error(StatusCode::OK, ApiCode::ParseFailed, e);
     }
@@ -307,7 +311,25 @@ async fn guard(
     // A request goes before the focus solve and Sprint in the device pool.
     let _turn = pool.map(|pool| pool.enter(Priority::Query));
     let start = std::time::Instant::now();
-    let response = next.call(request).await?;
+    // Within the budget or not at all: a body trickling in or a resolver running long is
+    // answered TIMEOUT (work already on the blocking pool finishes there, unawaited).
+    // Subscriptions are sessions, not requests.
+    let budget = request.app_data::<web::Data<RequestBudget>>().map(|b| b.0).filter(|_| path != "/graphql/ws");
+    let response = match budget {
+        None => next.call(request).await?,
+        Some(budget) => match actix_web::rt::time::timeout(budget, next.call(request)).await {
+            Ok(response) => response?,
+            Err(_) => {
+                let message = format!("the request took longer than {} ms", budget.as_millis());
+                let response = match route {
+                    Route::Graphql => graphql_error(StatusCode::REQUEST_TIMEOUT, ApiCode::Timeout, &message),
+                    Route::Rest => error_body(ApiCode::Timeout, &message),
+                };
+                // The request went into the abandoned call; the answer leaves as an error's.
+                return Err(InternalError::from_response(message, response).into());
+            }
+        },
+    };
     if let Some(metrics) = metrics {
         metrics.observe(route, start.elapsed());
     }
@@ -321,7 +343,11 @@ pub(crate) struct HttpSettings {
     pub(crate) rate_limit_per_ip: u32,
     pub(crate) max_in_flight_per_ip: usize,
     pub(crate) max_connections: usize,
+    pub(crate) request_timeout: std::time::Duration,
 }
+
+/// Longest a request may take from its head to its answer (body upload and work included).
+struct RequestBudget(std::time::Duration);
 
 /// Serves until SIGINT/SIGTERM; in-flight requests finish first.
 pub(crate) fn serve(
@@ -343,6 +369,7 @@ pub(crate) fn serve(
     let limiter = web::Data::new(RateLimiter::new(settings.rate_limit_per_ip));
     let in_flight = web::Data::new(InFlight::new(settings.max_in_flight_per_ip));
     let content_limit = web::Data::new(ContentLimit(settings.max_content_bytes));
+    let budget = web::Data::new(RequestBudget(settings.request_timeout));
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
@@ -353,6 +380,7 @@ pub(crate) fn serve(
                 .app_data(limiter.clone())
                 .app_data(in_flight.clone())
                 .app_data(content_limit.clone())
+                .app_data(budget.clone())
                 .app_data(search.clone())
                 .app_data(web::JsonConfig::default().limit(json_limit).error_handler(json_error))
                 .wrap(from_fn(guard))

@@ -33,6 +33,32 @@ use tantivy::{
 
 /// Text matches re-ranked by focus.
 pub(crate) const CANDIDATES: usize = 500;
+/// Longest search text.
+pub(crate) const MAX_TEXT_BYTES: usize = 1024;
+/// Deepest parenthesis nesting in search text (tantivy's query parser recurses on it).
+pub(crate) const MAX_TEXT_NESTING: usize = 16;
+
+/// Refuses search text the query parser should not see: too long, or nested too deep.
+pub(crate) fn check_text(text: &str) -> Result<(), String> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(format!("search text is {} bytes, over the limit of {MAX_TEXT_BYTES}", text.len()));
+    }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in text.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_TEXT_NESTING {
+        return Err(format!("search text nests brackets {deepest} deep, over the limit of {MAX_TEXT_NESTING}"));
+    }
+    Ok(())
+}
 
 /// How hits are ordered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -168,6 +194,7 @@ impl SearchIndex {
         skip: usize,
         first: usize,
     ) -> Result<Vec<SearchHit>> {
+        check_text(text).map_err(anyhow::Error::msg)?;
         let searcher = self.reader.searcher();
         let parser = QueryParser::for_index(&self.index, vec![self.text]);
         // Lenient: a stray quote or colon in user text still searches the rest.

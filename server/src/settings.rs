@@ -27,6 +27,9 @@ pub(crate) struct ConfigFile {
     sprint_profile: Option<String>,
     sprint_window_s: Option<f64>,
     sprint_key: Option<PathBuf>,
+    request_timeout_ms: Option<u64>,
+    db_write_buffer_mb: Option<usize>,
+    db_block_cache_mb: Option<usize>,
 }
 
 impl ConfigFile {
@@ -51,6 +54,10 @@ pub(crate) struct ServeSettings {
     pub(crate) max_connections: usize,
     /// The in-node Sprint job, when a profile is named (off by default: it uses every idle core).
     pub(crate) sprint: Option<SprintSettings>,
+    /// Longest a request may take, body included (WebSocket sessions excepted).
+    pub(crate) request_timeout: Duration,
+    /// RocksDB's memory beyond mapped files.
+    pub(crate) store_memory: engine::store::MemoryBudget,
 }
 
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -86,6 +93,15 @@ impl ServeSettings {
             max_in_flight_per_ip: config.max_in_flight_per_ip.unwrap_or(256),
             max_connections: config.max_connections.unwrap_or(4096),
             sprint,
+            request_timeout: Duration::from_millis(config.request_timeout_ms.unwrap_or(10_000).max(1)),
+            store_memory: {
+                let default = engine::store::MemoryBudget::default();
+                let mib = |value: Option<usize>, default: usize| value.map_or(default, |mb| mb.max(1) << 20);
+                engine::store::MemoryBudget {
+                    write_buffer_bytes: mib(config.db_write_buffer_mb, default.write_buffer_bytes),
+                    block_cache_bytes: mib(config.db_block_cache_mb, default.block_cache_bytes),
+                }
+            },
         })
     }
 }

@@ -91,7 +91,7 @@ impl Node {
         if !Self::is_initialised(db_dir)? {
             return Err(EngineError::Genesis(format!("{} is not initialised (run `init`)", db_dir.display())));
         }
-        Self::open_store(Box::new(RocksStore::open(db_dir)?), config)
+        Self::open_store(Box::new(RocksStore::open_within(db_dir, config.store_memory)?), config)
     }
 
     /// [`Node::open`] on any initialised store.

@@ -27,7 +27,7 @@ pub use focus::FocusReader;
 pub use links::{LinkPosition, LinkReader, LinkScan};
 pub use memory::MemoryStore;
 pub use mempool::MempoolReader;
-pub use rocks::RocksStore;
+pub use rocks::{MemoryBudget, RocksStore};
 pub use writer::StoreWriter;
 
 use crate::error::Result;

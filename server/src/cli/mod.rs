@@ -59,7 +59,9 @@ enum Command {
         sprint: Option<String>,
         /// A TOML file with any of: data, listen, block_interval_ms, max_content_bytes,
         /// rate_limit_per_ip, max_in_flight_per_ip, max_connections, sprint_profile,
-        /// sprint_window_s (default 60), sprint_key (default <data>/dev-neuron.key).
+        /// sprint_window_s (default 60), sprint_key (default <data>/dev-neuron.key),
+        /// request_timeout_ms (default 10000), db_write_buffer_mb and db_block_cache_mb
+        /// (RocksDB's memtables and block cache, default 64 each).
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,
     },

@@ -25,7 +25,8 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     if !Node::is_initialised(&db)? {
         create_development_chain(&data, &db)?;
     }
-    let node = Arc::new(Node::open(&db, NodeConfig { max_content_bytes: settings.max_content_bytes })?);
+    let config = NodeConfig { max_content_bytes: settings.max_content_bytes, store_memory: settings.store_memory };
+    let node = Arc::new(Node::open(&db, config)?);
     let search = Arc::new(crate::search::SearchIndex::open(&data.search(), &node)?);
     let (blocks, _) = tokio::sync::broadcast::channel(1024);
     search.follow(&node, blocks.clone());
@@ -56,6 +57,7 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         rate_limit_per_ip: settings.rate_limit_per_ip,
         max_in_flight_per_ip: settings.max_in_flight_per_ip,
         max_connections: settings.max_connections,
+        request_timeout: settings.request_timeout,
     };
     let served = crate::http::serve(Arc::clone(&node), search, blocks, pool, metrics, http);
     if let Some(sprint) = sprint {

@@ -1,6 +1,7 @@
 //! The GraphQL API (spec/graph-and-api.md): the schema, its limits and its error codes.
 //! `schema.graphql` at the repository root is this schema's SDL; a test holds them equal.
 
+mod bounds;
 mod objects;
 mod root;
 
@@ -12,6 +13,7 @@ use tokio::sync::broadcast;
 
 use crate::{codes::ApiCode, search::SearchIndex};
 
+pub(crate) use bounds::check_text;
 pub(crate) use root::{MutationRoot, QueryRoot, SubscriptionRoot};
 
 /// The schema type.
@@ -19,10 +21,10 @@ pub(crate) type CyberSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Largest `first` of any list.
 pub(crate) const MAX_PAGE: usize = 100;
-/// Deepest query accepted.
-const MAX_DEPTH: usize = 12;
-/// Costliest query accepted (a field costs 1; a list multiplies its children by `first`).
-const MAX_COMPLEXITY: usize = 5_000;
+/// Deepest selection accepted: the canonical introspection query (graphql-js
+/// `getIntrospectionQuery()`, what GraphiQL and code generators send) nests 13 deep. Depth bounds
+/// nothing else here: [`bounds`] prices every request before it runs.
+const MAX_DEPTH: usize = 20;
 
 /// Everything resolvers reach: the node, its search index and the stream of committed blocks.
 pub(crate) struct Context {
@@ -36,7 +38,7 @@ pub(crate) fn schema(context: Context) -> CyberSchema {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(context)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+        .extension(bounds::Bounds)
         .finish()
 }
 
@@ -68,11 +70,6 @@ pub(crate) fn engine_error(error: EngineError) -> async_graphql::Error {
 /// Entries of a list whose `first` is not given.
 pub(crate) const DEFAULT_PAGE: usize = 10;
 
-/// The complexity of a list field: its children's, times the entries it may return.
-pub(crate) fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
-    first.unwrap_or(DEFAULT_PAGE as i32).clamp(0, MAX_PAGE as i32) as usize * child_complexity
-}
-
 /// Checks a page size.
 pub(crate) fn page_size(first: Option<i32>) -> async_graphql::Result<usize> {
     match first {
@@ -97,7 +94,7 @@ pub(crate) fn add_codes(response: &mut async_graphql::Response) {
         }
         let code = if error.message.contains("too complex") {
             ApiCode::QueryTooComplex
-        } else if error.message.contains("too deep") {
+        } else if error.message.contains("too deep") || error.message.contains("recursion depth") {
             ApiCode::QueryTooDeep
         } else if error.path.is_empty() {
             ApiCode::ValidationFailed

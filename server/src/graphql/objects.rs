@@ -70,7 +70,6 @@ impl Particle {
     }
 
     /// Links from it.
-    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn out_links(
         &self,
         context: &Context<'_>,
@@ -81,7 +80,6 @@ impl Particle {
     }
 
     /// Links to it.
-    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn in_links(
         &self,
         context: &Context<'_>,
@@ -92,7 +90,6 @@ impl Particle {
     }
 
     /// The particles most related to this one: its exact conditional focus.
-    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn related(&self, context: &Context<'_>, first: Option<i32>) -> async_graphql::Result<RelatedAnswer> {
         related(context, vec![self.0], first).await
     }
@@ -374,7 +371,6 @@ impl Neuron {
         ctx(context).node.query().karma(&self.0)
     }
     /// Its links in commit order.
-    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn links(
         &self,
         context: &Context<'_>,

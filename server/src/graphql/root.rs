@@ -26,11 +26,28 @@ fn node<'a>(context: &Context<'a>) -> &'a Arc<engine::Node> {
     &context.data_unchecked::<super::Context>().node
 }
 
-/// Offset cursors for ranked lists.
-fn offset(after: Option<&str>) -> async_graphql::Result<usize> {
-    after.map_or(Ok(0), |a| {
-        a.parse::<usize>().map(|n| n + 1).map_err(|_| coded(ApiCode::BadRequest, format!("bad cursor {a:?}")))
-    })
+/// Deepest position a ranked list pages to: ranking past it is work no client needs, and an
+/// offset must never size an allocation.
+const MAX_OFFSET: usize = 10_000;
+
+/// The offset an offset cursor resumes at, with room for `first` more entries within
+/// [`MAX_OFFSET`].
+fn offset(after: Option<&str>, first: usize) -> async_graphql::Result<usize> {
+    let skip = match after {
+        None => 0,
+        Some(a) => a
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_add(1))
+            .ok_or_else(|| coded(ApiCode::BadRequest, format!("bad cursor {a:?}")))?,
+    };
+    if skip + first > MAX_OFFSET {
+        return Err(coded(
+            ApiCode::BadRequest,
+            format!("cursor {skip} + first {first} pages past the {MAX_OFFSET}th entry; refine the query instead"),
+        ));
+    }
+    Ok(skip)
 }
 
 /// Queries for apps and auditors.
@@ -50,7 +67,6 @@ impl QueryRoot {
     }
 
     /// Particles by focus, highest first.
-    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn top(
         &self,
         context: &Context<'_>,
@@ -58,7 +74,7 @@ impl QueryRoot {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, RankedParticle>> {
         let first = page_size(first)?;
-        let skip = offset(after.as_deref())?;
+        let skip = offset(after.as_deref(), first)?;
         let ranked = node(context).query().top(skip + first + 1);
         let has_next = ranked.len() > skip + first;
         let mut connection = Connection::new(skip > 0, has_next);
@@ -75,7 +91,6 @@ impl QueryRoot {
 
     /// Full-text search over particle content (BM25, English stemming); hits carry their text
     /// relevance and focus. `COMBINED` orders by `relevance × (1 + n·focus)`.
-    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn search(
         &self,
         context: &Context<'_>,
@@ -85,7 +100,8 @@ impl QueryRoot {
         #[graphql(default)] order: SearchOrder,
     ) -> async_graphql::Result<Connection<String, SearchHit>> {
         let first = page_size(first)?;
-        let skip = offset(after.as_deref())?;
+        let skip = offset(after.as_deref(), first)?;
+        crate::search::check_text(&text).map_err(|message| coded(ApiCode::BadRequest, message))?;
         let order = match order {
             SearchOrder::Combined => IndexOrder::Combined,
             SearchOrder::Relevance => IndexOrder::Relevance,
@@ -108,7 +124,6 @@ impl QueryRoot {
 
     /// What is related to these particles: the exact conditional focus until a compiled
     /// transformer exists (the answer says which path produced it).
-    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn related(
         &self,
         context: &Context<'_>,
@@ -125,7 +140,6 @@ impl QueryRoot {
     }
 
     /// Links by source, target, neuron and height range, in index order.
-    #[graphql(complexity = "super::page_cost(first, child_complexity)")]
     async fn cyberlinks(
         &self,
         context: &Context<'_>,

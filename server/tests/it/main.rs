@@ -2,6 +2,7 @@
 
 mod crash;
 mod graphql;
+mod hostile;
 mod http;
 mod import;
 mod sprint;

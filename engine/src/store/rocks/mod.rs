@@ -12,8 +12,8 @@ use std::path::Path;
 
 use ipld_core::cid::Cid;
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
-    WriteBatch, WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode,
+    Options, WriteBatch, WriteOptions,
 };
 
 use tables::{GENESIS_KEY, Table, be, focus_key, parse_tx_key, tx_key};
@@ -38,6 +38,24 @@ impl From<rocksdb::Error> for EngineError {
 /// One raw entry of a table.
 type KeyValue = (Box<[u8]>, Box<[u8]>);
 
+/// The memory RocksDB may hold beyond what it maps from files: memtables (writes not yet
+/// flushed, across every table together) and the block cache (decompressed data, index and
+/// filter blocks, shared by every table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// Bytes of memtables across all tables.
+    pub write_buffer_bytes: usize,
+    /// Bytes of block cache.
+    pub block_cache_bytes: usize,
+}
+
+impl Default for MemoryBudget {
+    /// 64 MiB of memtables and 64 MiB of block cache.
+    fn default() -> Self {
+        MemoryBudget { write_buffer_bytes: 64 << 20, block_cache_bytes: 64 << 20 }
+    }
+}
+
 /// The node's database.
 pub struct RocksStore {
     db: DB,
@@ -48,10 +66,16 @@ fn corrupt(what: &str) -> EngineError {
 }
 
 impl RocksStore {
-    /// Opens (creating if needed) the database at `path` for reading and writing. Only one
-    /// process may hold it so.
+    /// Opens (creating if needed) the database at `path` for reading and writing, within the
+    /// default [`MemoryBudget`]. Only one process may hold it so.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = DB::open_cf_descriptors(&Self::options(), path, Self::descriptors())?;
+        Self::open_within(path, MemoryBudget::default())
+    }
+
+    /// [`RocksStore::open`] within `budget`.
+    pub fn open_within(path: &Path, budget: MemoryBudget) -> Result<Self> {
+        let cache = Cache::new_lru_cache(budget.block_cache_bytes)?;
+        let db = DB::open_cf_descriptors(&Self::options(&budget), path, Self::descriptors(&budget, &cache))?;
         Ok(RocksStore { db })
     }
 
@@ -62,30 +86,40 @@ impl RocksStore {
             return Err(EngineError::NoDatabase(path.to_owned()));
         }
         let names = Table::ALL.iter().map(|t| t.name());
-        let db = DB::open_cf_for_read_only(&Self::options(), path, names, false)?;
+        let db = DB::open_cf_for_read_only(&Self::options(&MemoryBudget::default()), path, names, false)?;
         Ok(RocksStore { db })
     }
 
-    fn options() -> Options {
+    /// Database-wide options: the memtables of every table together stay under the budget's
+    /// write buffers (RocksDB flushes the largest when they reach it).
+    fn options(budget: &MemoryBudget) -> Options {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_compression_type(DBCompressionType::Lz4);
         opts.set_bottommost_compression_type(DBCompressionType::Zstd);
         opts.set_max_background_jobs(2);
+        opts.set_db_write_buffer_size(budget.write_buffer_bytes);
         opts
     }
 
-    fn descriptors() -> Vec<ColumnFamilyDescriptor> {
+    /// Per-table options: memtables of a quarter of the budget, two at most, and one block
+    /// cache shared by every table that also holds index and filter blocks, so reads stay
+    /// within the budget's cache however many files the tables have.
+    fn descriptors(budget: &MemoryBudget, cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
         Table::ALL
             .iter()
             .map(|&table| {
-                let mut opts = Self::options();
+                let mut opts = Self::options(budget);
+                opts.set_write_buffer_size((budget.write_buffer_bytes / 4).max(1 << 20));
+                opts.set_max_write_buffer_number(2);
+                let mut block = BlockBasedOptions::default();
+                block.set_block_cache(cache);
+                block.set_cache_index_and_filter_blocks(true);
                 if table.point_lookups() {
-                    let mut block = BlockBasedOptions::default();
                     block.set_bloom_filter(10.0, false);
-                    opts.set_block_based_table_factory(&block);
                 }
+                opts.set_block_based_table_factory(&block);
                 ColumnFamilyDescriptor::new(table.name(), opts)
             })
             .collect()
