@@ -1,5 +1,6 @@
 //! Engine integration tests: a real node over a real RocksDB directory.
 
+mod decode;
 mod focus;
 mod rules;
 mod store;

@@ -290,6 +290,52 @@ mod tests {
         assert_eq!(cost(&document, &Variables::default()), Err(Overrun::Depth));
     }
 
+    /// Documents made of GraphQL's own tokens, nested and spread at random: whatever the bounds
+    /// let through parses and prices without exhausting the stack (which would abort this test).
+    /// `FUZZ_CASES` sets the cases (default 2,000).
+    fn documents() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let token = prop::sample::select(vec![
+            "{",
+            "}",
+            "[",
+            "]",
+            "(",
+            ")",
+            "a",
+            "b: ",
+            "...F",
+            "... on QueryRoot ",
+            "fragment F on QueryRoot ",
+            "query ",
+            "$x",
+            "\"s\"",
+            "\"\"\"",
+            "#c\n",
+            "1",
+            ",",
+            "@skip(if: true) ",
+            "top(first: 0) ",
+        ]);
+        prop::collection::vec(token, 0..3_000).prop_map(|tokens| tokens.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000),
+            ..Default::default()
+        })]
+
+        #[test]
+        fn any_document_the_bounds_let_through_parses_and_prices_safely(document in documents()) {
+            if check_text(&document).is_ok()
+                && let Ok(parsed) = async_graphql::parser::parse_query(&document)
+            {
+                let _ = cost(&parsed, &Variables::default());
+            }
+        }
+    }
+
     #[test]
     fn nesting_is_counted_outside_strings_and_comments() {
         assert!(check_text(&format!("{{ a(x: {}1{}) }}", "[".repeat(70), "]".repeat(70))).is_err());
