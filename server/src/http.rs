@@ -256,12 +256,6 @@ async fn graphql_ws(
     async_graphql_actix_web::GraphQLSubscription::new(CyberSchema::clone(&schema)).start(&request, payload)
 }
 
-async fn graphiql() -> HttpResponse {
-    let page =
-        async_graphql::http::GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish();
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
-}
-
 async fn sdl(schema: web::Data<CyberSchema>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(schema.sdl())
 }
@@ -387,7 +381,8 @@ pub(crate) fn serve(
                 .route("/graphql", web::post().to(graphql))
                 .route("/graphql/ws", web::get().to(graphql_ws))
                 .route("/graphql/sdl", web::get().to(sdl))
-                .route("/graphiql", web::get().to(graphiql))
+                .route("/graphiql", web::get().to(crate::graphiql::page))
+                .route("/graphiql/assets/{name}", web::get().to(crate::graphiql::asset))
                 .route("/metrics", web::get().to(metrics_route))
                 .route("/healthz", web::get().to(healthz))
                 .route("/status", web::get().to(status))

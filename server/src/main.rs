@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod codes;
 mod data_dir;
+mod graphiql;
 mod graphql;
 mod http;
 mod import;

@@ -212,3 +212,29 @@ fn the_canonical_introspection_query_answers_within_the_limits() {
     assert!(types.iter().any(|t| t["name"] == "Particle"), "{} types", types.len());
     assert_alive(&node);
 }
+
+#[test]
+fn graphiql_is_served_whole_from_the_node() {
+    let root = tempfile::tempdir().unwrap();
+    let node = hostile_node(&root);
+    let page = ureq::get(&format!("{}/graphiql", node.url)).call().unwrap().into_string().unwrap();
+    assert!(!page.contains("http://") && !page.contains("https://"), "nothing from outside the node: {page}");
+    let assets: Vec<&str> = page.split(['"', '\'']).filter(|part| part.starts_with("/graphiql/assets/")).collect();
+    assert_eq!(assets.len(), 4, "{assets:?}");
+    for asset in assets {
+        let url = format!("{}{asset}", node.url);
+        let plain = ureq::get(&url).call().unwrap();
+        assert!(plain.header("content-encoding").is_none());
+        let text = plain.into_string().unwrap();
+        assert!(text.len() > 1000, "{asset} is {} bytes", text.len());
+        let gzipped = ureq::get(&url).set("accept-encoding", "gzip").call().unwrap();
+        assert_eq!(gzipped.header("content-encoding"), Some("gzip"), "{asset}");
+        let mut head = [0u8; 2];
+        gzipped.into_reader().read_exact(&mut head).unwrap();
+        assert_eq!(head, [0x1f, 0x8b], "{asset} arrives gzipped");
+    }
+    assert_eq!(
+        ureq::get(&format!("{}/graphiql/assets/nope.js", node.url)).call().unwrap_err().kind(),
+        ureq::ErrorKind::HTTP
+    );
+}
