@@ -248,14 +248,6 @@ async fn graphql(schema: web::Data<CyberSchema>, body: web::Payload) -> HttpResp
     HttpResponse::Ok().json(response)
 }
 
-async fn graphql_ws(
-    schema: web::Data<CyberSchema>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> actix_web::Result<HttpResponse> {
-    async_graphql_actix_web::GraphQLSubscription::new(CyberSchema::clone(&schema)).start(&request, payload)
-}
-
 async fn sdl(schema: web::Data<CyberSchema>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(schema.sdl())
 }
@@ -379,7 +371,7 @@ pub(crate) fn serve(
                 .app_data(web::JsonConfig::default().limit(json_limit).error_handler(json_error))
                 .wrap(from_fn(guard))
                 .route("/graphql", web::post().to(graphql))
-                .route("/graphql/ws", web::get().to(graphql_ws))
+                .route("/graphql/ws", web::get().to(crate::graphql::ws::handshake))
                 .route("/graphql/sdl", web::get().to(sdl))
                 .route("/graphiql", web::get().to(crate::graphiql::page))
                 .route("/graphiql/assets/{name}", web::get().to(crate::graphiql::asset))

@@ -4,6 +4,7 @@
 mod bounds;
 mod objects;
 mod root;
+pub(crate) mod ws;
 
 use std::sync::Arc;
 

@@ -269,3 +269,53 @@ fn a_client_over_its_rate_gets_rate_limited() {
     assert!(answers.contains(&429) && answers.contains(&200), "{answers:?}");
     assert!(ureq::get(&format!("{}/healthz", node.url)).call().is_ok(), "health checks are never limited");
 }
+
+#[test]
+fn a_subscription_id_in_use_closes_the_socket_with_4409_and_a_freed_one_is_reusable() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(&root);
+    init_chain(&data, 1);
+    let node = NodeProcess::start(&data, 100);
+    let mut socket = connect(&node);
+    // An id the server completed (here: a subscription refused at validation) is free again.
+    subscribe(&mut socket, "a", "subscription { noSuchField }");
+    let refused = next_json(&mut socket);
+    assert!(refused["payload"]["errors"].is_array(), "{refused}");
+    let done = next_json(&mut socket);
+    assert_eq!((done["type"].as_str(), done["id"].as_str()), (Some("complete"), Some("a")), "{done}");
+    subscribe(&mut socket, "a", "subscription { blocks { height } }");
+    // Still active: reusing it is a protocol violation.
+    subscribe(&mut socket, "a", "subscription { blocks { height } }");
+    loop {
+        match socket.read() {
+            Ok(Message::Close(Some(frame))) => {
+                assert_eq!(u16::from(frame.code), 4409);
+                assert!(frame.reason.contains("already exists"), "{}", frame.reason);
+                break;
+            }
+            Ok(Message::Text(text)) => assert!(!text.contains("\"error\""), "{text}"),
+            Ok(_) => {}
+            Err(error) => panic!("the socket ended without a 4409 close: {error}"),
+        }
+    }
+    // A client that completes its subscription may reuse the id.
+    let mut socket = connect(&node);
+    subscribe(&mut socket, "b", "subscription { blocks { height } }");
+    socket.send(Message::text(json!({"id": "b", "type": "complete"}).to_string())).unwrap();
+    subscribe(&mut socket, "b", "subscription { blocks { height } }");
+    submit(&node.url, &sign(0, 1, &[("x", "y")])).unwrap();
+    let echo = next_json(&mut socket);
+    assert_eq!((echo["type"].as_str(), echo["id"].as_str()), (Some("complete"), Some("b")), "{echo}");
+    let block = next_json(&mut socket);
+    assert_eq!((block["type"].as_str(), block["id"].as_str()), (Some("next"), Some("b")), "{block}");
+    // The echo of the first `complete` did not free the second subscription's id.
+    subscribe(&mut socket, "b", "subscription { blocks { height } }");
+    loop {
+        match socket.read() {
+            Ok(Message::Close(Some(frame))) => break assert_eq!(u16::from(frame.code), 4409),
+            Ok(_) => {}
+            Err(error) => panic!("the socket ended without a 4409 close: {error}"),
+        }
+    }
+    assert!(ureq::get(&format!("{}/healthz", node.url)).call().is_ok());
+}
