@@ -24,13 +24,18 @@ fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// `(RSS, of which anonymous, of which file-backed)` in MiB, from `/proc/PID/status`.
+fn rss_mib(pid: u32) -> (f64, f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("RssAnon:"), field("RssFile:"))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -62,8 +67,9 @@ fn main() {
         "soak: {minutes} min, {tx_rate} tx/s (1 link) + {post_rate} posts/s (1 KiB), one client on loopback, {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!("minute  rss_mib  requests  p50_ms  p99_ms  errors");
-    println!("0       {:7.1}", rss_kib(child.id()) as f64 / 1024.0);
+    println!("minute  rss_mib  anon_mib  file_mib  requests  p50_ms  p99_ms  errors");
+    let (rss, anon, file) = rss_mib(child.id());
+    println!("0       {rss:7.1}  {anon:8.1}  {file:8.1}");
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
     let per_second = tx_rate + post_rate;
     let interval = Duration::from_secs_f64(1.0 / per_second.max(1) as f64);
@@ -101,9 +107,9 @@ fn main() {
             errors += u64::from(result.is_err());
         }
         latencies.sort_unstable();
+        let (rss, anon, file) = rss_mib(child.id());
         println!(
-            "{minute:<7} {:7.1}  {:8}  {:6.2}  {:6.2}  {errors}",
-            rss_kib(child.id()) as f64 / 1024.0,
+            "{minute:<7} {rss:7.1}  {anon:8.1}  {file:8.1}  {:8}  {:6.2}  {:6.2}  {errors}",
             latencies.len(),
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99)
