@@ -16,7 +16,7 @@ use std::{
     path::Path,
     sync::{
         Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicUsize, Ordering},
     },
 };
 
@@ -84,8 +84,14 @@ pub(crate) struct SearchIndex {
     reader: IndexReader,
     cid: Field,
     text: Field,
-    dirty: AtomicBool,
+    /// Documents added since the last commit.
+    pending: AtomicUsize,
 }
+
+/// Documents added without a commit after which the index commits on its own: what the writer
+/// holds for uncommitted documents stays bounded even while no block commits it (posts
+/// without transactions make no blocks).
+const MAX_PENDING: usize = 10_000;
 
 /// Memory the index writer may buffer before flushing a segment.
 const WRITER_MEMORY: usize = 64 << 20;
@@ -104,8 +110,7 @@ impl SearchIndex {
         let index = Index::open_or_create(directory, schema.build()).context("opening the search index")?;
         let writer = index.writer(WRITER_MEMORY).context("opening the search index writer")?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let search =
-            SearchIndex { index, writer: Mutex::new(writer), reader, cid, text, dirty: AtomicBool::new(false) };
+        let search = SearchIndex { index, writer: Mutex::new(writer), reader, cid, text, pending: AtomicUsize::new(0) };
         search.reconcile(node)?;
         Ok(search)
     }
@@ -137,13 +142,20 @@ impl SearchIndex {
 
     /// Adds (or replaces) the documents of particles; visible after the next [`Self::commit`].
     pub(crate) fn add_all<'a>(&self, documents: impl IntoIterator<Item = (Particle, &'a str)>) -> Result<()> {
-        let writer = self.writer();
-        for (particle, content) in documents {
-            let cid = particle.to_string();
-            writer.delete_term(Term::from_field_text(self.cid, &cid));
-            writer.add_document(doc!(self.cid => cid, self.text => content))?;
+        let added = {
+            let writer = self.writer();
+            let mut added = 0;
+            for (particle, content) in documents {
+                let cid = particle.to_string();
+                writer.delete_term(Term::from_field_text(self.cid, &cid));
+                writer.add_document(doc!(self.cid => cid, self.text => content))?;
+                added += 1;
+            }
+            added
+        };
+        if self.pending.fetch_add(added, Ordering::AcqRel) + added >= MAX_PENDING {
+            self.commit()?;
         }
-        self.dirty.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -178,7 +190,7 @@ impl SearchIndex {
 
     /// Commits pending documents and makes them searchable (no-op when none are pending).
     pub(crate) fn commit(&self) -> Result<()> {
-        if self.dirty.swap(false, Ordering::AcqRel) {
+        if self.pending.swap(0, Ordering::AcqRel) > 0 {
             self.writer().commit().context("committing the search index")?;
             self.reader.reload()?;
         }
