@@ -40,7 +40,10 @@ pub(crate) async fn asset(request: HttpRequest, name: web::Path<String>) -> Http
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|coding| coding.trim().starts_with("gzip")));
     let mut response = HttpResponse::Ok();
-    response.content_type(*content_type).insert_header((header::CACHE_CONTROL, "public, max-age=86400"));
+    response
+        .content_type(*content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .insert_header((header::VARY, "accept-encoding"));
     if accepts_gzip {
         return response.insert_header((header::CONTENT_ENCODING, "gzip")).body(*gzipped);
     }

@@ -306,6 +306,10 @@ async fn guard(
         Some(budget) => match actix_web::rt::time::timeout(budget, next.call(request)).await {
             Ok(response) => response?,
             Err(_) => {
+                if let Some(metrics) = &metrics {
+                    metrics.observe(route, start.elapsed());
+                }
+                // A write that timed out may still land: its outcome is for `GET /tx/{cid}`.
                 let message = format!("the request took longer than {} ms", budget.as_millis());
                 let response = match route {
                     Route::Graphql => graphql_error(StatusCode::REQUEST_TIMEOUT, ApiCode::Timeout, &message),

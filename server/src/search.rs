@@ -190,8 +190,13 @@ impl SearchIndex {
 
     /// Commits pending documents and makes them searchable (no-op when none are pending).
     pub(crate) fn commit(&self) -> Result<()> {
-        if self.pending.swap(0, Ordering::AcqRel) > 0 {
-            self.writer().commit().context("committing the search index")?;
+        let pending = self.pending.swap(0, Ordering::AcqRel);
+        if pending > 0 {
+            if let Err(error) = self.writer().commit() {
+                // Still uncommitted: the next commit tries again.
+                self.pending.fetch_add(pending, Ordering::AcqRel);
+                return Err(error).context("committing the search index");
+            }
             self.reader.reload()?;
         }
         Ok(())

@@ -96,7 +96,9 @@ impl ServeSettings {
             request_timeout: Duration::from_millis(config.request_timeout_ms.unwrap_or(10_000).max(1)),
             store_memory: {
                 let default = engine::store::MemoryBudget::default();
-                let mib = |value: Option<usize>, default: usize| value.map_or(default, |mb| mb.max(1) << 20);
+                let mib = |value: Option<usize>, default: usize| {
+                    value.map_or(default, |mb| mb.max(1).saturating_mul(1 << 20))
+                };
                 engine::store::MemoryBudget {
                     write_buffer_bytes: mib(config.db_write_buffer_mb, default.write_buffer_bytes),
                     block_cache_bytes: mib(config.db_block_cache_mb, default.block_cache_bytes),

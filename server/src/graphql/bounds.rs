@@ -36,9 +36,13 @@ pub(crate) const MAX_COST: u64 = 5_000;
 fn price(field: &str) -> u64 {
     match field {
         "related" => 500,
-        "search" => 50,
-        "cyberlinks" | "outLinks" | "inLinks" | "links" | "transactions" | "inclusionProof" | "focusProof" => 20,
-        "top" | "firstSeen" | "focusAt" | "content" => 2,
+        // The whole schema, however it is asked for.
+        "__schema" | "__type" => 100,
+        // Up to `max_content_bytes` (256 KiB) of text each.
+        "search" | "content" => 50,
+        "cyberlinks" | "outLinks" | "inLinks" | "links" | "transactions" | "inclusionProof" | "focusProof"
+        | "focusAt" => 20,
+        "top" | "firstSeen" => 2,
         _ => 0,
     }
 }
@@ -70,22 +74,7 @@ pub(crate) fn check_text(query: &str) -> Result<(), Refusal> {
             message: format!("the query is {} bytes, over the limit of {MAX_QUERY_BYTES}", query.len()),
         });
     }
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let mut chars = query.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '#' => {
-                chars.by_ref().find(|&c| c == '\n' || c == '\r');
-            }
-            '"' => skip_string(&mut chars),
-            '{' | '[' | '(' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            '}' | ']' | ')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
+    let deepest = bracket_depth(query.as_bytes());
     if deepest > MAX_NESTING {
         return Err(Refusal {
             code: ApiCode::QueryTooDeep,
@@ -95,32 +84,42 @@ pub(crate) fn check_text(query: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Skips a string whose opening quote was just read: `"…"` with escapes, or `"""…"""`.
-fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    if chars.peek() == Some(&'"') {
-        chars.next();
-        if chars.peek() != Some(&'"') {
-            return; // `""`: the empty string.
-        }
-        chars.next();
-        let mut quotes = 0;
-        for c in chars.by_ref() {
-            quotes = if c == '"' { quotes + 1 } else { 0 };
-            if quotes == 3 {
-                return;
+/// The deepest nesting of `{`, `[` and `(` outside comments, strings (`"…"` with escapes) and
+/// block strings (`"""…"""`, where `\"""` is an escaped quote triple), as GraphQL lexes them.
+fn bracket_depth(text: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while i < text.len() {
+        let rest = &text[i..];
+        if rest.starts_with(b"\"\"\"") {
+            i += 3;
+            while i < text.len() && !text[i..].starts_with(b"\"\"\"") {
+                i += if text[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
             }
+            i += 3;
+            continue;
         }
-        return;
-    }
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                chars.next();
+        match rest[0] {
+            b'#' => {
+                while i < text.len() && !matches!(text[i], b'\n' | b'\r') {
+                    i += 1;
+                }
             }
-            '"' | '\n' => return,
+            b'"' => {
+                i += 1;
+                while i < text.len() && !matches!(text[i], b'"' | b'\n' | b'\r') {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
+    deepest
 }
 
 /// How a document overruns its bounds.
@@ -135,9 +134,16 @@ pub(crate) enum Overrun {
 
 /// The cost of the costliest operation of `document`, given its variables.
 pub(crate) fn cost(document: &ExecutableDocument, variables: &Variables) -> Result<u64, Overrun> {
-    let mut costs = Costs { document, variables, fragments: HashMap::new() };
     let mut highest = 0;
     for (_, operation) in document.operations.iter() {
+        // Fragments are priced per operation: `first: $n` may default differently in each.
+        let defaults = operation
+            .node
+            .variable_definitions
+            .iter()
+            .filter_map(|v| Some((v.node.name.node.as_str(), v.node.default_value.as_ref()?.node.clone())))
+            .collect();
+        let mut costs = Costs { document, variables, defaults, fragments: HashMap::new() };
         highest = highest.max(costs.selection_set(&operation.node.selection_set.node, 0)?);
     }
     Ok(highest)
@@ -146,6 +152,8 @@ pub(crate) fn cost(document: &ExecutableDocument, variables: &Variables) -> Resu
 struct Costs<'a> {
     document: &'a ExecutableDocument,
     variables: &'a Variables,
+    /// The operation's variables' declared defaults.
+    defaults: HashMap<&'a str, async_graphql::Value>,
     /// Each fragment's cost once known; `None` while being computed (a cycle).
     fragments: HashMap<&'a str, Option<u64>>,
 }
@@ -198,19 +206,24 @@ impl<'a> Costs<'a> {
         Ok(cost)
     }
 
-    /// A paged field's `first`: its literal or variable value, clamped to `1..=MAX_PAGE`.
+    /// A paged field's `first`: its literal, its variable's value or declared default,
+    /// clamped to `1..=MAX_PAGE`; `MAX_PAGE` when it cannot be known here (validation refuses
+    /// what is not an integer).
     fn first(&self, argument: Option<&Value>) -> u64 {
         let value = match argument {
             None => return DEFAULT_PAGE as u64,
-            Some(Value::Variable(name)) => match self.variables.get(name) {
-                Some(value) => value.clone().into_value(),
-                None => return DEFAULT_PAGE as u64,
-            },
+            Some(Value::Variable(name)) => {
+                match self.variables.get(name).or_else(|| self.defaults.get(name.as_str())) {
+                    Some(value) => value.clone().into_value(),
+                    None => return DEFAULT_PAGE as u64,
+                }
+            }
             Some(value) => value.clone(),
         };
         match value {
             Value::Number(n) => n.as_i64().map_or(MAX_PAGE as u64, |n| n.clamp(1, MAX_PAGE as i64) as u64),
-            _ => DEFAULT_PAGE as u64,
+            Value::Null => DEFAULT_PAGE as u64,
+            _ => MAX_PAGE as u64,
         }
     }
 }
@@ -274,6 +287,13 @@ mod tests {
         let aliases: String =
             (0..20).map(|i| format!(r#"a{i}: related(context: ["x"], first: 0) {{ height }} "#)).collect();
         assert_eq!(cost_of(&format!("{{ {aliases} }}")), None, "20 aliased solves are over the budget");
+    }
+
+    #[test]
+    fn a_variable_s_declared_default_is_what_it_costs() {
+        let nested = "query($n: Int = 100) { top(first: $n) { nodes { particle { outLinks(first: $n) { nodes { from { cid } } } } } } }";
+        assert_eq!(cost_of(nested), None, "priced at 100 × 100, not at the default page");
+        assert!(cost_of("query($n: Int = 1) { top(first: $n) { nodes { score } } }").unwrap() < 10);
     }
 
     #[test]
@@ -342,6 +362,18 @@ mod tests {
         assert!(check_text(&format!("{{ search(text: \"{}\") {{ edges {{ cursor }} }} }}", "(".repeat(500))).is_ok());
         assert!(check_text(&format!("# {}\n{{ a }}", "{".repeat(500))).is_ok());
         assert!(check_text(&format!("{{ a(t: \"\"\"{}\"\"\") }}", "[".repeat(500))).is_ok());
+        // An escaped quote triple inside a block string does not end it early (and so cannot
+        // hide what follows the real end).
+        let hidden = format!(
+            "{{ a(t: \"\"\"\\\"\"\" \"\"\", x: {}1{}, u: \"\"\" \"\"\") {{ b }} }}",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(check_text(&hidden).is_err(), "{hidden}");
+        assert!(
+            check_text(&format!("{{ a(t: \"\\\"{}\") }}", "[".repeat(100))).is_ok(),
+            "an escaped quote stays inside its string"
+        );
         assert!(check_text(&"a".repeat(MAX_QUERY_BYTES + 1)).is_err());
     }
 }

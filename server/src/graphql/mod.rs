@@ -95,7 +95,7 @@ pub(crate) fn add_codes(response: &mut async_graphql::Response) {
         }
         let code = if error.message.contains("too complex") {
             ApiCode::QueryTooComplex
-        } else if error.message.contains("too deep") || error.message.contains("recursion depth") {
+        } else if error.message.contains("too deep") || error.message.contains("recursion") {
             ApiCode::QueryTooDeep
         } else if error.path.is_empty() {
             ApiCode::ValidationFailed

@@ -47,24 +47,25 @@ impl Particle {
 
     /// Its content, if posted (UTF-8; invalid sequences replaced).
     async fn content(&self, context: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        let content = ctx(context).node.query().content(&self.0).map_err(engine_error)?;
+        let (query, particle) = (ctx(context).node.query(), self.0);
+        let content = run_blocking(move || query.content(&particle)).await?.map_err(engine_error)?;
         Ok(content.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// The height of the block that first linked it.
     async fn first_seen(&self, context: &Context<'_>) -> async_graphql::Result<Option<u64>> {
-        let node = &ctx(context).node;
-        match node.query().particle_index(&self.0) {
-            Some(idx) => node.query().first_seen(idx).map_err(engine_error),
+        let query = ctx(context).node.query();
+        match query.particle_index(&self.0) {
+            Some(idx) => run_blocking(move || query.first_seen(idx)).await?.map_err(engine_error),
             None => Ok(None),
         }
     }
 
     /// Its exact focus in the state after block `height`.
     async fn focus_at(&self, context: &Context<'_>, height: u64) -> async_graphql::Result<Option<f64>> {
-        let node = &ctx(context).node;
-        match node.query().particle_index(&self.0) {
-            Some(idx) => node.query().focus_of_at(idx, height).map_err(engine_error),
+        let query = ctx(context).node.query();
+        match query.particle_index(&self.0) {
+            Some(idx) => run_blocking(move || query.focus_of_at(idx, height)).await?.map_err(engine_error),
             None => Ok(None),
         }
     }

@@ -84,6 +84,13 @@ fn deeply_nested_values_are_refused_before_they_are_parsed() {
     for document in [&list, &object] {
         assert_eq!(code(&query(&node, document)), "QUERY_TOO_DEEP");
     }
+    // An escaped quote triple inside a block string must not end it and hide what follows.
+    let hidden = format!(
+        "{{ nodeInfo(a: \"\"\"\\\"\"\" \"\"\", x: {}1{}, u: \"\"\" \"\"\") {{ height }} }}",
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    assert_eq!(code(&query(&node, &hidden)), "QUERY_TOO_DEEP");
     // Variables arrive as JSON, whose parser stops at its own depth limit.
     let nested = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
     let body = format!(

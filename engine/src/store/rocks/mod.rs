@@ -116,6 +116,8 @@ impl RocksStore {
                 let mut block = BlockBasedOptions::default();
                 block.set_block_cache(cache);
                 block.set_cache_index_and_filter_blocks(true);
+                // The newest files' index and filter blocks stay cached: every lookup reads them.
+                block.set_pin_l0_filter_and_index_blocks_in_cache(true);
                 if table.point_lookups() {
                     block.set_bloom_filter(10.0, false);
                 }
