@@ -56,7 +56,7 @@ pub(crate) fn coded(code: impl Into<ApiCode>, message: impl std::fmt::Display) -
 
 impl From<crate::blocking::Unavailable> for async_graphql::Error {
     fn from(_: crate::blocking::Unavailable) -> Self {
-        coded(ErrorCode::Unavailable, "the node is stopping")
+        coded(ErrorCode::Unavailable, "the node is busy or stopping")
     }
 }
 
