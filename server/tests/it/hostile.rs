@@ -69,6 +69,10 @@ fn deeply_nested_search_text_is_refused_before_it_is_parsed() {
         let body = json!({ "query": "query($t: String!) { search(text: $t) { edges { cursor } } }", "variables": { "t": text } });
         assert_eq!(code(&graphql(&node, &body.to_string())), "BAD_REQUEST");
     }
+    // Prefix operators recurse in tantivy's parser too; 1 KiB of them is within its stack.
+    let negated = format!("{}tree", "NOT ".repeat(255));
+    let body = json!({ "query": "query($t: String!) { search(text: $t) { edges { cursor } } }", "variables": { "t": negated } });
+    assert!(graphql(&node, &body.to_string())["errors"].is_null());
     let shallow = query(&node, "{ search(text: \"((tree))\") { edges { cursor } } }");
     assert!(shallow["errors"].is_null(), "{shallow}");
     assert_alive(&node);
