@@ -3,9 +3,9 @@
 //! (`db_write_buffer_mb`, `db_block_cache_mb`).
 //!
 //! Load, from one client on loopback, paced to a fixed rate: `SOAK_TX_RATE` signed
-//! transactions per second (one link each, every transaction a fresh neuron's first, between
-//! particles of a pool of 10,000, so the graph grows slowly) and `SOAK_POST_RATE` content
-//! posts per second of 1 KiB each (writes that grow only the store). Each minute prints the
+//! transactions per second (one link each, from 100 neurons in turn with consecutive nonces,
+//! between particles of a pool of 10,000, so the state grows by links only) and
+//! `SOAK_POST_RATE` content posts per second of 1 KiB each (writes that grow only the store). Each minute prints the
 //! node's RSS (`/proc/PID/status`), the requests made, and their p50/p99 latency.
 //!
 //! Run: `SOAK_MINUTES=10 cargo bench -p server --bench soak` (defaults: 10 minutes, 100 tx/s,
@@ -74,7 +74,15 @@ fn main() {
     let per_second = tx_rate + post_rate;
     let interval = Duration::from_secs_f64(1.0 / per_second.max(1) as f64);
     let start = Instant::now();
-    let (mut sent, mut neuron) = (0u64, 0u64);
+    const NEURONS: u64 = 100;
+    let keys: Vec<NeuronKey> = (0..NEURONS)
+        .map(|i| {
+            let mut secret = [0x5a; 32];
+            secret[..8].copy_from_slice(&i.to_le_bytes());
+            NeuronKey::from_secret(secret)
+        })
+        .collect();
+    let (mut sent, mut txs) = (0u64, 0u64);
     for minute in 1..=minutes {
         let (mut latencies, mut errors) = (Vec::new(), 0u64);
         let end = start + Duration::from_secs(60 * minute);
@@ -87,13 +95,11 @@ fn main() {
             sent += 1;
             let began = Instant::now();
             let result = if sent % per_second < tx_rate {
-                neuron += 1;
-                let mut secret = [0x5a; 32];
-                secret[..8].copy_from_slice(&neuron.to_le_bytes());
-                let key = NeuronKey::from_secret(secret);
+                let (key, nonce) = (&keys[(txs % NEURONS) as usize], txs / NEURONS + 1);
+                txs += 1;
                 let pick = |k: u64| Particle::of_content(format!("soak particle {}", k % 10_000).as_bytes());
-                let link = (pick(neuron * 7919), pick(neuron * 104_729 + 1));
-                let signed = Transaction::new(&chain_id, &key, 1, &[link]).sign(&key);
+                let link = (pick(txs * 7919), pick(txs * 104_729 + 1));
+                let signed = Transaction::new(&chain_id, key, nonce, &[link]).sign(key);
                 let body = serde_json::json!({
                     "tx": STANDARD.encode(&signed.bytes),
                     "signature": STANDARD.encode(signed.signature),
