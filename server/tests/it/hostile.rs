@@ -20,6 +20,8 @@ fn hostile_node(root: &tempfile::TempDir) -> NodeProcess {
     let node = NodeProcess::start_with(&data, 50, &["--config", config.to_str().unwrap()]);
     submit(&node.url, &sign(0, 1, &[("tree", "oak"), ("oak", "acorn"), ("acorn", "tree")])).unwrap();
     node.wait_for("the links", |s| s["links"] == 3);
+    // The block after them commits their focus, which ranked lists read.
+    node.wait_for("their focus", |s| s["height"].as_u64() >= Some(2));
     node
 }
 
