@@ -236,13 +236,7 @@ async fn graphql(schema: web::Data<CyberSchema>, body: web::Payload) -> HttpResp
             return graphql_error(StatusCode::BAD_REQUEST, ApiCode::BadRequest, format!("not a GraphQL request: {e}"));
         }
     };
-    // Size and nesting before the parser recurses (the schema's `Bounds` prices the rest).
-    if let Err(refusal) = crate::graphql::check_text(&request.query) {
-        return graphql_error(StatusCode::OK, refusal.code, refusal.message);
-    }
-    if let Err(e) = async_graphql::parser::parse_query(&request.query) {
-        return graphql_error(StatusCode::OK, ApiCode::ParseFailed, e);
-    }
+    // The schema's `Bounds` checks, parses and prices the query before anything else does.
     let mut response = schema.execute(request).await;
     crate::graphql::add_codes(&mut response);
     HttpResponse::Ok().json(response)

@@ -9,7 +9,8 @@
 //!    field adds its fixed price whatever `first` says; aliases are separate fields and add up.
 //!
 //! [`Bounds`] runs both for every operation, over HTTP and WebSocket alike, ahead of
-//! async-graphql's own validation.
+//! async-graphql's own parse and validation; it is the one place a query is refused before
+//! execution (`GRAPHQL_PARSE_FAILED` included).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -249,23 +250,22 @@ impl Extension for Bounds {
         check_text(query)?;
         // Priced on a parse of our own before async-graphql's parse, whose checks walk
         // fragment spreads expanded (exponential in a document of fragments that spread the
-        // previous one twice). A document that does not parse goes on to fail there.
-        if let Ok(document) = async_graphql::parser::parse_query(query) {
-            match cost(&document, variables) {
-                Ok(_) => {}
-                Err(Overrun::Cost) => {
-                    let message = format!(
-                        "the query is too complex: it costs more than {MAX_COST} (each field 1, lists × first, related 500, search 50, scans and proofs 20)"
-                    );
-                    return Err(Refusal { code: ApiCode::QueryTooComplex, message }.into());
-                }
-                Err(Overrun::Depth) => {
-                    let message = format!("the query nests selections or fragments deeper than {MAX_NESTING}");
-                    return Err(Refusal { code: ApiCode::QueryTooDeep, message }.into());
-                }
+        // previous one twice).
+        let document = async_graphql::parser::parse_query(query)
+            .map_err(|e| Refusal { code: ApiCode::ParseFailed, message: e.to_string() })?;
+        match cost(&document, variables) {
+            Ok(_) => next.run(ctx, query, variables).await,
+            Err(Overrun::Cost) => {
+                let message = format!(
+                    "the query is too complex: it costs more than {MAX_COST} (each field 1, lists × first, related 500, search 50, scans and proofs 20)"
+                );
+                Err(Refusal { code: ApiCode::QueryTooComplex, message }.into())
+            }
+            Err(Overrun::Depth) => {
+                let message = format!("the query nests selections or fragments deeper than {MAX_NESTING}");
+                Err(Refusal { code: ApiCode::QueryTooDeep, message }.into())
             }
         }
-        next.run(ctx, query, variables).await
     }
 }
 

@@ -14,7 +14,6 @@ use tokio::sync::broadcast;
 
 use crate::{codes::ApiCode, search::SearchIndex};
 
-pub(crate) use bounds::check_text;
 pub(crate) use root::{MutationRoot, QueryRoot, SubscriptionRoot};
 
 /// The schema type.
