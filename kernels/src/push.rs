@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 
 use crate::{focus::FocusOperator, reduce::tree_sum};
 
-/// What a push computed.
+/// What a push to an ℓ1 accuracy computed.
 #[derive(Clone, Debug)]
 pub struct PushResult {
     /// The solution (dense, one entry per particle).
@@ -31,70 +31,146 @@ pub struct PushResult {
     pub error_bound: f64,
 }
 
-struct Pusher<'a> {
-    op: &'a FocusOperator,
+/// What a local push of a query distribution computed: the conditional focus is
+/// `estimate + dangling·π* + Σ_v residual_v·π*(·|v)` exactly, and the push stopped before the
+/// last term. Everything is sparse: a query costs its neighbourhood, not the graph.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LocalPush {
+    /// Settled mass per particle, ascending by index (only particles the push settled).
+    pub estimate: Vec<(u32, f64)>,
+    /// How much of the global focus `π*` the answer contains: mass that reached dangling
+    /// particles, which spread it over the prior.
+    pub dangling: f64,
+    /// Unsettled mass per particle (every heat layer folded in), ascending by index: the
+    /// frontier whose conditionals make up the rest of the answer.
+    pub residual: Vec<(u32, f64)>,
+    /// `ρ = Σ residual`: the ℓ1 mass the push did not place, which bounds its ℓ1 error.
+    pub remainder: f64,
+    /// Column applications performed.
+    pub pushes: usize,
+    /// Matrix entries read (the work).
+    pub edge_reads: usize,
+}
+
+/// When a local push stops: no particle's unsettled mass above `threshold` (the ranking rule:
+/// what is left is spread thin), or `max_edge_reads` read (a budget for hubs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PushLimits {
+    /// Per-particle unsettled mass (in units of the answer) below which nothing is pushed.
+    pub threshold: f64,
+    /// Entries read after which no further push starts.
+    pub max_edge_reads: usize,
+}
+
+/// Dense work arrays for pushes on one operator, reset through the list of entries a push
+/// touched, so a query allocates nothing of the graph's size. Reuse one per thread.
+#[derive(Debug)]
+pub struct PushScratch {
     /// Layer 0 is the residual; layer `k + 1` is heat layer `q_k`.
     layers: Vec<Vec<f64>>,
-    /// Weight of a unit of mass in each layer towards the outstanding total.
-    weights: Vec<f64>,
     queued: Vec<Vec<bool>>,
     seen: Vec<Vec<bool>>,
     touched: Vec<(usize, u32)>,
     queue: VecDeque<(usize, u32)>,
     estimate: Vec<f64>,
-    dangling: f64,
-    threshold: f64,
-    pushes: usize,
+    settled: Vec<u32>,
 }
 
-impl<'a> Pusher<'a> {
-    fn new(op: &'a FocusOperator) -> Self {
-        let n = op.len();
-        let heat = op.params().heat_weights();
-        let mut weights = vec![1.0];
-        for k in 0..heat.len() {
-            weights.push(heat[k..].iter().sum());
-        }
-        let layers = weights.len();
-        Pusher {
-            op,
+impl PushScratch {
+    /// Scratch sized for `op`.
+    pub fn new(op: &FocusOperator) -> Self {
+        let (n, layers) = (op.len(), op.params().heat_terms + 2);
+        PushScratch {
             layers: vec![vec![0.0; n]; layers],
-            weights,
             queued: vec![vec![false; n]; layers],
             seen: vec![vec![false; n]; layers],
             touched: Vec::new(),
             queue: VecDeque::new(),
             estimate: vec![0.0; n],
-            dangling: 0.0,
-            threshold: f64::INFINITY,
-            pushes: 0,
+            settled: Vec::new(),
         }
+    }
+
+    /// Whether this scratch has the shape `op` needs.
+    pub fn fits(&self, op: &FocusOperator) -> bool {
+        self.estimate.len() == op.len() && self.layers.len() == op.params().heat_terms + 2
+    }
+
+    /// Zeroes what the last push touched.
+    fn reset(&mut self) {
+        for (layer, i) in self.touched.drain(..) {
+            let at = i as usize;
+            self.layers[layer][at] = 0.0;
+            self.queued[layer][at] = false;
+            self.seen[layer][at] = false;
+        }
+        for i in self.settled.drain(..) {
+            self.estimate[i as usize] = 0.0;
+        }
+        self.queue.clear();
+    }
+}
+
+struct Pusher<'a> {
+    op: &'a FocusOperator,
+    s: &'a mut PushScratch,
+    /// Weight of a unit of mass in each layer towards the outstanding total.
+    weights: Vec<f64>,
+    dangling: f64,
+    threshold: f64,
+    pushes: usize,
+    edge_reads: usize,
+}
+
+impl<'a> Pusher<'a> {
+    fn new(op: &'a FocusOperator, s: &'a mut PushScratch) -> Self {
+        assert!(s.fits(op), "push scratch sized for another graph");
+        s.reset();
+        let heat = op.params().heat_weights();
+        let mut weights = vec![1.0];
+        for k in 0..heat.len() {
+            weights.push(heat[k..].iter().sum());
+        }
+        Pusher { op, s, weights, dangling: 0.0, threshold: f64::INFINITY, pushes: 0, edge_reads: 0 }
+    }
+
+    fn weighted(&self, layer: usize, i: u32) -> f64 {
+        self.s.layers[layer][i as usize].abs() * self.weights[layer]
     }
 
     fn add(&mut self, layer: usize, i: u32, value: f64) {
         let at = i as usize;
-        self.layers[layer][at] += value;
-        if !self.seen[layer][at] {
-            self.seen[layer][at] = true;
-            self.touched.push((layer, i));
+        self.s.layers[layer][at] += value;
+        if !self.s.seen[layer][at] {
+            self.s.seen[layer][at] = true;
+            self.s.touched.push((layer, i));
         }
-        if !self.queued[layer][at] && self.layers[layer][at].abs() * self.weights[layer] > self.threshold {
-            self.queued[layer][at] = true;
-            self.queue.push_back((layer, i));
+        if !self.s.queued[layer][at] && self.weighted(layer, i) > self.threshold {
+            self.s.queued[layer][at] = true;
+            self.s.queue.push_back((layer, i));
         }
+    }
+
+    fn settle(&mut self, i: u32, value: f64) {
+        let at = i as usize;
+        if self.s.estimate[at] == 0.0 {
+            self.s.settled.push(i);
+        }
+        self.s.estimate[at] += value;
     }
 
     fn push(&mut self, layer: usize, i: u32) {
         let at = i as usize;
-        let g = std::mem::take(&mut self.layers[layer][at]);
+        let g = std::mem::take(&mut self.s.layers[layer][at]);
         self.pushes += 1;
         let op = self.op;
         let p = op.params();
         if layer == 0 {
-            self.estimate[at] += g;
+            self.settle(i, g);
             let diffusion = p.lambda_d * (1.0 - p.alpha) * g;
             if op.out[at] > 0.0 {
                 let (cols, vals) = op.a_by_source.row(at);
+                self.edge_reads += cols.len();
                 for (&q, &a) in cols.iter().zip(vals) {
                     self.add(0, q, diffusion * a / op.out[at]);
                 }
@@ -105,6 +181,7 @@ impl<'a> Pusher<'a> {
                 let springs = p.lambda_s * g / (p.mu + op.d[at]);
                 self.add(0, i, springs * p.mu);
                 let (cols, vals) = op.w.row(at);
+                self.edge_reads += cols.len();
                 for (&j, &w) in cols.iter().zip(vals) {
                     self.add(0, j, springs * w);
                 }
@@ -113,12 +190,12 @@ impl<'a> Pusher<'a> {
                 self.add(1, i, p.lambda_h * g);
             }
         } else {
-            let k = layer - 1;
             let heat_k = self.weights[layer] - self.weights.get(layer + 1).copied().unwrap_or(0.0);
             self.add(0, i, heat_k * g);
-            if layer + 1 < self.layers.len() {
+            if layer + 1 < self.s.layers.len() {
                 if op.d[at] > 0.0 {
                     let (cols, vals) = op.w.row(at);
+                    self.edge_reads += cols.len();
                     for (&l, &w) in cols.iter().zip(vals) {
                         self.add(layer + 1, l, g * w / op.d[at]);
                     }
@@ -126,51 +203,95 @@ impl<'a> Pusher<'a> {
                     self.add(layer + 1, i, g);
                 }
             }
-            debug_assert!(k < self.weights.len());
         }
     }
 
     fn outstanding(&self) -> f64 {
-        self.touched.iter().map(|&(l, i)| self.layers[l][i as usize].abs() * self.weights[l]).sum()
+        self.s.touched.iter().map(|&(l, i)| self.weighted(l, i)).sum()
+    }
+
+    fn largest(&self) -> f64 {
+        self.s.touched.iter().map(|&(l, i)| self.weighted(l, i)).fold(0.0, f64::max)
+    }
+
+    /// Queues, in (layer, index) order, every entry above the current threshold, then pushes
+    /// first in, first out until none is above it or `max_edge_reads` are spent.
+    fn sweep(&mut self, max_edge_reads: usize) {
+        let mut seeds: Vec<(usize, u32)> =
+            self.s.touched.iter().copied().filter(|&(l, i)| self.weighted(l, i) > self.threshold).collect();
+        seeds.sort_unstable();
+        for &(l, i) in &seeds {
+            self.s.queued[l][i as usize] = true;
+        }
+        self.s.queue.extend(seeds);
+        while self.edge_reads < max_edge_reads
+            && let Some((l, i)) = self.s.queue.pop_front()
+        {
+            self.s.queued[l][i as usize] = false;
+            if self.weighted(l, i) > self.threshold {
+                self.push(l, i);
+            }
+        }
     }
 
     /// Pushes in rounds of falling threshold until the outstanding mass is at most `target`.
     fn run(&mut self, target: f64) -> f64 {
         let mut outstanding = self.outstanding();
-        let mut largest =
-            self.touched.iter().map(|&(l, i)| self.layers[l][i as usize].abs() * self.weights[l]).fold(0.0, f64::max);
         while outstanding > target {
             // Each round lowers the bar below the largest entry left, so it always pushes.
-            self.threshold = (largest / 4.0).max(f64::MIN_POSITIVE);
-            let mut seeds: Vec<(usize, u32)> = self
-                .touched
-                .iter()
-                .copied()
-                .filter(|&(l, i)| self.layers[l][i as usize].abs() * self.weights[l] > self.threshold)
-                .collect();
-            seeds.sort_unstable();
-            for &(l, i) in &seeds {
-                self.queued[l][i as usize] = true;
-            }
-            self.queue.extend(seeds);
-            while let Some((l, i)) = self.queue.pop_front() {
-                self.queued[l][i as usize] = false;
-                if self.layers[l][i as usize].abs() * self.weights[l] > self.threshold {
-                    self.push(l, i);
-                }
-            }
+            self.threshold = (self.largest() / 4.0).max(f64::MIN_POSITIVE);
+            self.sweep(usize::MAX);
             outstanding = self.outstanding();
-            largest = self
-                .touched
-                .iter()
-                .map(|&(l, i)| self.layers[l][i as usize].abs() * self.weights[l])
-                .fold(0.0, f64::max);
         }
         outstanding
     }
 }
 
 impl FocusOperator {
+    /// A local push of the query distribution `s` (`(particle, weight)` pairs, normalised
+    /// here) that stops at `limits`: the ranking path of `related` and the teacher and push head
+    /// of the compiled transformer. Deterministic: one first-in-first-out sweep seeded in index
+    /// order. `scratch` must come from [`PushScratch::new`] on this operator.
+    pub fn local_push(&self, scratch: &mut PushScratch, seeds: &[(u32, f64)], limits: PushLimits) -> LocalPush {
+        let p = *self.params();
+        let teleport = p.lambda_d * p.alpha;
+        let total: f64 = seeds.iter().map(|(_, w)| w).sum();
+        if seeds.is_empty() || !(total > 0.0) {
+            return LocalPush::default();
+        }
+        let mut pusher = Pusher::new(self, scratch);
+        // In units of the answer a unit of residual is worth 1/teleport.
+        pusher.threshold = limits.threshold * teleport;
+        for &(i, w) in seeds {
+            pusher.add(0, i, teleport * w / total);
+        }
+        pusher.sweep(limits.max_edge_reads);
+        let mut residual: Vec<(u32, f64)> = Vec::new();
+        let mut touched = pusher.s.touched.clone();
+        touched.sort_unstable_by_key(|&(l, i)| (i, l));
+        for (l, i) in touched {
+            let mass = pusher.weighted(l, i) / teleport;
+            match residual.last_mut() {
+                Some((last, sum)) if *last == i => *sum += mass,
+                _ if mass > 0.0 => residual.push((i, mass)),
+                _ => {}
+            }
+        }
+        let remainder = residual.iter().map(|(_, m)| m).sum();
+        let mut settled = pusher.s.settled.clone();
+        settled.sort_unstable();
+        settled.dedup();
+        let estimate = settled.into_iter().map(|i| (i, pusher.s.estimate[i as usize])).collect();
+        LocalPush {
+            estimate,
+            dangling: pusher.dangling / teleport,
+            residual,
+            remainder,
+            pushes: pusher.pushes,
+            edge_reads: pusher.edge_reads,
+        }
+    }
+
     /// The conditional focus `π*(·|s)` for a query distribution `s` given as `(particle,
     /// weight)` pairs (normalised here), within `epsilon` in ℓ1. `global` is this operator's
     /// focus `π*`, which resolves the mass that dangling particles send to the prior.
@@ -178,14 +299,15 @@ impl FocusOperator {
         let p = *self.params();
         let teleport = p.lambda_d * p.alpha;
         let total: f64 = seeds.iter().map(|(_, w)| w).sum();
-        let mut pusher = Pusher::new(self);
+        let mut scratch = PushScratch::new(self);
+        let mut pusher = Pusher::new(self, &mut scratch);
         for &(i, w) in seeds {
             pusher.add(0, i, teleport * w / total);
         }
         let target = epsilon * (1.0 - p.kappa());
         let outstanding = pusher.run(target);
         let scale = pusher.dangling / teleport;
-        let vector = pusher.estimate.iter().zip(global).map(|(x, g)| x + scale * g).collect();
+        let vector = pusher.s.estimate.iter().zip(global).map(|(x, g)| x + scale * g).collect();
         PushResult { vector, pushes: pusher.pushes, error_bound: outstanding / (1.0 - p.kappa()) }
     }
 
@@ -242,7 +364,8 @@ impl FocusOperator {
         if local.len() > n / 4 {
             return None;
         }
-        let mut pusher = Pusher::new(self);
+        let mut scratch = PushScratch::new(self);
+        let mut pusher = Pusher::new(self, &mut scratch);
         pusher.dangling = beta;
         for (i, r) in local {
             pusher.add(0, i, r);
@@ -250,7 +373,7 @@ impl FocusOperator {
         let outstanding = pusher.run(epsilon * (1.0 - p.kappa()) / 2.0);
         let scale = 1.0 - pusher.dangling / teleport;
         let mut vector: Vec<f64> =
-            pusher.estimate.iter().zip(&old).map(|(x, o)| o + (x + pusher.dangling * o / teleport) / scale).collect();
+            pusher.s.estimate.iter().zip(&old).map(|(x, o)| o + (x + pusher.dangling * o / teleport) / scale).collect();
         let total = tree_sum(&vector);
         vector.iter_mut().for_each(|v| *v /= total);
         let error_bound = (outstanding + left) / ((1.0 - p.kappa()) * scale.abs());
