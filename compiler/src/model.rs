@@ -191,7 +191,6 @@ impl Contexts {
 
 /// What the backward pass needs from one block's forward pass.
 struct BlockTrace {
-    input: Vec<f32>,
     norm1: NormTrace,
     q: Vec<f32>,
     k: Vec<f32>,
@@ -199,7 +198,6 @@ struct BlockTrace {
     /// Attention probabilities, each context's `L × L` block one after the other.
     probs: Vec<f32>,
     attended: Vec<f32>,
-    mid: Vec<f32>,
     norm2: NormTrace,
     pre: Vec<f32>,
     act: Vec<f32>,
@@ -301,7 +299,7 @@ fn layer_norm_back(trace: &NormTrace, gain: &[f32], dy: &[f32], d_gain: &mut [f3
     dx
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
@@ -406,7 +404,7 @@ impl Model {
                 row[j] += delta[j] + down_bias[j];
             }
         }
-        (BlockTrace { input: x, norm1, q, k, v, probs, attended, mid, norm2, pre, act }, out)
+        (BlockTrace { norm1, q, k, v, probs, attended, norm2, pre, act }, out)
     }
 
     /// The backward pass from `d_pooled` (the loss gradient of each context's `h`).
@@ -498,7 +496,6 @@ impl Model {
         let d_input_norm = layer_norm_back(&t.norm1, self.part(block, Part::Norm1Gain), &d_norm1, &mut d_gain, &mut d_shift);
         add(grads, Part::Norm1Gain, &d_gain);
         add(grads, Part::Norm1Shift, &d_shift);
-        debug_assert_eq!(t.input.len(), d_mid.len());
         d_mid.iter().zip(&d_input_norm).map(|(a, b)| a + b).collect()
     }
 }

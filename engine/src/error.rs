@@ -88,6 +88,9 @@ pub enum EngineError {
     /// A proposal built on another tip than the one it was to commit on.
     #[error("the proposal for height {proposed} does not extend the tip at height {tip}")]
     StaleProposal { proposed: u64, tip: u64 },
+    /// Bytes that are not a compiled model of this graph.
+    #[error("model refused: {0}")]
+    Model(#[from] compiler::CompileError),
     /// The node is stopping and accepts no more work.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -169,7 +172,10 @@ impl EngineError {
     pub fn code(&self) -> ErrorCode {
         match self {
             EngineError::InvalidCid { .. } => ErrorCode::InvalidCid,
-            EngineError::Malformed(_) | EngineError::NonCanonical | EngineError::StaleProposal { .. } => {
+            EngineError::Malformed(_)
+            | EngineError::NonCanonical
+            | EngineError::StaleProposal { .. }
+            | EngineError::Model(_) => {
                 ErrorCode::Malformed
             }
             EngineError::BadSignature(_) => ErrorCode::BadSignature,

@@ -73,6 +73,8 @@ pub struct Focus {
     pub karma: Arc<Vec<f64>>,
     /// The operator this focus is the fixed point of; conditional focus queries run on it.
     pub operator: Arc<FocusOperator>,
+    /// Push scratch for `related` on this operator.
+    pub scratch: Arc<compiler::ScratchPool>,
 }
 
 impl Focus {
@@ -112,6 +114,7 @@ impl Focus {
             order: Arc::new(order),
             rank: Arc::new(rank),
             karma: Arc::new(Vec::new()),
+            scratch: Arc::default(),
             operator,
         }
     }

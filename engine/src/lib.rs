@@ -30,6 +30,7 @@ pub mod genesis;
 pub mod ids;
 mod mempool;
 pub mod merkle;
+pub mod model;
 pub mod neuron;
 mod node;
 pub mod particle;

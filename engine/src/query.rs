@@ -265,45 +265,46 @@ impl Query {
         Ok(page)
     }
 
+    /// The compiled model in force, with the height it was compiled at.
+    pub fn model(&self) -> Option<(Cid, u64)> {
+        self.shared.focus_and_model().1.map(|m| (m.cid, m.height))
+    }
+
     /// The particles with the highest focus.
     pub fn top(&self, first: usize) -> Vec<Ranked> {
         let focus = self.focus();
-        self.ranked(focus.order.iter().copied(), &focus.pi, first)
+        self.ranked(focus.order.iter().copied(), |i| focus.pi[i as usize], first)
     }
 
-    /// The exact conditional focus `π*(·|s)` for the context (equal weights), its `first` best
-    /// particles outside the context, within `epsilon` in ℓ1 (spec/focus.md §5).
-    pub fn related(&self, context: &[Particle], first: usize, epsilon: f64) -> Result<Related> {
-        let focus = self.focus();
-        let seeds: Vec<(u32, f64)> =
-            self.with_state(|state| context.iter().filter_map(|p| state.particle_idx(p)).map(|i| (i.0, 1.0)).collect());
+    /// The conditional focus `π*(·|s)` of the context (equal weights, spec/focus.md §5): its
+    /// `first` best particles outside the context. With a model in force and `exact` false, the
+    /// served hybrid answers (push head + the model for the rest); otherwise the exact path (a
+    /// local push; see `compiler::conditional::EXACT`). The answer says which, and its ℓ1 bound.
+    pub fn related(&self, context: &[Particle], first: usize, exact: bool) -> Result<Related> {
+        let (focus, model) = self.shared.focus_and_model();
+        let seeds: Vec<u32> = self.with_state(|state| context.iter().filter_map(|p| state.particle_idx(p)).map(|i| i.0).collect());
+        let height = focus.summary.height;
         if seeds.is_empty() {
-            return Ok(Related { height: focus.summary.height, particles: Vec::new(), error_bound: 0.0 });
+            let path = compiler::Path::Exact;
+            return Ok(Related { height, particles: Vec::new(), error_bound: 0.0, path, model: None });
         }
-        // On small-world graphs the conditional focus reaches everything within a few hops, so
-        // the pull solver (a handful of SpMVs per step, in parallel) beats forward push here;
-        // push stays the tool for local questions (`kernels::push`). Same fixed point, same ε.
-        // Starting from `s` itself (the answer concentrates around the context) measured 1.5×
-        // fewer steps than a uniform start on WordNet.
-        let mut teleport = vec![0.0; focus.pi.len()];
-        for (i, w) in &seeds {
-            teleport[*i as usize] += w / seeds.len() as f64;
-        }
-        let answer = focus.operator.solve_to(&teleport, Some(&teleport), epsilon);
-        let mut order: Vec<u32> = (0..answer.pi.len() as u32).filter(|i| !seeds.iter().any(|(s, _)| s == i)).collect();
-        order.sort_unstable_by(|&a, &b| answer.pi[b as usize].total_cmp(&answer.pi[a as usize]).then(a.cmp(&b)));
-        let particles = self.ranked(order.into_iter(), &answer.pi, first);
-        Ok(Related { height: focus.summary.height, particles, error_bound: answer.bound })
+        let graph = compiler::Graph { operator: &focus.operator, focus: &focus.pi, order: &focus.order };
+        let model = model.filter(|_| !exact);
+        let answer = compiler::serve::related(&graph, &focus.scratch, model.as_ref().map(|m| &m.served), &seeds, first);
+        let scores: std::collections::HashMap<u32, f64> = answer.particles.iter().copied().collect();
+        let particles = self.ranked(answer.particles.iter().map(|&(i, _)| i), |i| scores[&i], first);
+        let model = model.filter(|_| answer.path != compiler::Path::Exact).map(|m| (m.cid, m.height));
+        Ok(Related { height, particles, error_bound: answer.error_bound, path: answer.path, model })
     }
 
     /// The first `first` particles of a ranking `order`, each with its score.
-    fn ranked(&self, order: impl Iterator<Item = u32>, scores: &[f64], first: usize) -> Vec<Ranked> {
+    fn ranked(&self, order: impl Iterator<Item = u32>, score: impl Fn(u32) -> f64, first: usize) -> Vec<Ranked> {
         self.with_state(|state| {
             order
                 .take(first)
                 .map(|i| Ranked {
                     particle: *state.particle(ParticleIdx(i)).expect("ranked particles exist"),
-                    score: scores[i as usize],
+                    score: score(i),
                 })
                 .collect()
         })

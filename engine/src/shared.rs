@@ -1,10 +1,11 @@
 //! What the node's threads and the query API share: the store, and the chain state, mempool and
 //! tip focus behind one lock.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::{
     focus::Focus,
+    model::AdoptedModel,
     mempool::Mempool,
     state::ChainState,
     store::{FullStore, MemoryBudget},
@@ -36,6 +37,10 @@ pub(crate) struct Inner {
     /// Whether the tip's focus differs from the one its header commits to, so a block is due
     /// even with an empty mempool (it carries the new `focus_root`).
     pub(crate) focus_pending: bool,
+    /// The compiled model in force; the next header records its CID.
+    pub(crate) model: Option<Arc<AdoptedModel>>,
+    /// Whether the model changed since the tip's header, so a block is due to record it.
+    pub(crate) model_pending: bool,
 }
 
 pub(crate) type Listener = Box<dyn Fn(&BlockEvent) + Send + Sync>;
@@ -69,5 +74,11 @@ impl Shared {
     /// The focus of the tip's state.
     pub(crate) fn focus(&self) -> Focus {
         self.lock().focus.clone()
+    }
+
+    /// The tip's focus and the model in force, read together.
+    pub(crate) fn focus_and_model(&self) -> (Focus, Option<Arc<AdoptedModel>>) {
+        let inner = self.lock();
+        (inner.focus.clone(), inner.model.clone())
     }
 }

@@ -187,7 +187,13 @@ impl ChainState {
     /// neuron within its per-block quota, or the block is invalid and nothing is returned.
     /// Duplicate links (already committed, or earlier in this block) are kept in their signed
     /// transaction but add nothing to the graph.
-    pub fn prepare_block(&self, txs: &[(u64, &VerifiedTx)], time: u64, focus_root: Hash) -> Result<BlockDiff> {
+    pub fn prepare_block(
+        &self,
+        txs: &[(u64, &VerifiedTx)],
+        time: u64,
+        focus_root: Hash,
+        model: Option<Cid>,
+    ) -> Result<BlockDiff> {
         let height = self.tip.height + 1;
         let mut new_particles: Vec<(ParticleIdx, Particle)> = Vec::new();
         let mut fresh_particles: HashMap<Particle, ParticleIdx> = HashMap::new();
@@ -265,7 +271,7 @@ impl ChainState {
             txs_root: txs_root(&tx_cids),
             graph_root: graph_root_after(&self.tip.graph_root, &link_leaves),
             focus_root,
-            model: None,
+            model,
             sprint: None,
         };
         let mut neurons: Vec<_> = touched.into_iter().collect();

@@ -221,6 +221,12 @@ pub struct Related {
     pub particles: Vec<Ranked>,
     /// Its ℓ1 error bound.
     pub error_bound: f64,
+    /// Which path answered.
+    #[serde(skip)]
+    pub path: compiler::Path,
+    /// The model that answered (with the exact path: none), and the height it was compiled at.
+    #[serde(skip)]
+    pub model: Option<(Cid, u64)>,
 }
 
 /// A transaction's inclusion in a block.

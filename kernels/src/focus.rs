@@ -288,6 +288,16 @@ impl FocusOperator {
         &self.a_by_target
     }
 
+    /// Whether particle `i` has a link with positive weight (in either direction).
+    pub fn is_linked(&self, i: u32) -> bool {
+        self.d.get(i as usize).is_some_and(|&d| d > 0.0)
+    }
+
+    /// `W`'s row `i`: the particle's neighbours in either direction with their summed weights.
+    pub fn neighbours(&self, i: u32) -> (&[u32], &[f64]) {
+        self.w.row(i as usize)
+    }
+
     /// The teleport prior `u`.
     pub fn prior(&self) -> &[f64] {
         &self.prior

@@ -100,6 +100,22 @@ async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse 
     }
 }
 
+/// A compiled model's file by the CID a block header records, so an auditor can fetch the exact
+/// weights behind any answer.
+async fn model(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse {
+    let particle = match Particle::parse(&cid) {
+        Ok(p) => p,
+        Err(e) => return engine_error(&e),
+    };
+    match node.query().content(&particle) {
+        Ok(Some(bytes)) if compiler::file::is_model_file(&bytes) => {
+            HttpResponse::Ok().content_type("application/octet-stream").body(bytes)
+        }
+        Ok(_) => error_body(ErrorCode::NotFound, format!("no model file stored for {particle}")),
+        Err(e) => engine_error(&e),
+    }
+}
+
 async fn status(node: web::Data<Node>) -> HttpResponse {
     let params = node.query().with_state(|state| state.genesis().params.clone());
     let mut status = serde_json::to_value(node.query().status()).expect("status serialises");
@@ -385,6 +401,7 @@ pub(crate) fn serve(
                 .route("/focus/proof/{cid}", web::get().to(focus_proof))
                 .route("/particle", web::post().to(post_particle))
                 .route("/particle/{cid}/content", web::get().to(content))
+                .route("/model/{cid}", web::get().to(model))
                 .default_service(web::to(|| async { error_body(ErrorCode::NotFound, "no such route") }))
         })
         .max_connections(settings.max_connections)

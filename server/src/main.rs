@@ -4,6 +4,7 @@
 mod blocking;
 mod cli;
 mod client;
+mod compile_job;
 mod codes;
 mod data_dir;
 mod graphiql;

@@ -1,7 +1,6 @@
 //! The node's device pool (spec/sprint.md §7): one set of compute resources — the CPU cores
 //! now, the GPU when the CUDA path lands — shared by every job in priority order: user queries,
-//! then the per-block focus solve, then Sprint. (Compiled-transformer training slots in above
-//! Sprint when the compiler lands.)
+//! then the per-block focus solve, then compiling the transformer, then Sprint.
 //!
 //! Higher-priority work announces itself with [`DevicePool::enter`] for as long as it runs;
 //! preemptible work calls [`DevicePool::wait_turn`] between its units (Sprint: between rounds
@@ -24,6 +23,8 @@ pub(crate) enum Priority {
     Query,
     /// The per-block focus solve (with the block commit it follows).
     Focus,
+    /// Compiling the transformer in the background.
+    Training,
     /// Sprint proving.
     Sprint,
 }
@@ -44,8 +45,8 @@ pub(crate) struct DevicePool {
 
 #[derive(Default)]
 struct PoolState {
-    running: [usize; 3],
-    last_finished: [Option<Instant>; 3],
+    running: [usize; 4],
+    last_finished: [Option<Instant>; 4],
 }
 
 impl PoolState {

@@ -30,6 +30,9 @@ pub(crate) struct ConfigFile {
     request_timeout_ms: Option<u64>,
     db_write_buffer_mb: Option<usize>,
     db_block_cache_mb: Option<usize>,
+    compile_every_blocks: Option<u64>,
+    compile_min_links: Option<u64>,
+    model_file: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -58,6 +61,10 @@ pub(crate) struct ServeSettings {
     pub(crate) request_timeout: Duration,
     /// RocksDB's memory beyond mapped files.
     pub(crate) store_memory: engine::store::MemoryBudget,
+    /// When the background compiler runs.
+    pub(crate) compile: crate::compile_job::CompileSchedule,
+    /// A model file to adopt at start (from `cybergraph compile`).
+    pub(crate) model_file: Option<PathBuf>,
 }
 
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -69,6 +76,7 @@ impl ServeSettings {
         block_interval_ms: Option<u64>,
         rate_limit_per_ip: Option<u32>,
         sprint_profile: Option<String>,
+        model_file: Option<PathBuf>,
         config: ConfigFile,
     ) -> Result<Self> {
         let block_interval_ms = block_interval_ms.or(config.block_interval_ms).unwrap_or(1000);
@@ -104,6 +112,11 @@ impl ServeSettings {
                     block_cache_bytes: mib(config.db_block_cache_mb, default.block_cache_bytes),
                 }
             },
+            compile: crate::compile_job::CompileSchedule {
+                every_blocks: config.compile_every_blocks.unwrap_or(1000),
+                min_links: config.compile_min_links.unwrap_or(100_000),
+            },
+            model_file: model_file.or(config.model_file),
         })
     }
 }

@@ -7,6 +7,7 @@ mod admission;
 mod focus;
 mod restore;
 
+use ipld_core::cid::Cid;
 use std::{
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
@@ -17,6 +18,7 @@ use crate::{
     focus::Focus,
     genesis::Genesis,
     ids::LinkIdx,
+    model::AdoptedModel,
     particle::Particle,
     query::Query,
     records::BlockDiff,
@@ -101,9 +103,10 @@ impl Node {
         let limits = state.genesis().params.tx_limits();
         let mempool = restore::mempool(store.as_ref(), &state, &limits)?;
         let (focus, focus_pending) = focus::load(store.as_ref(), &state)?;
+        let model = crate::model::restore(store.as_reader(), state.tip().0.model);
         let shared = Arc::new(Shared {
             store,
-            inner: Mutex::new(Inner { state, mempool, focus, focus_pending }),
+            inner: Mutex::new(Inner { state, mempool, focus, focus_pending, model, model_pending: false }),
             committing: Mutex::new(()),
             listeners: Mutex::new(Vec::new()),
             chain_id,
@@ -149,17 +152,18 @@ impl Node {
     /// The proposal, with `committing` held by the caller.
     fn propose_held(&self, time: u64) -> Result<Option<Proposal>> {
         let mut inner = self.shared.lock();
-        let Inner { state, mempool, focus, focus_pending } = &mut *inner;
+        let Inner { state, mempool, focus, focus_pending, model, model_pending } = &mut *inner;
         let (chosen, stale) = mempool.select(state);
         if !stale.is_empty() {
             self.shared.store.drop_mempool(&stale)?;
             mempool.remove(&stale);
         }
-        if chosen.is_empty() && !*focus_pending {
+        if chosen.is_empty() && !*focus_pending && !*model_pending {
             return Ok(None);
         }
         let chosen: Vec<(u64, &VerifiedTx)> = chosen.iter().map(|(seq, tx)| (*seq, tx.as_ref())).collect();
-        Ok(Some(Proposal { block: state.prepare_block(&chosen, time, focus.summary.root)? }))
+        let model = model.as_ref().map(|m| m.cid);
+        Ok(Some(Proposal { block: state.prepare_block(&chosen, time, focus.summary.root, model)? }))
     }
 
     /// Commits a proposal made on the current tip: writes it in one synced batch, applies it,
@@ -184,7 +188,7 @@ impl Node {
     fn commit_held(&self, Proposal { block }: Proposal) -> Result<BlockSummary> {
         let (summary, links, operator, changed, previous) = {
             let mut inner = self.shared.lock();
-            let Inner { state, mempool, focus, focus_pending } = &mut *inner;
+            let Inner { state, mempool, focus, focus_pending, model, model_pending } = &mut *inner;
             let tip = state.tip().0.height;
             // Built on this tip, committing the focus of this tip's state (what the next
             // header must carry), or not at all.
@@ -196,6 +200,7 @@ impl Node {
             mempool.remove(&block.mempool_done);
             let changed = !block.links.is_empty();
             *focus_pending = changed;
+            *model_pending = block.header.model != model.as_ref().map(|m| m.cid);
             let operator = if changed { Arc::new(state.focus_operator()?) } else { Arc::clone(&focus.operator) };
             let summary = BlockSummary {
                 height: block.header.height,
@@ -231,6 +236,28 @@ impl Node {
             listener(&event);
         }
         Ok(summary)
+    }
+
+    /// Adopts a compiled model: checks the file, stores it as content (so `GET /model/{cid}` and
+    /// a restart find it) and serves `related` with it from now on; the next block's header
+    /// records its CID. Refuses a file that is not a model, or one compiled for more particles
+    /// than the graph has.
+    pub fn adopt_model(&self, bytes: &[u8]) -> Result<Cid> {
+        let model = AdoptedModel::from_bytes(bytes)?;
+        let particles = self.shared.with_state(|state| state.counts().particles);
+        if model.served.model().shape.particles as u64 > particles {
+            return Err(EngineError::Model(compiler::CompileError::ModelFile(format!(
+                "compiled for {} particles, the graph has {particles}",
+                model.served.model().shape.particles
+            ))));
+        }
+        let cid = model.cid;
+        self.shared.store.put_contents(&[(Particle::from_cid(cid)?, bytes)])?;
+        let mut inner = self.shared.lock();
+        inner.model_pending = inner.state.tip().0.model != Some(cid);
+        inner.model = Some(Arc::new(model));
+        tracing::info!(model = %cid, height = inner.model.as_ref().map_or(0, |m| m.height), "model adopted");
+        Ok(cid)
     }
 
     /// Calls `listener` after every block, once its focus is computed (subscriptions).

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch; each concern's commands live in their own module.
 
 mod chain;
+mod compile;
 mod focus;
 mod import;
 mod keys;
@@ -57,11 +58,16 @@ enum Command {
         /// job, writing each window's proof to <data>/sprint/ [default: off].
         #[arg(long, env = "CYBERGRAPH_SPRINT")]
         sprint: Option<String>,
+        /// Adopt this compiled model file (from `cybergraph compile`) at start.
+        #[arg(long)]
+        model: Option<PathBuf>,
         /// A TOML file with any of: data, listen, block_interval_ms, max_content_bytes,
         /// rate_limit_per_ip, max_in_flight_per_ip, max_connections, sprint_profile,
         /// sprint_window_s (default 60), sprint_key (default <data>/dev-neuron.key),
         /// request_timeout_ms (default 10000), db_write_buffer_mb and db_block_cache_mb
-        /// (RocksDB's memtables and block cache, default 64 each).
+        /// (RocksDB's memtables and block cache, default 64 each), compile_every_blocks
+        /// (background recompile of the transformer, default 1000; 0 never), compile_min_links
+        /// (no model below this many links, default 100000), model_file.
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -126,6 +132,15 @@ enum Command {
         #[command(flatten)]
         params: focus::FocusArgs,
     },
+    /// Distil the tip's focus into a compiled transformer (spec/compiled-transformer.md) and
+    /// write its model file; `--eval` prints recall@10, NDCG@10 and KL on held-out particles.
+    Compile {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        args: compile::CompileArgs,
+    },
     /// Verify the whole chain in a data directory: parents, roots, signatures, no duplicates.
     Verify {
         /// The data directory [default: ~/.cybergraph].
@@ -142,9 +157,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     let data_dir = |data: Option<PathBuf>| DataDir::new(data.unwrap_or_else(default_data_dir));
     match cli.command {
         Command::Init { data, genesis } => chain::init(&data_dir(data), &genesis),
-        Command::Serve { data, listen, block_interval_ms, rate_limit, sprint, config } => {
+        Command::Serve { data, listen, block_interval_ms, rate_limit, sprint, model, config } => {
             let config = ConfigFile::read(config.as_deref())?;
-            serve::serve(ServeSettings::resolve(data, listen, block_interval_ms, rate_limit, sprint, config)?)
+            serve::serve(ServeSettings::resolve(data, listen, block_interval_ms, rate_limit, sprint, model, config)?)
         }
         Command::Import { data, source, file } => import::run(&data_dir(data), source, file),
         Command::Sprint { command } => command.run(),
@@ -156,6 +171,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Link { key, node, pairs } => keys::link(&key, &node, &pairs),
         Command::Status { data } => chain::status(&data_dir(data)),
         Command::Focus { edges, out, threads, params } => focus::run_focus(&edges, &out, threads, params.params()),
+        Command::Compile { data, args } => compile::run(&data_dir(data), &args),
         Command::Verify { data } => chain::verify(&data_dir(data)),
     }
 }

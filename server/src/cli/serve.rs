@@ -11,6 +11,7 @@ use crate::{
     data_dir::DataDir,
     metrics::Metrics,
     pool::DevicePool,
+    compile_job::CompileJob,
     producer::Producer,
     settings::ServeSettings,
     sprint_job::{SprintCounters, SprintJob},
@@ -34,7 +35,12 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
     let pool = Arc::new(DevicePool::default());
     let counters = Arc::new(SprintCounters::default());
+    if let Some(file) = &settings.model_file {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        node.adopt_model(&bytes).with_context(|| format!("adopting {}", file.display()))?;
+    }
     let producer = Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?;
+    let compiler = CompileJob::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;
     let sprint = match settings.sprint.clone() {
         Some(sprint) => {
             let genesis = node.query().block(0)?.context("the chain has no genesis block")?.0.cid();
@@ -63,6 +69,7 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     if let Some(sprint) = sprint {
         sprint.stop();
     }
+    compiler.stop();
     producer.stop();
     tracing::info!("stopped");
     served.with_context(|| format!("serving on {}", settings.listen))

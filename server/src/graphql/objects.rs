@@ -90,9 +90,15 @@ impl Particle {
         links(context, LinkFilter { to: Some(self.0), ..LinkFilter::default() }, first, after).await
     }
 
-    /// The particles most related to this one: its exact conditional focus.
-    async fn related(&self, context: &Context<'_>, first: Option<i32>) -> async_graphql::Result<RelatedAnswer> {
-        related(context, vec![self.0], first).await
+    /// The particles most related to this one: its conditional focus (the served hybrid when a
+    /// compiled model is in force, else or with `exact: true` the exact path).
+    async fn related(
+        &self,
+        context: &Context<'_>,
+        first: Option<i32>,
+        #[graphql(default)] exact: bool,
+    ) -> async_graphql::Result<RelatedAnswer> {
+        related(context, vec![self.0], first, exact).await
     }
 }
 
@@ -112,28 +118,29 @@ pub(crate) async fn links(
     Ok(connection)
 }
 
-/// The exact conditional focus of a context, best particles first.
+/// The conditional focus of a context, best particles first.
 pub(crate) async fn related(
     context: &Context<'_>,
     particles: Vec<Cid>,
     first: Option<i32>,
+    exact: bool,
 ) -> async_graphql::Result<RelatedAnswer> {
     let first = page_size(first)?;
     let node = ctx(context).node.clone();
-    let answer =
-        run_blocking(move || node.query().related(&particles, first, RELATED_EPSILON)).await?.map_err(engine_error)?;
+    let answer = run_blocking(move || node.query().related(&particles, first, exact)).await?.map_err(engine_error)?;
     Ok(RelatedAnswer {
-        path: AnswerPath::ExactConditionalFocus,
+        path: match answer.path {
+            compiler::Path::Exact => AnswerPath::ExactConditionalFocus,
+            compiler::Path::Hybrid => AnswerPath::Hybrid,
+            compiler::Path::ModelOnly => AnswerPath::CompiledTransformer,
+        },
         height: answer.height,
-        model: None,
+        model: answer.model.map(|(cid, _)| cid.to_string()),
+        model_height: answer.model.map(|(_, height)| height),
         error_bound: answer.error_bound,
         particles: answer.particles.into_iter().map(RankedParticle::from).collect(),
     })
 }
-
-/// ℓ1 accuracy of `related` answers: rankings are stable well above it, and push work grows
-/// with its inverse.
-const RELATED_EPSILON: f64 = 1e-3;
 
 /// A cyberlink.
 pub(crate) struct Cyberlink(pub(crate) LinkView);
@@ -198,9 +205,11 @@ impl CyberlinkFilter {
 /// Which path produced an answer.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub(crate) enum AnswerPath {
-    /// The exact conditional focus (forward push on the focus operator).
+    /// The exact conditional focus (a local forward push on the focus operator).
     ExactConditionalFocus,
-    /// The compiled transformer.
+    /// The compiled transformer's hybrid: an exact push head, the model for the remainder.
+    Hybrid,
+    /// The compiled transformer alone.
     CompiledTransformer,
 }
 
@@ -211,8 +220,10 @@ pub(crate) struct RelatedAnswer {
     pub(crate) path: AnswerPath,
     /// The focus height it was computed on.
     pub(crate) height: u64,
-    /// The compiled model's CID, when that path answered.
+    /// The compiled model's CID, when a model answered (`GET /model/{cid}` serves its file).
     pub(crate) model: Option<String>,
+    /// The height whose focus that model was compiled from.
+    pub(crate) model_height: Option<u64>,
     /// The ℓ1 error bound of the scores.
     pub(crate) error_bound: f64,
     /// The best particles, the context excluded.

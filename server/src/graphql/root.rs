@@ -122,8 +122,10 @@ impl QueryRoot {
         Ok(connection)
     }
 
-    /// What is related to these particles: the exact conditional focus until a compiled
-    /// transformer exists (the answer says which path produced it).
+    /// What is related to these particles: their conditional focus. With a compiled model in
+    /// force the served hybrid answers (an exact push head, the model for the rest); `exact:
+    /// true`, or no model, asks for the exact path (a local push). The answer says which path
+    /// produced it, the model's CID and height, and an ℓ1 error bound.
     async fn related(
         &self,
         context: &Context<'_>,
@@ -131,12 +133,11 @@ impl QueryRoot {
         first: Option<i32>,
         #[graphql(default)] exact: bool,
     ) -> async_graphql::Result<RelatedAnswer> {
-        let _ = exact; // Both paths are the exact one until the compiler lands.
         if context_particles.is_empty() || context_particles.len() > super::MAX_PAGE {
             return Err(coded(ApiCode::BadRequest, format!("context takes 1 to {} particles", super::MAX_PAGE)));
         }
         let particles = context_particles.iter().map(|c| parse_cid(c)).collect::<async_graphql::Result<Vec<_>>>()?;
-        related(context, particles, first).await
+        related(context, particles, first, exact).await
     }
 
     /// Links by source, target, neuron and height range, in index order.

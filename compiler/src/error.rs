@@ -1,0 +1,15 @@
+//! The compiler's errors.
+
+/// What compiling, reading or serving a model can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A model file that is not one of ours (truncated, corrupt, another format).
+    #[error("model file: {0}")]
+    ModelFile(String),
+    /// Reading or writing a file.
+    #[error("model file IO: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The compiler's result type.
+pub type Result<T, E = CompileError> = std::result::Result<T, E>;

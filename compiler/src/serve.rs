@@ -1,0 +1,221 @@
+//! Answering `related` (spec/compiled-transformer.md, "Architecture"): the exact path (a local
+//! push), the model alone (one forward pass and a scan of the output embedding) and the served
+//! hybrid `p_push + ρ·q`.
+//!
+//! The output scan is memory-bound (`n × d` per query), so it reads an int8 copy of `E` (a
+//! quarter of the bytes) with the query state quantised too, keeps the best [`RESCORED`] rows of
+//! each chunk while it goes, and re-scores the best of those with the f32 rows. The softmax
+//! normaliser comes from the same pass. Chunks run on every core; nothing of size `n` is
+//! allocated per query.
+
+use kernels::{Cpu, LocalPush, PushLimits};
+use rayon::prelude::*;
+
+use crate::{
+    conditional::{self, Graph, ScratchPool},
+    model::{Contexts, Model, dot},
+    teacher,
+};
+
+/// Rows re-scored in f32 after the int8 scan.
+pub const RESCORED: usize = 64;
+
+/// Rows per scan task.
+const SCAN_CHUNK: usize = 16_384;
+
+/// Which path produced an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// Local push to [`conditional::EXACT`].
+    Exact,
+    /// The push head and the model's answer for the remainder.
+    Hybrid,
+    /// One forward pass, no push.
+    ModelOnly,
+}
+
+/// An answer: the best particles with scores (estimates of `π*(·|s)`), best first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    /// `(particle, score)`.
+    pub particles: Vec<(u32, f64)>,
+    /// An ℓ1 bound on the scores' error: the unsettled mass `ρ` on the exact path (everything
+    /// it omits is nonnegative), `2ρ` on the hybrid (the model places that mass, perhaps all
+    /// wrong), 2 for the model alone (no guarantee).
+    pub error_bound: f64,
+    /// The path.
+    pub path: Path,
+}
+
+/// A model ready to serve: the f32 weights and an int8 copy of the output embedding.
+#[derive(Debug)]
+pub struct Served {
+    model: Model,
+    /// Row-quantised `E`: row `j` is `scales[j]·quantised[j]`.
+    quantised: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+/// What one scan found.
+struct ScanResult {
+    /// The best rows by f32 logit, best first.
+    best: Vec<(u32, f32)>,
+    /// `log Σ_j exp(logit_j)`.
+    log_partition: f32,
+}
+
+fn quantise(row: &[f32]) -> (Vec<i8>, f32) {
+    let largest = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+    (row.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8).collect(), scale)
+}
+
+fn int_dot(a: &[i8], b: &[i8]) -> i32 {
+    a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
+}
+
+impl Served {
+    /// Prepares `model` for serving.
+    pub fn new(model: Model) -> Self {
+        let d = model.shape.dim;
+        let (mut quantised, mut scales) = (Vec::with_capacity(model.embedding.len()), Vec::new());
+        for row in model.embedding.chunks_exact(d) {
+            let (q, s) = quantise(row);
+            quantised.extend(q);
+            scales.push(s);
+        }
+        Served { model, quantised, scales }
+    }
+
+    /// The weights.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn scan(&self, h: &[f32], keep: usize) -> ScanResult {
+        let d = self.model.shape.dim;
+        let (hq, h_scale) = quantise(h);
+        let chunks: Vec<(Vec<(u32, f32)>, f32, f32)> = self
+            .quantised
+            .par_chunks(SCAN_CHUNK * d)
+            .enumerate()
+            .map(|(c, rows)| {
+                let first = c * SCAN_CHUNK;
+                let mut best: Vec<(u32, f32)> = Vec::with_capacity(2 * keep + 1);
+                let mut floor = f32::NEG_INFINITY;
+                let (mut top, mut sum) = (f32::NEG_INFINITY, 0.0f32);
+                for (r, row) in rows.chunks_exact(d).enumerate() {
+                    let j = first + r;
+                    let logit = int_dot(&hq, row) as f32 * h_scale * self.scales[j] + self.model.bias[j];
+                    if logit > top {
+                        sum *= (top - logit).exp();
+                        top = logit;
+                    }
+                    sum += (logit - top).exp();
+                    if logit > floor {
+                        best.push((j as u32, logit));
+                        if best.len() > 2 * keep {
+                            best.select_nth_unstable_by(keep, |a, b| b.1.total_cmp(&a.1));
+                            best.truncate(keep);
+                            floor = best.iter().fold(f32::INFINITY, |m, x| m.min(x.1));
+                        }
+                    }
+                }
+                (best, top, sum)
+            })
+            .collect();
+        let top = chunks.iter().fold(f32::NEG_INFINITY, |m, c| m.max(c.1));
+        let sum: f32 = chunks.iter().map(|c| c.2 * (c.1 - top).exp()).sum();
+        let mut best: Vec<(u32, f64)> = chunks.into_iter().flat_map(|c| c.0).map(|(j, z)| (j, z as f64)).collect();
+        best = conditional::top_k(best, keep);
+        let rescored = best.into_iter().map(|(j, _)| (j, self.logit(h, j))).collect();
+        let mut best: Vec<(u32, f32)> = rescored;
+        best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ScanResult { best, log_partition: top + sum.ln() }
+    }
+
+    fn logit(&self, h: &[f32], j: u32) -> f32 {
+        dot(h, self.model.row(j)) + self.model.bias[j as usize]
+    }
+
+    fn encode(&self, context: &[(u32, f32)]) -> Vec<f32> {
+        let mut contexts = Contexts::new();
+        contexts.push(context);
+        self.model.encode(&Cpu, &contexts)
+    }
+
+    /// The model alone: `softmax(h·Eᵀ + b)` for the context (equal masses), its best `k`
+    /// outside the context.
+    pub fn model_only(&self, context: &[u32], k: usize) -> Answer {
+        let tokens: Vec<(u32, f32)> =
+            context.iter().filter(|&&p| (p as usize) < self.model.shape.particles).map(|&p| (p, 1.0)).collect();
+        if tokens.is_empty() {
+            return Answer { particles: Vec::new(), error_bound: 2.0, path: Path::ModelOnly };
+        }
+        let h = self.encode(&tokens);
+        let scan = self.scan(&h, (k + context.len()).max(RESCORED));
+        let particles = scan
+            .best
+            .iter()
+            .filter(|(j, _)| !context.contains(j))
+            .take(k)
+            .map(|&(j, z)| (j, ((z - scan.log_partition) as f64).exp()))
+            .collect();
+        Answer { particles, error_bound: 2.0, path: Path::ModelOnly }
+    }
+
+    /// The served hybrid: the push head's settled part plus `ρ·q`, `q` the model's answer for
+    /// the head's frontier. Where the head settles everything, it is the exact path.
+    pub fn hybrid(&self, graph: &Graph<'_>, head: &LocalPush, context_len: usize, k: usize, exclude: &[u32]) -> Answer {
+        let settled = conditional::settled_top(graph, head, k + RESCORED, exclude);
+        let frontier: Vec<(u32, f32)> = teacher::frontier(head, context_len)
+            .into_iter()
+            .filter(|&(j, _)| (j as usize) < self.model.shape.particles)
+            .collect();
+        if frontier.is_empty() || head.remainder <= 0.0 {
+            let particles = settled.into_iter().take(k).collect();
+            return Answer { particles, error_bound: head.remainder, path: Path::Exact };
+        }
+        let h = self.encode(&frontier);
+        let scan = self.scan(&h, RESCORED);
+        let q = |j: u32| {
+            if (j as usize) < self.model.shape.particles {
+                ((self.logit(&h, j) - scan.log_partition) as f64).exp()
+            } else {
+                0.0
+            }
+        };
+        let settled_score = |j: u32| {
+            head.estimate.binary_search_by_key(&j, |&(i, _)| i).map_or(0.0, |at| head.estimate[at].1)
+                + head.dangling * graph.focus.get(j as usize).copied().unwrap_or(0.0)
+        };
+        let mut candidates: Vec<u32> =
+            settled.iter().map(|&(j, _)| j).chain(scan.best.iter().map(|&(j, _)| j)).filter(|j| !exclude.contains(j)).collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let scored = candidates.into_iter().map(|j| (j, settled_score(j) + head.remainder * q(j))).collect();
+        Answer { particles: conditional::top_k(scored, k), error_bound: 2.0 * head.remainder, path: Path::Hybrid }
+    }
+}
+
+fn push(graph: &Graph<'_>, pool: &ScratchPool, context: &[u32], limits: PushLimits) -> LocalPush {
+    let seeds: Vec<(u32, f64)> = context.iter().map(|&p| (p, 1.0)).collect();
+    pool.with(graph.operator, |scratch| graph.operator.local_push(scratch, &seeds, limits))
+}
+
+/// The exact path: a local push to `limits`, ranked.
+pub fn exact(graph: &Graph<'_>, pool: &ScratchPool, context: &[u32], k: usize, limits: PushLimits) -> Answer {
+    let push = push(graph, pool, context, limits);
+    Answer { particles: conditional::settled_top(graph, &push, k, context), error_bound: push.remainder, path: Path::Exact }
+}
+
+/// `related` on one graph: the served hybrid when a model is given, else the exact path.
+pub fn related(graph: &Graph<'_>, pool: &ScratchPool, model: Option<&Served>, context: &[u32], k: usize) -> Answer {
+    match model {
+        Some(served) => served.hybrid(graph, &push(graph, pool, context, conditional::HEAD), HYBRID_CONTEXT, k, context),
+        None => exact(graph, pool, context, k, conditional::EXACT),
+    }
+}
+
+/// Frontier tokens the served hybrid gives the model (the training default).
+pub const HYBRID_CONTEXT: usize = 8;

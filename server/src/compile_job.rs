@@ -1,0 +1,102 @@
+//! The node's background compiler (spec/compiled-transformer.md, "Retraining"): when the graph
+//! has no model yet (and enough links to need one), or the model in force was compiled
+//! `every_blocks` or more blocks ago, it compiles the tip's focus at the device pool's training
+//! priority — below queries and the block's focus, above Sprint — and adopts the result; the
+//! next block's header records its CID.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use anyhow::Result;
+use compiler::{Graph, ModelFile, Progress, Settings};
+use engine::Node;
+
+use crate::pool::{DevicePool, Priority, lowest_cpu_priority};
+
+/// When to compile.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct CompileSchedule {
+    /// Recompile once the model in force is this many blocks old (0: never compile).
+    pub(crate) every_blocks: u64,
+    /// No model is compiled for a graph with fewer links (the exact path is fast there).
+    pub(crate) min_links: u64,
+}
+
+/// How often the job looks at the chain.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// A running compile job; [`CompileJob::stop`] ends it (a compile in progress finishes its
+/// current step first).
+pub(crate) struct CompileJob {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl CompileJob {
+    pub(crate) fn start(node: Arc<Node>, pool: Arc<DevicePool>, schedule: CompileSchedule) -> Result<Self> {
+        let workers = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("compile-{i}"))
+            .start_handler(|_| lowest_cpu_priority())
+            .build()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new().name("compile".into()).spawn(move || {
+            let mut last_attempt = None;
+            while !flag.load(Ordering::Acquire) {
+                std::thread::sleep(LOOK_EVERY);
+                let query = node.query();
+                let counts = query.status().counts;
+                let due = match query.model() {
+                    None => counts.links >= schedule.min_links,
+                    Some((_, height)) => counts.height >= height + schedule.every_blocks,
+                };
+                if !due || schedule.every_blocks == 0 || last_attempt == Some(counts.height) {
+                    continue;
+                }
+                last_attempt = Some(counts.height);
+                let stopping = || flag.load(Ordering::Acquire);
+                let focus = query.focus();
+                let graph = Graph { operator: &focus.operator, focus: &focus.pi, order: &focus.order };
+                let settings = Settings::default();
+                let started = std::time::Instant::now();
+                // Between teacher chunks and every ten steps: wait while queries or a block's
+                // focus run.
+                let pause = |_: Progress| {
+                    pool.wait_turn(Priority::Training, stopping);
+                };
+                let compiled = workers.install(|| compiler::compile(&graph, &settings, &pause));
+                if stopping() {
+                    break;
+                }
+                let height = focus.summary.height;
+                let file = ModelFile {
+                    model: compiled.model.clone(),
+                    metadata: compiler::file::metadata(height, &settings, &compiled),
+                };
+                match node.adopt_model(&file.to_bytes()) {
+                    Ok(cid) => tracing::info!(
+                        model = %cid,
+                        height,
+                        seconds = started.elapsed().as_secs_f64(),
+                        final_kl = compiled.final_loss,
+                        "model compiled"
+                    ),
+                    Err(error) => tracing::error!(%error, "adopting a compiled model failed"),
+                }
+            }
+        })?;
+        Ok(CompileJob { stop, thread })
+    }
+
+    /// Stops the job.
+    pub(crate) fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.thread.join();
+    }
+}
