@@ -34,12 +34,7 @@ pub fn settled_top(graph: &Graph<'_>, push: &LocalPush, k: usize, exclude: &[u32
     // Particles the push never reached score `dangling·π*`: the best of them lead the focus order.
     let reached = |i: &u32| push.estimate.binary_search_by_key(i, |&(j, _)| j).is_ok();
     scored.extend(
-        graph
-            .order
-            .iter()
-            .filter(|i| !exclude.contains(i) && !reached(i))
-            .take(k)
-            .map(|&i| (i, score(i, 0.0))),
+        graph.order.iter().filter(|i| !exclude.contains(i) && !reached(i)).take(k).map(|&i| (i, score(i, 0.0))),
     );
     top_k(scored, k)
 }

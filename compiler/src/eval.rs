@@ -70,12 +70,7 @@ pub fn ndcg_at_10(exact: &[f64], answer: &[u32], query: u32) -> f64 {
 /// a lot rather than infinity).
 pub fn kl(exact: &[f64], answer: &[f64]) -> f64 {
     let total: f64 = answer.iter().sum();
-    exact
-        .iter()
-        .zip(answer)
-        .filter(|(x, _)| **x > 0.0)
-        .map(|(x, a)| x * (x / (a / total).max(1e-30)).ln())
-        .sum()
+    exact.iter().zip(answer).filter(|(x, _)| **x > 0.0).map(|(x, a)| x * (x / (a / total).max(1e-30)).ln()).sum()
 }
 
 fn best_ten(exact: &[f64], query: u32) -> Vec<(u32, f64)> {
@@ -97,7 +92,13 @@ fn model_distribution(served: &Served, context: &[(u32, f32)], n: usize) -> Vec<
     contexts.push(context);
     let h = model.encode(&kernels::Cpu, &contexts);
     let logits: Vec<f64> = (0..n as u32)
-        .map(|j| if (j as usize) < model.shape.particles { crate::model::dot(&h, model.row(j)) as f64 + model.bias[j as usize] as f64 } else { f64::NEG_INFINITY })
+        .map(|j| {
+            if (j as usize) < model.shape.particles {
+                crate::model::dot(&h, model.row(j)) as f64 + model.bias[j as usize] as f64
+            } else {
+                f64::NEG_INFINITY
+            }
+        })
         .collect();
     let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let exps: Vec<f64> = logits.iter().map(|z| (z - top).exp()).collect();
@@ -117,7 +118,12 @@ pub enum Method<'a> {
 
 /// Evaluates `methods` on `queries` against `references` (one [`reference`] per query), one
 /// query at a time (so the timings are a query's own).
-pub fn evaluate(graph: &Graph<'_>, queries: &[u32], references: &[Vec<f64>], methods: &[(String, Method<'_>)]) -> Vec<Row> {
+pub fn evaluate(
+    graph: &Graph<'_>,
+    queries: &[u32],
+    references: &[Vec<f64>],
+    methods: &[(String, Method<'_>)],
+) -> Vec<Row> {
     let n = graph.focus.len();
     let pool = ScratchPool::default();
     methods
@@ -177,4 +183,3 @@ fn dense_answer(graph: &Graph<'_>, pool: &ScratchPool, method: &Method<'_>, quer
 pub fn references(graph: &Graph<'_>, queries: &[u32]) -> Vec<Vec<f64>> {
     queries.par_iter().map(|&q| reference(graph, q)).collect()
 }
-

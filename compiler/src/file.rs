@@ -73,7 +73,7 @@ impl ModelFile {
         }
         // A BTreeMap serialises in key order whatever serde_json's features.
         let mut header = serde_json::to_vec(&header).expect("a header serialises");
-        while header.len() % 8 != 0 {
+        while !header.len().is_multiple_of(8) {
             header.push(b' ');
         }
         let mut bytes = Vec::with_capacity(8 + header.len() + offset);
@@ -106,7 +106,11 @@ impl ModelFile {
         let read = |name: &str, dims: &[usize]| -> Result<Vec<f32>> {
             let view = file.tensor(name).map_err(|_| bad(format!("tensor {name} is missing")))?;
             if view.dtype() != Dtype::F32 || view.shape() != dims {
-                return Err(bad(format!("tensor {name} is {:?} {:?}, expected F32 {dims:?}", view.dtype(), view.shape())));
+                return Err(bad(format!(
+                    "tensor {name} is {:?} {:?}, expected F32 {dims:?}",
+                    view.dtype(),
+                    view.shape()
+                )));
             }
             let values: Vec<f32> =
                 view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
@@ -124,7 +128,8 @@ impl ModelFile {
                     (1, c) => vec![c],
                     (r, c) => vec![r, c],
                 };
-                dense[shape.range(block, part)].copy_from_slice(&read(&format!("blocks.{block}.{}", part.name()), &dims)?);
+                dense[shape.range(block, part)]
+                    .copy_from_slice(&read(&format!("blocks.{block}.{}", part.name()), &dims)?);
             }
         }
         if file.len() != 2 + shape.blocks * Part::ALL.len() {

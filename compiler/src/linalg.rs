@@ -56,7 +56,10 @@ pub(crate) fn symmetric_eigen(mut a: Vec<f64>, k: usize) -> (Vec<f64>, Vec<f64>)
     }
     let scale: f64 = a.iter().map(|x| x * x).sum::<f64>().max(f64::MIN_POSITIVE);
     for _sweep in 0..100 {
-        let off: f64 = (0..k).flat_map(|i| (0..k).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i * k + j] * a[i * k + j]).sum();
+        let off: f64 = (0..k)
+            .flat_map(|i| (0..k).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * k + j] * a[i * k + j])
+            .sum();
         if off <= 1e-30 * scale {
             break;
         }
@@ -163,7 +166,8 @@ pub(crate) fn spectral_embedding(rows: &SparseRows, n: usize, rank: usize, overs
         }
     }
     for j in 0..rank {
-        let largest = (0..n).map(|c| embedding[c * rank + j]).fold(0.0f64, |best, x| if x.abs() > best.abs() { x } else { best });
+        let largest =
+            (0..n).map(|c| embedding[c * rank + j]).fold(0.0f64, |best, x| if x.abs() > best.abs() { x } else { best });
         if largest < 0.0 {
             (0..n).for_each(|c| embedding[c * rank + j] = -embedding[c * rank + j]);
         }
@@ -208,8 +212,9 @@ mod tests {
     fn a_rank_two_matrix_is_recovered_exactly() {
         // M = a·bᵀ·3 + c·dᵀ: the embedding's Gram matrix reproduces MᵀM's top eigenpairs.
         let (m, n) = (6, 8);
-        let dense: Vec<Vec<f64>> =
-            (0..m).map(|r| (0..n).map(|c| 3.0 * (r + 1) as f64 * (c % 3) as f64 + ((r * c) % 2) as f64).collect()).collect();
+        let dense: Vec<Vec<f64>> = (0..m)
+            .map(|r| (0..n).map(|c| 3.0 * (r + 1) as f64 * (c % 3) as f64 + ((r * c) % 2) as f64).collect())
+            .collect();
         let rows: Vec<Vec<(u32, f64)>> = dense
             .iter()
             .map(|row| row.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(c, v)| (c as u32, *v)).collect())

@@ -363,7 +363,13 @@ impl Model {
         (pooled, Trace { blocks })
     }
 
-    fn block_forward<B: Backend>(&self, backend: &B, block: usize, contexts: &Contexts, x: Vec<f32>) -> (BlockTrace, Vec<f32>) {
+    fn block_forward<B: Backend>(
+        &self,
+        backend: &B,
+        block: usize,
+        contexts: &Contexts,
+        x: Vec<f32>,
+    ) -> (BlockTrace, Vec<f32>) {
         let (d, h) = (self.shape.dim, self.shape.hidden);
         let norm1 = layer_norm(&x, self.part(block, Part::Norm1Gain), self.part(block, Part::Norm1Shift));
         let q = product(backend, &norm1.out, self.part(block, Part::Query), d, d);
@@ -408,7 +414,13 @@ impl Model {
     }
 
     /// The backward pass from `d_pooled` (the loss gradient of each context's `h`).
-    pub(crate) fn backward<B: Backend>(&self, backend: &B, contexts: &Contexts, trace: &Trace, d_pooled: &[f32]) -> Gradients {
+    pub(crate) fn backward<B: Backend>(
+        &self,
+        backend: &B,
+        contexts: &Contexts,
+        trace: &Trace,
+        d_pooled: &[f32],
+    ) -> Gradients {
         let d = self.shape.dim;
         let mut dense = vec![0.0; self.shape.dense_len()];
         let mut dx = vec![0.0; contexts.tokens.len() * d];
@@ -455,7 +467,8 @@ impl Model {
         add(grads, Part::UpBias, &up_bias);
         let d_norm2 = product(backend, &d_pre, &transpose(self.part(block, Part::Up), d, h), h, d);
         let (mut d_gain, mut d_shift) = (vec![0.0; d], vec![0.0; d]);
-        let d_mid_norm = layer_norm_back(&t.norm2, self.part(block, Part::Norm2Gain), &d_norm2, &mut d_gain, &mut d_shift);
+        let d_mid_norm =
+            layer_norm_back(&t.norm2, self.part(block, Part::Norm2Gain), &d_norm2, &mut d_gain, &mut d_shift);
         add(grads, Part::Norm2Gain, &d_gain);
         add(grads, Part::Norm2Shift, &d_shift);
         let d_mid: Vec<f32> = d_out.iter().zip(&d_mid_norm).map(|(a, b)| a + b).collect();
@@ -493,7 +506,8 @@ impl Model {
             d_norm1.iter_mut().zip(more).for_each(|(a, b)| *a += b);
         }
         let (mut d_gain, mut d_shift) = (vec![0.0; d], vec![0.0; d]);
-        let d_input_norm = layer_norm_back(&t.norm1, self.part(block, Part::Norm1Gain), &d_norm1, &mut d_gain, &mut d_shift);
+        let d_input_norm =
+            layer_norm_back(&t.norm1, self.part(block, Part::Norm1Gain), &d_norm1, &mut d_gain, &mut d_shift);
         add(grads, Part::Norm1Gain, &d_gain);
         add(grads, Part::Norm1Shift, &d_shift);
         d_mid.iter().zip(&d_input_norm).map(|(a, b)| a + b).collect()

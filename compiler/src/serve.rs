@@ -56,6 +56,13 @@ pub struct Served {
     scales: Vec<f32>,
 }
 
+/// One scan task's share: its best rows by int8 logit and its `exp` sum relative to its top.
+struct ChunkScan {
+    best: Vec<(u32, f32)>,
+    top: f32,
+    sum: f32,
+}
+
 /// What one scan found.
 struct ScanResult {
     /// The best rows by f32 logit, best first.
@@ -95,7 +102,7 @@ impl Served {
     fn scan(&self, h: &[f32], keep: usize) -> ScanResult {
         let d = self.model.shape.dim;
         let (hq, h_scale) = quantise(h);
-        let chunks: Vec<(Vec<(u32, f32)>, f32, f32)> = self
+        let chunks: Vec<ChunkScan> = self
             .quantised
             .par_chunks(SCAN_CHUNK * d)
             .enumerate()
@@ -121,12 +128,12 @@ impl Served {
                         }
                     }
                 }
-                (best, top, sum)
+                ChunkScan { best, top, sum }
             })
             .collect();
-        let top = chunks.iter().fold(f32::NEG_INFINITY, |m, c| m.max(c.1));
-        let sum: f32 = chunks.iter().map(|c| c.2 * (c.1 - top).exp()).sum();
-        let mut best: Vec<(u32, f64)> = chunks.into_iter().flat_map(|c| c.0).map(|(j, z)| (j, z as f64)).collect();
+        let top = chunks.iter().fold(f32::NEG_INFINITY, |m, c| m.max(c.top));
+        let sum: f32 = chunks.iter().map(|c| c.sum * (c.top - top).exp()).sum();
+        let mut best: Vec<(u32, f64)> = chunks.into_iter().flat_map(|c| c.best).map(|(j, z)| (j, z as f64)).collect();
         best = conditional::top_k(best, keep);
         let rescored = best.into_iter().map(|(j, _)| (j, self.logit(h, j))).collect();
         let mut best: Vec<(u32, f32)> = rescored;
@@ -189,8 +196,12 @@ impl Served {
             head.estimate.binary_search_by_key(&j, |&(i, _)| i).map_or(0.0, |at| head.estimate[at].1)
                 + head.dangling * graph.focus.get(j as usize).copied().unwrap_or(0.0)
         };
-        let mut candidates: Vec<u32> =
-            settled.iter().map(|&(j, _)| j).chain(scan.best.iter().map(|&(j, _)| j)).filter(|j| !exclude.contains(j)).collect();
+        let mut candidates: Vec<u32> = settled
+            .iter()
+            .map(|&(j, _)| j)
+            .chain(scan.best.iter().map(|&(j, _)| j))
+            .filter(|j| !exclude.contains(j))
+            .collect();
         candidates.sort_unstable();
         candidates.dedup();
         let scored = candidates.into_iter().map(|j| (j, settled_score(j) + head.remainder * q(j))).collect();
@@ -206,13 +217,19 @@ fn push(graph: &Graph<'_>, pool: &ScratchPool, context: &[u32], limits: PushLimi
 /// The exact path: a local push to `limits`, ranked.
 pub fn exact(graph: &Graph<'_>, pool: &ScratchPool, context: &[u32], k: usize, limits: PushLimits) -> Answer {
     let push = push(graph, pool, context, limits);
-    Answer { particles: conditional::settled_top(graph, &push, k, context), error_bound: push.remainder, path: Path::Exact }
+    Answer {
+        particles: conditional::settled_top(graph, &push, k, context),
+        error_bound: push.remainder,
+        path: Path::Exact,
+    }
 }
 
 /// `related` on one graph: the served hybrid when a model is given, else the exact path.
 pub fn related(graph: &Graph<'_>, pool: &ScratchPool, model: Option<&Served>, context: &[u32], k: usize) -> Answer {
     match model {
-        Some(served) => served.hybrid(graph, &push(graph, pool, context, conditional::HEAD), HYBRID_CONTEXT, k, context),
+        Some(served) => {
+            served.hybrid(graph, &push(graph, pool, context, conditional::HEAD), HYBRID_CONTEXT, k, context)
+        }
         None => exact(graph, pool, context, k, conditional::EXACT),
     }
 }

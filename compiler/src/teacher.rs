@@ -41,7 +41,9 @@ fn mix(mut z: u64) -> u64 {
 /// Which particles are query particles the model never trains on: `permille` of the linked ones,
 /// chosen by a hash of the seed and the index (stable as the graph grows).
 pub fn held_out(graph: &Graph<'_>, permille: u64, seed: u64) -> Vec<bool> {
-    (0..graph.focus.len() as u32).map(|i| graph.operator.is_linked(i) && mix(seed ^ mix(i as u64)) % 1000 < permille).collect()
+    (0..graph.focus.len() as u32)
+        .map(|i| graph.operator.is_linked(i) && mix(seed ^ mix(i as u64)) % 1000 < permille)
+        .collect()
 }
 
 /// `count` training queries: half drawn by `π*`, half uniformly, among linked particles that
@@ -123,7 +125,10 @@ pub fn frontier(push: &LocalPush, len: usize) -> Vec<(u32, f32)> {
 pub fn examples(graph: &Graph<'_>, queries: &[u32], context_len: usize, teacher: PushLimits) -> Vec<Example> {
     let pairs: Vec<(Example, Option<Example>)> = queries
         .par_iter()
-        .map_init(|| PushScratch::new(graph.operator), |scratch, &q| examples_of(graph, scratch, q, context_len, teacher))
+        .map_init(
+            || PushScratch::new(graph.operator),
+            |scratch, &q| examples_of(graph, scratch, q, context_len, teacher),
+        )
         .collect();
     pairs.into_iter().flat_map(|(model_only, hybrid)| std::iter::once(model_only).chain(hybrid)).collect()
 }

@@ -169,7 +169,7 @@ fn initialise(graph: &Graph<'_>, examples: &[Example], settings: &Settings) -> M
     let shape = Shape { particles: n, dim: settings.dim, hidden: settings.hidden, blocks: settings.blocks };
     let spectral = linalg::spectral_embedding(&rows, n, settings.dim, 8, settings.seed ^ 2);
     // A rank-deficient sample (tiny graphs) gives fewer columns than `dim`: the rest are zero.
-    let rank = if n == 0 { 0 } else { spectral.len() / n };
+    let rank = spectral.len().checked_div(n).unwrap_or(0);
     let embedding: Vec<f32> = (0..n)
         .flat_map(|i| {
             let spectral = &spectral;

@@ -175,9 +175,7 @@ impl EngineError {
             EngineError::Malformed(_)
             | EngineError::NonCanonical
             | EngineError::StaleProposal { .. }
-            | EngineError::Model(_) => {
-                ErrorCode::Malformed
-            }
+            | EngineError::Model(_) => ErrorCode::Malformed,
             EngineError::BadSignature(_) => ErrorCode::BadSignature,
             EngineError::WrongChain { .. } => ErrorCode::WrongChain,
             EngineError::Nonce { .. } => ErrorCode::Nonce,

@@ -282,7 +282,8 @@ impl Query {
     /// local push; see `compiler::conditional::EXACT`). The answer says which, and its ℓ1 bound.
     pub fn related(&self, context: &[Particle], first: usize, exact: bool) -> Result<Related> {
         let (focus, model) = self.shared.focus_and_model();
-        let seeds: Vec<u32> = self.with_state(|state| context.iter().filter_map(|p| state.particle_idx(p)).map(|i| i.0).collect());
+        let seeds: Vec<u32> =
+            self.with_state(|state| context.iter().filter_map(|p| state.particle_idx(p)).map(|i| i.0).collect());
         let height = focus.summary.height;
         if seeds.is_empty() {
             let path = compiler::Path::Exact;

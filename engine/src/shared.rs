@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::{
     focus::Focus,
-    model::AdoptedModel,
     mempool::Mempool,
+    model::AdoptedModel,
     state::ChainState,
     store::{FullStore, MemoryBudget},
     tx::TxLimits,

@@ -256,7 +256,7 @@ impl FocusOperator {
         let p = *self.params();
         let teleport = p.lambda_d * p.alpha;
         let total: f64 = seeds.iter().map(|(_, w)| w).sum();
-        if seeds.is_empty() || !(total > 0.0) {
+        if seeds.is_empty() || total.is_nan() || total <= 0.0 {
             return LocalPush::default();
         }
         let mut pusher = Pusher::new(self, scratch);

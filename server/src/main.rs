@@ -4,8 +4,8 @@
 mod blocking;
 mod cli;
 mod client;
-mod compile_job;
 mod codes;
+mod compile_job;
 mod data_dir;
 mod graphiql;
 mod graphql;

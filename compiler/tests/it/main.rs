@@ -148,8 +148,7 @@ fn a_uniform_model_leaves_the_push_heads_certified_ranking_alone() {
         // Where the head certifies a particle (its settled score beats the sixth's by more
         // than the unsettled mass), the exact top-5 has it.
         let exact = eval::reference(&graph, query);
-        let scored: Vec<(u32, f64)> =
-            (0..n as u32).filter(|&j| j != query).map(|j| (j, exact[j as usize])).collect();
+        let scored: Vec<(u32, f64)> = (0..n as u32).filter(|&j| j != query).map(|j| (j, exact[j as usize])).collect();
         let exact_top = ids(&conditional::top_k(scored, 5));
         for &(j, score) in &settled[..5] {
             if score > settled[5].1 + head.remainder {

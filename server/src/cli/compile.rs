@@ -45,7 +45,14 @@ pub(crate) struct CompileArgs {
 impl CompileArgs {
     fn settings(&self) -> Settings {
         let dim = self.dim.max(1);
-        Settings { dim, hidden: 2 * dim, queries: self.queries, steps: self.steps, seed: self.seed, ..Settings::default() }
+        Settings {
+            dim,
+            hidden: 2 * dim,
+            queries: self.queries,
+            steps: self.steps,
+            seed: self.seed,
+            ..Settings::default()
+        }
     }
 }
 
@@ -85,7 +92,8 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
     };
     let compiled = compiler::compile(&graph, &settings, &progress);
     bar.finish_and_clear();
-    let file = ModelFile { model: compiled.model.clone(), metadata: compiler::file::metadata(height, &settings, &compiled) };
+    let file =
+        ModelFile { model: compiled.model.clone(), metadata: compiler::file::metadata(height, &settings, &compiled) };
     let bytes = file.to_bytes();
     let cid = Particle::of_content(&bytes).cid();
     let out = match &args.out {
@@ -99,11 +107,18 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
     let [teacher, init, train] = compiled.seconds;
     println!("model      {cid}");
     println!("file       {} ({:.1} MB)", out.display(), bytes.len() as f64 / 1e6);
-    println!("compiled   {:.1} s (teacher {teacher:.1} s, svd {init:.1} s, training {train:.1} s)", teacher + init + train);
+    println!(
+        "compiled   {:.1} s (teacher {teacher:.1} s, svd {init:.1} s, training {train:.1} s)",
+        teacher + init + train
+    );
     println!("examples   {} (final KL {:.3} nats)", compiled.examples, compiled.final_loss);
     if args.eval {
         let queries = eval::queries(&compiled.held_out, args.eval_queries);
-        eprintln!("evaluating on {} held-out query particles (references at ε = {:e})", queries.len(), eval::REFERENCE_EPSILON);
+        eprintln!(
+            "evaluating on {} held-out query particles (references at ε = {:e})",
+            queries.len(),
+            eval::REFERENCE_EPSILON
+        );
         let references = eval::references(&graph, &queries);
         let (spectral, trained) = (Served::new(compiled.spectral), Served::new(compiled.model));
         let d = settings.dim;

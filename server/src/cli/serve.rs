@@ -8,10 +8,10 @@ use sprint::sprint_seed;
 
 use super::chain::{create_development_chain, open_db};
 use crate::{
+    compile_job::CompileJob,
     data_dir::DataDir,
     metrics::Metrics,
     pool::DevicePool,
-    compile_job::CompileJob,
     producer::Producer,
     settings::ServeSettings,
     sprint_job::{SprintCounters, SprintJob},
