@@ -36,8 +36,11 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     let pool = Arc::new(DevicePool::default());
     let counters = Arc::new(SprintCounters::default());
     if let Some(file) = &settings.model_file {
-        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        node.adopt_model(&bytes).with_context(|| format!("adopting {}", file.display()))?;
+        // A bad file costs the fast path, not the node: `related` answers exactly meanwhile.
+        let adopted = std::fs::read(file).map_err(anyhow::Error::from).and_then(|bytes| Ok(node.adopt_model(&bytes)?));
+        if let Err(error) = adopted {
+            tracing::error!(file = %file.display(), %error, "model not adopted; `related` answers on the exact path");
+        }
     }
     let producer = Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?;
     let compiler = CompileJob::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;

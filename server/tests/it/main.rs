@@ -1,5 +1,6 @@
 //! Tests against the real `cybergraph` binary: real processes, real sockets, real kill -9.
 
+mod compile;
 mod crash;
 mod graphql;
 mod hostile;

@@ -1,0 +1,99 @@
+//! `cybergraph compile` on the committed WordNet sample, and a node serving its model.
+
+use serde_json::json;
+
+use crate::*;
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/wordnet");
+
+fn related(node: &NodeProcess, cid: &str, exact: bool) -> Value {
+    let query = json!({
+        "query": "query($c: String!, $e: Boolean!) { related(context: [$c], first: 5, exact: $e) { path model modelHeight errorBound particles { score particle { cid } } } }",
+        "variables": { "c": cid, "e": exact },
+    });
+    post_json(&format!("{}/graphql", node.url), &query.to_string()).unwrap()["data"]["related"].clone()
+}
+
+/// The recall@10 column of the evaluation line whose path starts with `name`.
+fn recall(report: &str, name: &str) -> f64 {
+    let line = report.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} line in:\n{report}"));
+    let after = line.split("recall@10").nth(1).unwrap();
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_model_compiled_from_the_wordnet_sample_beats_the_baseline_and_is_served() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(&root);
+    run_cli(&["import", "--data", data.to_str().unwrap(), "wordnet", SAMPLE]);
+    let file = root.path().join("model.safetensors");
+    let compile = |out: &std::path::Path| {
+        run_cli(&[
+            "compile",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--dim",
+            "16",
+            "--queries",
+            "800",
+            "--steps",
+            "200",
+            "--eval",
+            "--eval-queries",
+            "40",
+        ])
+    };
+    let report = compile(&file);
+    let (baseline, model) = (recall(&report, "spectral baseline"), recall(&report, "model alone"));
+    assert!(model > baseline, "model alone {model} vs spectral baseline {baseline}:\n{report}");
+    assert!(recall(&report, "served hybrid") >= model, "{report}");
+    assert!(recall(&report, "exact push") > 0.9, "{report}");
+    let cid = report.lines().find_map(|l| l.strip_prefix("model")).unwrap().trim().to_string();
+    // The same graph and seed compile to the same bytes.
+    let again = root.path().join("again.safetensors");
+    compile(&again);
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(std::fs::read(&again).unwrap(), bytes);
+
+    let node = NodeProcess::start_with(&data, 100, &["--model", file.to_str().unwrap()]);
+    let top = post_json(
+        &format!("{}/graphql", node.url),
+        &json!({ "query": "{ top(first: 1) { edges { node { particle { cid } } } } }" }).to_string(),
+    )
+    .unwrap();
+    let oak = top["data"]["top"]["edges"][0]["node"]["particle"]["cid"].as_str().unwrap().to_string();
+    let answer = related(&node, &oak, false);
+    assert_eq!(answer["path"], "HYBRID", "{answer}");
+    assert_eq!(answer["model"], cid.as_str());
+    assert_eq!(answer["particles"].as_array().unwrap().len(), 5);
+    let exact = related(&node, &oak, true);
+    assert_eq!(exact["path"], "EXACT_CONDITIONAL_FOCUS");
+    assert_eq!(exact["model"], Value::Null);
+    // A block is due to record the model: its header carries the CID, and the file is
+    // served by it.
+    let before = node.get("/status")["height"].as_u64().unwrap();
+    let status = node.wait_for("a block after adoption", |s| s["height"].as_u64() > Some(before));
+    let height = status["height"].as_u64().unwrap();
+    let header = post_json(
+        &format!("{}/graphql", node.url),
+        &json!({ "query": format!("{{ block(height: {height}) {{ model }} }}") }).to_string(),
+    )
+    .unwrap();
+    assert_eq!(header["data"]["block"]["model"], cid.as_str(), "{header}");
+    let fetched = ureq::get(&format!("{}/model/{cid}", node.url)).call().unwrap();
+    let mut served = Vec::new();
+    std::io::Read::read_to_end(&mut fetched.into_reader(), &mut served).unwrap();
+    assert_eq!(served, bytes);
+    let missing = get_json(&format!("{}/model/{oak}", node.url)).unwrap_err();
+    assert_eq!(missing.0, 404);
+    node.stop();
+
+    // A truncated file is refused at start; the node serves the exact path.
+    let truncated = root.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let node = NodeProcess::start_with(&data, 100, &["--model", truncated.to_str().unwrap()]);
+    assert_eq!(related(&node, &oak, false)["path"], "HYBRID", "the model in force (from the chain) still serves");
+    node.stop();
+}
