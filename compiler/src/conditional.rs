@@ -25,6 +25,12 @@ pub const EXACT: PushLimits = PushLimits { threshold: 1e-5, max_edge_reads: 4_00
 /// Push limits of the hybrid's head: the first hops, exactly; the model answers for the rest.
 pub const HEAD: PushLimits = PushLimits { threshold: 2e-4, max_edge_reads: 200_000 };
 
+/// Particle `i`'s score in the settled part of a push: `estimate_i + push.dangling·π*_i`.
+pub fn settled_score(graph: &Graph<'_>, push: &LocalPush, i: u32) -> f64 {
+    let estimate = push.estimate.binary_search_by_key(&i, |&(j, _)| j).map_or(0.0, |at| push.estimate[at].1);
+    estimate + push.dangling * graph.focus.get(i as usize).copied().unwrap_or(0.0)
+}
+
 /// The best `k` particles of `estimate + push.dangling·π*` (the settled part of a push), with
 /// their scores, best first (ties: lower index first), skipping `exclude`.
 pub fn settled_top(graph: &Graph<'_>, push: &LocalPush, k: usize, exclude: &[u32]) -> Vec<(u32, f64)> {
@@ -50,8 +56,9 @@ pub fn top_k(mut scored: Vec<(u32, f64)>, k: usize) -> Vec<(u32, f64)> {
     scored
 }
 
-/// Push scratch for concurrent queries on one operator: taken and returned, allocated on first
-/// use by each concurrent caller, so a query allocates nothing the size of the graph.
+/// Push scratch for concurrent queries: taken and returned, allocated on first use by each
+/// concurrent caller and replaced when the operator has outgrown it, so a query allocates
+/// nothing the size of the graph.
 #[derive(Debug, Default)]
 pub struct ScratchPool(Mutex<Vec<PushScratch>>);
 

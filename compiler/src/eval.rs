@@ -9,7 +9,6 @@ use rayon::prelude::*;
 
 use crate::{
     conditional::{self, Graph, ScratchPool},
-    model::Contexts,
     serve::{self, Answer, Served},
     teacher,
 };
@@ -87,18 +86,10 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 /// The model's full distribution for a context (for KL only: serving never builds it).
 fn model_distribution(served: &Served, context: &[(u32, f32)], n: usize) -> Vec<f64> {
-    let model = served.model();
-    let mut contexts = Contexts::new();
-    contexts.push(context);
-    let h = model.encode(&kernels::Cpu, &contexts);
+    let particles = served.model().shape.particles;
+    let h = served.encode(context);
     let logits: Vec<f64> = (0..n as u32)
-        .map(|j| {
-            if (j as usize) < model.shape.particles {
-                crate::model::dot(&h, model.row(j)) as f64 + model.bias[j as usize] as f64
-            } else {
-                f64::NEG_INFINITY
-            }
-        })
+        .map(|j| if (j as usize) < particles { served.logit(&h, j) as f64 } else { f64::NEG_INFINITY })
         .collect();
     let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let exps: Vec<f64> = logits.iter().map(|z| (z - top).exp()).collect();

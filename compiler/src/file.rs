@@ -153,13 +153,26 @@ pub fn is_model_file(bytes: &[u8]) -> bool {
         .is_some_and(|format| format == FORMAT)
 }
 
-/// The metadata a compiled model's file carries: the height it was compiled at, the settings
-/// and the training summary.
-pub fn metadata(height: u64, settings: &crate::Settings, compiled: &crate::Compiled) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("height".to_string(), height.to_string()),
-        ("settings".to_string(), serde_json::to_string(settings).expect("settings serialise")),
-        ("examples".to_string(), compiled.examples.to_string()),
-        ("final_kl".to_string(), format!("{:.6}", compiled.final_loss)),
-    ])
+/// The metadata key of the height a model was compiled at.
+const HEIGHT: &str = "height";
+
+impl crate::Compiled {
+    /// The model file of this compilation of the focus at `height`: the weights, with the
+    /// height, the settings and the training summary as metadata.
+    pub fn file(&self, height: u64) -> ModelFile {
+        let metadata = BTreeMap::from([
+            (HEIGHT.to_string(), height.to_string()),
+            ("settings".to_string(), serde_json::to_string(&self.settings).expect("settings serialise")),
+            ("examples".to_string(), self.examples.to_string()),
+            ("final_kl".to_string(), format!("{:.6}", self.final_loss)),
+        ]);
+        ModelFile { model: self.model.clone(), metadata }
+    }
+}
+
+impl ModelFile {
+    /// The height whose focus the model was compiled from, if the file says.
+    pub fn height(&self) -> Option<u64> {
+        self.metadata.get(HEIGHT).and_then(|h| h.parse().ok())
+    }
 }

@@ -141,11 +141,11 @@ impl Served {
         ScanResult { best, log_partition: top + sum.ln() }
     }
 
-    fn logit(&self, h: &[f32], j: u32) -> f32 {
+    pub(crate) fn logit(&self, h: &[f32], j: u32) -> f32 {
         dot(h, self.model.row(j)) + self.model.bias[j as usize]
     }
 
-    fn encode(&self, context: &[(u32, f32)]) -> Vec<f32> {
+    pub(crate) fn encode(&self, context: &[(u32, f32)]) -> Vec<f32> {
         let mut contexts = Contexts::new();
         contexts.push(context);
         self.model.encode(&Cpu, &contexts)
@@ -192,10 +192,6 @@ impl Served {
                 0.0
             }
         };
-        let settled_score = |j: u32| {
-            head.estimate.binary_search_by_key(&j, |&(i, _)| i).map_or(0.0, |at| head.estimate[at].1)
-                + head.dangling * graph.focus.get(j as usize).copied().unwrap_or(0.0)
-        };
         let mut candidates: Vec<u32> = settled
             .iter()
             .map(|&(j, _)| j)
@@ -204,7 +200,10 @@ impl Served {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        let scored = candidates.into_iter().map(|j| (j, settled_score(j) + head.remainder * q(j))).collect();
+        let scored = candidates
+            .into_iter()
+            .map(|j| (j, conditional::settled_score(graph, head, j) + head.remainder * q(j)))
+            .collect();
         Answer { particles: conditional::top_k(scored, k), error_bound: 2.0 * head.remainder, path: Path::Hybrid }
     }
 }

@@ -103,10 +103,7 @@ pub fn examples_of(
     if head.remainder < 1e-9 {
         return (model_only, None);
     }
-    let settled = |i: u32| {
-        let estimate = head.estimate.binary_search_by_key(&i, |&(j, _)| j).map_or(0.0, |at| head.estimate[at].1);
-        estimate + head.dangling * graph.focus[i as usize]
-    };
+    let settled = |i: u32| conditional::settled_score(graph, &head, i);
     let mut remainder: Vec<(u32, f64)> =
         full.iter().map(|&(i, p)| (i, ((p - settled(i)) / head.remainder).max(0.0))).collect();
     remainder.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

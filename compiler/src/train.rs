@@ -64,7 +64,7 @@ impl Default for Settings {
             dim: 64,
             hidden: 128,
             blocks: 1,
-            context: 8,
+            context: crate::serve::HYBRID_CONTEXT,
             queries: 12_000,
             teacher_threshold: 1e-5,
             init_queries: 4096,
@@ -112,6 +112,8 @@ pub struct Compiled {
     pub final_loss: f32,
     /// Seconds spent on the teacher, the initialisation and training.
     pub seconds: [f64; 3],
+    /// What was compiled with.
+    pub settings: Settings,
 }
 
 /// Compiles a model of `graph`.
@@ -142,6 +144,7 @@ pub fn compile(graph: &Graph<'_>, settings: &Settings, progress: &(dyn Fn(Progre
         examples: examples.len(),
         final_loss,
         seconds: [teacher_seconds, init_seconds, started.elapsed().as_secs_f64()],
+        settings: *settings,
     }
 }
 

@@ -73,8 +73,6 @@ pub struct Focus {
     pub karma: Arc<Vec<f64>>,
     /// The operator this focus is the fixed point of; conditional focus queries run on it.
     pub operator: Arc<FocusOperator>,
-    /// Push scratch for `related` on this operator.
-    pub scratch: Arc<compiler::ScratchPool>,
 }
 
 impl Focus {
@@ -102,8 +100,7 @@ impl Focus {
             solve_micros,
         };
         let pi = solution.pi;
-        let mut order: Vec<u32> = (0..pi.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| pi[b as usize].total_cmp(&pi[a as usize]).then(a.cmp(&b)));
+        let order = compiler::conditional::focus_order(&pi);
         let mut rank = vec![0u32; pi.len()];
         for (position, &i) in order.iter().enumerate() {
             rank[i as usize] = position as u32 + 1;
@@ -114,7 +111,6 @@ impl Focus {
             order: Arc::new(order),
             rank: Arc::new(rank),
             karma: Arc::new(Vec::new()),
-            scratch: Arc::default(),
             operator,
         }
     }

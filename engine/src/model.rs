@@ -24,7 +24,7 @@ impl AdoptedModel {
     /// Reads a model file, refusing bytes that are not one.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let file = ModelFile::from_bytes(bytes)?;
-        let height = file.metadata.get("height").and_then(|h| h.parse().ok()).unwrap_or(0);
+        let height = file.height().unwrap_or(0);
         Ok(AdoptedModel { cid: Particle::of_content(bytes).cid(), height, served: Served::new(file.model) })
     }
 }

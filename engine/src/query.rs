@@ -246,22 +246,21 @@ impl Query {
                 return Ok(false);
             }
             scanned += 1;
-            let cursor = hex::encode(position.to_bytes());
-            last = Some(cursor.clone());
+            last = Some(position);
             if ordered_by_height && filter.height_to.is_some_and(|to| record.height.0 > to) {
                 return Ok(false);
             }
             let wanted = (from.as_ref(), to.as_ref(), neuron.as_ref());
             let link = (&record.from, &record.to, &record.neuron, record.height.0);
             if link_matches(wanted, (filter.height_from, filter.height_to), link) {
-                found.push((idx, record, cursor));
+                found.push((idx, record, hex::encode(position.to_bytes())));
             }
             Ok(true)
         })?;
         page.links = self.with_state(|state| {
             found.into_iter().map(|(idx, record, cursor)| (LinkView::resolve(state, idx, record), cursor)).collect()
         });
-        page.end_cursor = last;
+        page.end_cursor = last.map(|position| hex::encode(position.to_bytes()));
         Ok(page)
     }
 
@@ -273,7 +272,7 @@ impl Query {
     /// The particles with the highest focus.
     pub fn top(&self, first: usize) -> Vec<Ranked> {
         let focus = self.focus();
-        self.ranked(focus.order.iter().copied(), |i| focus.pi[i as usize], first)
+        self.ranked(focus.order.iter().map(|&i| (i, focus.pi[i as usize])), first)
     }
 
     /// The conditional focus `π*(·|s)` of the context (equal weights, spec/focus.md §5): its
@@ -291,21 +290,26 @@ impl Query {
         }
         let graph = compiler::Graph { operator: &focus.operator, focus: &focus.pi, order: &focus.order };
         let model = model.filter(|_| !exact);
-        let answer = compiler::serve::related(&graph, &focus.scratch, model.as_ref().map(|m| &m.served), &seeds, first);
-        let scores: std::collections::HashMap<u32, f64> = answer.particles.iter().copied().collect();
-        let particles = self.ranked(answer.particles.iter().map(|&(i, _)| i), |i| scores[&i], first);
+        let answer = compiler::serve::related(
+            &graph,
+            &self.shared.related_scratch,
+            model.as_ref().map(|m| &m.served),
+            &seeds,
+            first,
+        );
+        let particles = self.ranked(answer.particles.iter().copied(), first);
         let model = model.filter(|_| answer.path != compiler::Path::Exact).map(|m| (m.cid, m.height));
         Ok(Related { height, particles, error_bound: answer.error_bound, path: answer.path, model })
     }
 
-    /// The first `first` particles of a ranking `order`, each with its score.
-    fn ranked(&self, order: impl Iterator<Item = u32>, score: impl Fn(u32) -> f64, first: usize) -> Vec<Ranked> {
+    /// The first `first` particles of a ranking `(index, score)`, resolved to particles.
+    fn ranked(&self, order: impl Iterator<Item = (u32, f64)>, first: usize) -> Vec<Ranked> {
         self.with_state(|state| {
             order
                 .take(first)
-                .map(|i| Ranked {
+                .map(|(i, score)| Ranked {
                     particle: *state.particle(ParticleIdx(i)).expect("ranked particles exist"),
-                    score: score(i),
+                    score,
                 })
                 .collect()
         })

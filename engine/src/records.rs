@@ -105,6 +105,19 @@ pub struct BlockDiff {
     pub mempool_done: Vec<u64>,
 }
 
+impl BlockDiff {
+    /// The block's record in the store.
+    pub fn record(&self) -> BlockRecord {
+        BlockRecord {
+            first_link: self.first_link,
+            link_count: self.links.len() as u64,
+            first_particle: self.first_particle,
+            tx_count: self.txs.len() as u32,
+            header: self.header.clone(),
+        }
+    }
+}
+
 /// What one height's focus computation produced.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FocusSummary {

@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     pub(crate) chain_id: String,
     pub(crate) limits: TxLimits,
     pub(crate) config: NodeConfig,
+    /// Push scratch for `related`, kept across blocks (a scratch is replaced only when the
+    /// graph outgrows it).
+    pub(crate) related_scratch: compiler::ScratchPool,
 }
 
 impl Shared {

@@ -267,9 +267,9 @@ impl FocusOperator {
         }
         pusher.sweep(limits.max_edge_reads);
         let mut residual: Vec<(u32, f64)> = Vec::new();
-        let mut touched = pusher.s.touched.clone();
-        touched.sort_unstable_by_key(|&(l, i)| (i, l));
-        for (l, i) in touched {
+        // The next push resets these lists in any order, so they are sorted in place.
+        pusher.s.touched.sort_unstable_by_key(|&(l, i)| (i, l));
+        for &(l, i) in &pusher.s.touched {
             let mass = pusher.weighted(l, i) / teleport;
             match residual.last_mut() {
                 Some((last, sum)) if *last == i => *sum += mass,
@@ -278,10 +278,9 @@ impl FocusOperator {
             }
         }
         let remainder = residual.iter().map(|(_, m)| m).sum();
-        let mut settled = pusher.s.settled.clone();
-        settled.sort_unstable();
-        settled.dedup();
-        let estimate = settled.into_iter().map(|i| (i, pusher.s.estimate[i as usize])).collect();
+        pusher.s.settled.sort_unstable();
+        pusher.s.settled.dedup();
+        let estimate = pusher.s.settled.iter().map(|&i| (i, pusher.s.estimate[i as usize])).collect();
         LocalPush {
             estimate,
             dangling: pusher.dangling / teleport,

@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::Result;
-use compiler::{Graph, ModelFile, Progress, Settings};
+use compiler::{Graph, Progress, Settings};
 use engine::Node;
 
 use crate::pool::{DevicePool, Priority, lowest_cpu_priority};
@@ -75,11 +75,7 @@ impl CompileJob {
                     break;
                 }
                 let height = focus.summary.height;
-                let file = ModelFile {
-                    model: compiled.model.clone(),
-                    metadata: compiler::file::metadata(height, &settings, &compiled),
-                };
-                match node.adopt_model(&file.to_bytes()) {
+                match node.adopt_model(&compiled.file(height).to_bytes()) {
                     Ok(cid) => tracing::info!(
                         model = %cid,
                         height,

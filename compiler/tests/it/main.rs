@@ -3,9 +3,7 @@
 use compiler::{
     Graph, Model, ModelFile, Path, ScratchPool, Served, Settings, compile,
     conditional::{self, focus_order},
-    eval,
-    file::metadata,
-    serve,
+    eval, serve,
 };
 use kernels::{FocusOperator, FocusParams};
 
@@ -96,7 +94,7 @@ fn the_same_graph_and_seed_give_the_same_file_and_it_round_trips() {
     let settings = Settings { steps: 40, ..small_settings() };
     let write = || {
         let compiled = compile(&fixture.graph(), &settings, &|_| {});
-        ModelFile { model: compiled.model.clone(), metadata: metadata(7, &settings, &compiled) }.to_bytes()
+        compiled.file(7).to_bytes()
     };
     let first = write();
     // Another thread count must not change a bit.

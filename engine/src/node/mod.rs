@@ -112,6 +112,7 @@ impl Node {
             chain_id,
             limits,
             config,
+            related_scratch: compiler::ScratchPool::default(),
         });
         let admission = Admission::start(&shared)?;
         Ok(Node { shared, admission })

@@ -58,19 +58,16 @@ impl LinkScan {
             (bytes.len() == 12).then_some(())?;
             Some((ParticleIdx(u32_at(0)?), ParticleIdx(u32_at(4)?), NeuronIdx(u32_at(8)?)))
         };
-        match *self {
-            LinkScan::BySource { from, to } => {
-                let (f, t, n) = triple()?;
-                (f == from && to.is_none_or(|to| t == to)).then_some(LinkPosition::Source(f, t, n))
+        let position = match *self {
+            LinkScan::BySource { .. } => triple().map(|(f, t, n)| LinkPosition::Source(f, t, n)),
+            LinkScan::ByTarget { .. } => triple().map(|(t, f, n)| LinkPosition::Target(t, f, n)),
+            LinkScan::ByNeuron { .. } => {
+                (bytes.len() == 12).then_some(())?;
+                Some(LinkPosition::Neuron(NeuronIdx(u32_at(0)?), LinkIdx(u64_at(4)?)))
             }
-            LinkScan::ByTarget { to } => {
-                let (t, f, n) = triple()?;
-                (t == to).then_some(LinkPosition::Target(t, f, n))
-            }
-            LinkScan::ByNeuron { neuron, .. } => (bytes.len() == 12 && NeuronIdx(u32_at(0)?) == neuron)
-                .then_some(LinkPosition::Neuron(neuron, LinkIdx(u64_at(4)?))),
             LinkScan::All { .. } => (bytes.len() == 8).then_some(LinkPosition::Commit(LinkIdx(u64_at(0)?))),
-        }
+        }?;
+        self.covers(&position).then_some(position)
     }
 
     /// The first position the scan may visit.

@@ -110,14 +110,7 @@ impl Tables {
         for seq in &block.mempool_done {
             self.mempool.remove(seq);
         }
-        let record = BlockRecord {
-            first_link: block.first_link,
-            link_count: block.links.len() as u64,
-            first_particle: block.first_particle,
-            tx_count: block.txs.len() as u32,
-            header: block.header.clone(),
-        };
-        self.blocks.insert(height, record);
+        self.blocks.insert(height, block.record());
     }
 
     /// Up to `limit` positions of `scan` strictly after `after` (or from its start), in index

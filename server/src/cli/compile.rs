@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use compiler::{
-    Graph, ModelFile, Progress, Served, Settings,
+    Graph, Progress, Served, Settings,
     eval::{self, Method},
 };
 use engine::{Particle, ids::Height};
@@ -92,9 +92,7 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
     };
     let compiled = compiler::compile(&graph, &settings, &progress);
     bar.finish_and_clear();
-    let file =
-        ModelFile { model: compiled.model.clone(), metadata: compiler::file::metadata(height, &settings, &compiled) };
-    let bytes = file.to_bytes();
+    let bytes = compiled.file(height).to_bytes();
     let cid = Particle::of_content(&bytes).cid();
     let out = match &args.out {
         Some(out) => out.clone(),

@@ -133,19 +133,15 @@ impl FocusSummary {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        let field = |at: usize, len: usize| {
-            bytes.get(at..at + len).ok_or_else(|| EngineError::Corruption("focus summary is truncated".into()))
-        };
-        let u64_at = |at| field(at, 8).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
-        let u32_at = |at| field(at, 4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+        const WHAT: &str = "focus summary";
         Ok(FocusSummary {
-            height: u64_at(0)?,
-            particles: u32_at(8)?,
-            iterations: u32_at(12)?,
-            bound: f64::from_bits(u64_at(16)?),
-            syntropy: f64::from_bits(u64_at(24)?),
-            root: field(32, 32)?.try_into().expect("32 bytes"),
-            solve_micros: u64_at(64)?,
+            height: u64_at(bytes, 0, WHAT)?,
+            particles: u32_at(bytes, 8, WHAT)?,
+            iterations: u32_at(bytes, 12, WHAT)?,
+            bound: f64::from_bits(u64_at(bytes, 16, WHAT)?),
+            syntropy: f64::from_bits(u64_at(bytes, 24, WHAT)?),
+            root: be::<32>(bytes, 32).ok_or_else(|| short(WHAT))?,
+            solve_micros: u64_at(bytes, 64, WHAT)?,
         })
     }
 }

@@ -198,14 +198,7 @@ impl RocksStore {
         for seq in &block.mempool_done {
             batch.delete_cf(self.cf(Table::Mempool), seq.to_be_bytes());
         }
-        let record = BlockRecord {
-            first_link: block.first_link,
-            link_count: block.links.len() as u64,
-            first_particle: block.first_particle,
-            tx_count: block.txs.len() as u32,
-            header: block.header.clone(),
-        };
-        batch.put_cf(self.cf(Table::Blocks), height.to_be_bytes(), record.encode());
+        batch.put_cf(self.cf(Table::Blocks), height.to_be_bytes(), block.record().encode());
     }
 
     /// Compacts every table fully and answers the size of the live SST files in bytes (what
@@ -314,7 +307,6 @@ impl LinkReader for RocksStore {
             Some(position) => [position.to_bytes(), vec![0]].concat(),
             None => scan.start().to_bytes(),
         };
-        let missing = |what: String| EngineError::Corruption(what);
         self.scan(table, Some(&start), |key, value| {
             let Some(position) = scan.position(key) else {
                 return Ok(false);
@@ -324,13 +316,13 @@ impl LinkReader for RocksStore {
                     LinkIdx(u64::from_be_bytes(be(value, 0).ok_or_else(|| corrupt("link index"))?))
                 }
                 LinkPosition::Target(to, from, neuron) => {
-                    self.link(from, to, neuron)?.ok_or_else(|| missing("in-link without out-link".into()))?
+                    self.link(from, to, neuron)?.ok_or_else(|| corrupt("in-link without out-link"))?
                 }
                 LinkPosition::Neuron(_, idx) | LinkPosition::Commit(idx) => idx,
             };
             let record = match position {
                 LinkPosition::Commit(_) => LinkRecord::decode(value)?,
-                _ => self.link_record(idx)?.ok_or_else(|| missing(format!("link {idx} missing")))?,
+                _ => self.link_record(idx)?.ok_or_else(|| corrupt(&format!("link {idx} missing")))?,
             };
             visit(position, idx, record)
         })
