@@ -15,8 +15,8 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::{
-    ServerError, ServerResult, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
+    Request, ServerError, ServerResult, Variables,
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest},
     parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet},
 };
 
@@ -240,21 +240,23 @@ impl ExtensionFactory for Bounds {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for Bounds {
-    async fn parse_query(
+    async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        check_text(query)?;
-        // Priced on a parse of our own before async-graphql's parse, whose checks walk
-        // fragment spreads expanded (exponential in a document of fragments that spread the
-        // previous one twice).
-        let document = async_graphql::parser::parse_query(query)
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        check_text(&request.query)?;
+        // Priced on the parsed document before async-graphql's own checks, which walk fragment
+        // spreads expanded (exponential in a document of fragments that spread the previous one
+        // twice); the document is then handed on, so the text is parsed once.
+        let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| Refusal { code: ApiCode::ParseFailed, message: e.to_string() })?;
-        match cost(&document, variables) {
-            Ok(_) => next.run(ctx, query, variables).await,
+        match cost(&document, &request.variables) {
+            Ok(_) => {
+                request.set_parsed_query(document);
+                next.run(ctx, request).await
+            }
             Err(Overrun::Cost) => {
                 let message = format!(
                     "the query is too complex: it costs more than {MAX_COST} (each field 1, lists × first, related 500, search 50, scans and proofs 20)"

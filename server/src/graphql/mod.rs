@@ -82,19 +82,17 @@ pub(crate) fn page_size(first: Option<i32>) -> async_graphql::Result<usize> {
     }
 }
 
-/// Gives every error without a code one: `QUERY_TOO_COMPLEX`, `QUERY_TOO_DEEP`,
+/// Gives every error without a code one: `QUERY_TOO_DEEP` (async-graphql's depth limits),
 /// `GRAPHQL_VALIDATION_FAILED` (unknown fields, wrong types: errors outside any field path) or
-/// `BAD_REQUEST`. Parse errors
-/// are answered before execution.
+/// `BAD_REQUEST`. Parse errors and costs over the bound are answered, coded, by `Bounds`
+/// before execution.
 pub(crate) fn add_codes(response: &mut async_graphql::Response) {
     for error in &mut response.errors {
         let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
         if has_code {
             continue;
         }
-        let code = if error.message.contains("too complex") {
-            ApiCode::QueryTooComplex
-        } else if error.message.contains("too deep") || error.message.contains("recursion") {
+        let code = if error.message.contains("too deep") || error.message.contains("recursion") {
             ApiCode::QueryTooDeep
         } else if error.path.is_empty() {
             ApiCode::ValidationFailed
