@@ -9,7 +9,6 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    thread::JoinHandle,
     time::Duration,
 };
 
@@ -17,7 +16,7 @@ use anyhow::Result;
 use compiler::{Graph, Progress, Settings};
 use engine::Node;
 
-use crate::pool::{DevicePool, Priority, lowest_cpu_priority};
+use crate::pool::{BackgroundJob, DevicePool, Priority, idle_workers};
 
 /// When to compile.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,68 +30,57 @@ pub(crate) struct CompileSchedule {
 /// How often the job looks at the chain.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-/// A running compile job; [`CompileJob::stop`] ends it (a compile in progress finishes its
-/// current step first).
-pub(crate) struct CompileJob {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl CompileJob {
-    pub(crate) fn start(node: Arc<Node>, pool: Arc<DevicePool>, schedule: CompileSchedule) -> Result<Self> {
-        let workers = rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("compile-{i}"))
-            .start_handler(|_| lowest_cpu_priority())
-            .build()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new().name("compile".into()).spawn(move || {
-            let mut last_attempt = None;
-            while !flag.load(Ordering::Acquire) {
-                std::thread::sleep(LOOK_EVERY);
-                let query = node.query();
-                let counts = query.status().counts;
-                let due = match query.model() {
-                    None => counts.links >= schedule.min_links,
-                    Some((_, height)) => counts.height >= height + schedule.every_blocks,
-                };
-                if !due || schedule.every_blocks == 0 || last_attempt == Some(counts.height) {
-                    continue;
-                }
-                last_attempt = Some(counts.height);
-                let stopping = || flag.load(Ordering::Acquire);
-                let focus = query.focus();
-                let graph = Graph { operator: &focus.operator, focus: &focus.pi, order: &focus.order };
-                let settings = Settings::default();
-                let started = std::time::Instant::now();
-                // Between teacher chunks and every ten steps: wait while queries or a block's
-                // focus run.
-                let pause = |_: Progress| {
-                    pool.wait_turn(Priority::Training, stopping);
-                };
-                let compiled = workers.install(|| compiler::compile(&graph, &settings, &pause));
-                if stopping() {
-                    break;
-                }
-                let height = focus.summary.height;
-                match node.adopt_model(&compiled.file(height).to_bytes()) {
-                    Ok(cid) => tracing::info!(
-                        model = %cid,
-                        height,
-                        seconds = started.elapsed().as_secs_f64(),
-                        final_kl = compiled.final_loss,
-                        "model compiled"
-                    ),
-                    Err(error) => tracing::error!(%error, "adopting a compiled model failed"),
-                }
+/// Starts the background compiler, unless the schedule says never; stopping it waits for the
+/// compile in progress to reach its next pause.
+pub(crate) fn start(
+    node: Arc<Node>,
+    pool: Arc<DevicePool>,
+    schedule: CompileSchedule,
+) -> Result<Option<BackgroundJob>> {
+    if schedule.every_blocks == 0 {
+        return Ok(None);
+    }
+    let workers = idle_workers("compile")?;
+    let job = BackgroundJob::spawn("compile", move |flag: &AtomicBool| {
+        let mut last_attempt = None;
+        while !flag.load(Ordering::Acquire) {
+            std::thread::sleep(LOOK_EVERY);
+            let query = node.query();
+            let counts = query.status().counts;
+            let due = match query.model() {
+                None => counts.links >= schedule.min_links,
+                Some((_, height)) => counts.height >= height + schedule.every_blocks,
+            };
+            if !due || last_attempt == Some(counts.height) {
+                continue;
             }
-        })?;
-        Ok(CompileJob { stop, thread })
-    }
-
-    /// Stops the job.
-    pub(crate) fn stop(self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.thread.join();
-    }
+            last_attempt = Some(counts.height);
+            let stopping = || flag.load(Ordering::Acquire);
+            let focus = query.focus();
+            let graph = Graph { operator: &focus.operator, focus: &focus.pi, order: &focus.order };
+            let settings = Settings::default();
+            let started = std::time::Instant::now();
+            // Between teacher chunks and every ten steps: wait while queries or a block's focus
+            // run.
+            let pause = |_: Progress| {
+                pool.wait_turn(Priority::Training, stopping);
+            };
+            let compiled = workers.install(|| compiler::compile(&graph, &settings, &pause));
+            if stopping() {
+                break;
+            }
+            let height = focus.summary.height;
+            match node.adopt_model(&compiled.file(height).to_bytes()) {
+                Ok(cid) => tracing::info!(
+                    model = %cid,
+                    height,
+                    seconds = started.elapsed().as_secs_f64(),
+                    final_kl = compiled.final_loss,
+                    "model compiled"
+                ),
+                Err(error) => tracing::error!(%error, "adopting a compiled model failed"),
+            }
+        }
+    })?;
+    Ok(Some(job))
 }

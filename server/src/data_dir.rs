@@ -73,6 +73,16 @@ impl DataDir {
         self.root.join("sprint")
     }
 
+    /// Model files `cybergraph compile` writes (by CID).
+    pub(crate) fn models(&self) -> PathBuf {
+        self.root.join("models")
+    }
+
+    /// Where an old layout's database files pass on their way into `db/`.
+    fn moving(&self) -> PathBuf {
+        self.root.join("db.moving")
+    }
+
     /// The development neuron's key.
     pub(crate) fn dev_key(&self) -> PathBuf {
         self.root.join("dev-neuron.key")
@@ -86,7 +96,7 @@ impl DataDir {
     /// The database to read: `db/`, or the top of a directory in the old layout (never moved
     /// by a reader: a node of an older build may be running on it).
     pub(crate) fn db_for_reading(&self) -> PathBuf {
-        let moving = self.root.join("db.moving");
+        let moving = self.moving();
         if !self.db().join("CURRENT").exists() {
             if self.root.join("CURRENT").exists() {
                 return self.root.clone();
@@ -102,7 +112,7 @@ impl DataDir {
     /// The database to write, after moving an old layout's files into `db/` (refused while
     /// another process holds the old database open).
     pub(crate) fn db_for_writing(&self) -> Result<(PathBuf, Option<Migration>)> {
-        let (db, moving) = (self.db(), self.root.join("db.moving"));
+        let (db, moving) = (self.db(), self.moving());
         let old = self.root.join("CURRENT").exists();
         if db.join("CURRENT").exists() {
             if old {

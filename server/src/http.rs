@@ -11,7 +11,6 @@ use actix_web::{
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
     error::InternalError,
-    http::StatusCode,
     middleware::{Next, from_fn},
     web,
 };
@@ -88,32 +87,29 @@ async fn post_particle(
     }
 }
 
-async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse {
-    let particle = match Particle::parse(&cid) {
+/// Stored content by CID, read on the blocking pool, answered when `accept` takes it (else
+/// `NOT_FOUND` saying there is no `what` stored for the particle).
+async fn stored_content(node: &Node, cid: &str, what: &'static str, accept: fn(&[u8]) -> bool) -> HttpResponse {
+    let particle = match Particle::parse(cid) {
         Ok(p) => p,
         Err(e) => return engine_error(&e),
     };
-    match node.query().content(&particle) {
-        Ok(Some(bytes)) => HttpResponse::Ok().content_type("application/octet-stream").body(bytes),
-        Ok(None) => error_body(ErrorCode::NotFound, format!("no content stored for {particle}")),
-        Err(e) => engine_error(&e),
+    let query = node.query();
+    match blocking(move || query.content(&particle)).await {
+        Ok(Some(bytes)) if accept(&bytes) => HttpResponse::Ok().content_type("application/octet-stream").body(bytes),
+        Ok(_) => error_body(ErrorCode::NotFound, format!("no {what} stored for {particle}")),
+        Err(response) => response,
     }
+}
+
+async fn content(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse {
+    stored_content(&node, &cid, "content", |_| true).await
 }
 
 /// A compiled model's file by the CID a block header records, so an auditor can fetch the exact
 /// weights behind any answer.
 async fn model(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse {
-    let particle = match Particle::parse(&cid) {
-        Ok(p) => p,
-        Err(e) => return engine_error(&e),
-    };
-    match node.query().content(&particle) {
-        Ok(Some(bytes)) if compiler::file::is_model_file(&bytes) => {
-            HttpResponse::Ok().content_type("application/octet-stream").body(bytes)
-        }
-        Ok(_) => error_body(ErrorCode::NotFound, format!("no model file stored for {particle}")),
-        Err(e) => engine_error(&e),
-    }
+    stored_content(&node, &cid, "model file", compiler::file::is_model_file).await
 }
 
 async fn status(node: web::Data<Node>) -> HttpResponse {
@@ -228,28 +224,24 @@ struct ContentLimit(usize);
 const MAX_GRAPHQL_BODY: usize = 256 * 1024;
 
 /// A transport-level GraphQL error (the request never reached the executor).
-fn graphql_error(status: StatusCode, code: impl Into<ApiCode>, message: impl std::fmt::Display) -> HttpResponse {
-    let code = code.into().as_str();
-    HttpResponse::build(status)
-        .json(json!({ "errors": [{ "message": message.to_string(), "extensions": { "code": code } }] }))
+fn graphql_error(code: impl Into<ApiCode>, message: impl std::fmt::Display) -> HttpResponse {
+    let code = code.into();
+    HttpResponse::build(code.http_status())
+        .json(json!({ "errors": [{ "message": message.to_string(), "extensions": { "code": code.as_str() } }] }))
 }
 
 async fn graphql(schema: web::Data<CyberSchema>, body: web::Payload) -> HttpResponse {
     let bytes = match body.to_bytes_limited(MAX_GRAPHQL_BODY).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => return graphql_error(StatusCode::BAD_REQUEST, ApiCode::BadRequest, e),
+        Ok(Err(e)) => return graphql_error(ApiCode::BadRequest, e),
         Err(_) => {
-            return graphql_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::TooLarge,
-                format!("request body is over {MAX_GRAPHQL_BODY} bytes"),
-            );
+            return graphql_error(ErrorCode::TooLarge, format!("request body is over {MAX_GRAPHQL_BODY} bytes"));
         }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(request) => request,
         Err(e) => {
-            return graphql_error(StatusCode::BAD_REQUEST, ApiCode::BadRequest, format!("not a GraphQL request: {e}"));
+            return graphql_error(ApiCode::BadRequest, format!("not a GraphQL request: {e}"));
         }
     };
     // The schema's `Bounds` checks, parses and prices the query before anything else does.
@@ -282,7 +274,7 @@ async fn guard(
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let ip = request.peer_addr().map(|a| a.ip());
     let refusal = |code: ApiCode, message: &str| match route {
-        Route::Graphql => graphql_error(StatusCode::TOO_MANY_REQUESTS, code, message),
+        Route::Graphql => graphql_error(code, message),
         Route::Rest => error_body(code, message),
     };
     if let (Some(limiter), Some(ip)) = (&limiter, ip)
@@ -321,10 +313,7 @@ async fn guard(
                 }
                 // A write that timed out may still land: its outcome is for `GET /tx/{cid}`.
                 let message = format!("the request took longer than {} ms", budget.as_millis());
-                let response = match route {
-                    Route::Graphql => graphql_error(StatusCode::REQUEST_TIMEOUT, ApiCode::Timeout, &message),
-                    Route::Rest => error_body(ApiCode::Timeout, &message),
-                };
+                let response = refusal(ApiCode::Timeout, &message);
                 // The request went into the abandoned call; the answer leaves as an error's.
                 return Err(InternalError::from_response(message, response).into());
             }

@@ -11,7 +11,7 @@
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -131,8 +131,38 @@ pub(crate) fn lowest_cpu_priority() {
         // SAFETY: a plain system call on the calling thread (pid 0) with a valid parameter.
         let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
         if rc != 0 {
-            tracing::warn!(error = %std::io::Error::last_os_error(), "could not lower a Sprint thread to SCHED_IDLE");
+            tracing::warn!(error = %std::io::Error::last_os_error(), "could not lower a background thread to SCHED_IDLE");
         }
+    }
+}
+
+/// A rayon pool for a background job whose workers run under `SCHED_IDLE`.
+pub(crate) fn idle_workers(name: &'static str) -> anyhow::Result<rayon::ThreadPool> {
+    Ok(rayon::ThreadPoolBuilder::new()
+        .thread_name(move |i| format!("{name}-{i}"))
+        .start_handler(|_| lowest_cpu_priority())
+        .build()?)
+}
+
+/// A background job's thread, running until [`BackgroundJob::stop`]; the body polls the flag it
+/// is given and returns soon after it is set.
+pub(crate) struct BackgroundJob {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl BackgroundJob {
+    pub(crate) fn spawn(name: &str, body: impl FnOnce(&AtomicBool) + Send + 'static) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || body(&flag))?;
+        Ok(BackgroundJob { stop, thread })
+    }
+
+    /// Asks the job to stop and waits for it.
+    pub(crate) fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.thread.join();
     }
 }
 

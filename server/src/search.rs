@@ -115,11 +115,13 @@ impl SearchIndex {
         Ok(search)
     }
 
-    /// Rebuilds from the store when the document count differs from the content count.
+    /// Rebuilds from the store when the document count differs from the count of content that
+    /// is text (compiled model files are content too, served by `/model/{cid}`, never indexed).
     fn reconcile(&self, node: &Node) -> Result<()> {
+        let indexed = |content: &[u8]| !compiler::file::is_model_file(content);
         let mut stored = 0u64;
-        node.query().store().for_each_content(&mut |_, _| {
-            stored += 1;
+        node.query().store().for_each_content(&mut |_, content| {
+            stored += u64::from(indexed(content));
             Ok(true)
         })?;
         if self.reader.searcher().num_docs() == stored {
@@ -129,7 +131,9 @@ impl SearchIndex {
         self.writer().delete_all_documents()?;
         let mut batch = Vec::new();
         node.query().store().for_each_content(&mut |particle, content| {
-            batch.push((particle, String::from_utf8_lossy(content).into_owned()));
+            if indexed(content) {
+                batch.push((particle, String::from_utf8_lossy(content).into_owned()));
+            }
             Ok(true)
         })?;
         self.add_all(batch.iter().map(|(p, t)| (*p, t.as_str())))?;

@@ -10,9 +10,8 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
-    thread::JoinHandle,
     time::{Duration, Instant},
 };
 
@@ -26,7 +25,7 @@ use sprint::{
     sprint_seed,
 };
 
-use crate::pool::{DevicePool, Priority, lowest_cpu_priority};
+use crate::pool::{BackgroundJob, DevicePool, Priority, idle_workers, lowest_cpu_priority};
 
 /// What a node's Sprint job does.
 #[derive(Clone, Debug)]
@@ -57,73 +56,57 @@ fn window_file(out: &Path, window: u64) -> PathBuf {
     out.join(format!("window-{window}.json"))
 }
 
-/// A running Sprint job; [`SprintJob::stop`] ends it after its current round.
-pub(crate) struct SprintJob {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl SprintJob {
-    pub(crate) fn start(
-        settings: SprintSettings,
-        genesis: Seed,
-        pool: Arc<DevicePool>,
-        counters: Arc<SprintCounters>,
-        out: PathBuf,
-    ) -> Result<Self> {
-        let key = NeuronKey::read(&settings.key).with_context(|| format!("Sprint key {}", settings.key.display()))?;
-        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-        let workers = rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("sprint-{i}"))
-            .start_handler(|_| lowest_cpu_priority())
-            .build()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new().name("sprint".into()).spawn(move || {
-            lowest_cpu_priority();
-            // A restarted node continues after the last window it wrote, with that window's
-            // successor seed: no proof file is overwritten and no Sprint seed is reused.
-            let first = (0u64..).find(|k| !window_file(&out, *k).exists()).expect("a free window number");
-            let mut previous = (0..first).fold(genesis, |previous, _| next_seed(&previous).1);
-            for window in first.. {
-                if flag.load(Ordering::Acquire) {
-                    break;
-                }
-                let (material, sprint) = next_seed(&previous);
-                let stopping = || flag.load(Ordering::Acquire);
-                // After each tensor and each transformer block, on every worker: sleep while
-                // higher-priority work runs, then hand the core to any thread the kernel has
-                // queued behind this one.
-                let pause = || {
-                    pool.wait_turn(Priority::Sprint, stopping);
-                    std::thread::yield_now();
-                };
-                let model = workers.install(|| Model::generate(settings.profile, sprint, &pause));
-                let start = Instant::now();
-                let mut counted = 0;
-                let more = |tried| {
-                    counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
-                    counted = tried;
-                    !stopping() && start.elapsed() < settings.window
-                };
-                let (proof, tried) = workers.install(|| prove(&model, key.signing_key(), Lane { offset: 0, step: 1 }, more, &pause));
-                counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
-                counters.hits.fetch_add(proof.claim.nonces.len() as u64, Ordering::Relaxed);
-                counters.windows.fetch_add(1, Ordering::Relaxed);
-                let file = window_file(&out, window);
-                match write_proof(&file, &proof, &material) {
-                    Ok(()) => tracing::info!(window, tried, hits = proof.claim.nonces.len(), file = %file.display(), "Sprint window proved"),
-                    Err(error) => tracing::error!(%error, "writing a Sprint proof failed"),
-                }
-                previous = sprint;
+/// Starts the node's Sprint job; stopping it ends it after its current round.
+pub(crate) fn start(
+    settings: SprintSettings,
+    genesis: Seed,
+    pool: Arc<DevicePool>,
+    counters: Arc<SprintCounters>,
+    out: PathBuf,
+) -> Result<BackgroundJob> {
+    let key = NeuronKey::read(&settings.key).with_context(|| format!("Sprint key {}", settings.key.display()))?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let workers = idle_workers("sprint")?;
+    BackgroundJob::spawn("sprint", move |flag| {
+        lowest_cpu_priority();
+        // A restarted node continues after the last window it wrote, with that window's
+        // successor seed: no proof file is overwritten and no Sprint seed is reused.
+        let first = (0u64..).find(|k| !window_file(&out, *k).exists()).expect("a free window number");
+        let mut previous = (0..first).fold(genesis, |previous, _| next_seed(&previous).1);
+        for window in first.. {
+            if flag.load(Ordering::Acquire) {
+                break;
             }
-        })?;
-        Ok(SprintJob { stop, thread })
-    }
-
-    /// Stops after the round in progress.
-    pub(crate) fn stop(self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.thread.join();
-    }
+            let (material, sprint) = next_seed(&previous);
+            let stopping = || flag.load(Ordering::Acquire);
+            // After each tensor and each transformer block, on every worker: sleep while
+            // higher-priority work runs, then hand the core to any thread the kernel has
+            // queued behind this one.
+            let pause = || {
+                pool.wait_turn(Priority::Sprint, stopping);
+                std::thread::yield_now();
+            };
+            let model = workers.install(|| Model::generate(settings.profile, sprint, &pause));
+            let start = Instant::now();
+            let mut counted = 0;
+            let more = |tried| {
+                counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
+                counted = tried;
+                !stopping() && start.elapsed() < settings.window
+            };
+            let (proof, tried) =
+                workers.install(|| prove(&model, key.signing_key(), Lane { offset: 0, step: 1 }, more, &pause));
+            counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
+            counters.hits.fetch_add(proof.claim.nonces.len() as u64, Ordering::Relaxed);
+            counters.windows.fetch_add(1, Ordering::Relaxed);
+            let file = window_file(&out, window);
+            match write_proof(&file, &proof, &material) {
+                Ok(()) => {
+                    tracing::info!(window, tried, hits = proof.claim.nonces.len(), file = %file.display(), "Sprint window proved")
+                }
+                Err(error) => tracing::error!(%error, "writing a Sprint proof failed"),
+            }
+            previous = sprint;
+        }
+    })
 }

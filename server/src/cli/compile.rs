@@ -96,7 +96,7 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
     let cid = Particle::of_content(&bytes).cid();
     let out = match &args.out {
         Some(out) => out.clone(),
-        None => data.root().join("models").join(format!("{cid}.safetensors")),
+        None => data.models().join(format!("{cid}.safetensors")),
     };
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -8,13 +8,8 @@ use sprint::sprint_seed;
 
 use super::chain::{create_development_chain, open_db};
 use crate::{
-    compile_job::CompileJob,
-    data_dir::DataDir,
-    metrics::Metrics,
-    pool::DevicePool,
-    producer::Producer,
-    settings::ServeSettings,
-    sprint_job::{SprintCounters, SprintJob},
+    data_dir::DataDir, metrics::Metrics, pool::DevicePool, producer::Producer, settings::ServeSettings,
+    sprint_job::SprintCounters,
 };
 
 pub(super) fn serve(settings: ServeSettings) -> Result<()> {
@@ -43,12 +38,12 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         }
     }
     let producer = Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?;
-    let compiler = CompileJob::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;
+    let compiler = crate::compile_job::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;
     let sprint = match settings.sprint.clone() {
         Some(sprint) => {
             let genesis = node.query().block(0)?.context("the chain has no genesis block")?.0.cid();
             let out = data.sprint();
-            let job = SprintJob::start(
+            let job = crate::sprint_job::start(
                 sprint,
                 sprint_seed(&genesis.to_bytes()),
                 Arc::clone(&pool),
@@ -72,7 +67,9 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     if let Some(sprint) = sprint {
         sprint.stop();
     }
-    compiler.stop();
+    if let Some(compiler) = compiler {
+        compiler.stop();
+    }
     producer.stop();
     tracing::info!("stopped");
     served.with_context(|| format!("serving on {}", settings.listen))
