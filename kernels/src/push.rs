@@ -62,14 +62,28 @@ pub struct PushLimits {
     pub max_edge_reads: usize,
 }
 
+/// Where layer `layer` of particle `i` lives in a particle-major array of `layers` per particle.
+#[inline]
+fn entry(layers: usize, layer: usize, i: u32) -> usize {
+    i as usize * layers + layer
+}
+
+/// An entry of [`PushScratch::mass`] holds mass (it is in the touched list).
+const SEEN: u8 = 1;
+/// An entry is in the queue.
+const QUEUED: u8 = 2;
+
 /// Dense work arrays for pushes on one operator, reset through the list of entries a push
 /// touched, so a query allocates nothing of the graph's size. Reuse one per thread.
 #[derive(Debug)]
 pub struct PushScratch {
-    /// Layer 0 is the residual; layer `k + 1` is heat layer `q_k`.
-    layers: Vec<Vec<f64>>,
-    queued: Vec<Vec<bool>>,
-    seen: Vec<Vec<bool>>,
+    /// Unsettled mass, particle-major: entry `i·layers + l` is layer `l` at particle `i` (layer
+    /// 0 the residual, layer `k + 1` heat layer `q_k`), so a particle's layers share a cache
+    /// line — a push reads and writes all of them at the particles it reaches.
+    mass: Vec<f64>,
+    /// [`SEEN`] and [`QUEUED`] per entry of `mass`.
+    flags: Vec<u8>,
+    layers: usize,
     touched: Vec<(usize, u32)>,
     queue: VecDeque<(usize, u32)>,
     estimate: Vec<f64>,
@@ -81,9 +95,9 @@ impl PushScratch {
     pub fn new(op: &FocusOperator) -> Self {
         let (n, layers) = (op.len(), op.params().heat_terms + 2);
         PushScratch {
-            layers: vec![vec![0.0; n]; layers],
-            queued: vec![vec![false; n]; layers],
-            seen: vec![vec![false; n]; layers],
+            mass: vec![0.0; n * layers],
+            flags: vec![0; n * layers],
+            layers,
             touched: Vec::new(),
             queue: VecDeque::new(),
             estimate: vec![0.0; n],
@@ -93,16 +107,21 @@ impl PushScratch {
 
     /// Whether this scratch has the shape `op` needs.
     pub fn fits(&self, op: &FocusOperator) -> bool {
-        self.estimate.len() == op.len() && self.layers.len() == op.params().heat_terms + 2
+        self.estimate.len() == op.len() && self.layers == op.params().heat_terms + 2
+    }
+
+    /// Where layer `layer` of particle `i` lives in `mass` and `flags`.
+    #[inline]
+    fn at(&self, layer: usize, i: u32) -> usize {
+        entry(self.layers, layer, i)
     }
 
     /// Zeroes what the last push touched.
     fn reset(&mut self) {
         for (layer, i) in self.touched.drain(..) {
-            let at = i as usize;
-            self.layers[layer][at] = 0.0;
-            self.queued[layer][at] = false;
-            self.seen[layer][at] = false;
+            let at = entry(self.layers, layer, i);
+            self.mass[at] = 0.0;
+            self.flags[at] = 0;
         }
         for i in self.settled.drain(..) {
             self.estimate[i as usize] = 0.0;
@@ -135,18 +154,18 @@ impl<'a> Pusher<'a> {
     }
 
     fn weighted(&self, layer: usize, i: u32) -> f64 {
-        self.s.layers[layer][i as usize].abs() * self.weights[layer]
+        self.s.mass[self.s.at(layer, i)].abs() * self.weights[layer]
     }
 
     fn add(&mut self, layer: usize, i: u32, value: f64) {
-        let at = i as usize;
-        self.s.layers[layer][at] += value;
-        if !self.s.seen[layer][at] {
-            self.s.seen[layer][at] = true;
+        let at = self.s.at(layer, i);
+        self.s.mass[at] += value;
+        if self.s.flags[at] & SEEN == 0 {
+            self.s.flags[at] |= SEEN;
             self.s.touched.push((layer, i));
         }
-        if !self.s.queued[layer][at] && self.weighted(layer, i) > self.threshold {
-            self.s.queued[layer][at] = true;
+        if self.s.flags[at] & QUEUED == 0 && self.s.mass[at].abs() * self.weights[layer] > self.threshold {
+            self.s.flags[at] |= QUEUED;
             self.s.queue.push_back((layer, i));
         }
     }
@@ -161,7 +180,8 @@ impl<'a> Pusher<'a> {
 
     fn push(&mut self, layer: usize, i: u32) {
         let at = i as usize;
-        let g = std::mem::take(&mut self.s.layers[layer][at]);
+        let entry = self.s.at(layer, i);
+        let g = std::mem::take(&mut self.s.mass[entry]);
         self.pushes += 1;
         let op = self.op;
         let p = op.params();
@@ -192,7 +212,7 @@ impl<'a> Pusher<'a> {
         } else {
             let heat_k = self.weights[layer] - self.weights.get(layer + 1).copied().unwrap_or(0.0);
             self.add(0, i, heat_k * g);
-            if layer + 1 < self.s.layers.len() {
+            if layer + 1 < self.s.layers {
                 if op.d[at] > 0.0 {
                     let (cols, vals) = op.w.row(at);
                     self.edge_reads += cols.len();
@@ -221,13 +241,15 @@ impl<'a> Pusher<'a> {
             self.s.touched.iter().copied().filter(|&(l, i)| self.weighted(l, i) > self.threshold).collect();
         seeds.sort_unstable();
         for &(l, i) in &seeds {
-            self.s.queued[l][i as usize] = true;
+            let at = self.s.at(l, i);
+            self.s.flags[at] |= QUEUED;
         }
         self.s.queue.extend(seeds);
         while self.edge_reads < max_edge_reads
             && let Some((l, i)) = self.s.queue.pop_front()
         {
-            self.s.queued[l][i as usize] = false;
+            let at = self.s.at(l, i);
+            self.s.flags[at] &= !QUEUED;
             if self.weighted(l, i) > self.threshold {
                 self.push(l, i);
             }

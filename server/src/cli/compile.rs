@@ -5,11 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use compiler::{
-    Graph, Progress, Served, Settings,
+    Compiled, Graph, ModelFile, Progress, Served, Settings,
     eval::{self, Method},
 };
 use engine::{Particle, ids::Height};
 use indicatif::{ProgressBar, ProgressStyle};
+use kernels::FocusOperator;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
 
 use crate::data_dir::DataDir;
 
@@ -22,12 +25,21 @@ pub(crate) struct CompileArgs {
     /// Evaluate on held-out query particles and print the table (lines with `recall@10`).
     #[arg(long)]
     eval: bool,
+    /// Evaluate this model file (compiled from this data, perhaps at an earlier height)
+    /// instead of compiling one.
+    #[arg(long, value_name = "FILE")]
+    evaluate: Option<PathBuf>,
     /// Held-out queries to evaluate on.
     #[arg(long, default_value_t = 200)]
     eval_queries: usize,
     /// Per-particle residual thresholds of the exact push rows in the table.
     #[arg(long, value_delimiter = ',', default_values_t = [compiler::conditional::EXACT.threshold])]
     exact_thresholds: Vec<f64>,
+    /// After the table, add this many new links (each closing a triangle: a particle, a
+    /// neighbour's neighbour) and evaluate the same model on the grown graph without
+    /// recompiling, once per count.
+    #[arg(long, value_delimiter = ',')]
+    drift_links: Vec<usize>,
     /// Embedding width.
     #[arg(long, default_value_t = Settings::default().dim)]
     dim: usize,
@@ -65,11 +77,75 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
     let operator = state.focus_operator()?;
     let order = compiler::conditional::focus_order(&focus);
     let graph = Graph { operator: &operator, focus: &focus, order: &order };
+    let (model, spectral, settings) = match &args.evaluate {
+        Some(file) => {
+            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let file = ModelFile::from_bytes(&bytes)?;
+            let settings: Settings = file
+                .metadata
+                .get("settings")
+                .and_then(|s| serde_json::from_str(s).ok())
+                .context("the model file does not say what it was compiled with")?;
+            let mut model = file.model;
+            compiler::train::fold_in(&mut model, &graph);
+            (model, None, settings)
+        }
+        None => {
+            let compiled = compile(data, args, &graph, height)?;
+            (compiled.model, Some(compiled.spectral), compiled.settings)
+        }
+    };
+    if !(args.eval || args.evaluate.is_some()) {
+        return Ok(());
+    }
+    let held_out = compiler::teacher::held_out(&graph, settings.held_out_permille, settings.seed);
+    let queries = eval::queries(&held_out, args.eval_queries);
+    eprintln!(
+        "evaluating on {} held-out query particles (references at ε = {:e})",
+        queries.len(),
+        eval::REFERENCE_EPSILON
+    );
+    let references = eval::references(&graph, &queries);
+    let (spectral, trained) = (spectral.map(Served::new), Served::new(model));
+    let d = settings.dim;
+    let mut methods = Vec::new();
+    if let Some(spectral) = &spectral {
+        methods.push((format!("spectral baseline (d = {d})"), Method::ModelOnly(spectral)));
+    }
+    methods.push((format!("model alone (d = {d})"), Method::ModelOnly(&trained)));
+    methods.push((format!("served hybrid (d = {d})"), Method::Hybrid(&trained)));
+    for &threshold in &args.exact_thresholds {
+        let limits = kernels::PushLimits { threshold, ..compiler::conditional::EXACT };
+        methods.push((format!("exact push (θ = {threshold:e})"), Method::Exact(limits)));
+    }
+    print_rows(&eval::evaluate(&graph, &queries, &references, &methods));
+    for &links in &args.drift_links {
+        let grown = grow(&operator, links, settings.seed)?;
+        let solution = grown.solve(Some(&focus));
+        let order = compiler::conditional::focus_order(&solution.pi);
+        let later = Graph { operator: &grown, focus: &solution.pi, order: &order };
+        let mut model = trained.model().clone();
+        compiler::train::fold_in(&mut model, &later);
+        let served = Served::new(model);
+        println!("after {links} new links, not recompiled:");
+        let methods = [
+            (format!("model alone (d = {d})"), Method::ModelOnly(&served)),
+            (format!("served hybrid (d = {d})"), Method::Hybrid(&served)),
+            ("exact push".to_string(), Method::Exact(compiler::conditional::EXACT)),
+        ];
+        print_rows(&eval::evaluate(&later, &queries, &eval::references(&later, &queries), &methods));
+    }
+    Ok(())
+}
+
+/// Compiles `graph` (the focus at `height`) with the arguments' settings, writes the model file
+/// and prints what it cost.
+fn compile(data: &DataDir, args: &CompileArgs, graph: &Graph<'_>, height: u64) -> Result<Compiled> {
     let settings = args.settings();
     eprintln!(
         "compiling height {height}: {} particles, {} links; d = {}, {} queries, {} steps",
-        focus.len(),
-        operator.edge_count(),
+        graph.focus.len(),
+        graph.operator.edge_count(),
         settings.dim,
         settings.queries,
         settings.steps
@@ -90,7 +166,7 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
             bar.set_position(step as u64);
         }
     };
-    let compiled = compiler::compile(&graph, &settings, &progress);
+    let compiled = compiler::compile(graph, &settings, &progress);
     bar.finish_and_clear();
     let bytes = compiled.file(height).to_bytes();
     let cid = Particle::of_content(&bytes).cid();
@@ -110,34 +186,46 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
         teacher + init + train
     );
     println!("examples   {} (final KL {:.3} nats)", compiled.examples, compiled.final_loss);
-    if args.eval {
-        let queries = eval::queries(&compiled.held_out, args.eval_queries);
-        eprintln!(
-            "evaluating on {} held-out query particles (references at ε = {:e})",
-            queries.len(),
-            eval::REFERENCE_EPSILON
+    Ok(compiled)
+}
+
+fn print_rows(rows: &[eval::Row]) {
+    println!("{:<28} {:>10} {:>8} {:>9} {:>9} {:>9}", "path", "recall@10", "NDCG@10", "KL", "p50 µs", "p99 µs");
+    for row in rows {
+        println!(
+            "{:<28} recall@10 {:.3} {:>8.3} {:>9.4} {:>9.0} {:>9.0}",
+            row.name, row.recall_at_10, row.ndcg_at_10, row.kl, row.p50_micros, row.p99_micros
         );
-        let references = eval::references(&graph, &queries);
-        let (spectral, trained) = (Served::new(compiled.spectral), Served::new(compiled.model));
-        let d = settings.dim;
-        let methods = [
-            (format!("spectral baseline (d = {d})"), Method::ModelOnly(&spectral)),
-            (format!("model alone (d = {d})"), Method::ModelOnly(&trained)),
-            (format!("served hybrid (d = {d})"), Method::Hybrid(&trained)),
-        ];
-        let mut methods = Vec::from(methods);
-        for &threshold in &args.exact_thresholds {
-            let limits = kernels::PushLimits { threshold, ..compiler::conditional::EXACT };
-            methods.push((format!("exact push (θ = {threshold:e})"), Method::Exact(limits)));
+    }
+}
+
+/// `operator`'s graph with `count` new links, each from a random linked particle to a random
+/// neighbour of a random neighbour (closing a triangle, as related things get linked), weighted
+/// like the link it extends. Deterministic in `seed`.
+fn grow(operator: &FocusOperator, count: usize, seed: u64) -> Result<FocusOperator> {
+    let adjacency = operator.diffusion_matrix();
+    let mut edges: Vec<(u32, u32, f64)> = Vec::with_capacity(adjacency.nnz() + count);
+    for to in 0..adjacency.rows() {
+        let (sources, weights) = adjacency.row(to);
+        edges.extend(sources.iter().zip(weights).map(|(&from, &w)| (from, to as u32, w)));
+    }
+    let n = operator.len() as u64;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0064_7269_6674);
+    let mut pick = |len: usize| (rng.next_u64() % len as u64) as usize;
+    let mut added = 0;
+    while added < count {
+        let from = pick(n as usize) as u32;
+        let (first, weights) = operator.neighbours(from);
+        if first.is_empty() {
+            continue;
         }
-        let rows = eval::evaluate(&graph, &queries, &references, &methods);
-        println!("{:<28} {:>10} {:>8} {:>9} {:>9} {:>9}", "path", "recall@10", "NDCG@10", "KL", "p50 µs", "p99 µs");
-        for row in rows {
-            println!(
-                "{:<28} recall@10 {:.3} {:>8.3} {:>9.4} {:>9.0} {:>9.0}",
-                row.name, row.recall_at_10, row.ndcg_at_10, row.kl, row.p50_micros, row.p99_micros
-            );
+        let at = pick(first.len());
+        let (second, _) = operator.neighbours(first[at]);
+        let to = second[pick(second.len())];
+        if to != from {
+            edges.push((from, to, weights[at]));
+            added += 1;
         }
     }
-    Ok(())
+    Ok(FocusOperator::from_edges(operator.len(), &edges, *operator.params())?)
 }

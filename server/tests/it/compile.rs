@@ -56,6 +56,23 @@ fn a_model_compiled_from_the_wordnet_sample_beats_the_baseline_and_is_served() {
     compile(&again);
     let bytes = std::fs::read(&file).unwrap();
     assert_eq!(std::fs::read(&again).unwrap(), bytes);
+    // The file evaluates without compiling (the same numbers), and again on a grown graph.
+    let evaluated = run_cli(&[
+        "compile",
+        "--data",
+        data.to_str().unwrap(),
+        "--evaluate",
+        file.to_str().unwrap(),
+        "--eval-queries",
+        "40",
+        "--drift-links",
+        "300",
+    ]);
+    assert_eq!(recall(&evaluated, "model alone"), model, "{evaluated}");
+    let drifted =
+        evaluated.split("after 300 new links").nth(1).unwrap_or_else(|| panic!("no drift table:\n{evaluated}"));
+    assert!(recall(drifted, "served hybrid") > 0.0, "{evaluated}");
+    assert!(recall(drifted, "exact push") > 0.9, "{evaluated}");
 
     let node = NodeProcess::start_with(&data, 100, &["--model", file.to_str().unwrap()]);
     let top = post_json(
