@@ -43,4 +43,4 @@ pub use csr::Csr;
 pub use error::{KernelError, Result};
 pub use focus::{FocusOperator, FocusParams, FocusSolution, syntropy};
 pub use graph::{InLink, LinkGraph};
-pub use push::{LocalPush, PushLimits, PushResult, PushScratch};
+pub use push::{LocalPush, PushLimits, PushResult, PushScratch, StepBase};

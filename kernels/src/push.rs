@@ -31,6 +31,18 @@ pub struct PushResult {
     pub error_bound: f64,
 }
 
+/// One step of an operator at its focus, kept for the incremental update after the next block
+/// (see [`FocusOperator::step_base`]).
+#[derive(Clone, Debug)]
+pub struct StepBase {
+    /// `M·π + λ_d·α·u`, one entry per particle of that graph.
+    step: Vec<f64>,
+    /// That graph's prior normaliser `Z`.
+    prior_total: f64,
+    /// `π`'s mass on that graph's dangling particles.
+    dangling: f64,
+}
+
 /// What a local push of a query distribution computed: the conditional focus is
 /// `estimate + dangling·π* + Σ_v residual_v·π*(·|v)` exactly, and the push stopped before the
 /// last term. Everything is sparse: a query costs its neighbourhood, not the graph.
@@ -332,8 +344,25 @@ impl FocusOperator {
         PushResult { vector, pushes: pusher.pushes, error_bound: outstanding / (1.0 - p.kappa()) }
     }
 
-    /// The focus of this graph from `previous`, the focus of `before` (the graph one block
-    /// earlier), by pushing only what the block changed (spec/focus.md §6):
+    /// What [`FocusOperator::incremental_focus`] needs of this graph once the next block has
+    /// changed it, computed from this graph's focus `focus`: one step `M·π + λ_d·α·u` and two
+    /// scalars, so the node keeps one vector rather than the whole previous operator.
+    pub fn step_base(&self, focus: &[f64]) -> StepBase {
+        assert_eq!(focus.len(), self.len(), "the focus of another graph");
+        let mut step = vec![0.0; self.len()];
+        self.apply(focus, self.prior(), &mut step);
+        StepBase { step, prior_total: self.prior_total, dangling: self.dangling_mass(focus) }
+    }
+
+    /// `Σ focus_i` over this graph's dangling particles, in index order (particles beyond the
+    /// graph count as dangling: they have no out-links here).
+    fn dangling_mass(&self, focus: &[f64]) -> f64 {
+        focus.iter().enumerate().filter(|&(i, _)| self.out.get(i).is_none_or(|&o| o == 0.0)).map(|(_, x)| x).sum()
+    }
+
+    /// The focus of this graph from `previous`, the focus of the graph one block earlier, whose
+    /// [`FocusOperator::step_base`] at `previous` is `base`, by pushing only what the block
+    /// changed (spec/focus.md §6):
     /// `π_new − π_old = (I − M_new)⁻¹·((M_new − M_old)·π_old + λ_d·α·(u_new − u_old))`.
     /// Particles added since are padded with zero. The result carries `previous`'s own error
     /// (at most the ε it was solved to) and adds at most `epsilon` more.
@@ -349,26 +378,20 @@ impl FocusOperator {
     /// Returns `None` when the local change touches more than a quarter of the particles (new
     /// links all over the graph, or neuron weights that changed everywhere): a warm solve is
     /// then the cheaper path.
-    pub fn incremental_focus(&self, before: &FocusOperator, previous: &[f64], epsilon: f64) -> Option<PushResult> {
+    pub fn incremental_focus(&self, base: &StepBase, previous: &[f64], epsilon: f64) -> Option<PushResult> {
         let n = self.len();
         let p = *self.params();
         let teleport = p.lambda_d * p.alpha;
+        assert_eq!(previous.len(), base.step.len(), "`base` is not the step of `previous`'s graph");
         let mut old = previous.to_vec();
         old.resize(n, 0.0);
         let mut residual = vec![0.0; n];
         self.apply(&old, self.prior(), &mut residual);
-        let mut before_step = vec![0.0; before.len()];
-        before.apply(&old[..before.len()], before.prior(), &mut before_step);
+        let mut before_step = base.step.clone();
         before_step.resize(n, 0.0);
-        let dangling = |op: &FocusOperator| {
-            old.iter()
-                .enumerate()
-                .filter(|&(i, _)| op.out.get(i).is_none_or(|&o| o == 0.0))
-                .map(|(_, x)| x)
-                .sum::<f64>()
-        };
-        let rho = self.prior_total / before.prior_total;
-        let beta = teleport * (1.0 - rho) + p.lambda_d * (1.0 - p.alpha) * (dangling(self) - rho * dangling(before));
+        let rho = self.prior_total / base.prior_total;
+        let beta =
+            teleport * (1.0 - rho) + p.lambda_d * (1.0 - p.alpha) * (self.dangling_mass(&old) - rho * base.dangling);
         // Entries below the floor (rounding) are left: all together they are at most
         // ε·(1 − κ)/2, so they add at most ε/2.
         let floor = epsilon * (1.0 - p.kappa()) / (2.0 * n as f64);
