@@ -11,8 +11,9 @@
 //!   misses: the most a relabelling could win);
 //! - PageRank mode (`λ_s = λ_h = 0`, α = 0.15, ε = 1e-6): iterations, time per iteration and to
 //!   solution;
-//! - the full tri-kernel solve (spec defaults), cold and warm (after 1,000 new links), and the
-//!   incremental update by push after the same links, as a fraction of the warm solve.
+//! - the full tri-kernel solve (spec defaults) cold, and per block of 100, 1,000 and 10,000 new
+//!   links the operator rebuild, the warm solve and the incremental path (push, then the solver
+//!   from its result), as a fraction of the warm solve.
 //!
 //! It also writes the graph as little-endian `u32` pairs to `target/bench-data/rmat.u32` so that
 //! `scripts/bench-focus` runs scipy and SuiteSparse:GraphBLAS on the same graph right after.
@@ -79,8 +80,11 @@ fn communities(clusters: usize, size: usize, per_node: usize, seed: u64) -> Vec<
     edges
 }
 
-/// Warm solve and incremental push after `extra` new links, on the graph `edges` over `n`.
-fn block_update(label: &str, n: usize, edges: &[(u32, u32, f64)], extra: &[(u32, u32, f64)]) {
+/// Per block of new links (each of `blocks` applied alone to `edges` over `n`): the operator
+/// rebuild, the warm solve from the previous focus, and the incremental path — a push of what
+/// the block changed from the previous focus's step base, then the solver from the push's result
+/// until its own stopping rule certifies ε.
+fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec<(u32, u32, f64)>]) {
     let params = FocusParams::default();
     let before = FocusOperator::from_edges(n, edges, params).unwrap();
     let (cold_time, cold) = best_of(1, || before.solve(None));
@@ -90,37 +94,45 @@ fn block_update(label: &str, n: usize, edges: &[(u32, u32, f64)], extra: &[(u32,
         cold_time.as_secs_f64() * 1e3 / cold.iterations as f64,
         cold_time.as_secs_f64()
     );
-    let grown: Vec<_> = edges.iter().chain(extra).copied().collect();
-    let (rebuild, after) = best_of(1, || FocusOperator::from_edges(n, &grown, params).unwrap());
-    let (warm_time, warm) = best_of(1, || after.solve(Some(&cold.pi)));
-    println!(
-        "{label}: warm after {} new links: {} iterations, {:.2} s (operator rebuild {:.0} ms = {:.1}% of it)",
-        extra.len(),
-        warm.iterations,
-        warm_time.as_secs_f64(),
-        rebuild.as_secs_f64() * 1e3,
-        100.0 * rebuild.as_secs_f64() / warm_time.as_secs_f64()
-    );
     // The base is computed once the previous focus is known, off the next block's path.
     let (base_time, base) = best_of(1, || before.step_base(&cold.pi));
     println!("{label}: step base of the previous focus: {:.0} ms", base_time.as_secs_f64() * 1e3);
-    let (push_time, pushed) = best_of(1, || after.incremental_focus(&base, &cold.pi, params.epsilon));
-    match pushed {
-        None => println!(
-            "{label}: incremental push: the change is not local ({:.2} s to find out = {:.1}% of the warm solve), falls back to it",
-            push_time.as_secs_f64(),
-            100.0 * push_time.as_secs_f64() / warm_time.as_secs_f64()
-        ),
-        Some(pushed) => {
-            let l1: f64 = pushed.vector.iter().zip(&warm.pi).map(|(a, b)| (a - b).abs()).sum();
+    for extra in blocks {
+        let grown: Vec<_> = edges.iter().chain(extra).copied().collect();
+        let (rebuild, after) = best_of(1, || FocusOperator::from_edges(n, &grown, params).unwrap());
+        let (warm_time, warm) = best_of(1, || after.solve(Some(&cold.pi)));
+        let whole = rebuild + warm_time;
+        println!(
+            "{label} +{} links: rebuild {:.0} ms + warm solve {} iterations {:.2} s (rebuild = {:.0}% of the block's focus)",
+            extra.len(),
+            rebuild.as_secs_f64() * 1e3,
+            warm.iterations,
+            warm_time.as_secs_f64(),
+            100.0 * rebuild.as_secs_f64() / whole.as_secs_f64()
+        );
+        let started = Instant::now();
+        let Some(pushed) = after.incremental_focus(&base, &cold.pi, params.epsilon) else {
             println!(
-                "{label}: incremental push: {:.3} s = {:.1}% of the warm solve ({} pushes, ‖push − warm‖₁ = {:.1e})",
-                push_time.as_secs_f64(),
-                100.0 * push_time.as_secs_f64() / warm_time.as_secs_f64(),
-                pushed.pushes,
-                l1
+                "{label} +{} links: not local ({:.2} s to find out); the warm solve stands",
+                extra.len(),
+                started.elapsed().as_secs_f64()
             );
-        }
+            continue;
+        };
+        let push_time = started.elapsed();
+        let certified = after.solve(Some(&pushed.vector));
+        let path_time = started.elapsed();
+        let l1: f64 = certified.pi.iter().zip(&warm.pi).map(|(a, b)| (a - b).abs()).sum();
+        println!(
+            "{label} +{} links: push {:.3} s ({} pushes) + solver {} iterations = {:.3} s, {:.1}% of the warm solve; ‖· − warm‖₁ = {:.1e}",
+            extra.len(),
+            push_time.as_secs_f64(),
+            pushed.pushes,
+            certified.iterations,
+            path_time.as_secs_f64(),
+            100.0 * path_time.as_secs_f64() / warm_time.as_secs_f64(),
+            l1
+        );
     }
 }
 
@@ -239,14 +251,17 @@ fn main() {
         pr_time.as_secs_f64() * 1e3
     );
 
-    block_update("R-MAT", n, &edges, &rmat(scale, 1000, 0xdead_beef));
+    let blocks: Vec<_> = [100, 1000, 10_000].iter().map(|&links| rmat(scale, links, 0xdead_beef)).collect();
+    block_updates("R-MAT", n, &edges, &blocks);
     let size = 1024;
     let clusters = n / size;
     let community = communities(clusters, size, edge_count / n, 0xc0ffee);
-    let extra: Vec<_> = communities(1, size, 1, 0xbeef)
-        .into_iter()
-        .take(1000)
-        .map(|(a, b, w)| (a + 7 * size as u32, b + 7 * size as u32, w))
-        .collect();
-    block_update("communities", n, &community, &extra);
+    let local = |links: usize| -> Vec<(u32, u32, f64)> {
+        communities(1, size, links.div_ceil(size), 0xbeef)
+            .into_iter()
+            .take(links)
+            .map(|(a, b, w)| (a + 7 * size as u32, b + 7 * size as u32, w))
+            .collect()
+    };
+    block_updates("communities", n, &community, &[local(100), local(1000), local(10_000)]);
 }
