@@ -5,10 +5,15 @@
 //! (as CometBFT's app hash lags one block): the solve runs after a block commits and is never in
 //! the way of agreeing on the next one. So `focusProof(p, h)` verifies against header `h + 1`.
 //!
-//! **The transition.** `π*_h` is a pure function of the graph after block `h` and `π*_{h−1}`
-//! (the warm start every node has): a block that adds no links carries `π*_{h−1}` over
-//! unchanged; otherwise the solver runs warm from it. After a crash the node recomputes the
-//! missing tip focus from the stored `π*_{h−1}`, bit for bit.
+//! **The transition.** `π*_h` is a pure function of the graphs after blocks `h − 1` and `h` and
+//! of `π*_{h−1}` (which every node has): a block that adds no links carries `π*_{h−1}` over
+//! unchanged; otherwise the incremental push (spec/focus.md §6) moves `π*_{h−1}` by what the
+//! block changed, and the solver runs from its result until its own stopping rule certifies ε
+//! (the committed focus always carries the solver's bound). Where the push declines — a change
+//! that is not local, or one it would take too long to push — the solver runs warm from
+//! `π*_{h−1}` itself. Both the decision and the push are deterministic. After a crash the node
+//! rebuilds the graph of `h − 1` and recomputes the missing tip focus from the stored
+//! `π*_{h−1}`, bit for bit.
 //!
 //! **History.** Every `CHECKPOINT_INTERVAL` heights the full vector is stored; in between, per
 //! chunk of [`FOCUS_CHUNK`] particles, the XOR of each value's bits with the previous height's
@@ -17,7 +22,7 @@
 
 use std::sync::Arc;
 
-use kernels::{FocusOperator, FocusSolution};
+use kernels::{FocusOperator, FocusSolution, StepBase};
 
 pub use crate::records::FocusSummary;
 use crate::{
@@ -73,13 +78,16 @@ pub struct Focus {
     pub karma: Arc<Vec<f64>>,
     /// The operator this focus is the fixed point of; conditional focus queries run on it.
     pub operator: Arc<FocusOperator>,
+    /// That operator's step at this focus: what the incremental update after the next block
+    /// starts from.
+    pub base: Arc<StepBase>,
 }
 
 impl Focus {
     /// The focus of a graph without particles.
     pub fn empty(height: u64, operator: Arc<FocusOperator>) -> Self {
         let solution = FocusSolution { pi: Vec::new(), iterations: 0, bound: 0.0, converged: true, syntropy: 0.0 };
-        Focus::solved(solution, height, 0, operator)
+        Focus::with_base(solution, height, 0, operator, StepBase::default())
     }
 
     /// `previous` carried to `height` unchanged (a block without new links).
@@ -90,6 +98,17 @@ impl Focus {
 
     /// A solver result at `height` (karma is filled in by the caller, which holds the graph).
     pub fn solved(solution: FocusSolution, height: u64, solve_micros: u64, operator: Arc<FocusOperator>) -> Self {
+        let base = operator.step_base(&solution.pi);
+        Focus::with_base(solution, height, solve_micros, operator, base)
+    }
+
+    fn with_base(
+        solution: FocusSolution,
+        height: u64,
+        solve_micros: u64,
+        operator: Arc<FocusOperator>,
+        base: StepBase,
+    ) -> Self {
         let summary = FocusSummary {
             height,
             particles: solution.pi.len() as u32,
@@ -112,6 +131,7 @@ impl Focus {
             rank: Arc::new(rank),
             karma: Arc::new(Vec::new()),
             operator,
+            base: Arc::new(base),
         }
     }
 }

@@ -322,6 +322,26 @@ impl ChainState {
         Ok(FocusOperator::from_link_graph(&self.graph, &weights, self.genesis.params.focus)?)
     }
 
+    /// The focus operator of the state one block back, before the tip block's links
+    /// (`earlier` is every link before them, in commit order, and `particles` the particles
+    /// before them): what a node that crashed between a block and its focus needs to redo that
+    /// focus exactly as it would have. Each neuron's weight is the one it had then (a stake never
+    /// changes; its link count was its links among `earlier`).
+    pub fn focus_operator_before_tip(&self, earlier: &[(u32, u32, u32)], particles: u32) -> Result<FocusOperator> {
+        let mut links = vec![0u64; self.neuron_list.len()];
+        for &(_, _, neuron) in earlier {
+            links[neuron as usize] += 1;
+        }
+        let weights: Vec<f64> = self
+            .neuron_list
+            .iter()
+            .zip(links)
+            .map(|(address, links)| ampere(self.neurons[address].stake, links))
+            .collect();
+        let graph = LinkGraph::from_links(particles, earlier.iter().copied());
+        Ok(FocusOperator::from_link_graph(&graph, &weights, self.genesis.params.focus)?)
+    }
+
     /// Karma per neuron (spec/focus.md §7): the focus its links carry,
     /// `k(ν) ∝ Σ_{ℓ∈ν} w(ℓ)·π(to(ℓ))`, normalised to sum 1 (all zero without links).
     pub fn karma(&self, pi: &[f64]) -> Vec<f64> {
@@ -340,16 +360,9 @@ impl ChainState {
         karma
     }
 
-    /// Each neuron's per-link weight by the ampere rule `s(ν)·k(ν)/links(ν)` (karma `k = 1`
-    /// until it feeds back at epoch boundaries).
+    /// Each neuron's per-link weight by the ampere rule.
     fn link_weights(&self) -> Vec<f64> {
-        self.neuron_list
-            .iter()
-            .map(|address| {
-                let record = &self.neurons[address];
-                if record.links == 0 { 0.0 } else { record.stake as f64 / record.links as f64 }
-            })
-            .collect()
+        self.neuron_list.iter().map(|address| self.neurons[address]).map(|r| ampere(r.stake, r.links)).collect()
     }
 
     /// The particle at an index.
@@ -366,4 +379,10 @@ impl ChainState {
     pub fn chain_id(&self) -> &str {
         &self.genesis.chain_id
     }
+}
+
+/// A link's weight by the ampere rule `s(ν)·k(ν)/links(ν)` (karma `k = 1` until it feeds back
+/// at epoch boundaries); 0 for a neuron without links.
+fn ampere(stake: u64, links: u64) -> f64 {
+    if links == 0 { 0.0 } else { stake as f64 / links as f64 }
 }

@@ -111,9 +111,9 @@ fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec
             100.0 * rebuild.as_secs_f64() / whole.as_secs_f64()
         );
         let started = Instant::now();
-        let Some(pushed) = after.incremental_focus(&base, &cold.pi, params.epsilon) else {
+        let Some(pushed) = after.incremental_focus(&base, &cold.pi, params.epsilon, after.incremental_budget()) else {
             println!(
-                "{label} +{} links: not local ({:.2} s to find out); the warm solve stands",
+                "{label} +{} links: the push declines (not local, or over its budget: {:.2} s to find out); the warm solve stands",
                 extra.len(),
                 started.elapsed().as_secs_f64()
             );

@@ -31,9 +31,16 @@ pub struct PushResult {
     pub error_bound: f64,
 }
 
+/// The node's incremental push gives up after reading as many matrix entries as this many
+/// solver iterations read. A push reads an entry several times slower than the streaming SpMV
+/// and a warm solve runs tens to hundreds of iterations, so past this the push is no longer
+/// clearly the cheaper path.
+pub const INCREMENTAL_BUDGET: usize = 8;
+
 /// One step of an operator at its focus, kept for the incremental update after the next block
-/// (see [`FocusOperator::step_base`]).
-#[derive(Clone, Debug)]
+/// (see [`FocusOperator::step_base`]). The default is the base of an empty graph, from which no
+/// incremental update starts.
+#[derive(Clone, Debug, Default)]
 pub struct StepBase {
     /// `M·π + λ_d·α·u`, one entry per particle of that graph.
     step: Vec<f64>,
@@ -268,16 +275,20 @@ impl<'a> Pusher<'a> {
         }
     }
 
-    /// Pushes in rounds of falling threshold until the outstanding mass is at most `target`.
-    fn run(&mut self, target: f64) -> f64 {
+    /// Pushes in rounds of falling threshold until the outstanding mass is at most `target`;
+    /// `None` once `max_edge_reads` entries have been read short of it.
+    fn run(&mut self, target: f64, max_edge_reads: usize) -> Option<f64> {
         let mut outstanding = self.outstanding();
         while outstanding > target {
+            if self.edge_reads >= max_edge_reads {
+                return None;
+            }
             // Each round lowers the bar below the largest entry left, so it always pushes.
             self.threshold = (self.largest() / 4.0).max(f64::MIN_POSITIVE);
-            self.sweep(usize::MAX);
+            self.sweep(max_edge_reads);
             outstanding = self.outstanding();
         }
-        outstanding
+        Some(outstanding)
     }
 }
 
@@ -338,10 +349,17 @@ impl FocusOperator {
             pusher.add(0, i, teleport * w / total);
         }
         let target = epsilon * (1.0 - p.kappa());
-        let outstanding = pusher.run(target);
+        let outstanding = pusher.run(target, usize::MAX).expect("an unbounded push ends");
         let scale = pusher.dangling / teleport;
         let vector = pusher.s.estimate.iter().zip(global).map(|(x, g)| x + scale * g).collect();
         PushResult { vector, pushes: pusher.pushes, error_bound: outstanding / (1.0 - p.kappa()) }
+    }
+
+    /// The edge reads after which an incremental push gives up: those of
+    /// [`INCREMENTAL_BUDGET`] solver iterations (an iteration reads `A` once and `W` once per
+    /// spring and heat term).
+    pub fn incremental_budget(&self) -> usize {
+        INCREMENTAL_BUDGET * (self.edge_count() + self.symmetric_nnz() * (self.params().heat_terms + 1))
     }
 
     /// What [`FocusOperator::incremental_focus`] needs of this graph once the next block has
@@ -375,10 +393,22 @@ impl FocusOperator {
     /// deferred like dangling mass (`(I − M)⁻¹u = π/(λ_d·α)`), so only the local rest is pushed.
     /// Correctness does not depend on `β`; locality does.
     ///
-    /// Returns `None` when the local change touches more than a quarter of the particles (new
-    /// links all over the graph, or neuron weights that changed everywhere): a warm solve is
-    /// then the cheaper path.
-    pub fn incremental_focus(&self, base: &StepBase, previous: &[f64], epsilon: f64) -> Option<PushResult> {
+    /// Returns `None` — a warm solve is then the cheaper path — when the local change touches
+    /// more than a quarter of the particles (new links all over the graph, or neuron weights that
+    /// changed everywhere), or when the push would read more than `max_edge_reads` matrix entries
+    /// (see [`FocusOperator::incremental_budget`]), or when the previous graph was empty. The
+    /// decision depends on the graphs, `previous` and the budget alone (the push is sequential),
+    /// so every node makes the same one.
+    pub fn incremental_focus(
+        &self,
+        base: &StepBase,
+        previous: &[f64],
+        epsilon: f64,
+        max_edge_reads: usize,
+    ) -> Option<PushResult> {
+        if base.step.is_empty() {
+            return None;
+        }
         let n = self.len();
         let p = *self.params();
         let teleport = p.lambda_d * p.alpha;
@@ -414,7 +444,7 @@ impl FocusOperator {
         for (i, r) in local {
             pusher.add(0, i, r);
         }
-        let outstanding = pusher.run(epsilon * (1.0 - p.kappa()) / 2.0);
+        let outstanding = pusher.run(epsilon * (1.0 - p.kappa()) / 2.0, max_edge_reads)?;
         let scale = 1.0 - pusher.dangling / teleport;
         let mut vector: Vec<f64> =
             pusher.s.estimate.iter().zip(&old).map(|(x, o)| o + (x + pusher.dangling * o / teleport) / scale).collect();

@@ -9,6 +9,7 @@ use crate::{
     error::{EngineError, Result},
     focus::{Focus, focus_at, history_chunks},
     ids::Height,
+    records::BlockRecord,
     state::ChainState,
     store::FullStore,
 };
@@ -26,14 +27,32 @@ pub(super) fn load(store: &dyn FullStore, state: &ChainState) -> Result<(Focus, 
         None => {
             let previous = match tip.checked_sub(1) {
                 None => Focus::empty(0, Arc::clone(&operator)),
-                Some(parent) => stored(store, parent, &operator)?.ok_or_else(|| {
-                    EngineError::Corruption(format!("the focus of heights {parent} and {tip} are both missing"))
-                })?,
+                Some(parent) => {
+                    let before = if changed {
+                        Arc::new(operator_before(store, state, &tip_block)?)
+                    } else {
+                        Arc::clone(&operator)
+                    };
+                    stored(store, parent, &before)?.ok_or_else(|| {
+                        EngineError::Corruption(format!("the focus of heights {parent} and {tip} are both missing"))
+                    })?
+                }
             };
             advance(store, operator, changed, &previous, tip)?
         }
     };
     Ok((Focus { karma: Arc::new(state.karma(&focus.pi)), ..focus }, changed))
+}
+
+/// The operator of the state before the tip block, rebuilt from the stored links.
+fn operator_before(store: &dyn FullStore, state: &ChainState, tip: &BlockRecord) -> Result<FocusOperator> {
+    let mut earlier = Vec::with_capacity(tip.first_link.0 as usize);
+    store.for_each_link(&mut |idx, link| {
+        if idx.0 < tip.first_link.0 {
+            earlier.push((link.from.0, link.to.0, link.neuron.0));
+        }
+    })?;
+    state.focus_operator_before_tip(&earlier, tip.first_particle.0)
 }
 
 /// The stored focus of `height`, if any, with `operator` for queries.
@@ -51,8 +70,9 @@ fn stored(store: &dyn FullStore, height: u64, operator: &Arc<FocusOperator>) -> 
     Ok(Some(Focus { summary, ..solved }))
 }
 
-/// The focus transition of one height, stored before it is returned: a solve warm from
-/// `previous` if the block changed the graph, else `previous` carried over.
+/// The focus transition of one height, stored before it is returned (see `crate::focus`): if
+/// the block changed the graph, the solver from the incremental push of `previous` (or from
+/// `previous` where the push declines), else `previous` carried over.
 pub(super) fn advance(
     store: &dyn FullStore,
     operator: Arc<FocusOperator>,
@@ -62,7 +82,12 @@ pub(super) fn advance(
 ) -> Result<Focus> {
     let focus = if changed {
         let start = std::time::Instant::now();
-        let solution = operator.solve(Some(&previous.pi));
+        let epsilon = operator.params().epsilon;
+        let budget = operator.incremental_budget();
+        let pushed = operator.incremental_focus(&previous.base, &previous.pi, epsilon, budget);
+        let from = pushed.as_ref().map_or(previous.pi.as_slice(), |pushed| pushed.vector.as_slice());
+        let solution = operator.solve(Some(from));
+        tracing::debug!(height, pushed = pushed.map(|p| p.pushes), iterations = solution.iterations, "focus");
         Focus::solved(solution, height, start.elapsed().as_micros() as u64, operator)
     } else {
         Focus::carried(previous, height)

@@ -104,3 +104,73 @@ fn focus_ranks_the_hub_first() {
     assert_eq!(best, hub.0 as usize);
     assert!(focus.summary.iterations > 0 && focus.summary.syntropy > 0.0);
 }
+
+/// 100 communities of 20 particles (a ring and chords each, one link to the next community),
+/// linked by neuron 0 in one block; then `local` links inside community 3 submitted. (The heat
+/// kernel reaches 6 hops, so a change inside one community moves the focus of several: the graph
+/// must be large enough for that to be local.)
+fn communities(chain: &Chain, local: &[(u32, u32)]) {
+    let mut links = Vec::new();
+    for c in 0..100u32 {
+        let base = 100 + c * 20;
+        for i in 0..20 {
+            links.push((base + i, base + (i + 1) % 20));
+            links.push((base + i, base + (i * 7 + 3) % 20));
+        }
+        links.push((base, 100 + (c + 1) % 100 * 20));
+    }
+    let mut nonce = 0;
+    for part in links.chunks(820) {
+        nonce += 1;
+        chain.node().submit(chain.tx(0, nonce, part)).unwrap();
+    }
+    chain.node().produce_block(1_000).unwrap().unwrap();
+    chain.node().produce_block(1_001).unwrap().unwrap();
+    chain.node().submit(chain.tx(0, nonce + 1, local)).unwrap();
+}
+
+const LOCAL: [(u32, u32); 6] = [(160, 165), (165, 170), (170, 161), (161, 175), (175, 160), (172, 166)];
+
+#[test]
+fn a_local_block_moves_the_focus_by_push_and_it_agrees_with_a_cold_solve() {
+    let chain = Chain::new(1);
+    communities(&chain, &LOCAL);
+    let before = chain.node().query().focus();
+    chain.node().produce_block(1_002).unwrap().unwrap();
+    let after = chain.node().query().focus();
+    assert!(before.summary.root != after.summary.root, "the block changed the graph");
+    let epsilon = after.operator.params().epsilon;
+    let cold = after.operator.solve(None);
+    let l1: f64 = after.pi.iter().zip(&cold.pi).map(|(a, b)| (a - b).abs()).sum();
+    assert!(l1 <= 2.0 * epsilon, "‖focus − cold solve‖₁ = {l1:e}");
+    // The solver only certified the push's result; warm from the previous focus it iterates.
+    let warm = after.operator.solve(Some(&before.pi));
+    assert!(
+        4 * after.summary.iterations < warm.iterations as u32,
+        "{} iterations after the push, {} warm",
+        after.summary.iterations,
+        warm.iterations
+    );
+}
+
+#[test]
+fn a_focus_lost_in_a_crash_is_recomputed_bit_for_bit() {
+    let (mut crashed, reference) = (Chain::new(1), Chain::new(1));
+    communities(&crashed, &LOCAL);
+    communities(&reference, &LOCAL);
+    reference.node().produce_block(1_002).unwrap().unwrap();
+    // The block is written, then the process dies before its focus is.
+    let proposal = crashed.node().propose(1_002).unwrap().unwrap();
+    crashed.node = None;
+    let store = engine::store::RocksStore::open_within(crashed.dir.path(), Default::default()).unwrap();
+    engine::store::StoreWriter::commit_block(&store, proposal.block()).unwrap();
+    drop(store);
+    crashed.restart();
+    let (got, want) = (crashed.node().query().focus(), reference.node().query().focus());
+    assert_eq!(got.summary.height, want.summary.height);
+    assert_eq!(
+        got.pi.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        want.pi.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+    verify_chain(crashed.node().query().store()).unwrap();
+}
