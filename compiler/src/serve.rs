@@ -81,9 +81,10 @@ fn int_dot(a: &[i8], b: &[i8]) -> i32 {
     a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
 }
 
-/// `eˣ` for `x ≤ 0` (to a few ulp; below −87 it is the smallest normal `e⁻⁸⁷` rather than 0) in
-/// plain arithmetic, so a loop over it vectorises where `f32::exp`, a library call, does not:
-/// `x = k·ln 2 + r`, `eʳ` by its degree-6 Taylor polynomial (|r| ≤ ln 2 / 2), `2ᵏ` by exponent bits.
+/// `eˣ` for `x ≤ 0` (to a few ulp; below −87 it is `e⁻⁸⁷` ≈ 1.6e-38 rather than 0, and a NaN
+/// gives that too — the model file's validation refuses non-finite weights) in plain arithmetic
+/// that inlines into the scan where `f32::exp` is a library call per row: `x = k·ln 2 + r`, `eʳ`
+/// by its degree-6 Taylor polynomial (|r| ≤ ln 2 / 2), `2ᵏ` by exponent bits.
 fn exp_nonpositive(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
     let x = x.max(-87.0);
@@ -96,8 +97,8 @@ fn exp_nonpositive(x: f32) -> f32 {
     poly * two_k
 }
 
-/// Rows scored together: their logits first, then their maximum and `exp` sum, each a loop
-/// that vectorises.
+/// Rows scored together: their int8 logits first (a loop that vectorises), then their maximum
+/// and `exp` sum (in order, so the same bits in either build).
 const SCAN_BLOCK: usize = 64;
 
 /// One scan task: the int8 rows `first..` with their scales and biases.
@@ -154,7 +155,7 @@ impl ScanChunk<'_> {
                     }
                 }
                 if best.len() > 2 * keep {
-                    best.select_nth_unstable_by(keep, |a, b| b.1.total_cmp(&a.1));
+                    best.select_nth_unstable_by(keep, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                     best.truncate(keep);
                     floor = best.iter().fold(f32::INFINITY, |m, x| m.min(x.1));
                 }
@@ -325,8 +326,8 @@ mod tests {
 
     #[test]
     fn the_blocked_scan_finds_the_best_rows_and_the_partition_of_a_plain_loop() {
-        // 40,000 particles: three scan tasks, the last one partial, and a partial last block.
-        let shape = Shape { particles: 40_000, dim: 16, hidden: 32, blocks: 1 };
+        // 40,037 particles: three scan tasks, the last one partial and ending in a partial block.
+        let shape = Shape { particles: 40_037, dim: 16, hidden: 32, blocks: 1 };
         let mut gaussian = crate::linalg::Gaussian::new(5);
         let embedding = (0..shape.particles * shape.dim).map(|_| gaussian.sample() as f32).collect();
         let bias = (0..shape.particles).map(|_| gaussian.sample() as f32).collect();

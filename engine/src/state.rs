@@ -326,7 +326,8 @@ impl ChainState {
     /// (`earlier` is every link before them, in commit order, and `particles` the particles
     /// before them): what a node that crashed between a block and its focus needs to redo that
     /// focus exactly as it would have. Each neuron's weight is the one it had then (a stake never
-    /// changes; its link count was its links among `earlier`).
+    /// changes; its link count was its links among `earlier`; karma is 1 — when karma feeds back
+    /// at epoch boundaries, this must use the karma of that height too).
     pub fn focus_operator_before_tip(&self, earlier: &[(u32, u32, u32)], particles: u32) -> Result<FocusOperator> {
         let mut links = vec![0u64; self.neuron_list.len()];
         for &(_, _, neuron) in earlier {

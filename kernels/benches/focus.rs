@@ -94,7 +94,7 @@ fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec
         cold_time.as_secs_f64() * 1e3 / cold.iterations as f64,
         cold_time.as_secs_f64()
     );
-    // The base is computed once the previous focus is known, off the next block's path.
+    // The node computes the base with each focus (one step), before the next block arrives.
     let (base_time, base) = best_of(1, || before.step_base(&cold.pi));
     println!("{label}: step base of the previous focus: {:.0} ms", base_time.as_secs_f64() * 1e3);
     for extra in blocks {

@@ -199,8 +199,8 @@ impl<'a> Pusher<'a> {
 
     fn push(&mut self, layer: usize, i: u32) {
         let at = i as usize;
-        let entry = self.s.at(layer, i);
-        let g = std::mem::take(&mut self.s.mass[entry]);
+        let slot = self.s.at(layer, i);
+        let g = std::mem::take(&mut self.s.mass[slot]);
         self.pushes += 1;
         let op = self.op;
         let p = op.params();
@@ -372,8 +372,7 @@ impl FocusOperator {
         StepBase { step, prior_total: self.prior_total, dangling: self.dangling_mass(focus) }
     }
 
-    /// `Σ focus_i` over this graph's dangling particles, in index order (particles beyond the
-    /// graph count as dangling: they have no out-links here).
+    /// `Σ focus_i` over this graph's dangling particles, in index order.
     fn dangling_mass(&self, focus: &[f64]) -> f64 {
         focus.iter().enumerate().filter(|&(i, _)| self.out.get(i).is_none_or(|&o| o == 0.0)).map(|(_, x)| x).sum()
     }

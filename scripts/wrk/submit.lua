@@ -29,7 +29,8 @@ function request()
 end
 
 function response(status, headers, body)
-  if status ~= 200 or string.find(body, '"errors"', 1, true) then
+  -- Other statuses are in summary.errors.status already.
+  if status == 200 and string.find(body, '"errors"', 1, true) then
     errors = errors + 1
   end
 end

@@ -58,7 +58,8 @@ fn operator_before(store: &dyn FullStore, state: &ChainState, tip: &BlockRecord)
 /// The stored focus of `height`, if any, with `operator` for queries.
 fn stored(store: &dyn FullStore, height: u64, operator: &Arc<FocusOperator>) -> Result<Option<Focus>> {
     let Some(summary) = store.focus_summary(Height(height))? else { return Ok(None) };
-    let pi = focus_at(store.as_reader(), Height(height))?.unwrap_or_default();
+    let pi = focus_at(store.as_reader(), Height(height))?
+        .ok_or_else(|| EngineError::Corruption(format!("the focus of height {height} has a summary but no vector")))?;
     let solution = FocusSolution {
         pi,
         iterations: summary.iterations as usize,

@@ -35,7 +35,7 @@ pub(crate) struct CompileArgs {
     /// Per-particle residual thresholds of the exact push rows in the table.
     #[arg(long, value_delimiter = ',', default_values_t = [compiler::conditional::EXACT.threshold])]
     exact_thresholds: Vec<f64>,
-    /// After the table, add this many new links (each closing a triangle: a particle, a
+    /// After the table (implies `--eval`), add this many new links (each closing a triangle: a particle, a
     /// neighbour's neighbour) and evaluate the same model on the grown graph without
     /// recompiling, once per count.
     #[arg(long, value_delimiter = ',')]
@@ -87,6 +87,12 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
                 .and_then(|s| serde_json::from_str(s).ok())
                 .context("the model file does not say what it was compiled with")?;
             let mut model = file.model;
+            anyhow::ensure!(
+                model.shape.particles <= focus.len(),
+                "the model covers {} particles, this graph has {}: compiled from other data",
+                model.shape.particles,
+                focus.len()
+            );
             compiler::train::fold_in(&mut model, &graph);
             (model, None, settings)
         }
@@ -95,7 +101,7 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
             (compiled.model, Some(compiled.spectral), compiled.settings)
         }
     };
-    if !(args.eval || args.evaluate.is_some()) {
+    if !(args.eval || args.evaluate.is_some() || !args.drift_links.is_empty()) {
         return Ok(());
     }
     let held_out = compiler::teacher::held_out(&graph, settings.held_out_permille, settings.seed);
@@ -200,8 +206,9 @@ fn print_rows(rows: &[eval::Row]) {
 }
 
 /// `operator`'s graph with `count` new links, each from a random linked particle to a random
-/// neighbour of a random neighbour (closing a triangle, as related things get linked), weighted
-/// like the link it extends. Deterministic in `seed`.
+/// neighbour of a random neighbour that it does not link yet (closing a triangle, as related
+/// things get linked), weighted like the median link so the scale `max A` stays. Deterministic
+/// in `seed`; refuses a graph with too few open triangles.
 fn grow(operator: &FocusOperator, count: usize, seed: u64) -> Result<FocusOperator> {
     let adjacency = operator.diffusion_matrix();
     let mut edges: Vec<(u32, u32, f64)> = Vec::with_capacity(adjacency.nnz() + count);
@@ -209,21 +216,26 @@ fn grow(operator: &FocusOperator, count: usize, seed: u64) -> Result<FocusOperat
         let (sources, weights) = adjacency.row(to);
         edges.extend(sources.iter().zip(weights).map(|(&from, &w)| (from, to as u32, w)));
     }
-    let n = operator.len() as u64;
+    let mut weights: Vec<f64> = edges.iter().map(|e| e.2).collect();
+    anyhow::ensure!(!weights.is_empty(), "a graph without links does not grow by closing triangles");
+    let at = weights.len() / 2;
+    let weight = *weights.select_nth_unstable_by(at, f64::total_cmp).1;
+    let mut linked: std::collections::HashSet<(u32, u32)> = edges.iter().map(|&(a, b, _)| (a, b)).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0064_7269_6674);
     let mut pick = |len: usize| (rng.next_u64() % len as u64) as usize;
-    let mut added = 0;
+    let (mut added, mut attempts) = (0, 0);
     while added < count {
-        let from = pick(n as usize) as u32;
-        let (first, weights) = operator.neighbours(from);
+        attempts += 1;
+        anyhow::ensure!(attempts <= 100 * count, "found only {added} of {count} open triangles");
+        let from = pick(operator.len()) as u32;
+        let (first, _) = operator.neighbours(from);
         if first.is_empty() {
             continue;
         }
-        let at = pick(first.len());
-        let (second, _) = operator.neighbours(first[at]);
+        let (second, _) = operator.neighbours(first[pick(first.len())]);
         let to = second[pick(second.len())];
-        if to != from {
-            edges.push((from, to, weights[at]));
+        if to != from && linked.insert((from, to)) {
+            edges.push((from, to, weight));
             added += 1;
         }
     }
