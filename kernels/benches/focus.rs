@@ -5,6 +5,7 @@
 //! weights; `RMAT_SCALE` and `RMAT_EDGES` change the size).
 //!
 //! Measures, in one run:
+//! - the resident graph's bytes per link (the operator and the link multigraph);
 //! - a STREAM-like triad (`a = b + s·c`, 3 × 32M f64, all threads): the bandwidth ceiling;
 //! - the pull SpMV of `Aᵀ` (time, achieved GB/s on the minimal-traffic model, and the ratio of
 //!   its time to the bandwidth floor), and the same rows with sequential columns (no gather
@@ -25,7 +26,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kernels::{Csr, FocusOperator, FocusParams};
+use kernels::{Csr, FocusOperator, FocusParams, LinkGraph};
 use rayon::prelude::*;
 
 struct Rng(u64);
@@ -193,6 +194,18 @@ fn main() {
         op.symmetric_nnz()
     );
 
+    // What the engine keeps resident per link: the operator, and the link multigraph it is
+    // built from (here one neuron made every link).
+    let graph = LinkGraph::from_links(n as u32, edges.iter().map(|&(from, to, _)| (from, to, 0)));
+    let per_link = |bytes: usize| bytes as f64 / graph.link_count() as f64;
+    println!(
+        "resident graph: operator {:.1} + link graph {:.1} = {:.1} B per link ({} links, {} particles)",
+        per_link(op.memory_bytes()),
+        per_link(graph.memory_bytes()),
+        per_link(op.memory_bytes() + graph.memory_bytes()),
+        graph.link_count(),
+        n
+    );
     let x: Vec<f64> = vec![1.0 / n as f64; n];
     let mut y = vec![0.0; n];
     let (spmv, ()) = best_of(10, || a_t.spmv(&x, &mut y));

@@ -29,6 +29,13 @@ impl Csr {
         self.cols.len()
     }
 
+    /// Bytes held (allocated capacity of the three arrays).
+    pub fn memory_bytes(&self) -> usize {
+        self.offsets.capacity() * size_of::<usize>()
+            + self.cols.capacity() * size_of::<u32>()
+            + self.vals.capacity() * size_of::<f64>()
+    }
+
     /// Row `i` as `(columns, values)`.
     pub fn row(&self, i: usize) -> (&[u32], &[f64]) {
         let range = self.offsets[i]..self.offsets[i + 1];

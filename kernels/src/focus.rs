@@ -273,6 +273,17 @@ impl FocusOperator {
         self.a_by_target.nnz()
     }
 
+    /// Bytes held: the three matrices and the per-particle arrays.
+    pub fn memory_bytes(&self) -> usize {
+        let per_particle = |v: &Vec<f64>| v.capacity() * size_of::<f64>();
+        self.a_by_target.memory_bytes()
+            + self.a_by_source.memory_bytes()
+            + self.w.memory_bytes()
+            + per_particle(&self.out)
+            + per_particle(&self.d)
+            + per_particle(&self.prior)
+    }
+
     /// Stored entries of `W`.
     pub fn symmetric_nnz(&self) -> usize {
         self.w.nnz()

@@ -68,6 +68,11 @@ impl LinkGraph {
         self.rows.len() as u32
     }
 
+    /// Bytes held (allocated capacity, slack included).
+    pub fn memory_bytes(&self) -> usize {
+        self.rows.capacity() * size_of::<RowSpan>() + self.entries.capacity() * size_of::<InLink>()
+    }
+
     /// Number of distinct `(from, to, neuron)` links.
     pub fn link_count(&self) -> usize {
         self.live

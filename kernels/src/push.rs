@@ -32,10 +32,11 @@ pub struct PushResult {
 }
 
 /// The node's incremental push gives up after reading as many matrix entries as this many
-/// solver iterations read. A push reads an entry several times slower than the streaming SpMV
-/// and a warm solve runs tens to hundreds of iterations, so past this the push is no longer
-/// clearly the cheaper path.
-pub const INCREMENTAL_BUDGET: usize = 8;
+/// solver iterations read. A push reads an entry about 15 times slower than the streaming SpMV
+/// (communities bench, 2^16 particles: 0.9 iterations' reads took 15 iterations' time) and a
+/// warm solve runs 20–200 iterations, so this bounds what a push that declines late wastes to
+/// about 30 iterations.
+pub const INCREMENTAL_BUDGET: usize = 2;
 
 /// One step of an operator at its focus, kept for the incremental update after the next block
 /// (see [`FocusOperator::step_base`]). The default is the base of an empty graph, from which no

@@ -105,19 +105,19 @@ fn focus_ranks_the_hub_first() {
     assert!(focus.summary.iterations > 0 && focus.summary.syntropy > 0.0);
 }
 
-/// 100 communities of 20 particles (a ring and chords each, one link to the next community),
+/// 400 communities of 20 particles (a ring and chords each, one link to the next community),
 /// linked by neuron 0 in one block; then `local` links inside community 3 submitted. (The heat
 /// kernel reaches 6 hops, so a change inside one community moves the focus of several: the graph
 /// must be large enough for that to be local.)
 fn communities(chain: &Chain, local: &[(u32, u32)]) {
     let mut links = Vec::new();
-    for c in 0..100u32 {
+    for c in 0..400u32 {
         let base = 100 + c * 20;
         for i in 0..20 {
             links.push((base + i, base + (i + 1) % 20));
             links.push((base + i, base + (i * 7 + 3) % 20));
         }
-        links.push((base, 100 + (c + 1) % 100 * 20));
+        links.push((base, 100 + (c + 1) % 400 * 20));
     }
     let mut nonce = 0;
     for part in links.chunks(820) {
