@@ -1,13 +1,6 @@
 -- POSTs the GraphQL bodies of the file in BODIES, one per line, in turn: thread k of n starts at
 -- line k and steps by n, wrapping around, so every connection asks a different question.
-local threads = {}
-local counter = 0
-
-function setup(thread)
-  thread:set("id", counter)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 function init(args)
   bodies = {}
@@ -16,27 +9,10 @@ function init(args)
   end
   step = tonumber(os.getenv("THREADS"))
   next_body = id % #bodies + 1
-  errors = 0
 end
 
 function request()
   local body = bodies[next_body]
   next_body = (next_body - 1 + step) % #bodies + 1
   return wrk.format("POST", "/graphql", { ["Content-Type"] = "application/json" }, body)
-end
-
-function response(status, headers, body)
-  -- Other statuses are in summary.errors.status already.
-  if status == 200 and string.find(body, '"errors"', 1, true) then
-    errors = errors + 1
-  end
-end
-
-function done(summary, latency, requests)
-  local errs = 0
-  for _, thread in ipairs(threads) do
-    errs = errs + thread:get("errors")
-  end
-  io.write(string.format("p50=%.2fms p99=%.2fms non_2xx_or_error=%d\n",
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.errors.status + errs))
 end
