@@ -373,9 +373,10 @@ impl FocusOperator {
         StepBase { step, prior_total: self.prior_total, dangling: self.dangling_mass(focus) }
     }
 
-    /// `Σ focus_i` over this graph's dangling particles, in index order.
+    /// `Σ focus_i` over this graph's dangling particles, in index order (`focus` has one entry
+    /// per particle).
     fn dangling_mass(&self, focus: &[f64]) -> f64 {
-        focus.iter().enumerate().filter(|&(i, _)| self.out.get(i).is_none_or(|&o| o == 0.0)).map(|(_, x)| x).sum()
+        focus.iter().zip(&self.out).filter(|&(_, &out)| out == 0.0).map(|(x, _)| x).sum()
     }
 
     /// The focus of this graph from `previous`, the focus of the graph one block earlier, whose
@@ -417,8 +418,6 @@ impl FocusOperator {
         old.resize(n, 0.0);
         let mut residual = vec![0.0; n];
         self.apply(&old, self.prior(), &mut residual);
-        let mut before_step = base.step.clone();
-        before_step.resize(n, 0.0);
         let rho = self.prior_total / base.prior_total;
         let beta =
             teleport * (1.0 - rho) + p.lambda_d * (1.0 - p.alpha) * (self.dangling_mass(&old) - rho * base.dangling);
@@ -427,8 +426,10 @@ impl FocusOperator {
         let floor = epsilon * (1.0 - p.kappa()) / (2.0 * n as f64);
         let mut left = 0.0;
         let mut local: Vec<(u32, f64)> = Vec::new();
-        for i in 0..n {
-            let r = residual[i] - before_step[i] - beta * self.prior[i];
+        // Particles new since the base had no step there.
+        let before = base.step.iter().copied().chain(std::iter::repeat(0.0));
+        for (i, ((now, before), prior)) in residual.iter().zip(before).zip(&self.prior).enumerate() {
+            let r = now - before - beta * prior;
             if r.abs() > floor {
                 local.push((i as u32, r));
             } else {

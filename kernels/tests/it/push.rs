@@ -63,14 +63,13 @@ fn incremental_update_matches_a_full_recompute() {
         }
         let after = operator(&grown, n, params);
         let full = after.solve(None);
-        let incremental = after
-            .incremental_focus(&before_op.step_base(&before.pi), &before.pi, params.epsilon, usize::MAX)
-            .expect("a local change");
+        let base = before_op.step_base(&before.pi);
+        let incremental =
+            after.incremental_focus(&base, &before.pi, params.epsilon, usize::MAX).expect("a local change");
         let err = l1(&incremental.vector, &full.pi);
         assert!(err <= 2.0 * params.epsilon, "seed {seed}: incremental is {err:e} from the full solve");
         assert!(incremental.error_bound <= 1.01 * params.epsilon, "bound {:e}", incremental.error_bound);
         // The node's budget is what a few solver iterations read: this accuracy takes more.
-        let base = before_op.step_base(&before.pi);
         assert!(after.incremental_focus(&base, &before.pi, params.epsilon, after.incremental_budget()).is_none());
     }
 }

@@ -35,8 +35,8 @@ pub(crate) struct CompileArgs {
     /// Per-particle residual thresholds of the exact push rows in the table.
     #[arg(long, value_delimiter = ',', default_values_t = [compiler::conditional::EXACT.threshold])]
     exact_thresholds: Vec<f64>,
-    /// After the table (implies `--eval`), add this many new links (each closing a triangle: a particle, a
-    /// neighbour's neighbour) and evaluate the same model on the grown graph without
+    /// After the table (implies `--eval`), add this many new links (each closing a triangle: a
+    /// particle, a neighbour's neighbour) and evaluate the same model on the grown graph without
     /// recompiling, once per count.
     #[arg(long, value_delimiter = ',')]
     drift_links: Vec<usize>,
