@@ -4,6 +4,7 @@ mod backend;
 mod dense;
 mod determinism;
 mod push;
+mod updates;
 
 use kernels::{FocusOperator, FocusParams};
 
