@@ -26,7 +26,7 @@ impl Chain {
         let mut rng = Rng(seed | 1);
         let mut chain = Chain { graph: LinkGraph::default(), links_of: vec![0; STAKES.len()], blocks: Vec::new() };
         let mut particles = 6000u32;
-        let mut random_block = |rng: &mut Rng, particles: &mut u32, count: usize, neurons: &[u32]| {
+        let random_block = |rng: &mut Rng, particles: &mut u32, count: usize, neurons: &[u32]| {
             let mut block = Vec::new();
             for _ in 0..count {
                 let neuron = neurons[rng.below(neurons.len() as u64) as usize];
