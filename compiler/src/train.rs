@@ -202,10 +202,9 @@ pub fn fold_in(model: &mut Model, graph: &Graph<'_>) {
         .into_par_iter()
         .filter(|&i| is_zero(&before, i))
         .filter_map(|i| {
-            let (neighbours, weights) = graph.operator.neighbours(i as u32);
             let mut row = vec![0.0f64; d];
             let mut total = 0.0;
-            for (&j, &w) in neighbours.iter().zip(weights) {
+            for (j, w) in graph.operator.neighbours(i as u32) {
                 if !is_zero(&before, j as usize) {
                     total += w;
                     row.iter_mut().zip(&before[j as usize * d..][..d]).for_each(|(r, &x)| *r += w * x as f64);

@@ -4,6 +4,7 @@ use rayon::prelude::*;
 
 use crate::{
     LinkGraph,
+    adjacency::Adjacency,
     backend::{Backend, Cpu, CpuFocusScratch},
     csr::Csr,
     error::{KernelError, Result},
@@ -126,20 +127,17 @@ pub struct FocusSolution {
     pub syntropy: f64,
 }
 
-/// The composite operator `M = λ_d(1−α)P + λ_s S + λ_h H_τ` of one graph, ready to iterate.
+/// The composite operator `M = λ_d(1−α)P + λ_s S + λ_h H_τ` of one graph, ready to iterate, and
+/// updated in place block by block ([`FocusOperator::apply_links`]).
 ///
-/// Holds the weighted adjacency twice (by target for the pull SpMV of `P`, by source for
-/// forward push) and the symmetrised `W = A + Aᵀ` by rows (symmetric, so rows are columns).
+/// Holds the weighted adjacency once ([`Adjacency`]: per particle, every neighbour in either
+/// direction with the kind of their pair, whose weights `A[j,i]`, `A[i,j]` and `W[i,j]` are
+/// looked up), which serves the pull SpMV of `P` (by target), forward push (by source) and `W`.
 #[derive(Clone, Debug)]
 pub struct FocusOperator {
     pub(crate) params: FocusParams,
     pub(crate) heat: Vec<f64>,
-    /// `Aᵀ`: row `q` lists `(p, A[p,q])`, scaled so `max A = 1`.
-    pub(crate) a_by_target: Csr,
-    /// `A`: row `p` lists `(q, A[p,q])`.
-    pub(crate) a_by_source: Csr,
-    /// `W = A + Aᵀ`.
-    pub(crate) w: Csr,
+    pub(crate) adjacency: Adjacency,
     /// `out_p = Σ_q A[p,q]`; 0 marks a dangling particle.
     pub(crate) out: Vec<f64>,
     /// `d = W·1`; 0 marks an isolated particle.
@@ -150,37 +148,31 @@ pub struct FocusOperator {
     pub(crate) prior_total: f64,
 }
 
+/// Refuses a weight that is negative, NaN or infinite.
+fn check_weights(neuron_weight: &[f64]) -> Result<()> {
+    match neuron_weight.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
+        Some((i, w)) => Err(KernelError::InvalidWeight(format!("neuron {i} has weight {w}"))),
+        None => Ok(()),
+    }
+}
+
 impl FocusOperator {
     /// The operator of a link graph; `neuron_weight[ν] = s(ν)·k(ν)/links(ν)` is each of
     /// neuron `ν`'s links' weight. Parallel links of different neurons add, in neuron order.
     pub fn from_link_graph(graph: &LinkGraph, neuron_weight: &[f64], params: FocusParams) -> Result<Self> {
-        if let Some((i, w)) = neuron_weight.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
-            return Err(KernelError::InvalidWeight(format!("neuron {i} has weight {w}")));
-        }
-        let n = graph.node_count() as usize;
-        let mut missing = None;
-        let a_by_target = Csr::from_rows(n, |q, row| {
-            for link in graph.in_links(q as u32) {
-                let Some(&w) = neuron_weight.get(link.neuron as usize) else {
-                    missing = Some(link.neuron);
-                    continue;
-                };
-                match row.last_mut() {
-                    Some((p, sum)) if *p == link.source => *sum += w,
-                    _ => row.push((link.source, w)),
-                }
-            }
-            row.retain(|&(_, w)| w > 0.0);
-        });
-        if let Some(neuron) = missing {
-            return Err(KernelError::InvalidWeight(format!("no weight for neuron {neuron}")));
-        }
-        Self::from_adjacency(a_by_target, params)
+        check_weights(neuron_weight)?;
+        params.validate()?;
+        Self::with_adjacency(Adjacency::from_link_graph(graph, neuron_weight)?, params)
     }
 
     /// The operator of a weighted edge list `(from, to, weight)` over `n` particles. Parallel
-    /// edges add in input order; self-loops are dropped (the graph rejects self-links).
+    /// edges add in input order; self-loops are dropped (the graph rejects self-links). Such an
+    /// operator has no neurons, so [`FocusOperator::apply_links`] refuses it.
     pub fn from_edges(n: usize, edges: &[(u32, u32, f64)], params: FocusParams) -> Result<Self> {
+        params.validate()?;
+        if n > u32::MAX as usize {
+            return Err(KernelError::TooLarge(n));
+        }
         let mut sorted: Vec<(u32, u32, f64)> = Vec::with_capacity(edges.len());
         for &(from, to, w) in edges {
             if from as usize >= n || to as usize >= n {
@@ -190,72 +182,98 @@ impl FocusOperator {
                 return Err(KernelError::InvalidWeight(format!("edge {from} → {to} has weight {w}")));
             }
             if from != to && w > 0.0 {
-                sorted.push((to, from, w));
+                sorted.push((from, to, w));
             }
         }
         // Stable: parallel edges keep their input order, so their sum is the same everywhere.
-        sorted.par_sort_by_key(|&(to, from, _)| (to, from));
-        let mut at = 0;
-        let a_by_target = Csr::from_rows(n, |q, row| {
-            while at < sorted.len() && sorted[at].0 as usize == q {
-                let (_, p, w) = sorted[at];
-                match row.last_mut() {
-                    Some((last, sum)) if *last == p => *sum += w,
-                    _ => row.push((p, w)),
-                }
-                at += 1;
+        sorted.par_sort_by_key(|&(from, to, _)| (to, from));
+        sorted.dedup_by(|next, kept| {
+            let parallel = (next.0, next.1) == (kept.0, kept.1);
+            if parallel {
+                kept.2 += next.2;
             }
+            parallel
         });
-        Self::from_adjacency(a_by_target, params)
+        Self::with_adjacency(Adjacency::from_weighted_pairs(n, &sorted), params)
     }
 
-    fn from_adjacency(mut a_by_target: Csr, params: FocusParams) -> Result<Self> {
-        params.validate()?;
-        let n = a_by_target.rows();
+    fn with_adjacency(adjacency: Adjacency, params: FocusParams) -> Result<Self> {
+        let n = adjacency.len();
         if n > u32::MAX as usize {
             return Err(KernelError::TooLarge(n));
         }
-        let max = a_by_target.vals.iter().copied().fold(0.0, f64::max);
-        if max > 0.0 {
-            a_by_target.vals.iter_mut().for_each(|v| *v /= max);
-        }
-        let a_by_source = a_by_target.transpose(n);
-        let w = Csr::from_rows(n, |i, row| {
-            let (in_cols, in_vals) = a_by_target.row(i);
-            let (out_cols, out_vals) = a_by_source.row(i);
-            let (mut x, mut y) = (0, 0);
-            while x < in_cols.len() || y < out_cols.len() {
-                let next_in = in_cols.get(x).copied().unwrap_or(u32::MAX);
-                let next_out = out_cols.get(y).copied().unwrap_or(u32::MAX);
-                if next_in == next_out {
-                    row.push((next_in, in_vals[x] + out_vals[y]));
-                    x += 1;
-                    y += 1;
-                } else if next_in < next_out {
-                    row.push((next_in, in_vals[x]));
-                    x += 1;
-                } else {
-                    row.push((next_out, out_vals[y]));
-                    y += 1;
-                }
-            }
-        });
-        let row_sum = |m: &Csr, i: usize| m.row(i).1.iter().fold(0.0, |acc, v| acc + v);
-        let out: Vec<f64> = (0..n).map(|p| row_sum(&a_by_source, p)).collect();
-        let d: Vec<f64> = (0..n).map(|i| row_sum(&w, i)).collect();
-        let total = tree_sum_by(n, |i| d[i] + PRIOR_FLOOR);
-        let prior = d.iter().map(|di| (di + PRIOR_FLOOR) / total).collect();
-        Ok(FocusOperator {
+        let mut operator = FocusOperator {
             heat: params.heat_weights(),
             params,
-            a_by_target,
-            a_by_source,
-            w,
-            out,
-            d,
-            prior,
-            prior_total: total,
-        })
+            adjacency,
+            out: vec![0.0; n],
+            d: vec![0.0; n],
+            prior: Vec::new(),
+            prior_total: 0.0,
+        };
+        operator.refold_all();
+        Ok(operator)
+    }
+
+    /// Applies a block in place: the links `(from, to, neuron)` it added (a link already present
+    /// changes nothing), the particle count after it, and every neuron's link weight after it
+    /// (`neuron_weight` as for [`FocusOperator::from_link_graph`]). The result is bit for bit
+    /// the operator [`FocusOperator::from_link_graph`] builds from the grown graph.
+    ///
+    /// Cost: the block's links (amortised O(1) inserts into rows with slack), the class and kind
+    /// tables, O(particles) for the prior, and the row sums `out` and `d` of the rows the block
+    /// touched — or of every row when a weight in use changed (a neuron that linked moves its
+    /// `stake/links` for all its links, and a new maximum rescales everything: spec's
+    /// `max A = 1`). Refuses, changing nothing, a link outside the particles or the neurons, a
+    /// bad weight, fewer particles than before, or an operator built from weighted edges.
+    pub fn apply_links(&mut self, particles: u32, links: &[(u32, u32, u32)], neuron_weight: &[f64]) -> Result<()> {
+        check_weights(neuron_weight)?;
+        self.adjacency.check_links(particles, links, neuron_weight.len())?;
+        let n = particles as usize;
+        let before = self.adjacency.scale_before();
+        self.adjacency.ensure_rows(n);
+        self.out.resize(n, 0.0);
+        self.d.resize(n, 0.0);
+        let mut touched = Vec::with_capacity(2 * links.len());
+        for &(from, to, neuron) in links {
+            if self.adjacency.link(from, to, neuron) {
+                touched.extend([from, to]);
+            }
+        }
+        self.adjacency.reweigh(neuron_weight);
+        if self.adjacency.rescaled_since(&before) {
+            self.refold_all();
+        } else {
+            touched.sort_unstable();
+            touched.dedup();
+            for &i in &touched {
+                self.refold_row(i as usize);
+            }
+            self.refresh_prior();
+        }
+        Ok(())
+    }
+
+    /// `out` and `d` of every row, then the prior.
+    fn refold_all(&mut self) {
+        let adjacency = &self.adjacency;
+        (&mut self.out, &mut self.d).into_par_iter().enumerate().for_each(|(i, (out, d))| {
+            (*out, *d) = row_sums(adjacency, i);
+        });
+        self.refresh_prior();
+    }
+
+    fn refold_row(&mut self, i: usize) {
+        (self.out[i], self.d[i]) = row_sums(&self.adjacency, i);
+    }
+
+    /// `Z = Σ (d_i + ε_u)` by the fixed tree and `u = (d + ε_u)/Z`.
+    fn refresh_prior(&mut self) {
+        let d = &self.d;
+        let total = tree_sum_by(d.len(), |i| d[i] + PRIOR_FLOOR);
+        self.prior.resize(d.len(), 0.0);
+        self.prior.par_iter_mut().zip(d).for_each(|(u, di)| *u = (di + PRIOR_FLOOR) / total);
+        self.prior_total = total;
     }
 
     /// Number of particles.
@@ -268,25 +286,21 @@ impl FocusOperator {
         self.out.is_empty()
     }
 
-    /// Stored entries of `A` (distinct directed pairs with positive weight).
+    /// Entries of `A` (distinct directed pairs with positive weight).
     pub fn edge_count(&self) -> usize {
-        self.a_by_target.nnz()
+        self.adjacency.positive_entries(self.adjacency.a_in())
     }
 
-    /// Bytes held: the three matrices and the per-particle arrays.
+    /// Bytes held: the adjacency and the per-particle arrays.
     pub fn memory_bytes(&self) -> usize {
         let per_particle = |v: &Vec<f64>| v.capacity() * size_of::<f64>();
-        self.a_by_target.memory_bytes()
-            + self.a_by_source.memory_bytes()
-            + self.w.memory_bytes()
-            + per_particle(&self.out)
-            + per_particle(&self.d)
-            + per_particle(&self.prior)
+        self.adjacency.memory_bytes() + per_particle(&self.out) + per_particle(&self.d) + per_particle(&self.prior)
     }
 
-    /// Stored entries of `W`.
+    /// Entries of `W` (pairs linked with positive weight in either direction, counted from both
+    /// ends).
     pub fn symmetric_nnz(&self) -> usize {
-        self.w.nnz()
+        self.adjacency.positive_entries(self.adjacency.w())
     }
 
     /// The parameters.
@@ -294,9 +308,10 @@ impl FocusOperator {
         &self.params
     }
 
-    /// `Aᵀ` (rows by target, scaled so `max A = 1`): the matrix the diffusion SpMV pulls.
-    pub fn diffusion_matrix(&self) -> &Csr {
-        &self.a_by_target
+    /// A copy of `Aᵀ` (rows by target, scaled so `max A = 1`, positive entries): the matrix the
+    /// diffusion SpMV pulls, as a plain CSR for export and for baselines.
+    pub fn diffusion_matrix(&self) -> Csr {
+        Csr::from_rows(self.len(), |q, row| row.extend(self.adjacency.positive(q, self.adjacency.a_in())))
     }
 
     /// Whether particle `i` has a link with positive weight (in either direction).
@@ -304,9 +319,10 @@ impl FocusOperator {
         self.d.get(i as usize).is_some_and(|&d| d > 0.0)
     }
 
-    /// `W`'s row `i`: the particle's neighbours in either direction with their summed weights.
-    pub fn neighbours(&self, i: u32) -> (&[u32], &[f64]) {
-        self.w.row(i as usize)
+    /// `W`'s row `i`: the particle's neighbours in either direction with their summed weights
+    /// (positive), ascending.
+    pub fn neighbours(&self, i: u32) -> impl Iterator<Item = (u32, f64)> + '_ {
+        self.adjacency.positive(i as usize, self.adjacency.w())
     }
 
     /// The teleport prior `u`.
@@ -390,6 +406,12 @@ impl FocusOperator {
     }
 }
 
+/// `(out_i, d_i)`: row `i`'s sums of `A[i,·]` and of `W[i,·]`, left to right.
+fn row_sums(adjacency: &Adjacency, i: usize) -> (f64, f64) {
+    let (a_out, w) = (adjacency.a_out(), adjacency.w());
+    adjacency.row(i).iter().fold((0.0, 0.0), |(out, d), e| (out + a_out[e.kind as usize], d + w[e.kind as usize]))
+}
+
 /// Divides by the fixed-tree sum so the vector sums to 1 (absorbs rounding each step).
 fn normalise<B: Backend>(backend: &B, v: &mut [f64]) -> std::result::Result<(), B::Error> {
     let total = backend.tree_sum(v)?;
@@ -401,4 +423,62 @@ fn normalise<B: Backend>(backend: &B, v: &mut [f64]) -> std::result::Result<(), 
 pub fn syntropy(pi: &[f64]) -> f64 {
     let n = pi.len() as f64;
     tree_sum_by(pi.len(), |i| if pi[i] > 0.0 { pi[i] * (n * pi[i]).ln() } else { 0.0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Everything the operator holds that a solve reads, as bits: per row each entry's column
+    /// and three weights, then `out`, `d`, `u` and `Z`.
+    fn bits(op: &FocusOperator) -> Vec<u64> {
+        let a = &op.adjacency;
+        let mut bits = Vec::new();
+        for i in 0..op.len() {
+            for e in a.row(i) {
+                let k = e.kind as usize;
+                bits.extend([e.col as u64, a.a_in()[k].to_bits(), a.a_out()[k].to_bits(), a.w()[k].to_bits()]);
+            }
+            bits.extend([u64::MAX, op.out[i].to_bits(), op.d[i].to_bits(), op.prior[i].to_bits()]);
+        }
+        bits.push(op.prior_total.to_bits());
+        bits
+    }
+
+    proptest! {
+        /// Random blocks by neurons of random stakes (zero included), with self-links, reverse
+        /// pairs and pairs linked by several neurons; after every block the operator updated in
+        /// place equals the one built from the grown graph, bit for bit.
+        #[test]
+        fn in_place_updates_equal_a_fresh_build(
+            stakes in prop::collection::vec(0u32..50, 1..6),
+            blocks in prop::collection::vec(prop::collection::vec((0u32..30, 0u32..30, 0usize..6), 0..25), 1..8),
+        ) {
+            let params = FocusParams::default();
+            let mut graph = LinkGraph::default();
+            let mut links_of = vec![0u64; stakes.len()];
+            let mut op = FocusOperator::from_link_graph(&graph, &[], params).unwrap();
+            for block in blocks {
+                let mut added = Vec::new();
+                for (from, to, neuron) in block {
+                    let neuron = (neuron % stakes.len()) as u32;
+                    if graph.insert(from, to, neuron) {
+                        links_of[neuron as usize] += 1;
+                        added.push((from, to, neuron));
+                    }
+                }
+                let weights: Vec<f64> = stakes
+                    .iter()
+                    .zip(&links_of)
+                    .map(|(&s, &l)| if l == 0 { 0.0 } else { s as f64 / l as f64 })
+                    .collect();
+                op.apply_links(graph.node_count(), &added, &weights).unwrap();
+                let fresh = FocusOperator::from_link_graph(&graph, &weights, params).unwrap();
+                prop_assert_eq!(bits(&op), bits(&fresh));
+                prop_assert_eq!(op.edge_count(), fresh.edge_count());
+                prop_assert_eq!(op.symmetric_nnz(), fresh.symmetric_nnz());
+            }
+        }
+    }
 }

@@ -1,10 +1,12 @@
 //! The link multigraph as a transposed CSR with per-row slack.
 
+use crate::rows::SlackRows;
+
 /// One in-link of a row: the particle it comes from and the neuron that made it.
 ///
 /// Ordered by `(source, neuron)`: the in-row order of the pull SpMV (ascending source index,
 /// spec/focus.md §4), with the neuron as a tie-break so the order is total.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InLink {
     /// Index of the source particle.
     pub source: u32,
@@ -12,31 +14,16 @@ pub struct InLink {
     pub neuron: u32,
 }
 
-/// Where one row lives in [`LinkGraph::entries`].
-#[derive(Clone, Copy, Debug, Default)]
-struct RowSpan {
-    start: usize,
-    len: u32,
-    cap: u32,
-}
-
-/// Smallest capacity a relocated row gets, so that rows of degree 1..4 do not move on every insert.
-const MIN_ROW_CAP: u32 = 4;
-
 /// The cyberlink multigraph, stored by target: `in_links(q)` lists every `(p, ν)` with a link
 /// `p → q` made by neuron `ν`, sorted ascending.
 ///
-/// Rows are contiguous slices of one entry array with slack at their end. Inserting into a full
-/// row moves it to the end of the array with doubled capacity; the hole it leaves is reclaimed by
-/// a compaction once holes outweigh live entries. Both costs are amortised O(1) per link, so a
-/// block's links are applied as a delta and the graph is never rebuilt per block.
+/// Rows have slack ([`SlackRows`]), so a block's links are applied as a delta and the graph is
+/// never rebuilt per block.
 ///
 /// Invariant: each row is strictly ascending (no duplicate `(source, neuron)` in a row).
 #[derive(Clone, Debug, Default)]
 pub struct LinkGraph {
-    rows: Vec<RowSpan>,
-    entries: Vec<InLink>,
-    live: usize,
+    rows: SlackRows<InLink>,
 }
 
 impl LinkGraph {
@@ -48,19 +35,12 @@ impl LinkGraph {
         by_target.sort_unstable();
         by_target.dedup();
         let nodes = by_target.last().map_or(0, |&(t, l)| t.max(l.source) + 1).max(node_count);
-        let mut rows = vec![RowSpan::default(); nodes as usize];
+        let mut lens = vec![0u32; nodes as usize];
         for &(target, _) in &by_target {
-            rows[target as usize].len += 1;
+            lens[target as usize] += 1;
         }
-        let mut start = 0;
-        for row in &mut rows {
-            row.start = start;
-            row.cap = row.len;
-            start += row.len as usize;
-        }
-        let live = by_target.len();
         let entries = by_target.into_iter().map(|(_, link)| link).collect();
-        Self { rows, entries, live }
+        Self { rows: SlackRows::packed(lens, entries) }
     }
 
     /// Number of particles (rows), including particles without links.
@@ -70,28 +50,22 @@ impl LinkGraph {
 
     /// Bytes held (allocated capacity, slack included).
     pub fn memory_bytes(&self) -> usize {
-        self.rows.capacity() * size_of::<RowSpan>() + self.entries.capacity() * size_of::<InLink>()
+        self.rows.memory_bytes()
     }
 
     /// Number of distinct `(from, to, neuron)` links.
     pub fn link_count(&self) -> usize {
-        self.live
+        self.rows.live()
     }
 
     /// Grows the graph to at least `count` particles; new particles have no links.
     pub fn ensure_nodes(&mut self, count: u32) {
-        if count as usize > self.rows.len() {
-            let end = self.entries.len();
-            self.rows.resize(count as usize, RowSpan { start: end, len: 0, cap: 0 });
-        }
+        self.rows.ensure_rows(count as usize);
     }
 
     /// The in-links of `target`, ascending by `(source, neuron)`. Empty for an unknown index.
     pub fn in_links(&self, target: u32) -> &[InLink] {
-        match self.rows.get(target as usize) {
-            Some(row) => &self.entries[row.start..row.start + row.len as usize],
-            None => &[],
-        }
+        self.rows.row(target as usize)
     }
 
     /// Whether the link `from → to` by `neuron` is present.
@@ -108,44 +82,8 @@ impl LinkGraph {
             Ok(_) => return false,
             Err(pos) => pos,
         };
-        let row = self.rows[to as usize];
-        if row.len == row.cap {
-            self.relocate(to as usize);
-        }
-        let row = &mut self.rows[to as usize];
-        let start = row.start;
-        let len = row.len as usize;
-        row.len += 1;
-        self.entries.copy_within(start + pos..start + len, start + pos + 1);
-        self.entries[start + pos] = link;
-        self.live += 1;
-        if self.entries.len() > 2 * self.live + 1024 {
-            self.compact();
-        }
+        self.rows.insert(to as usize, pos, link);
         true
-    }
-
-    /// Moves a full row to the end of the entry array with doubled capacity.
-    fn relocate(&mut self, index: usize) {
-        let row = self.rows[index];
-        let cap = (row.cap * 2).max(MIN_ROW_CAP);
-        let new_start = self.entries.len();
-        self.entries.extend_from_within(row.start..row.start + row.len as usize);
-        self.entries.resize(new_start + cap as usize, InLink { source: 0, neuron: 0 });
-        self.rows[index] = RowSpan { start: new_start, len: row.len, cap };
-    }
-
-    /// Rewrites the entry array with every row packed in row order, keeping a little slack.
-    fn compact(&mut self) {
-        let mut entries = Vec::with_capacity(self.live + self.live / 4);
-        for row in &mut self.rows {
-            let start = entries.len();
-            entries.extend_from_slice(&self.entries[row.start..row.start + row.len as usize]);
-            let cap = if row.len == 0 { 0 } else { row.len + row.len / 4 + 1 };
-            entries.resize(start + cap as usize, InLink { source: 0, neuron: 0 });
-            *row = RowSpan { start, len: row.len, cap };
-        }
-        self.entries = entries;
     }
 }
 
@@ -191,7 +129,7 @@ mod tests {
             }
         }
         assert_eq!(graph.link_count(), 20_000);
-        assert!(graph.entries.len() <= 2 * graph.live + 1024);
+        assert!(graph.rows.is_compact_enough());
         for target in 0..4 {
             let row = graph.in_links(target);
             assert_eq!(row.len(), 5000);

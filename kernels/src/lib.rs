@@ -29,6 +29,7 @@
 //! assert!(focus.pi.iter().all(|&p| p > 0.0));
 //! ```
 
+mod adjacency;
 pub mod backend;
 mod csr;
 pub mod dense;
@@ -37,6 +38,7 @@ mod focus;
 mod graph;
 pub mod push;
 pub mod reduce;
+mod rows;
 
 pub use backend::{Backend, Cpu, Cuda};
 pub use csr::Csr;

@@ -209,9 +209,8 @@ impl<'a> Pusher<'a> {
             self.settle(i, g);
             let diffusion = p.lambda_d * (1.0 - p.alpha) * g;
             if op.out[at] > 0.0 {
-                let (cols, vals) = op.a_by_source.row(at);
-                self.edge_reads += cols.len();
-                for (&q, &a) in cols.iter().zip(vals) {
+                for (q, a) in op.adjacency.positive(at, op.adjacency.a_out()) {
+                    self.edge_reads += 1;
                     self.add(0, q, diffusion * a / op.out[at]);
                 }
             } else {
@@ -220,9 +219,8 @@ impl<'a> Pusher<'a> {
             if p.lambda_s > 0.0 {
                 let springs = p.lambda_s * g / (p.mu + op.d[at]);
                 self.add(0, i, springs * p.mu);
-                let (cols, vals) = op.w.row(at);
-                self.edge_reads += cols.len();
-                for (&j, &w) in cols.iter().zip(vals) {
+                for (j, w) in op.adjacency.positive(at, op.adjacency.w()) {
+                    self.edge_reads += 1;
                     self.add(0, j, springs * w);
                 }
             }
@@ -234,9 +232,8 @@ impl<'a> Pusher<'a> {
             self.add(0, i, heat_k * g);
             if layer + 1 < self.s.layers {
                 if op.d[at] > 0.0 {
-                    let (cols, vals) = op.w.row(at);
-                    self.edge_reads += cols.len();
-                    for (&l, &w) in cols.iter().zip(vals) {
+                    for (l, w) in op.adjacency.positive(at, op.adjacency.w()) {
+                        self.edge_reads += 1;
                         self.add(layer + 1, l, g * w / op.d[at]);
                     }
                 } else {

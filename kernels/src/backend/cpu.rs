@@ -98,7 +98,8 @@ impl Backend for Cpu {
 /// The fused step of [`FocusOperator::apply`], in its documented order.
 fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], teleport: &[f64], out: &mut [f64]) {
     let p = &op.params;
-    let (mu, out_deg, d, w, heat) = (p.mu, &op.out, &op.d, &op.w, &op.heat);
+    let (mu, out_deg, d, heat) = (p.mu, &op.out, &op.d, &op.heat);
+    let (adjacency, a_in, w) = (&op.adjacency, op.adjacency.a_in(), op.adjacency.w());
     let (with_springs, with_heat) = (p.lambda_s > 0.0, p.lambda_h > 0.0);
     (&mut ws.by_out, &mut ws.by_screen, &mut ws.by_degree).into_par_iter().enumerate().for_each(|(i, (y, z, r))| {
         *y = if out_deg[i] > 0.0 { phi[i] / out_deg[i] } else { 0.0 };
@@ -107,9 +108,12 @@ fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], telepor
     });
     let dangling = tree_sum_by(op.len(), |i| if out_deg[i] > 0.0 { 0.0 } else { phi[i] });
 
-    // Diffusion: one pull pass over Aᵀ.
-    let (a_t, prior, by_out) = (&op.a_by_target, &op.prior, &ws.by_out);
-    ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| *y = a_t.row_dot(i, by_out) + prior[i] * dangling);
+    // Diffusion: one pull pass over Aᵀ (a row's entries without an in-link add +0.0).
+    let (prior, by_out) = (&op.prior, &ws.by_out);
+    ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| {
+        let pulled = adjacency.row(i).iter().fold(0.0, |acc, e| acc + a_in[e.kind as usize] * by_out[e.col as usize]);
+        *y = pulled + prior[i] * dangling;
+    });
 
     // Springs and the first heat step share one pass over W; the pass also starts the heat
     // sum and divides the walk by degree for the next step.
@@ -120,11 +124,11 @@ fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], telepor
             .into_par_iter()
             .enumerate()
             .for_each(|(i, (s, walk, sum, next_by_degree))| {
-                let (cols, vals) = w.row(i);
                 let (mut springs, mut step) = (0.0, 0.0);
-                for (&c, &v) in cols.iter().zip(vals) {
-                    springs += v * by_screen[c as usize];
-                    step += v * by_degree[c as usize];
+                for e in adjacency.row(i) {
+                    let (v, c) = (w[e.kind as usize], e.col as usize);
+                    springs += v * by_screen[c];
+                    step += v * by_degree[c];
                 }
                 *s = mu * by_screen[i] + springs;
                 *walk = if d[i] > 0.0 { step } else { phi[i] };
@@ -142,7 +146,10 @@ fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], telepor
             (&mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next).into_par_iter().enumerate().for_each(
                 |(i, (walk, sum, next_by_degree))| {
                     if d[i] > 0.0 {
-                        *walk = w.row_dot(i, by_degree);
+                        *walk = adjacency
+                            .row(i)
+                            .iter()
+                            .fold(0.0, |acc, e| acc + w[e.kind as usize] * by_degree[e.col as usize]);
                     }
                     *sum += weight * *walk;
                     *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };

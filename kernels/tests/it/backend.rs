@@ -42,10 +42,10 @@ fn bits(v: &[f64]) -> Vec<u64> {
 fn spmv_matches_the_naive_loop<B: Backend>(backend: &B) {
     let n = 20_000;
     let op = operator(&random_edges(7, n, 120_000), n, FocusParams::default());
-    let a: &Csr = op.diffusion_matrix();
+    let a: Csr = op.diffusion_matrix();
     let x: Vec<f64> = (0..n).map(|i| (i as f64).sin().abs() + 1e-3).collect();
     let mut y = vec![0.0; n];
-    backend.spmv(a, &x, &mut y).unwrap();
+    backend.spmv(&a, &x, &mut y).unwrap();
     assert_eq!(bits(&y), bits(&a.spmv_naive(&x)), "{}", backend.name());
 }
 

@@ -139,3 +139,46 @@ fn every_blocks_focus_keeps_its_pinned_bits() {
     let digest = chain_digest(rebuilt, 12);
     assert_eq!(digest, 0xedd3_f56e_9dea_f55f, "digest {digest:#018x}");
 }
+
+/// The operator updated in place by each block's links.
+fn in_place(operator: &mut Option<FocusOperator>) -> impl FnMut(&mut Chain, usize) -> FocusOperator + '_ {
+    move |chain, b| {
+        let (added, weights) = chain.apply(b);
+        let particles = chain.graph.node_count();
+        let op = operator.get_or_insert_with(|| {
+            FocusOperator::from_link_graph(&LinkGraph::default(), &weights, FocusParams::default()).unwrap()
+        });
+        op.apply_links(particles, &added, &weights).unwrap();
+        op.clone()
+    }
+}
+
+#[test]
+fn the_operator_updated_in_place_keeps_the_pinned_bits_on_1_2_and_8_threads() {
+    for threads in [1, 2, 8] {
+        let digest = crate::determinism::in_pool(threads, || chain_digest(in_place(&mut None), 12));
+        assert_eq!(digest, 0xedd3_f56e_9dea_f55f, "{threads} threads: digest {digest:#018x}");
+    }
+}
+
+#[test]
+fn a_bad_block_is_refused_and_changes_nothing() {
+    let mut chain = Chain::new(7);
+    let (_, weights) = chain.apply(0);
+    let params = FocusParams::default();
+    let mut op = FocusOperator::from_link_graph(&chain.graph, &weights, params).unwrap();
+    let n = op.len() as u32;
+    let before = op.solve(None).pi;
+    let bad_weight = [f64::NAN; STAKES.len()];
+    for (particles, links, weights) in [
+        (n, vec![(0, n, 0)], &weights[..]),
+        (n, vec![(0, 1, STAKES.len() as u32)], &weights[..]),
+        (n - 1, vec![], &weights[..]),
+        (n, vec![(0, 1, 0)], &bad_weight[..]),
+    ] {
+        assert!(op.apply_links(particles, &links, weights).is_err(), "{particles} {links:?}");
+    }
+    assert_eq!(op.solve(None).pi, before);
+    let mut from_edges = FocusOperator::from_edges(3, &[(0, 1, 1.0)], params).unwrap();
+    assert!(from_edges.apply_links(3, &[(1, 2, 0)], &[1.0]).is_err());
+}

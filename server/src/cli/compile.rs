@@ -228,11 +228,11 @@ fn grow(operator: &FocusOperator, count: usize, seed: u64) -> Result<FocusOperat
         attempts += 1;
         anyhow::ensure!(attempts <= 100 * count, "found only {added} of {count} open triangles");
         let from = pick(operator.len()) as u32;
-        let (first, _) = operator.neighbours(from);
+        let first: Vec<u32> = operator.neighbours(from).map(|(j, _)| j).collect();
         if first.is_empty() {
             continue;
         }
-        let (second, _) = operator.neighbours(first[pick(first.len())]);
+        let second: Vec<u32> = operator.neighbours(first[pick(first.len())]).map(|(j, _)| j).collect();
         let to = second[pick(second.len())];
         if to != from && linked.insert((from, to)) {
             edges.push((from, to, weight));

@@ -1,0 +1,490 @@
+//! The weighted adjacency the focus operator iterates, stored so that a block inserts entries
+//! and a weight change rewrites a table entry, never the matrix.
+//!
+//! Row `i` lists every particle `j` linked with `i` in either direction, ascending by `j` — the
+//! structure of `W = A + Aᵀ`. Its [`Entry`] holds no weight, only a *kind*: the weight classes
+//! of the two directions, `j → i` (in) and `i → j` (out), [`NO_LINK`] where there is none. A
+//! weight class is the set of neurons that linked a directed pair, whose raw weight is the sum of
+//! their link weights in ascending neuron order (or, for an operator built from weighted edges,
+//! a raw weight itself). With `scaled = raw / max raw` (the spec's `max A = 1`):
+//! `A[j,i] = scaled[in]`, `A[i,j] = scaled[out]`, `W[i,j] = A[j,i] + A[i,j]`, each computed once
+//! per kind. These are the very operations the operator was first built with (per pair, sum in
+//! neuron order, divide by the maximum, add the two directions), so the values have the same
+//! bits however the entries got here.
+//!
+//! A direction without a link reads as `0.0`, and adding `+0.0` to a sum of non-negative terms
+//! changes no bit, so every row fold may run over the whole row.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
+};
+
+use crate::{
+    error::{KernelError, Result},
+    rows::SlackRows,
+};
+
+/// The class of a direction without a link: raw weight 0, in no pair.
+pub(crate) const NO_LINK: u32 = 0;
+
+/// One entry of a row: the other particle and the kind of the pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) col: u32,
+    pub(crate) kind: u32,
+}
+
+/// Which direction of a pair, seen from a row.
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    /// `col → row`.
+    In = 0,
+    /// `row → col`.
+    Out = 1,
+}
+
+/// Where the raw weights come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Weighting {
+    /// Classes are neuron sets, weighed from per-neuron link weights.
+    Neurons,
+    /// Classes are fixed raw weights (an operator built from a weighted edge list).
+    Edges,
+}
+
+/// A hasher for the `u64` keys of the kind table (two `u32` classes): a multiply and a rotate.
+/// The keys are not chosen by anyone who gains from collisions (classes are interned in order).
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(byte as u64);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = (self.0 ^ key).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    }
+}
+
+type KeyMap = HashMap<u64, u32, BuildHasherDefault<KeyHasher>>;
+
+/// The weight classes: interned neuron sets (or raw weights) and their weights.
+#[derive(Clone, Debug)]
+struct Classes {
+    /// Each class's neurons, ascending (empty for [`NO_LINK`] and for raw-weight classes).
+    members: Vec<Box<[u32]>>,
+    raw: Vec<f64>,
+    scaled: Vec<f64>,
+    /// Directed pairs in each class: only classes in use count towards the maximum.
+    pairs: Vec<u64>,
+    by_members: HashMap<Box<[u32]>, u32>,
+    /// The class `{ν}` of each neuron seen alone (most pairs have one neuron).
+    single: KeyMap,
+    by_raw: KeyMap,
+}
+
+impl Classes {
+    fn new() -> Self {
+        Classes {
+            members: vec![Box::default()],
+            raw: vec![0.0],
+            scaled: vec![0.0],
+            pairs: vec![0],
+            by_members: HashMap::new(),
+            single: KeyMap::default(),
+            by_raw: KeyMap::default(),
+        }
+    }
+
+    fn push(&mut self, members: Box<[u32]>, raw: f64) -> u32 {
+        let class = self.members.len() as u32;
+        self.members.push(members);
+        self.raw.push(raw);
+        self.scaled.push(0.0);
+        self.pairs.push(0);
+        class
+    }
+
+    /// The class of an ascending, non-empty neuron set.
+    fn of_neurons(&mut self, members: &[u32]) -> u32 {
+        if let [neuron] = members {
+            if let Some(&class) = self.single.get(&(*neuron as u64)) {
+                return class;
+            }
+            let class = self.push(Box::new([*neuron]), 0.0);
+            self.single.insert(*neuron as u64, class);
+            return class;
+        }
+        if let Some(&class) = self.by_members.get(members) {
+            return class;
+        }
+        let class = self.push(members.into(), 0.0);
+        self.by_members.insert(members.into(), class);
+        class
+    }
+
+    /// The class of `class`'s neurons and `neuron`.
+    fn with_neuron(&mut self, class: u32, neuron: u32) -> u32 {
+        let members = &self.members[class as usize];
+        match members.binary_search(&neuron) {
+            Ok(_) => class,
+            Err(at) => {
+                let mut grown = Vec::with_capacity(members.len() + 1);
+                grown.extend_from_slice(&members[..at]);
+                grown.push(neuron);
+                grown.extend_from_slice(&members[at..]);
+                self.of_neurons(&grown)
+            }
+        }
+    }
+
+    /// The class of a fixed raw weight.
+    fn of_raw(&mut self, raw: f64) -> u32 {
+        if let Some(&class) = self.by_raw.get(&raw.to_bits()) {
+            return class;
+        }
+        let class = self.push(Box::default(), raw);
+        self.by_raw.insert(raw.to_bits(), class);
+        class
+    }
+}
+
+/// The kinds: interned `(in, out)` class pairs and the three weights each stands for.
+#[derive(Clone, Debug)]
+struct Kinds {
+    sides: Vec<[u32; 2]>,
+    by_sides: KeyMap,
+    /// Row entries of each kind.
+    entries: Vec<u64>,
+    /// `A[col,row]` of each kind.
+    a_in: Vec<f64>,
+    /// `A[row,col]`.
+    a_out: Vec<f64>,
+    /// `W[row,col] = a_in + a_out`.
+    w: Vec<f64>,
+}
+
+impl Kinds {
+    fn new() -> Self {
+        Kinds {
+            sides: vec![[NO_LINK; 2]],
+            by_sides: KeyMap::default(),
+            entries: vec![0],
+            a_in: vec![0.0],
+            a_out: vec![0.0],
+            w: vec![0.0],
+        }
+    }
+
+    fn of(&mut self, sides: [u32; 2], scaled: &[f64]) -> u32 {
+        let key = (sides[0] as u64) << 32 | sides[1] as u64;
+        if let Some(&kind) = self.by_sides.get(&key) {
+            return kind;
+        }
+        let kind = self.sides.len() as u32;
+        self.sides.push(sides);
+        self.entries.push(0);
+        let (a_in, a_out) = (scaled[sides[0] as usize], scaled[sides[1] as usize]);
+        self.a_in.push(a_in);
+        self.a_out.push(a_out);
+        self.w.push(a_in + a_out);
+        self.by_sides.insert(key, kind);
+        kind
+    }
+
+    /// Recomputes every kind's weights from the classes' scaled weights.
+    fn revalue(&mut self, scaled: &[f64]) {
+        for (kind, [class_in, class_out]) in self.sides.iter().enumerate() {
+            let (a_in, a_out) = (scaled[*class_in as usize], scaled[*class_out as usize]);
+            self.a_in[kind] = a_in;
+            self.a_out[kind] = a_out;
+            self.w[kind] = a_in + a_out;
+        }
+    }
+}
+
+/// The scaled weight of every class in use, to tell after a block whether any changed.
+pub(crate) struct ScaleBefore {
+    scaled: Vec<f64>,
+}
+
+/// The operator's adjacency (see the module documentation).
+#[derive(Clone, Debug)]
+pub(crate) struct Adjacency {
+    rows: SlackRows<Entry>,
+    classes: Classes,
+    kinds: Kinds,
+    weighting: Weighting,
+}
+
+impl Adjacency {
+    /// From a link graph: `in_links(q)` of every target, with `neuron_weight` per neuron.
+    pub(crate) fn from_link_graph(graph: &crate::LinkGraph, neuron_weight: &[f64]) -> Result<Self> {
+        let mut classes = Classes::new();
+        let n = graph.node_count() as usize;
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(graph.link_count());
+        let mut members = Vec::new();
+        offsets.push(0);
+        for q in 0..n as u32 {
+            let links = graph.in_links(q);
+            for (k, link) in links.iter().enumerate() {
+                if link.neuron as usize >= neuron_weight.len() {
+                    return Err(KernelError::InvalidWeight(format!("no weight for neuron {}", link.neuron)));
+                }
+                members.push(link.neuron);
+                if links.get(k + 1).is_none_or(|next| next.source != link.source) {
+                    pairs.push((link.source, classes.of_neurons(&members)));
+                    members.clear();
+                }
+            }
+            offsets.push(pairs.len());
+        }
+        let mut adjacency = Self::from_in_pairs(&offsets, &pairs, classes, Weighting::Neurons);
+        adjacency.reweigh(neuron_weight);
+        Ok(adjacency)
+    }
+
+    /// From pairs `(source, target, raw weight)` sorted by `(target, source)`, distinct, with
+    /// positive weights, over `n` particles.
+    pub(crate) fn from_weighted_pairs(n: usize, sorted: &[(u32, u32, f64)]) -> Self {
+        let mut classes = Classes::new();
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut pairs = Vec::with_capacity(sorted.len());
+        offsets.push(0);
+        let mut at = 0;
+        for q in 0..n as u32 {
+            while let Some(&(p, _, raw)) = sorted.get(at).filter(|&&(_, to, _)| to == q) {
+                pairs.push((p, classes.of_raw(raw)));
+                at += 1;
+            }
+            offsets.push(pairs.len());
+        }
+        let mut adjacency = Self::from_in_pairs(&offsets, &pairs, classes, Weighting::Edges);
+        adjacency.reweigh(&[]);
+        adjacency
+    }
+
+    /// Rows from each target's in-pairs `(source, class)` (ascending by source; target `q`'s in
+    /// `pairs[offsets[q]..offsets[q + 1]]`): the out-pairs by a counting transpose, then each
+    /// row merged from the two.
+    fn from_in_pairs(offsets: &[usize], pairs: &[(u32, u32)], mut classes: Classes, weighting: Weighting) -> Self {
+        let n = offsets.len() - 1;
+        let mut out_offsets = vec![0usize; n + 1];
+        for &(p, _) in pairs {
+            out_offsets[p as usize + 1] += 1;
+        }
+        for i in 0..n {
+            out_offsets[i + 1] += out_offsets[i];
+        }
+        let mut next = out_offsets.clone();
+        let mut out_pairs = vec![(0u32, NO_LINK); pairs.len()];
+        for q in 0..n {
+            for &(p, class) in &pairs[offsets[q]..offsets[q + 1]] {
+                out_pairs[next[p as usize]] = (q as u32, class);
+                next[p as usize] += 1;
+                classes.pairs[class as usize] += 1;
+            }
+        }
+        drop(next);
+        let mut kinds = Kinds::new();
+        let mut entries = Vec::with_capacity(2 * pairs.len());
+        let mut lens = Vec::with_capacity(n);
+        for i in 0..n {
+            let (ins, outs) = (&pairs[offsets[i]..offsets[i + 1]], &out_pairs[out_offsets[i]..out_offsets[i + 1]]);
+            let first = entries.len();
+            let (mut x, mut y) = (0, 0);
+            while x < ins.len() || y < outs.len() {
+                let next_in = ins.get(x).map_or(u32::MAX, |e| e.0);
+                let next_out = outs.get(y).map_or(u32::MAX, |e| e.0);
+                let col = next_in.min(next_out);
+                let mut sides = [NO_LINK; 2];
+                if next_in == col {
+                    sides[Side::In as usize] = ins[x].1;
+                    x += 1;
+                }
+                if next_out == col {
+                    sides[Side::Out as usize] = outs[y].1;
+                    y += 1;
+                }
+                let kind = kinds.of(sides, &classes.scaled);
+                kinds.entries[kind as usize] += 1;
+                entries.push(Entry { col, kind });
+            }
+            lens.push((entries.len() - first) as u32);
+        }
+        Adjacency { rows: SlackRows::packed(lens, entries), classes, kinds, weighting }
+    }
+
+    /// Number of rows (particles).
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Row `i`: the particles linked with `i` in either direction, ascending.
+    #[inline]
+    pub(crate) fn row(&self, i: usize) -> &[Entry] {
+        self.rows.row(i)
+    }
+
+    /// `A[col,row]` per kind.
+    #[inline]
+    pub(crate) fn a_in(&self) -> &[f64] {
+        &self.kinds.a_in
+    }
+
+    /// `A[row,col]` per kind.
+    #[inline]
+    pub(crate) fn a_out(&self) -> &[f64] {
+        &self.kinds.a_out
+    }
+
+    /// `W[row,col]` per kind.
+    #[inline]
+    pub(crate) fn w(&self) -> &[f64] {
+        &self.kinds.w
+    }
+
+    /// Row `i`'s `(col, value)` where `value` (one of the per-kind tables) is positive: the row
+    /// of the matrix of only positive weights, ascending.
+    #[inline]
+    pub(crate) fn positive<'a>(&'a self, i: usize, value: &'a [f64]) -> impl Iterator<Item = (u32, f64)> + 'a {
+        self.row(i).iter().map(move |e| (e.col, value[e.kind as usize])).filter(|&(_, v)| v > 0.0)
+    }
+
+    /// Entries whose kind has a positive `value`: the entries a matrix of only positive
+    /// weights would store.
+    pub(crate) fn positive_entries(&self, value: &[f64]) -> usize {
+        self.kinds.entries.iter().zip(value).filter(|&(_, &v)| v > 0.0).map(|(&count, _)| count as usize).sum()
+    }
+
+    /// Bytes held: rows, slack included, and the class and kind tables (their hash maps
+    /// counted by entries, not buckets).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let classes = &self.classes;
+        let members: usize = classes.members.iter().map(|m| m.len() * size_of::<u32>()).sum();
+        let class_bytes = classes.members.capacity() * (size_of::<Box<[u32]>>() + 3 * size_of::<f64>())
+            + members
+            + (classes.by_members.len() + classes.single.len() + classes.by_raw.len()) * 24;
+        let kind_bytes = self.kinds.sides.capacity() * (size_of::<[u32; 2]>() + 4 * size_of::<f64>())
+            + self.kinds.by_sides.len() * 16;
+        self.rows.memory_bytes() + class_bytes + kind_bytes
+    }
+
+    /// Checks that a block of links can be applied to this adjacency grown to `particles`,
+    /// before anything changes.
+    pub(crate) fn check_links(&self, particles: u32, links: &[(u32, u32, u32)], neurons: usize) -> Result<()> {
+        if self.weighting == Weighting::Edges {
+            return Err(KernelError::InvalidWeight("an operator built from weighted edges has no neurons".into()));
+        }
+        if (particles as usize) < self.len() {
+            return Err(KernelError::InvalidWeight(format!("{particles} particles, the graph has {}", self.len())));
+        }
+        match links
+            .iter()
+            .find(|&&(from, to, neuron)| from >= particles || to >= particles || neuron as usize >= neurons)
+        {
+            Some((from, to, neuron)) => Err(KernelError::InvalidWeight(format!(
+                "link {from} → {to} by neuron {neuron} outside {particles} particles and {neurons} neurons"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Grows to `count` rows; new rows are empty.
+    pub(crate) fn ensure_rows(&mut self, count: usize) {
+        self.rows.ensure_rows(count);
+    }
+
+    /// The scaled weights now, for [`Adjacency::reweigh`] to compare against.
+    pub(crate) fn scale_before(&self) -> ScaleBefore {
+        let used = self.classes.pairs.iter().zip(&self.classes.scaled);
+        ScaleBefore { scaled: used.map(|(&pairs, &s)| if pairs > 0 { s } else { f64::NAN }).collect() }
+    }
+
+    /// Adds `neuron` to the directed pair `from → to` (inserting the pair's entries if it is
+    /// new). Returns whether the pair's class changed (`false`: `neuron` had linked it already).
+    pub(crate) fn link(&mut self, from: u32, to: u32, neuron: u32) -> bool {
+        let current = match self.find(to, from) {
+            Ok(at) => self.kinds.sides[self.rows.row(to as usize)[at].kind as usize][Side::In as usize],
+            Err(_) => NO_LINK,
+        };
+        let next = if current == NO_LINK {
+            self.classes.of_neurons(&[neuron])
+        } else {
+            self.classes.with_neuron(current, neuron)
+        };
+        if next == current {
+            return false;
+        }
+        if current != NO_LINK {
+            self.classes.pairs[current as usize] -= 1;
+        }
+        self.classes.pairs[next as usize] += 1;
+        // For a self-link both calls set the same entry, one side each.
+        self.set_side(to, from, Side::In, next);
+        self.set_side(from, to, Side::Out, next);
+        true
+    }
+
+    fn find(&self, row: u32, col: u32) -> std::result::Result<usize, usize> {
+        self.rows.row(row as usize).binary_search_by_key(&col, |e| e.col)
+    }
+
+    fn set_side(&mut self, row: u32, col: u32, side: Side, class: u32) {
+        match self.find(row, col) {
+            Ok(at) => {
+                let old = self.rows.row(row as usize)[at].kind;
+                let mut sides = self.kinds.sides[old as usize];
+                sides[side as usize] = class;
+                let kind = self.kinds.of(sides, &self.classes.scaled);
+                self.kinds.entries[old as usize] -= 1;
+                self.kinds.entries[kind as usize] += 1;
+                self.rows.row_mut(row as usize)[at].kind = kind;
+            }
+            Err(at) => {
+                let mut sides = [NO_LINK; 2];
+                sides[side as usize] = class;
+                let kind = self.kinds.of(sides, &self.classes.scaled);
+                self.kinds.entries[kind as usize] += 1;
+                self.rows.insert(row as usize, at, Entry { col, kind });
+            }
+        }
+    }
+
+    /// Recomputes every class's raw weight (neuron classes from `neuron_weight`: the members'
+    /// weights summed in ascending neuron order), the maximum over classes in use, every scaled
+    /// weight and every kind's values.
+    pub(crate) fn reweigh(&mut self, neuron_weight: &[f64]) {
+        let classes = &mut self.classes;
+        if self.weighting == Weighting::Neurons {
+            for (raw, members) in classes.raw.iter_mut().zip(&classes.members).skip(1) {
+                *raw = members.iter().fold(0.0, |sum, &neuron| sum + neuron_weight[neuron as usize]);
+            }
+        }
+        let max = classes
+            .raw
+            .iter()
+            .zip(&classes.pairs)
+            .filter(|&(_, &pairs)| pairs > 0)
+            .fold(0.0, |m, (&r, _)| f64::max(m, r));
+        for (scaled, &raw) in classes.scaled.iter_mut().zip(&classes.raw) {
+            *scaled = if max > 0.0 { raw / max } else { raw };
+        }
+        self.kinds.revalue(&classes.scaled);
+    }
+
+    /// Whether a class that was in use before has another scaled weight now: then entries
+    /// outside the rows a block touched changed value too.
+    pub(crate) fn rescaled_since(&self, before: &ScaleBefore) -> bool {
+        before.scaled.iter().zip(&self.classes.scaled).any(|(b, now)| !b.is_nan() && b.to_bits() != now.to_bits())
+    }
+}

@@ -1,0 +1,127 @@
+//! Rows of a sparse matrix as slices of one array, each with slack at its end, so entries are
+//! inserted where they belong without rebuilding the matrix.
+
+/// Where one row lives in [`SlackRows::entries`].
+#[derive(Clone, Copy, Debug, Default)]
+struct RowSpan {
+    start: usize,
+    len: u32,
+    cap: u32,
+}
+
+/// Smallest capacity a relocated row gets, so that rows of degree 1..4 do not move on every insert.
+const MIN_ROW_CAP: u32 = 4;
+
+/// Rows of `T`, each a contiguous slice of one entry array with slack at its end. Inserting into
+/// a full row moves it to the end of the array with doubled capacity; the hole it leaves is
+/// reclaimed by a compaction once holes outweigh live entries. Both costs are amortised O(1) per
+/// entry. The order within a row is the caller's: an entry goes where the caller says.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SlackRows<T> {
+    rows: Vec<RowSpan>,
+    entries: Vec<T>,
+    live: usize,
+}
+
+impl<T: Copy + Default> SlackRows<T> {
+    /// Rows packed without slack: row `i` holds the next `lens[i]` of `entries`.
+    pub(crate) fn packed(lens: impl IntoIterator<Item = u32>, entries: Vec<T>) -> Self {
+        let mut start = 0;
+        let rows: Vec<RowSpan> = lens
+            .into_iter()
+            .map(|len| {
+                let row = RowSpan { start, len, cap: len };
+                start += len as usize;
+                row
+            })
+            .collect();
+        assert_eq!(start, entries.len(), "row lengths do not add up to the entries");
+        Self { rows, live: entries.len(), entries }
+    }
+
+    /// Number of rows.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Entries in all rows.
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Bytes held (allocated capacity, slack included).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.rows.capacity() * size_of::<RowSpan>() + self.entries.capacity() * size_of::<T>()
+    }
+
+    /// Grows to at least `count` rows; new rows are empty.
+    pub(crate) fn ensure_rows(&mut self, count: usize) {
+        if count > self.rows.len() {
+            let end = self.entries.len();
+            self.rows.resize(count, RowSpan { start: end, len: 0, cap: 0 });
+        }
+    }
+
+    /// Row `i`; empty for a row that does not exist.
+    #[inline]
+    pub(crate) fn row(&self, i: usize) -> &[T] {
+        match self.rows.get(i) {
+            Some(row) => &self.entries[row.start..row.start + row.len as usize],
+            None => &[],
+        }
+    }
+
+    /// Row `i`, to change entries in place (it must exist).
+    pub(crate) fn row_mut(&mut self, i: usize) -> &mut [T] {
+        let row = self.rows[i];
+        &mut self.entries[row.start..row.start + row.len as usize]
+    }
+
+    /// Inserts `entry` at position `at` of row `i` (which must exist), shifting the rest right.
+    pub(crate) fn insert(&mut self, i: usize, at: usize, entry: T) {
+        let row = self.rows[i];
+        assert!(at <= row.len as usize, "insert past the end of row {i}");
+        if row.len == row.cap {
+            self.relocate(i);
+        }
+        let row = &mut self.rows[i];
+        let (start, len) = (row.start, row.len as usize);
+        row.len += 1;
+        self.entries.copy_within(start + at..start + len, start + at + 1);
+        self.entries[start + at] = entry;
+        self.live += 1;
+        if self.entries.len() > 2 * self.live + 1024 {
+            self.compact();
+        }
+    }
+
+    /// Moves a full row to the end of the entry array with doubled capacity.
+    fn relocate(&mut self, i: usize) {
+        let row = self.rows[i];
+        let cap = (row.cap * 2).max(MIN_ROW_CAP);
+        let new_start = self.entries.len();
+        self.entries.extend_from_within(row.start..row.start + row.len as usize);
+        self.entries.resize(new_start + cap as usize, T::default());
+        self.rows[i] = RowSpan { start: new_start, len: row.len, cap };
+    }
+
+    /// Rewrites the entry array with every row packed in row order, keeping a little slack.
+    fn compact(&mut self) {
+        let mut entries = Vec::with_capacity(self.live + self.live / 4);
+        for row in &mut self.rows {
+            let start = entries.len();
+            entries.extend_from_slice(&self.entries[row.start..row.start + row.len as usize]);
+            let cap = if row.len == 0 { 0 } else { row.len + row.len / 4 + 1 };
+            entries.resize(start + cap as usize, T::default());
+            *row = RowSpan { start, len: row.len, cap };
+        }
+        self.entries = entries;
+    }
+
+    /// Whether the entry array holds at most twice the live entries plus a constant (holes are
+    /// reclaimed).
+    #[cfg(test)]
+    pub(crate) fn is_compact_enough(&self) -> bool {
+        self.entries.len() <= 2 * self.live + 1024
+    }
+}
