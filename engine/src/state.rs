@@ -35,6 +35,24 @@ pub struct GraphCounts {
     pub neurons: u64,
 }
 
+/// A block's change to the focus operator, for [`FocusOperator::apply_links`].
+#[derive(Clone, Debug)]
+pub struct OperatorUpdate {
+    /// Particles after the block.
+    pub particles: u32,
+    /// The block's new links `(from, to, neuron)`.
+    pub links: Vec<(u32, u32, u32)>,
+    /// Every neuron's link weight after the block.
+    pub weights: Vec<f64>,
+}
+
+impl OperatorUpdate {
+    /// Applies the change to `operator`, the operator of the state before the block.
+    pub fn apply_to(&self, operator: &mut FocusOperator) -> Result<()> {
+        Ok(operator.apply_links(self.particles, &self.links, &self.weights)?)
+    }
+}
+
 /// The committed state every node holds identically after the same blocks.
 pub struct ChainState {
     genesis: Genesis,
@@ -320,6 +338,17 @@ impl ChainState {
     pub fn focus_operator(&self) -> Result<FocusOperator> {
         let weights = self.link_weights();
         Ok(FocusOperator::from_link_graph(&self.graph, &weights, self.genesis.params.focus)?)
+    }
+
+    /// What the focus operator of the state before `block` needs to become this state's (after
+    /// [`ChainState::apply`] of `block`): the block's links, the particle count and every
+    /// neuron's link weight now.
+    pub fn operator_update(&self, block: &BlockDiff) -> OperatorUpdate {
+        OperatorUpdate {
+            particles: self.particle_list.len() as u32,
+            links: block.links.iter().map(|link| (link.from.0, link.to.0, link.neuron.0)).collect(),
+            weights: self.link_weights(),
+        }
     }
 
     /// The focus operator of the state one block back, before the tip block's links

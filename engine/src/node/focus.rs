@@ -10,7 +10,7 @@ use crate::{
     focus::{Focus, focus_at, history_chunks},
     ids::Height,
     records::BlockRecord,
-    state::ChainState,
+    state::{ChainState, OperatorUpdate},
     store::FullStore,
 };
 
@@ -53,6 +53,21 @@ fn operator_before(store: &dyn FullStore, state: &ChainState, tip: &BlockRecord)
         }
     })?;
     state.focus_operator_before_tip(&earlier, tip.first_particle.0)
+}
+
+/// The operator after a block: `previous` (the operator before it) updated in place by the
+/// block's `update` — on a copy, since queries still read `previous` until the new focus is
+/// published — or `previous` itself for a block without links.
+pub(super) fn operator_after(
+    previous: &Arc<FocusOperator>,
+    update: Option<OperatorUpdate>,
+) -> Result<Arc<FocusOperator>> {
+    let Some(update) = update else { return Ok(Arc::clone(previous)) };
+    let start = std::time::Instant::now();
+    let mut next = FocusOperator::clone(previous);
+    update.apply_to(&mut next)?;
+    tracing::debug!(links = update.links.len(), micros = start.elapsed().as_micros() as u64, "focus operator updated");
+    Ok(Arc::new(next))
 }
 
 /// The stored focus of `height`, if any, with `operator` for queries.

@@ -187,7 +187,7 @@ impl Node {
 
     /// The commit, with `committing` held by the caller.
     fn commit_held(&self, Proposal { block }: Proposal) -> Result<BlockSummary> {
-        let (summary, links, operator, changed, previous) = {
+        let (summary, links, update, changed, previous) = {
             let mut inner = self.shared.lock();
             let Inner { state, mempool, focus, focus_pending, model, model_pending } = &mut *inner;
             let tip = state.tip().0.height;
@@ -202,7 +202,7 @@ impl Node {
             let changed = !block.links.is_empty();
             *focus_pending = changed;
             *model_pending = block.header.model != model.as_ref().map(|m| m.cid);
-            let operator = if changed { Arc::new(state.focus_operator()?) } else { Arc::clone(&focus.operator) };
+            let update = changed.then(|| state.operator_update(&block));
             let summary = BlockSummary {
                 height: block.header.height,
                 cid: block.header.cid(),
@@ -215,8 +215,9 @@ impl Node {
                 .enumerate()
                 .map(|(i, record)| LinkView::resolve(state, LinkIdx(block.first_link.0 + i as u64), *record))
                 .collect();
-            (summary, links, operator, changed, focus.clone())
+            (summary, links, update, changed, focus.clone())
         };
+        let operator = focus::operator_after(&previous.operator, update)?;
         let focus = focus::advance(self.shared.store.as_ref(), operator, changed, &previous, summary.height)?;
         let focus = {
             let mut inner = self.shared.lock();
