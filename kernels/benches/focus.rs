@@ -13,8 +13,9 @@
 //! - PageRank mode (`λ_s = λ_h = 0`, α = 0.15, ε = 1e-6): iterations, time per iteration and to
 //!   solution;
 //! - the full tri-kernel solve (spec defaults) cold, and per block of 100, 1,000 and 10,000 new
-//!   links the operator rebuild, the warm solve and the incremental path (push, then the solver
-//!   from its result), as a fraction of the warm solve.
+//!   links: the operator rebuilt against copied and updated in place, the warm solve and the
+//!   incremental path (push, then the solver from its result) as a fraction of the warm solve;
+//!   and the update when the block's neuron holds a sixteenth of the links (every row refolded).
 //!
 //! It also writes the graph as little-endian `u32` pairs to `target/bench-data/rmat.u32` so that
 //! `scripts/bench-focus` runs scipy and SuiteSparse:GraphBLAS on the same graph right after.
@@ -81,13 +82,24 @@ fn communities(clusters: usize, size: usize, per_node: usize, seed: u64) -> Vec<
     edges
 }
 
-/// Per block of new links (each of `blocks` applied alone to `edges` over `n`): the operator
-/// rebuild, the warm solve from the previous focus, and the incremental path — a push of what
-/// the block changed from the previous focus's step base, then the solver from the push's result
-/// until its own stopping rule certifies ε.
+/// The links of `edges` as one neuron's (neuron 0) in a link graph over `n` particles, and that
+/// neuron's link weight (stake 1) for the graph's link count: a chain whose every link one
+/// neuron made, so a block changes that neuron's weight but no scaled weight (`w/max = 1`).
+fn one_neuron(n: usize, edges: &[(u32, u32, f64)]) -> (LinkGraph, Vec<f64>) {
+    let graph = LinkGraph::from_links(n as u32, edges.iter().map(|&(from, to, _)| (from, to, 0)));
+    let weights = vec![1.0 / graph.link_count() as f64];
+    (graph, weights)
+}
+
+/// Per block of new links (each of `blocks` applied alone to `edges` over `n`, all by one
+/// neuron): the operator rebuilt from the grown link graph against the previous operator copied
+/// and updated in place (what the node does), the warm solve from the previous focus, and the
+/// incremental path — a push of what the block changed from the previous focus's step base, then
+/// the solver from the push's result until its own stopping rule certifies ε.
 fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec<(u32, u32, f64)>]) {
     let params = FocusParams::default();
-    let before = FocusOperator::from_edges(n, edges, params).unwrap();
+    let (graph, weights) = one_neuron(n, edges);
+    let before = FocusOperator::from_link_graph(&graph, &weights, params).unwrap();
     let (cold_time, cold) = best_of(1, || before.solve(None));
     println!(
         "{label}: tri-kernel cold (ε=1e-8): {} iterations, {:.1} ms/iteration, {:.2} s",
@@ -99,17 +111,27 @@ fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec
     let (base_time, base) = best_of(1, || before.step_base(&cold.pi));
     println!("{label}: step base of the previous focus: {:.0} ms", base_time.as_secs_f64() * 1e3);
     for extra in blocks {
-        let grown: Vec<_> = edges.iter().chain(extra).copied().collect();
-        let (rebuild, after) = best_of(1, || FocusOperator::from_edges(n, &grown, params).unwrap());
+        let mut grown = graph.clone();
+        let added: Vec<(u32, u32, u32)> = extra
+            .iter()
+            .filter(|&&(from, to, _)| grown.insert(from, to, 0))
+            .map(|&(from, to, _)| (from, to, 0))
+            .collect();
+        let weights = vec![1.0 / grown.link_count() as f64];
+        let (rebuild, rebuilt) = best_of(1, || FocusOperator::from_link_graph(&grown, &weights, params).unwrap());
+        let (copy, mut after) = best_of(1, || before.clone());
+        let (update, ()) = best_of(1, || after.apply_links(n as u32, &added, &weights).unwrap());
+        assert_eq!((after.edge_count(), after.symmetric_nnz()), (rebuilt.edge_count(), rebuilt.symmetric_nnz()));
+        drop(rebuilt);
         let (warm_time, warm) = best_of(1, || after.solve(Some(&cold.pi)));
-        let whole = rebuild + warm_time;
         println!(
-            "{label} +{} links: rebuild {:.0} ms + warm solve {} iterations {:.2} s (rebuild = {:.0}% of the block's focus)",
+            "{label} +{} links: operator rebuild {:.0} ms | copy {:.0} ms + update in place {:.1} ms | warm solve {} iterations {:.2} s",
             extra.len(),
             rebuild.as_secs_f64() * 1e3,
+            copy.as_secs_f64() * 1e3,
+            update.as_secs_f64() * 1e3,
             warm.iterations,
             warm_time.as_secs_f64(),
-            100.0 * rebuild.as_secs_f64() / whole.as_secs_f64()
         );
         let started = Instant::now();
         let Some(pushed) = after.incremental_focus(&base, &cold.pi, params.epsilon, after.incremental_budget()) else {
@@ -124,17 +146,51 @@ fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec
         let certified = after.solve(Some(&pushed.vector));
         let path_time = started.elapsed();
         let l1: f64 = certified.pi.iter().zip(&warm.pi).map(|(a, b)| (a - b).abs()).sum();
+        let block_time = copy + update + path_time;
         println!(
-            "{label} +{} links: push {:.3} s ({} pushes) + solver {} iterations = {:.3} s, {:.1}% of the warm solve; ‖· − warm‖₁ = {:.1e}",
+            "{label} +{} links: push {:.3} s ({} pushes) + solver {} iterations = {:.3} s, {:.1}% of the warm solve; with the operator update the block's focus takes {:.3} s; ‖· − warm‖₁ = {:.1e}",
             extra.len(),
             push_time.as_secs_f64(),
             pushed.pushes,
             certified.iterations,
             path_time.as_secs_f64(),
             100.0 * path_time.as_secs_f64() / warm_time.as_secs_f64(),
+            block_time.as_secs_f64(),
             l1
         );
     }
+}
+
+/// The update when the block's neuron already holds a share of the graph: `edges` spread over
+/// 16 neurons of equal stake, and a block of `block` links by one of them, whose weight then
+/// moves for all its links — every row's sums are refolded (the ampere rule makes such a block
+/// global, whatever the storage).
+fn reweighing_update(label: &str, n: usize, edges: &[(u32, u32, f64)], block: &[(u32, u32, f64)]) {
+    const NEURONS: u32 = 16;
+    let params = FocusParams::default();
+    let links = edges.iter().enumerate().map(|(i, &(from, to, _))| (from, to, i as u32 % NEURONS));
+    let mut graph = LinkGraph::from_links(n as u32, links.clone());
+    let weights_of = |graph: &LinkGraph| {
+        let mut count = vec![0usize; NEURONS as usize];
+        for q in 0..graph.node_count() {
+            graph.in_links(q).iter().for_each(|link| count[link.neuron as usize] += 1);
+        }
+        count.iter().map(|&c| 1.0 / c.max(1) as f64).collect::<Vec<_>>()
+    };
+    let before = FocusOperator::from_link_graph(&graph, &weights_of(&graph), params).unwrap();
+    let added: Vec<(u32, u32, u32)> =
+        block.iter().filter(|&&(from, to, _)| graph.insert(from, to, 3)).map(|&(from, to, _)| (from, to, 3)).collect();
+    let weights = weights_of(&graph);
+    let (rebuild, _) = best_of(1, || FocusOperator::from_link_graph(&graph, &weights, params).unwrap());
+    let (copy, mut after) = best_of(1, || before.clone());
+    let (update, ()) = best_of(1, || after.apply_links(n as u32, &added, &weights).unwrap());
+    println!(
+        "{label} +{} links by a neuron holding 1/{NEURONS} of them (every row refolded): rebuild {:.0} ms | copy {:.0} ms + update in place {:.1} ms",
+        added.len(),
+        rebuild.as_secs_f64() * 1e3,
+        copy.as_secs_f64() * 1e3,
+        update.as_secs_f64() * 1e3
+    );
 }
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
@@ -185,7 +241,10 @@ fn main() {
     println!("triad bandwidth: {:.2} GB/s", bandwidth / 1e9);
 
     let pagerank = FocusParams::pagerank(0.15, 1e-6);
-    let (build, op) = best_of(1, || FocusOperator::from_edges(n, &edges, pagerank).unwrap());
+    // What the engine keeps resident per link: the operator, and the link multigraph it is
+    // built from (here one neuron made every link).
+    let (graph, weights) = one_neuron(n, &edges);
+    let (build, op) = best_of(1, || FocusOperator::from_link_graph(&graph, &weights, pagerank).unwrap());
     let a_t = op.diffusion_matrix();
     println!(
         "operator build: {:.0} ms ({} distinct edges, {} symmetric entries)",
@@ -194,9 +253,6 @@ fn main() {
         op.symmetric_nnz()
     );
 
-    // What the engine keeps resident per link: the operator, and the link multigraph it is
-    // built from (here one neuron made every link).
-    let graph = LinkGraph::from_links(n as u32, edges.iter().map(|&(from, to, _)| (from, to, 0)));
     let per_link = |bytes: usize| bytes as f64 / graph.link_count() as f64;
     println!(
         "resident graph: operator {:.1} + link graph {:.1} = {:.1} B per link ({} links, {} particles)",
@@ -266,6 +322,7 @@ fn main() {
 
     let blocks: Vec<_> = [100, 1000, 10_000].iter().map(|&links| rmat(scale, links, 0xdead_beef)).collect();
     block_updates("R-MAT", n, &edges, &blocks);
+    reweighing_update("R-MAT", n, &edges, &blocks[1]);
     let size = 1024;
     let clusters = n / size;
     let community = communities(clusters, size, edge_count / n, 0xc0ffee);

@@ -410,54 +410,77 @@ impl Adjacency {
         ScaleBefore { scaled: used.map(|(&pairs, &s)| if pairs > 0 { s } else { f64::NAN }).collect() }
     }
 
-    /// Adds `neuron` to the directed pair `from → to` (inserting the pair's entries if it is
-    /// new). Returns whether the pair's class changed (`false`: `neuron` had linked it already).
-    pub(crate) fn link(&mut self, from: u32, to: u32, neuron: u32) -> bool {
-        let current = match self.find(to, from) {
-            Ok(at) => self.kinds.sides[self.rows.row(to as usize)[at].kind as usize][Side::In as usize],
+    /// Applies a block's links `(from, to, neuron)`: each directed pair's class grows by the
+    /// neurons that linked it (a neuron already in it changes nothing) and each row gets its
+    /// changes in one merge. Returns the rows whose entries changed, ascending.
+    pub(crate) fn link(&mut self, links: &[(u32, u32, u32)]) -> Vec<u32> {
+        // Each changed pair's class before and after the block, in the order links come.
+        let mut pairs: Vec<((u32, u32), u32, u32)> = Vec::new();
+        let mut at: HashMap<(u32, u32), usize> = HashMap::new();
+        for &(from, to, neuron) in links {
+            let k = *at.entry((from, to)).or_insert_with(|| {
+                let class = self.class_of(from, to);
+                pairs.push(((from, to), class, class));
+                pairs.len() - 1
+            });
+            let class = pairs[k].2;
+            pairs[k].2 = if class == NO_LINK {
+                self.classes.of_neurons(&[neuron])
+            } else {
+                self.classes.with_neuron(class, neuron)
+            };
+        }
+        let mut sides: Vec<(u32, u32, Side, u32)> = Vec::with_capacity(2 * pairs.len());
+        for ((from, to), before, after) in pairs.into_iter().filter(|(_, before, after)| before != after) {
+            if before != NO_LINK {
+                self.classes.pairs[before as usize] -= 1;
+            }
+            self.classes.pairs[after as usize] += 1;
+            sides.push((to, from, Side::In, after));
+            sides.push((from, to, Side::Out, after));
+        }
+        sides.sort_unstable_by_key(|&(row, col, side, _)| (row, col, side as u8));
+        let mut touched = Vec::new();
+        for changes in sides.chunk_by(|a, b| a.0 == b.0) {
+            let row = changes[0].0;
+            self.change_row(row, changes);
+            touched.push(row);
+        }
+        touched
+    }
+
+    /// The class of the directed pair `from → to` ([`NO_LINK`] if it has no link).
+    fn class_of(&self, from: u32, to: u32) -> u32 {
+        let row = self.rows.row(to as usize);
+        match row.binary_search_by_key(&from, |e| e.col) {
+            Ok(at) => self.kinds.sides[row[at].kind as usize][Side::In as usize],
             Err(_) => NO_LINK,
-        };
-        let next = if current == NO_LINK {
-            self.classes.of_neurons(&[neuron])
-        } else {
-            self.classes.with_neuron(current, neuron)
-        };
-        if next == current {
-            return false;
         }
-        if current != NO_LINK {
-            self.classes.pairs[current as usize] -= 1;
-        }
-        self.classes.pairs[next as usize] += 1;
-        // For a self-link both calls set the same entry, one side each.
-        self.set_side(to, from, Side::In, next);
-        self.set_side(from, to, Side::Out, next);
-        true
     }
 
-    fn find(&self, row: u32, col: u32) -> std::result::Result<usize, usize> {
-        self.rows.row(row as usize).binary_search_by_key(&col, |e| e.col)
-    }
-
-    fn set_side(&mut self, row: u32, col: u32, side: Side, class: u32) {
-        match self.find(row, col) {
-            Ok(at) => {
-                let old = self.rows.row(row as usize)[at].kind;
-                let mut sides = self.kinds.sides[old as usize];
+    /// Sets the sides `(row, col, side, class)` of one row (ascending by column; a self-link
+    /// sets both sides of one entry): entries present change kind, the rest merge in.
+    fn change_row(&mut self, row: u32, changes: &[(u32, u32, Side, u32)]) {
+        let mut new = Vec::new();
+        for same_col in changes.chunk_by(|a, b| a.1 == b.1) {
+            let col = same_col[0].1;
+            let found = self.rows.row(row as usize).binary_search_by_key(&col, |e| e.col);
+            let old = found.map_or(0, |at| self.rows.row(row as usize)[at].kind);
+            let mut sides = self.kinds.sides[old as usize];
+            for &(_, _, side, class) in same_col {
                 sides[side as usize] = class;
-                let kind = self.kinds.of(sides, &self.classes.scaled);
-                self.kinds.entries[old as usize] -= 1;
-                self.kinds.entries[kind as usize] += 1;
-                self.rows.row_mut(row as usize)[at].kind = kind;
             }
-            Err(at) => {
-                let mut sides = [NO_LINK; 2];
-                sides[side as usize] = class;
-                let kind = self.kinds.of(sides, &self.classes.scaled);
-                self.kinds.entries[kind as usize] += 1;
-                self.rows.insert(row as usize, at, Entry { col, kind });
+            let kind = self.kinds.of(sides, &self.classes.scaled);
+            self.kinds.entries[kind as usize] += 1;
+            match found {
+                Ok(at) => {
+                    self.kinds.entries[old as usize] -= 1;
+                    self.rows.row_mut(row as usize)[at].kind = kind;
+                }
+                Err(_) => new.push(Entry { col, kind }),
             }
         }
+        self.rows.merge(row as usize, &new, |e| e.col);
     }
 
     /// Recomputes every class's raw weight (neuron classes from `neuron_weight`: the members'

@@ -234,18 +234,11 @@ impl FocusOperator {
         self.adjacency.ensure_rows(n);
         self.out.resize(n, 0.0);
         self.d.resize(n, 0.0);
-        let mut touched = Vec::with_capacity(2 * links.len());
-        for &(from, to, neuron) in links {
-            if self.adjacency.link(from, to, neuron) {
-                touched.extend([from, to]);
-            }
-        }
+        let touched = self.adjacency.link(links);
         self.adjacency.reweigh(neuron_weight);
         if self.adjacency.rescaled_since(&before) {
             self.refold_all();
         } else {
-            touched.sort_unstable();
-            touched.dedup();
             for &i in &touched {
                 self.refold_row(i as usize);
             }

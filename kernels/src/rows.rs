@@ -82,7 +82,7 @@ impl<T: Copy + Default> SlackRows<T> {
         let row = self.rows[i];
         assert!(at <= row.len as usize, "insert past the end of row {i}");
         if row.len == row.cap {
-            self.relocate(i);
+            self.relocate(i, row.len + 1);
         }
         let row = &mut self.rows[i];
         let (start, len) = (row.start, row.len as usize);
@@ -90,15 +90,49 @@ impl<T: Copy + Default> SlackRows<T> {
         self.entries.copy_within(start + at..start + len, start + at + 1);
         self.entries[start + at] = entry;
         self.live += 1;
+        self.compact_if_holey();
+    }
+
+    /// Merges `new`, ascending by `key` and sharing no key with row `i` (which is ascending by
+    /// `key` and must exist), into the row: one pass over the row however many entries arrive,
+    /// where inserting them one by one would shift a long row once per entry.
+    pub(crate) fn merge(&mut self, i: usize, new: &[T], key: impl Fn(&T) -> u32) {
+        let row = self.rows[i];
+        let (len, total) = (row.len as usize, row.len as usize + new.len());
+        if total > row.cap as usize {
+            self.relocate(i, total as u32);
+        }
+        let start = self.rows[i].start;
+        let entries = &mut self.entries[start..start + total];
+        let (mut kept, mut added) = (len, new.len());
+        for at in (0..total).rev() {
+            if added == 0 {
+                break;
+            }
+            if kept > 0 && key(&entries[kept - 1]) > key(&new[added - 1]) {
+                entries[at] = entries[kept - 1];
+                kept -= 1;
+            } else {
+                entries[at] = new[added - 1];
+                added -= 1;
+            }
+        }
+        self.rows[i].len = total as u32;
+        self.live += new.len();
+        self.compact_if_holey();
+    }
+
+    fn compact_if_holey(&mut self) {
         if self.entries.len() > 2 * self.live + 1024 {
             self.compact();
         }
     }
 
-    /// Moves a full row to the end of the entry array with doubled capacity.
-    fn relocate(&mut self, i: usize) {
+    /// Moves row `i` to the end of the entry array with room for at least `needed` entries
+    /// (doubling its capacity, so a growing row moves O(log) times).
+    fn relocate(&mut self, i: usize, needed: u32) {
         let row = self.rows[i];
-        let cap = (row.cap * 2).max(MIN_ROW_CAP);
+        let cap = (row.cap * 2).max(needed).max(MIN_ROW_CAP);
         let new_start = self.entries.len();
         self.entries.extend_from_within(row.start..row.start + row.len as usize);
         self.entries.resize(new_start + cap as usize, T::default());
