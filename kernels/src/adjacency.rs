@@ -12,8 +12,10 @@
 //! neuron order, divide by the maximum, add the two directions), so the values have the same
 //! bits however the entries got here.
 //!
-//! A direction without a link reads as `0.0`, and adding `+0.0` to a sum of non-negative terms
-//! changes no bit, so every row fold may run over the whole row.
+//! A direction without a link reads as `0.0`. A fold that starts at `+0.0` and adds non-negative
+//! terms never holds `−0.0`, so adding `+0.0` (or `0.0·x` for a finite `x`) changes none of its
+//! bits: row sums and SpMVs run over whole rows, and only the push, which counts what it reads,
+//! skips those entries ([`Adjacency::positive`]).
 
 use std::{
     collections::HashMap,
@@ -89,6 +91,8 @@ struct Classes {
     /// The class `{ν}` of each neuron seen alone (most pairs have one neuron).
     single: KeyMap,
     by_raw: KeyMap,
+    /// One more than the largest neuron in any class: the weights a reweigh reads.
+    neurons: usize,
 }
 
 impl Classes {
@@ -101,11 +105,13 @@ impl Classes {
             by_members: HashMap::new(),
             single: KeyMap::default(),
             by_raw: KeyMap::default(),
+            neurons: 0,
         }
     }
 
     fn push(&mut self, members: Box<[u32]>, raw: f64) -> u32 {
         let class = self.members.len() as u32;
+        self.neurons = self.neurons.max(members.last().map_or(0, |&last| last as usize + 1));
         self.members.push(members);
         self.raw.push(raw);
         self.scaled.push(0.0);
@@ -131,19 +137,12 @@ impl Classes {
         class
     }
 
-    /// The class of `class`'s neurons and `neuron`.
-    fn with_neuron(&mut self, class: u32, neuron: u32) -> u32 {
-        let members = &self.members[class as usize];
-        match members.binary_search(&neuron) {
-            Ok(_) => class,
-            Err(at) => {
-                let mut grown = Vec::with_capacity(members.len() + 1);
-                grown.extend_from_slice(&members[..at]);
-                grown.push(neuron);
-                grown.extend_from_slice(&members[at..]);
-                self.of_neurons(&grown)
-            }
-        }
+    /// The class of `class`'s neurons and `added` (any order, repeats allowed).
+    fn with_neurons(&mut self, class: u32, mut added: Vec<u32>) -> u32 {
+        added.extend_from_slice(&self.members[class as usize]);
+        added.sort_unstable();
+        added.dedup();
+        if *added == *self.members[class as usize] { class } else { self.of_neurons(&added) }
     }
 
     /// The class of a fixed raw weight.
@@ -213,7 +212,8 @@ impl Kinds {
 
 /// The scaled weight of every class in use, to tell after a block whether any changed.
 pub(crate) struct ScaleBefore {
-    scaled: Vec<f64>,
+    /// The bits of each class's scaled weight, `None` for a class no pair used.
+    scaled: Vec<Option<u64>>,
 }
 
 /// The operator's adjacency (see the module documentation).
@@ -385,6 +385,12 @@ impl Adjacency {
         if self.weighting == Weighting::Edges {
             return Err(KernelError::InvalidWeight("an operator built from weighted edges has no neurons".into()));
         }
+        if neurons < self.classes.neurons {
+            return Err(KernelError::InvalidWeight(format!(
+                "weights for {neurons} neurons, the graph has links of {}",
+                self.classes.neurons
+            )));
+        }
         if (particles as usize) < self.len() {
             return Err(KernelError::InvalidWeight(format!("{particles} particles, the graph has {}", self.len())));
         }
@@ -407,29 +413,28 @@ impl Adjacency {
     /// The scaled weights now, for [`Adjacency::reweigh`] to compare against.
     pub(crate) fn scale_before(&self) -> ScaleBefore {
         let used = self.classes.pairs.iter().zip(&self.classes.scaled);
-        ScaleBefore { scaled: used.map(|(&pairs, &s)| if pairs > 0 { s } else { f64::NAN }).collect() }
+        ScaleBefore { scaled: used.map(|(&pairs, s)| (pairs > 0).then(|| s.to_bits())).collect() }
     }
 
     /// Applies a block's links `(from, to, neuron)`: each directed pair's class grows by the
     /// neurons that linked it (a neuron already in it changes nothing) and each row gets its
     /// changes in one merge. Returns the rows whose entries changed, ascending.
     pub(crate) fn link(&mut self, links: &[(u32, u32, u32)]) -> Vec<u32> {
-        // Each changed pair's class before and after the block, in the order links come.
-        let mut pairs: Vec<((u32, u32), u32, u32)> = Vec::new();
+        // Each pair's class before the block and the neurons the block adds, in link order;
+        // the class after is interned once per pair.
+        let mut pairs: Vec<((u32, u32), u32, Vec<u32>)> = Vec::new();
         let mut at: HashMap<(u32, u32), usize> = HashMap::new();
         for &(from, to, neuron) in links {
             let k = *at.entry((from, to)).or_insert_with(|| {
-                let class = self.class_of(from, to);
-                pairs.push(((from, to), class, class));
+                pairs.push(((from, to), self.class_of(from, to), Vec::new()));
                 pairs.len() - 1
             });
-            let class = pairs[k].2;
-            pairs[k].2 = if class == NO_LINK {
-                self.classes.of_neurons(&[neuron])
-            } else {
-                self.classes.with_neuron(class, neuron)
-            };
+            pairs[k].2.push(neuron);
         }
+        let pairs: Vec<((u32, u32), u32, u32)> = pairs
+            .into_iter()
+            .map(|(pair, before, added)| (pair, before, self.classes.with_neurons(before, added)))
+            .collect();
         let mut sides: Vec<(u32, u32, Side, u32)> = Vec::with_capacity(2 * pairs.len());
         for ((from, to), before, after) in pairs.into_iter().filter(|(_, before, after)| before != after) {
             if before != NO_LINK {
@@ -489,7 +494,9 @@ impl Adjacency {
     pub(crate) fn reweigh(&mut self, neuron_weight: &[f64]) {
         let classes = &mut self.classes;
         if self.weighting == Weighting::Neurons {
-            for (raw, members) in classes.raw.iter_mut().zip(&classes.members).skip(1) {
+            // A class no pair uses any more (its pairs gained a neuron) weighs nothing here.
+            let live = classes.raw.iter_mut().zip(&classes.members).zip(&classes.pairs).skip(1);
+            for ((raw, members), _) in live.filter(|&(_, &pairs)| pairs > 0) {
                 *raw = members.iter().fold(0.0, |sum, &neuron| sum + neuron_weight[neuron as usize]);
             }
         }
@@ -508,6 +515,10 @@ impl Adjacency {
     /// Whether a class that was in use before has another scaled weight now: then entries
     /// outside the rows a block touched changed value too.
     pub(crate) fn rescaled_since(&self, before: &ScaleBefore) -> bool {
-        before.scaled.iter().zip(&self.classes.scaled).any(|(b, now)| !b.is_nan() && b.to_bits() != now.to_bits())
+        before
+            .scaled
+            .iter()
+            .zip(&self.classes.scaled)
+            .any(|(before, now)| before.is_some_and(|bits| bits != now.to_bits()))
     }
 }

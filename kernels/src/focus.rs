@@ -220,8 +220,8 @@ impl FocusOperator {
     /// (`neuron_weight` as for [`FocusOperator::from_link_graph`]). The result is bit for bit
     /// the operator [`FocusOperator::from_link_graph`] builds from the grown graph.
     ///
-    /// Cost: the block's links (amortised O(1) inserts into rows with slack), the class and kind
-    /// tables, O(particles) for the prior, and the row sums `out` and `d` of the rows the block
+    /// Cost: each row the block touched, once (a binary search per change and one merge of its
+    /// new entries, O(the row's length), into rows with slack), the class and kind tables, O(particles) for the prior, and the row sums `out` and `d` of the rows the block
     /// touched — or of every row when a weight in use changed (a neuron that linked moves its
     /// `stake/links` for all its links, and a new maximum rescales everything: spec's
     /// `max A = 1`). Refuses, changing nothing, a link outside the particles or the neurons, a

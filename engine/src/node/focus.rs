@@ -55,19 +55,33 @@ fn operator_before(store: &dyn FullStore, state: &ChainState, tip: &BlockRecord)
     state.focus_operator_before_tip(&earlier, tip.first_particle.0)
 }
 
+/// How the operator changes with a block.
+pub(super) enum OperatorChange {
+    /// The block's links, applied to the previous focus's operator.
+    Update(OperatorUpdate),
+    /// Built afresh from the state (the previous focus's operator is not the tip's).
+    Rebuilt(Arc<FocusOperator>),
+}
+
 /// The operator after a block: `previous` (the operator before it) updated in place by the
-/// block's `update` — on a copy, since queries still read `previous` until the new focus is
+/// block's change — on a copy, since queries still read `previous` until the new focus is
 /// published — or `previous` itself for a block without links.
 pub(super) fn operator_after(
     previous: &Arc<FocusOperator>,
-    update: Option<OperatorUpdate>,
+    change: Option<OperatorChange>,
 ) -> Result<Arc<FocusOperator>> {
-    let Some(update) = update else { return Ok(Arc::clone(previous)) };
-    let start = std::time::Instant::now();
-    let mut next = FocusOperator::clone(previous);
-    update.apply_to(&mut next)?;
-    tracing::debug!(links = update.links.len(), micros = start.elapsed().as_micros() as u64, "focus operator updated");
-    Ok(Arc::new(next))
+    match change {
+        None => Ok(Arc::clone(previous)),
+        Some(OperatorChange::Rebuilt(operator)) => Ok(operator),
+        Some(OperatorChange::Update(update)) => {
+            let start = std::time::Instant::now();
+            let mut next = FocusOperator::clone(previous);
+            update.apply_to(&mut next)?;
+            let micros = start.elapsed().as_micros() as u64;
+            tracing::debug!(links = update.links.len(), micros, "focus operator updated");
+            Ok(Arc::new(next))
+        }
+    }
 }
 
 /// The stored focus of `height`, if any, with `operator` for queries.

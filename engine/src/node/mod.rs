@@ -30,6 +30,7 @@ use crate::{
 };
 
 use admission::Admission;
+use focus::OperatorChange;
 pub(crate) use restore::chain_state as restore_chain_state;
 
 /// A block built from the mempool on the current tip, not committed.
@@ -197,12 +198,19 @@ impl Node {
                 return Err(EngineError::StaleProposal { proposed: block.header.height, tip });
             }
             self.shared.store.commit_block(&block)?;
+            // The focus (and its operator) is the tip's unless a focus failed after its block
+            // was written; then the operator is rebuilt from the state rather than updated
+            // from one that lacks that block's links, and the focus is recomputed.
+            let behind = focus.summary.height != tip;
             state.apply(&block);
             mempool.remove(&block.mempool_done);
-            let changed = !block.links.is_empty();
+            let changed = !block.links.is_empty() || behind;
             *focus_pending = changed;
             *model_pending = block.header.model != model.as_ref().map(|m| m.cid);
-            let update = changed.then(|| state.operator_update(&block));
+            let update = match behind {
+                true => Some(OperatorChange::Rebuilt(Arc::new(state.focus_operator()?))),
+                false => changed.then(|| OperatorChange::Update(state.operator_update(&block))),
+            };
             let summary = BlockSummary {
                 height: block.header.height,
                 cid: block.header.cid(),

@@ -175,6 +175,7 @@ fn a_bad_block_is_refused_and_changes_nothing() {
         (n, vec![(0, 1, STAKES.len() as u32)], &weights[..]),
         (n - 1, vec![], &weights[..]),
         (n, vec![(0, 1, 0)], &bad_weight[..]),
+        (n, vec![], &weights[..2]),
     ] {
         assert!(op.apply_links(particles, &links, weights).is_err(), "{particles} {links:?}");
     }
