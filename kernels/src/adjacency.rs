@@ -191,21 +191,27 @@ impl Kinds {
         let kind = self.sides.len() as u32;
         self.sides.push(sides);
         self.entries.push(0);
-        let (a_in, a_out) = (scaled[sides[0] as usize], scaled[sides[1] as usize]);
-        self.a_in.push(a_in);
-        self.a_out.push(a_out);
-        self.w.push(a_in + a_out);
+        self.a_in.push(0.0);
+        self.a_out.push(0.0);
+        self.w.push(0.0);
+        self.value(kind as usize, scaled);
         self.by_sides.insert(key, kind);
         kind
     }
 
+    /// Sets `kind`'s three weights from the classes' scaled weights.
+    fn value(&mut self, kind: usize, scaled: &[f64]) {
+        let [class_in, class_out] = self.sides[kind];
+        let (a_in, a_out) = (scaled[class_in as usize], scaled[class_out as usize]);
+        self.a_in[kind] = a_in;
+        self.a_out[kind] = a_out;
+        self.w[kind] = a_in + a_out;
+    }
+
     /// Recomputes every kind's weights from the classes' scaled weights.
     fn revalue(&mut self, scaled: &[f64]) {
-        for (kind, [class_in, class_out]) in self.sides.iter().enumerate() {
-            let (a_in, a_out) = (scaled[*class_in as usize], scaled[*class_out as usize]);
-            self.a_in[kind] = a_in;
-            self.a_out[kind] = a_out;
-            self.w[kind] = a_in + a_out;
+        for kind in 0..self.sides.len() {
+            self.value(kind, scaled);
         }
     }
 }
