@@ -7,6 +7,7 @@ use crate::{
     error::{EngineError, Result},
     merkle::{self, Hash},
     particle::dag_cbor_cid,
+    tx::SignedTx,
 };
 
 /// A block header. Its CID is the CIDv1 (dag-cbor, sha2-256) of its canonical encoding, and
@@ -59,6 +60,56 @@ impl BlockHeader {
     }
 }
 
+/// A block as validators exchange it: the header and the signed transactions, in block order.
+/// Everything else a block changes (indices, new particles, the roots) every validator derives
+/// from these again, and accepts the block only if that gives the same header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProposedBlock {
+    /// The proposer's header.
+    pub header: BlockHeader,
+    /// The transactions as their neurons signed them.
+    pub txs: Vec<SignedTx>,
+}
+
+/// [`ProposedBlock`]'s canonical DAG-CBOR form.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireBlock {
+    header: BlockHeader,
+    txs: Vec<WireTx>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireTx {
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    signature: [u8; 64],
+}
+
+impl ProposedBlock {
+    /// Canonical DAG-CBOR bytes: `{header, txs: [{bytes, signature}]}`.
+    pub fn encode(&self) -> Vec<u8> {
+        let txs = self.txs.iter().map(|tx| WireTx { bytes: tx.bytes.clone(), signature: tx.signature }).collect();
+        serde_ipld_dagcbor::to_vec(&WireBlock { header: self.header.clone(), txs }).expect("a block always encodes")
+    }
+
+    /// Decodes a block, insisting on the canonical encoding.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let refuse = |why: String| EngineError::InvalidProposal(why);
+        let wire: WireBlock = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| refuse(format!("not a block: {e}")))?;
+        let block = ProposedBlock {
+            header: wire.header,
+            txs: wire.txs.into_iter().map(|tx| SignedTx { bytes: tx.bytes, signature: tx.signature }).collect(),
+        };
+        if block.encode() != bytes {
+            return Err(refuse("block is not canonical DAG-CBOR".into()));
+        }
+        Ok(block)
+    }
+}
+
 /// The Merkle leaf of one added link: neuron key ‖ from CID bytes ‖ to CID bytes (CIDs are
 /// self-delimiting, so the concatenation is unambiguous).
 pub fn link_leaf(neuron: &[u8; 32], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -105,5 +156,26 @@ mod tests {
         let mut tampered = bytes.clone();
         tampered.push(0);
         assert!(BlockHeader::decode(&tampered).is_err());
+    }
+
+    #[test]
+    fn a_proposed_block_round_trips_canonically_and_refuses_trailing_bytes() {
+        let header = BlockHeader {
+            height: 1,
+            time: 5,
+            parent: dag_cbor_cid(b"parent"),
+            txs_root: [1; 32],
+            graph_root: [2; 32],
+            focus_root: [3; 32],
+            model: None,
+            sprint: None,
+        };
+        let block = ProposedBlock { header, txs: vec![SignedTx { bytes: vec![1, 2, 3], signature: [7; 64] }] };
+        let bytes = block.encode();
+        assert_eq!(ProposedBlock::decode(&bytes).unwrap(), block);
+        let mut tampered = bytes;
+        tampered.push(0);
+        assert!(matches!(ProposedBlock::decode(&tampered), Err(EngineError::InvalidProposal(_))));
+        assert!(matches!(ProposedBlock::decode(b"\xa0"), Err(EngineError::InvalidProposal(_))));
     }
 }

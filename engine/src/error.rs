@@ -88,6 +88,9 @@ pub enum EngineError {
     /// A proposal built on another tip than the one it was to commit on.
     #[error("the proposal for height {proposed} does not extend the tip at height {tip}")]
     StaleProposal { proposed: u64, tip: u64 },
+    /// A block another validator proposed that this node's state machine does not derive.
+    #[error("invalid block proposal: {0}")]
+    InvalidProposal(String),
     /// Bytes that are not a compiled model of this graph.
     #[error("model refused: {0}")]
     Model(#[from] compiler::CompileError),
@@ -175,6 +178,7 @@ impl EngineError {
             EngineError::Malformed(_)
             | EngineError::NonCanonical
             | EngineError::StaleProposal { .. }
+            | EngineError::InvalidProposal(_)
             | EngineError::Model(_) => ErrorCode::Malformed,
             EngineError::BadSignature(_) => ErrorCode::BadSignature,
             EngineError::WrongChain { .. } => ErrorCode::WrongChain,

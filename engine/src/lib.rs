@@ -42,7 +42,7 @@ pub mod store;
 pub mod tx;
 pub mod views;
 
-pub use block::BlockHeader;
+pub use block::{BlockHeader, ProposedBlock};
 pub use error::{EngineError, ErrorCode, Result};
 pub use focus::{Focus, FocusSummary};
 pub use genesis::{ChainParams, Genesis};

@@ -44,6 +44,11 @@ impl Mempool {
         self.cids.contains_key(cid)
     }
 
+    /// The entries holding these transactions, for those that are waiting here.
+    pub(crate) fn seqs_of<'a>(&self, cids: impl IntoIterator<Item = &'a Cid>) -> Vec<u64> {
+        cids.into_iter().filter_map(|cid| self.cids.get(cid).copied()).collect()
+    }
+
     /// The sequence number the next admitted transaction gets.
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq

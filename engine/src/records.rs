@@ -101,7 +101,8 @@ pub struct BlockDiff {
     pub links: Vec<LinkRecord>,
     /// The block's transactions, in order.
     pub txs: Vec<(Cid, TxRecord)>,
-    /// Mempool entries this block consumes.
+    /// This node's mempool entries the block consumes (set by the node, not the state machine:
+    /// another validator's block may carry transactions this node never saw).
     pub mempool_done: Vec<u64>,
 }
 

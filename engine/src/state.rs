@@ -203,11 +203,12 @@ impl ChainState {
 
     /// The block transition. Every transaction must carry its neuron's next nonce and keep the
     /// neuron within its per-block quota, or the block is invalid and nothing is returned.
-    /// Duplicate links (already committed, or earlier in this block) are kept in their signed
+    /// The block consumes no mempool entry: which local entries it takes is the node's business
+    /// (`mempool_done`). Duplicate links (already committed, or earlier in this block) are kept in their signed
     /// transaction but add nothing to the graph.
     pub fn prepare_block(
         &self,
-        txs: &[(u64, &VerifiedTx)],
+        txs: &[&VerifiedTx],
         time: u64,
         focus_root: Hash,
         model: Option<Cid>,
@@ -223,7 +224,7 @@ impl ChainState {
         let mut records = Vec::with_capacity(txs.len());
         let mut link_leaves = Vec::new();
 
-        for (tx_index, (_, tx)) in txs.iter().enumerate() {
+        for (tx_index, tx) in txs.iter().enumerate() {
             let record = match touched.get(&tx.neuron).or_else(|| self.neurons.get(&tx.neuron)) {
                 Some(record) => *record,
                 None => {
@@ -303,7 +304,7 @@ impl ChainState {
             first_link: LinkIdx(self.link_count),
             links: block_links,
             txs: records,
-            mempool_done: txs.iter().map(|(seq, _)| *seq).collect(),
+            mempool_done: Vec::new(),
         })
     }
 

@@ -26,7 +26,7 @@ pub struct Receipt {
 }
 
 /// What one produced block did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BlockSummary {
     /// Its height.
     pub height: u64,

@@ -14,10 +14,11 @@ use std::{
 };
 
 use crate::{
+    block::ProposedBlock,
     error::{EngineError, Result},
     focus::Focus,
     genesis::Genesis,
-    ids::LinkIdx,
+    ids::{Height, LinkIdx},
     model::AdoptedModel,
     particle::Particle,
     query::Query,
@@ -33,16 +34,23 @@ use admission::Admission;
 use focus::OperatorChange;
 pub(crate) use restore::chain_state as restore_chain_state;
 
-/// A block built from the mempool on the current tip, not committed.
+/// A block built on the current tip, not committed: from the mempool ([`Node::propose`]) or
+/// from another validator's proposal ([`Node::validate_proposal`]).
 #[derive(Clone, Debug)]
 pub struct Proposal {
     block: BlockDiff,
+    txs: Vec<SignedTx>,
 }
 
 impl Proposal {
     /// What the block changes (its header included).
     pub fn block(&self) -> &BlockDiff {
         &self.block
+    }
+
+    /// The block as validators exchange it.
+    pub fn to_proposed(&self) -> ProposedBlock {
+        ProposedBlock { header: self.block.header.clone(), txs: self.txs.clone() }
     }
 }
 
@@ -148,11 +156,18 @@ impl Node {
         // A commit in progress has moved the state but not yet the focus the next header
         // commits to: wait for it.
         let _one_at_a_time = self.lock_commits();
-        self.propose_held(time)
+        self.propose_held(time, false)
+    }
+
+    /// [`Node::propose`] for a chain that decides a block at every height (consensus): an empty
+    /// block when the mempool has nothing.
+    pub fn propose_block(&self, time: u64) -> Result<Proposal> {
+        let _one_at_a_time = self.lock_commits();
+        Ok(self.propose_held(time, true)?.expect("an empty block is proposed when asked to"))
     }
 
     /// The proposal, with `committing` held by the caller.
-    fn propose_held(&self, time: u64) -> Result<Option<Proposal>> {
+    fn propose_held(&self, time: u64, even_if_empty: bool) -> Result<Option<Proposal>> {
         let mut inner = self.shared.lock();
         let Inner { state, mempool, focus, focus_pending, model, model_pending } = &mut *inner;
         let (chosen, stale) = mempool.select(state);
@@ -160,12 +175,53 @@ impl Node {
             self.shared.store.drop_mempool(&stale)?;
             mempool.remove(&stale);
         }
-        if chosen.is_empty() && !*focus_pending && !*model_pending {
+        if chosen.is_empty() && !*focus_pending && !*model_pending && !even_if_empty {
             return Ok(None);
         }
-        let chosen: Vec<(u64, &VerifiedTx)> = chosen.iter().map(|(seq, tx)| (*seq, tx.as_ref())).collect();
+        let txs: Vec<&VerifiedTx> = chosen.iter().map(|(_, tx)| tx.as_ref()).collect();
         let model = model.as_ref().map(|m| m.cid);
-        Ok(Some(Proposal { block: state.prepare_block(&chosen, time, focus.summary.root, model)? }))
+        let mut block = state.prepare_block(&txs, time, focus.summary.root, model)?;
+        block.mempool_done = chosen.iter().map(|(seq, _)| *seq).collect();
+        Ok(Some(Proposal { block, txs: txs.iter().map(|tx| tx.signed.clone()).collect() }))
+    }
+
+    /// Checks a block another validator proposed for the next height: it extends this tip,
+    /// every transaction passes its stateless checks, and this node's state machine derives the
+    /// same header from those transactions, the proposer's time and model, and this node's own
+    /// focus of the tip. Commits nothing; the proposal commits with [`Node::commit_decided`].
+    pub fn validate_proposal(&self, proposed: ProposedBlock) -> Result<Proposal> {
+        let ProposedBlock { header, txs } = proposed;
+        let refuse = EngineError::InvalidProposal;
+        let verified = txs
+            .iter()
+            .map(|tx| tx.clone().verify(&self.shared.chain_id, &self.shared.limits))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| refuse(format!("height {}: a transaction fails its checks: {e}", header.height)))?;
+        let _one_at_a_time = self.lock_commits();
+        let inner = self.shared.lock();
+        let (tip, tip_cid) = inner.state.tip();
+        if header.height != tip.height + 1 || header.parent != tip_cid {
+            return Err(refuse(format!(
+                "block {} (parent {}) does not extend the tip {} ({tip_cid})",
+                header.height, header.parent, tip.height
+            )));
+        }
+        let chosen: Vec<&VerifiedTx> = verified.iter().collect();
+        let mut block = inner
+            .state
+            .prepare_block(&chosen, header.time, inner.focus.summary.root, header.model)
+            .map_err(|e| refuse(format!("height {}: {e}", header.height)))?;
+        if block.header != header {
+            return Err(refuse(format!(
+                "height {}: its transactions give header {}, not {}{}",
+                header.height,
+                block.header.cid(),
+                header.cid(),
+                if block.header.focus_root == header.focus_root { "" } else { " (another focus root)" }
+            )));
+        }
+        block.mempool_done = inner.mempool.seqs_of(verified.iter().map(|tx| &tx.cid));
+        Ok(Proposal { block, txs })
     }
 
     /// Commits a proposal made on the current tip: writes it in one synced batch, applies it,
@@ -173,13 +229,46 @@ impl Node {
     /// lock, so admission goes on) and stores it; the next block commits to it.
     pub fn commit(&self, proposal: Proposal) -> Result<BlockSummary> {
         let _one_at_a_time = self.lock_commits();
-        self.commit_held(proposal)
+        self.commit_held(proposal, None)
+    }
+
+    /// [`Node::commit`] of a block consensus decided, with the commit certificate (the consensus
+    /// crate's encoding) written in the block's batch.
+    pub fn commit_decided(&self, proposal: Proposal, certificate: &[u8]) -> Result<BlockSummary> {
+        let _one_at_a_time = self.lock_commits();
+        self.commit_held(proposal, Some(certificate))
+    }
+
+    /// A committed block as validators exchange it, and the certificate that decided it (what a
+    /// node catching up asks its peers for).
+    pub fn decided_block(&self, height: u64) -> Result<Option<(ProposedBlock, Option<Vec<u8>>)>> {
+        let store = self.shared.store.as_reader();
+        let Some(record) = store.block(Height(height))? else {
+            return Ok(None);
+        };
+        let records = store.block_txs(Height(height))?;
+        let txs = self
+            .shared
+            .with_state(|state| records.iter().map(|tx| crate::audit::rebuild_tx(state, tx)).collect::<Result<_>>())?;
+        Ok(Some((ProposedBlock { header: record.header, txs }, store.certificate(Height(height))?)))
+    }
+
+    /// Durably keeps the block this node proposes at `height` and `round`, so that it proposes
+    /// the same one if asked again, after a restart too.
+    pub fn keep_own_proposal(&self, height: u64, round: u32, block: &ProposedBlock) -> Result<()> {
+        self.shared.store.put_proposal(Height(height), round, &block.encode())
+    }
+
+    /// The block this node proposed at `height` and `round`, if it proposed one there and no
+    /// block at that height has committed.
+    pub fn own_proposal(&self, height: u64, round: u32) -> Result<Option<ProposedBlock>> {
+        self.shared.store.proposal(Height(height), round)?.map(|bytes| ProposedBlock::decode(&bytes)).transpose()
     }
 
     /// [`Node::propose`] and [`Node::commit`] as one step (a single-node chain's producer).
     pub fn produce_block(&self, time: u64) -> Result<Option<BlockSummary>> {
         let _one_at_a_time = self.lock_commits();
-        self.propose_held(time)?.map(|proposal| self.commit_held(proposal)).transpose()
+        self.propose_held(time, false)?.map(|proposal| self.commit_held(proposal, None)).transpose()
     }
 
     fn lock_commits(&self) -> MutexGuard<'_, ()> {
@@ -187,7 +276,7 @@ impl Node {
     }
 
     /// The commit, with `committing` held by the caller.
-    fn commit_held(&self, Proposal { block }: Proposal) -> Result<BlockSummary> {
+    fn commit_held(&self, Proposal { block, .. }: Proposal, certificate: Option<&[u8]>) -> Result<BlockSummary> {
         let (summary, links, update, changed, previous) = {
             let mut inner = self.shared.lock();
             let Inner { state, mempool, focus, focus_pending, model, model_pending } = &mut *inner;
@@ -197,7 +286,7 @@ impl Node {
             if block.header.parent != state.tip().1 || block.header.focus_root != focus.summary.root {
                 return Err(EngineError::StaleProposal { proposed: block.header.height, tip });
             }
-            self.shared.store.commit_block(&block)?;
+            self.shared.store.commit_block(&block, certificate)?;
             // The focus (and its operator) is the tip's unless a focus failed after its block
             // was written; then the operator is rebuilt from the state rather than updated
             // from one that lacks that block's links, and the focus is recomputed.

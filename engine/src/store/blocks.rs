@@ -23,6 +23,14 @@ pub trait BlockReader {
     /// The transactions of one block, in block order.
     fn block_txs(&self, height: Height) -> Result<Vec<TxRecord>>;
 
+    /// The commit certificate that decided the block at `height` (the consensus crate's
+    /// encoding), if consensus decided it.
+    fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>>;
+
+    /// The block this node proposed at `height` and `round`, while no block at that height is
+    /// committed.
+    fn proposal(&self, height: Height, round: u32) -> Result<Option<Vec<u8>>>;
+
     /// Where a transaction was committed.
     fn tx_location(&self, cid: &Cid) -> Result<Option<TxLocation>>;
 }

@@ -38,6 +38,8 @@ struct Tables {
     mempool: BTreeMap<u64, SignedTx>,
     focus: BTreeMap<(Height, u32), Vec<u8>>,
     focus_summaries: BTreeMap<Height, FocusSummary>,
+    certificates: BTreeMap<Height, Vec<u8>>,
+    proposals: BTreeMap<(Height, u32), Vec<u8>>,
     /// By the particle's bytes, the order [`ContentReader::for_each_content`] promises.
     content: BTreeMap<Vec<u8>, (Particle, Vec<u8>)>,
 }
@@ -84,8 +86,12 @@ impl Tables {
         Ok(())
     }
 
-    fn apply(&mut self, block: &BlockDiff) {
+    fn apply(&mut self, block: &BlockDiff, certificate: Option<&[u8]>) {
         let height = Height(block.header.height);
+        if let Some(certificate) = certificate {
+            self.certificates.insert(height, certificate.to_vec());
+        }
+        self.proposals = self.proposals.split_off(&(Height(height.0 + 1), 0));
         for (idx, particle) in &block.new_particles {
             self.particle_idx.insert(*particle, *idx);
             self.particles.push(*particle);
@@ -187,6 +193,14 @@ impl BlockReader for MemoryStore {
 
     fn block_txs(&self, height: Height) -> Result<Vec<TxRecord>> {
         Ok(self.read().txs.range((height, 0)..=(height, u32::MAX)).map(|(_, tx)| tx.clone()).collect())
+    }
+
+    fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>> {
+        Ok(self.read().certificates.get(&height).cloned())
+    }
+
+    fn proposal(&self, height: Height, round: u32) -> Result<Option<Vec<u8>>> {
+        Ok(self.read().proposals.get(&(height, round)).cloned())
     }
 
     fn tx_location(&self, cid: &Cid) -> Result<Option<TxLocation>> {
@@ -305,14 +319,19 @@ impl StoreWriter for MemoryStore {
         let mut tables = self.write();
         tables.check_next(block)?;
         tables.genesis = Some(genesis.clone());
-        tables.apply(block);
+        tables.apply(block, None);
         Ok(())
     }
 
-    fn commit_block(&self, block: &BlockDiff) -> Result<()> {
+    fn commit_block(&self, block: &BlockDiff, certificate: Option<&[u8]>) -> Result<()> {
         let mut tables = self.write();
         tables.check_next(block)?;
-        tables.apply(block);
+        tables.apply(block, certificate);
+        Ok(())
+    }
+
+    fn put_proposal(&self, height: Height, round: u32, block: &[u8]) -> Result<()> {
+        self.write().proposals.insert((height, round), block.to_vec());
         Ok(())
     }
 

@@ -163,7 +163,7 @@ fn a_focus_lost_in_a_crash_is_recomputed_bit_for_bit() {
     let proposal = crashed.node().propose(1_002).unwrap().unwrap();
     crashed.node = None;
     let store = engine::store::RocksStore::open_within(crashed.dir.path(), Default::default()).unwrap();
-    engine::store::StoreWriter::commit_block(&store, proposal.block()).unwrap();
+    engine::store::StoreWriter::commit_block(&store, proposal.block(), None).unwrap();
     drop(store);
     crashed.restart();
     let (got, want) = (crashed.node().query().focus(), reference.node().query().focus());

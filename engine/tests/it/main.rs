@@ -5,6 +5,7 @@ mod focus;
 mod rules;
 mod store;
 mod uniqueness;
+mod validators;
 
 use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, SignedTx, Transaction};
 use tempfile::TempDir;

@@ -16,7 +16,7 @@ use rocksdb::{
     Options, WriteBatch, WriteOptions,
 };
 
-use tables::{GENESIS_KEY, Table, be, focus_key, parse_tx_key, tx_key};
+use tables::{GENESIS_KEY, Table, be, focus_key, parse_tx_key, proposal_key, tx_key};
 
 use super::{BlockReader, ContentReader, FocusReader, LinkPosition, LinkReader, LinkScan, MempoolReader, StoreWriter};
 use crate::{
@@ -85,8 +85,11 @@ impl RocksStore {
         if !path.join("CURRENT").exists() {
             return Err(EngineError::NoDatabase(path.to_owned()));
         }
-        let names = Table::ALL.iter().map(|t| t.name());
-        let db = DB::open_cf_for_read_only(&Self::options(&MemoryBudget::default()), path, names, false)?;
+        // A database written by an older binary lacks the newer tables; they read as empty.
+        let options = Self::options(&MemoryBudget::default());
+        let present = DB::list_cf(&options, path)?;
+        let names = Table::ALL.iter().map(|t| t.name()).filter(|name| present.iter().any(|p| p == name));
+        let db = DB::open_cf_for_read_only(&options, path, names, false)?;
         Ok(RocksStore { db })
     }
 
@@ -127,12 +130,16 @@ impl RocksStore {
             .collect()
     }
 
+    /// A table to write: every table exists in a database opened for writing.
     fn cf(&self, table: Table) -> &ColumnFamily {
-        self.db.cf_handle(table.name()).expect("every table is opened with the database")
+        self.db.cf_handle(table.name()).expect("every table is opened with a writable database")
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get_cf(self.cf(table), key)?)
+        match self.db.cf_handle(table.name()) {
+            Some(cf) => Ok(self.db.get_cf(cf, key)?),
+            None => Ok(None),
+        }
     }
 
     fn write_synced(&self, batch: WriteBatch) -> Result<()> {
@@ -152,7 +159,10 @@ impl RocksStore {
             Some(key) => IteratorMode::From(key, Direction::Forward),
             None => IteratorMode::Start,
         };
-        for item in self.db.iterator_cf(self.cf(table), mode) {
+        let Some(cf) = self.db.cf_handle(table.name()) else {
+            return Ok(());
+        };
+        for item in self.db.iterator_cf(cf, mode) {
             let (key, value) = item?;
             if !visit(&key, &value)? {
                 break;
@@ -162,10 +172,13 @@ impl RocksStore {
     }
 
     fn last(&self, table: Table) -> Result<Option<KeyValue>> {
-        Ok(self.db.iterator_cf(self.cf(table), IteratorMode::End).next().transpose()?)
+        let Some(cf) = self.db.cf_handle(table.name()) else {
+            return Ok(None);
+        };
+        Ok(self.db.iterator_cf(cf, IteratorMode::End).next().transpose()?)
     }
 
-    fn stage_block(&self, batch: &mut WriteBatch, block: &BlockDiff) {
+    fn stage_block(&self, batch: &mut WriteBatch, block: &BlockDiff, certificate: Option<&[u8]>) {
         let height = Height(block.header.height);
         for (idx, particle) in &block.new_particles {
             let cid = particle.to_bytes();
@@ -199,6 +212,15 @@ impl RocksStore {
             batch.delete_cf(self.cf(Table::Mempool), seq.to_be_bytes());
         }
         batch.put_cf(self.cf(Table::Blocks), height.to_be_bytes(), block.record().encode());
+        if let Some(certificate) = certificate {
+            batch.put_cf(self.cf(Table::Certificates), height.to_be_bytes(), certificate);
+        }
+        // A validator's proposals at this height or below can never be asked for again.
+        batch.delete_range_cf(
+            self.cf(Table::Proposals),
+            proposal_key(Height(0), 0),
+            proposal_key(Height(height.0 + 1), 0),
+        );
     }
 
     /// Compacts every table fully and answers the size of the live SST files in bytes (what
@@ -237,6 +259,14 @@ impl BlockReader for RocksStore {
             Ok(true)
         })?;
         Ok(txs)
+    }
+
+    fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>> {
+        self.get(Table::Certificates, &height.to_be_bytes())
+    }
+
+    fn proposal(&self, height: Height, round: u32) -> Result<Option<Vec<u8>>> {
+        self.get(Table::Proposals, &proposal_key(height, round))
     }
 
     fn tx_location(&self, cid: &Cid) -> Result<Option<TxLocation>> {
@@ -366,13 +396,19 @@ impl StoreWriter for RocksStore {
     fn commit_genesis(&self, genesis: &Genesis, block: &BlockDiff) -> Result<()> {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(Table::Meta), GENESIS_KEY, genesis.encode());
-        self.stage_block(&mut batch, block);
+        self.stage_block(&mut batch, block, None);
         self.write_synced(batch)
     }
 
-    fn commit_block(&self, block: &BlockDiff) -> Result<()> {
+    fn commit_block(&self, block: &BlockDiff, certificate: Option<&[u8]>) -> Result<()> {
         let mut batch = WriteBatch::default();
-        self.stage_block(&mut batch, block);
+        self.stage_block(&mut batch, block, certificate);
+        self.write_synced(batch)
+    }
+
+    fn put_proposal(&self, height: Height, round: u32, block: &[u8]) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(Table::Proposals), proposal_key(height, round), block);
         self.write_synced(batch)
     }
 

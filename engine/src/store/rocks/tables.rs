@@ -2,7 +2,8 @@
 //!
 //! Integers are big-endian so that keys sort numerically. Every write of a block goes through
 //! one `WriteBatch`; every table below is written only by `RocksStore::commit_block`, except
-//! `Mempool` (admission) and `Content` (posted content, not consensus state). The link indices'
+//! `Mempool` (admission), `Content` (posted content, not consensus state) and `Proposals` (a
+//! validator's own proposals). The link indices'
 //! keys are [`LinkPosition`](crate::store::LinkPosition)s' bytes.
 
 use crate::ids::Height;
@@ -43,10 +44,16 @@ pub(super) enum Table {
     Focus,
     /// [`Height`](crate::ids::Height) → focus summary (root, iterations, bound, syntropy).
     FocusSummary,
+    /// [`Height`](crate::ids::Height) → the commit certificate that decided the block (opaque: the
+    /// consensus crate's encoding), written in the block's batch.
+    Certificates,
+    /// `height ‖ round` → the block this node proposed there, so that it proposes the same one
+    /// again after a restart; dropped when a block at that height commits.
+    Proposals,
 }
 
 impl Table {
-    pub(super) const ALL: [Table; 16] = [
+    pub(super) const ALL: [Table; 18] = [
         Table::Meta,
         Table::ParticleByCid,
         Table::CidByParticle,
@@ -63,6 +70,8 @@ impl Table {
         Table::Mempool,
         Table::Focus,
         Table::FocusSummary,
+        Table::Certificates,
+        Table::Proposals,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -83,6 +92,8 @@ impl Table {
             Table::Mempool => "mempool",
             Table::Focus => "focus",
             Table::FocusSummary => "focus_summary",
+            Table::Certificates => "certificates",
+            Table::Proposals => "proposals",
         }
     }
 
@@ -111,6 +122,11 @@ pub(super) fn parse_tx_key(key: &[u8]) -> Option<(Height, u32)> {
 /// Reads a big-endian integer of N bytes at `at`.
 pub(super) fn be<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
     bytes.get(at..at + N)?.try_into().ok()
+}
+
+/// Key of a proposal: the round in the slot of a transaction index.
+pub(super) fn proposal_key(height: Height, round: u32) -> [u8; 12] {
+    tx_key(height, round)
 }
 
 /// Key of a focus history chunk: the chunk index in the slot of a transaction index.

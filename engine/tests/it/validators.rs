@@ -1,0 +1,89 @@
+//! Two nodes on one genesis, as two validators: what one proposes the other derives again from
+//! the transactions alone, and a block its state machine does not derive is refused unchanged.
+
+use engine::{ProposedBlock, SignedTx};
+
+use crate::Chain;
+
+/// Two nodes of the same chain (same genesis, same keys), each in its own directory.
+fn two_validators() -> (Chain, Chain) {
+    (Chain::new(2), Chain::new(2))
+}
+
+#[test]
+fn a_block_proposed_by_one_validator_commits_identically_on_another() {
+    let (a, b) = two_validators();
+    a.node().submit(a.tx(0, 1, &[(1, 2), (2, 3)])).unwrap();
+    a.node().submit(a.tx(1, 1, &[(3, 1)])).unwrap();
+    // `b` saw one of the two transactions; the block takes it out of its mempool too.
+    b.node().submit(b.tx(1, 1, &[(3, 1)])).unwrap();
+
+    for height in 1..=3u64 {
+        let proposal = a.node().propose_block(2_000 + height).unwrap();
+        let bytes = proposal.to_proposed().encode();
+        let validated = b.node().validate_proposal(ProposedBlock::decode(&bytes).unwrap()).unwrap();
+        assert_eq!(validated.block().header, proposal.block().header);
+        let certificate = format!("certificate {height}").into_bytes();
+        let on_a = a.node().commit_decided(proposal, &certificate).unwrap();
+        let on_b = b.node().commit_decided(validated, &certificate).unwrap();
+        assert_eq!(on_a, on_b, "height {height}");
+        // A catching-up node gets the same bytes and certificate back.
+        let (synced, kept) = b.node().decided_block(height).unwrap().unwrap();
+        assert_eq!(synced.encode(), bytes);
+        assert_eq!(kept, Some(certificate));
+    }
+    let (status_a, status_b) = (a.node().query().status(), b.node().query().status());
+    assert_eq!((status_a.tip, status_a.counts.links), (status_b.tip, status_b.counts.links));
+    assert_eq!(a.node().query().focus().summary.root, b.node().query().focus().summary.root);
+    assert!(b.node().query().store().mempool().unwrap().is_empty(), "the committed transaction left b's mempool");
+}
+
+#[test]
+fn a_block_with_a_wrong_focus_root_or_a_forged_transaction_is_refused_and_changes_nothing() {
+    let (a, b) = two_validators();
+    a.node().submit(a.tx(0, 1, &[(1, 2)])).unwrap();
+    let proposal = a.node().propose_block(5_000).unwrap();
+    let honest = proposal.to_proposed();
+    let before = b.fingerprint();
+
+    let mut wrong_focus = honest.clone();
+    wrong_focus.header.focus_root[0] ^= 1;
+    let err = b.node().validate_proposal(wrong_focus).unwrap_err();
+    assert!(err.to_string().contains("another focus root"), "{err}");
+
+    let mut forged = honest.clone();
+    forged.txs[0] = SignedTx { signature: [9; 64], ..forged.txs[0].clone() };
+    let err = b.node().validate_proposal(forged).unwrap_err();
+    assert!(err.to_string().contains("signature does not verify"), "{err}");
+
+    let mut extra_link = honest.clone();
+    extra_link.txs.push(a.tx(1, 1, &[(4, 5)]));
+    let err = b.node().validate_proposal(extra_link).unwrap_err();
+    assert!(err.to_string().contains("its transactions give header"), "{err}");
+
+    let mut replayed = honest.clone();
+    replayed.txs.push(honest.txs[0].clone());
+    assert_eq!(b.node().validate_proposal(replayed).unwrap_err().code(), "MALFORMED");
+
+    let mut far = honest.clone();
+    far.header.height += 1;
+    assert!(b.node().validate_proposal(far).unwrap_err().to_string().contains("does not extend the tip"));
+
+    assert_eq!(b.fingerprint(), before);
+    b.node().validate_proposal(honest).unwrap();
+}
+
+#[test]
+fn an_own_proposal_is_kept_across_a_restart_until_its_height_commits() {
+    let (mut a, _) = two_validators();
+    a.node().submit(a.tx(0, 1, &[(1, 2)])).unwrap();
+    let proposal = a.node().propose_block(7_000).unwrap();
+    a.node().keep_own_proposal(1, 0, &proposal.to_proposed()).unwrap();
+    a.restart();
+    assert_eq!(a.node().own_proposal(1, 0).unwrap(), Some(proposal.to_proposed()));
+    assert_eq!(a.node().own_proposal(1, 1).unwrap(), None);
+    let kept = a.node().own_proposal(1, 0).unwrap().unwrap();
+    let validated = a.node().validate_proposal(kept).unwrap();
+    a.node().commit_decided(validated, b"certificate").unwrap();
+    assert_eq!(a.node().own_proposal(1, 0).unwrap(), None);
+}
