@@ -60,6 +60,17 @@ pub struct GenesisNeuron {
     pub stake: u64,
 }
 
+/// A validator of a chain that several nodes run, with its voting power until Sprint's
+/// weights take over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// Its ed25519 public key (it signs votes and proposals with it).
+    pub address: Address,
+    /// Its voting power (≥ 1).
+    pub power: u64,
+}
+
 /// The genesis document, read from TOML or JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +90,11 @@ pub struct Genesis {
     /// Initial stakes.
     #[serde(default)]
     pub neurons: Vec<GenesisNeuron>,
+    /// The initial validators when several nodes run the chain through consensus; none for a
+    /// chain one node produces. (Left out of the encoding when empty, so a single-node chain's
+    /// genesis CID does not depend on it.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validators: Vec<GenesisValidator>,
 }
 
 impl Genesis {
@@ -90,6 +106,7 @@ impl Genesis {
             default_stake: 1,
             params: ChainParams::default(),
             neurons: neurons.iter().map(|&address| GenesisNeuron { address, stake: 1000 }).collect(),
+            validators: Vec::new(),
         }
     }
 
@@ -123,6 +140,21 @@ impl Genesis {
             if !seen.insert(n.address) {
                 return fail(format!("neuron {} is listed twice", n.address));
             }
+        }
+        let mut validators = HashSet::new();
+        let mut total = 0u64;
+        for v in &self.validators {
+            if !validators.insert(v.address) {
+                return fail(format!("validator {} is listed twice", v.address));
+            }
+            if v.power == 0 {
+                return fail(format!("validator {} has power 0", v.address));
+            }
+            total = total.saturating_add(v.power);
+        }
+        // Consensus sums powers and compares 3 × a sum with 2 × the total.
+        if total.checked_mul(3).is_none() {
+            return fail(format!("validator powers sum to {total}: 3 × the total must fit in 64 bits"));
         }
         Ok(())
     }
@@ -166,6 +198,19 @@ mod tests {
         assert_eq!(Genesis::read(&json_path).unwrap(), g);
     }
 
+    const PINNED_DEVELOPMENT_CID: &str = "bafyreiea66unbsb7rhmxumqkmsdiodi7ojosq5vjduuscpalf4h3uezury";
+
+    #[test]
+    fn a_genesis_without_validators_keeps_its_cid() {
+        let a = NeuronKey::from_secret([1; 32]).address();
+        let single = Genesis::development(&[a], 7);
+        // Pinned before validators existed: a single-node chain's block 0 parent must not move.
+        assert_eq!(single.cid().to_string(), PINNED_DEVELOPMENT_CID);
+        let with = Genesis { validators: vec![GenesisValidator { address: a, power: 3 }], ..single.clone() };
+        assert_ne!(with.cid(), single.cid());
+        with.validate().unwrap();
+    }
+
     #[test]
     fn rejects_bad_documents() {
         let dir = tempfile::tempdir().unwrap();
@@ -181,6 +226,14 @@ mod tests {
                 "twice",
             ),
             ("chain_id = \"c\"\n[[neurons]]\naddress = \"neuron1xyz\"\nstake = 1".to_string(), "address"),
+            (format!("chain_id = \"c\"\n[[validators]]\naddress = \"{a}\"\npower = 0"), "power 0"),
+            (
+                format!(
+                    "chain_id = \"c\"\n[[validators]]\naddress = \"{a}\"\npower = 1\n[[validators]]\naddress = \"{a}\"\npower = 2"
+                ),
+                "validator",
+            ),
+            (format!("chain_id = \"c\"\n[[validators]]\naddress = \"{a}\"\npower = {}", u64::MAX / 2), "64 bits"),
         ] {
             let path = dir.path().join("bad.toml");
             std::fs::write(&path, &text).unwrap();

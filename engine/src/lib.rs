@@ -45,7 +45,7 @@ pub mod views;
 pub use block::{BlockHeader, ProposedBlock};
 pub use error::{EngineError, ErrorCode, Result};
 pub use focus::{Focus, FocusSummary};
-pub use genesis::{ChainParams, Genesis};
+pub use genesis::{ChainParams, Genesis, GenesisValidator};
 pub use neuron::{Address, NeuronKey};
 pub use node::{Node, Proposal};
 pub use particle::Particle;

@@ -1,0 +1,162 @@
+//! How consensus messages travel and rest: borsh for every one (Malachite's generic messages
+//! carry borsh impls behind their `borsh` features; ours derive it). One codec for the network,
+//! the sync protocol and the write-ahead log.
+
+use bytes::Bytes;
+use malachitebft_codec::{Codec, HasEncodedLen};
+use malachitebft_core_consensus::{LivenessMsg, ProposedValue, SignedConsensusMsg};
+use malachitebft_core_types::{
+    CommitCertificate, ExtendedCommitCertificate, ExtendedCommitSignature, PolkaCertificate, Round, SignedExtension,
+    ValidatorProof,
+};
+use malachitebft_engine::util::streaming::StreamMessage;
+use malachitebft_sync::{RawDecidedValue, Request, Response, Status, ValueResponse};
+
+use crate::{
+    context::{BlockId, Cybergraph, Height, ProposalPart, ValidatorAddress},
+    signing::Signature,
+};
+
+/// The codec: borsh, refusing trailing bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BorshCodec;
+
+/// Bytes that are not the message they were read as.
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable consensus message: {0}")]
+pub struct DecodeError(#[from] borsh::io::Error);
+
+fn encode(message: &impl borsh::BorshSerialize) -> Result<Bytes, DecodeError> {
+    Ok(Bytes::from(borsh::to_vec(message)?))
+}
+
+fn decode<T: borsh::BorshDeserialize>(bytes: &[u8]) -> Result<T, DecodeError> {
+    Ok(borsh::from_slice(bytes)?)
+}
+
+macro_rules! borsh_codec {
+    ($($message:ty),* $(,)?) => {$(
+        impl Codec<$message> for BorshCodec {
+            type Error = DecodeError;
+
+            fn decode(&self, bytes: Bytes) -> Result<$message, DecodeError> {
+                decode(&bytes)
+            }
+
+            fn encode(&self, message: &$message) -> Result<Bytes, DecodeError> {
+                encode(message)
+            }
+        }
+    )*};
+}
+
+borsh_codec!(
+    ProposalPart,
+    SignedConsensusMsg<Cybergraph>,
+    LivenessMsg<Cybergraph>,
+    StreamMessage<ProposalPart>,
+    ProposedValue<Cybergraph>,
+    PolkaCertificate<Cybergraph>,
+    CommitCertificate<Cybergraph>,
+    Status<Cybergraph>,
+    Request<Cybergraph>,
+);
+
+/// A sync response's form: upstream's borsh impl needs one for the extended certificate, which
+/// it lacks.
+#[derive(borsh::BorshSerialize, borsh::BorshDeserialize)]
+struct WireResponse {
+    start_height: Height,
+    values: Vec<WireDecided>,
+}
+
+#[derive(borsh::BorshSerialize, borsh::BorshDeserialize)]
+struct WireDecided {
+    value_bytes: Vec<u8>,
+    height: Height,
+    round: Round,
+    value_id: BlockId,
+    signatures: Vec<(ValidatorAddress, Signature, Option<SignedExtension<Cybergraph>>)>,
+}
+
+impl WireResponse {
+    fn of(Response::ValueResponse(response): &Response<Cybergraph>) -> Self {
+        let values = response
+            .values
+            .iter()
+            .map(|value| {
+                let certificate = &value.certificate;
+                WireDecided {
+                    value_bytes: value.value_bytes.to_vec(),
+                    height: certificate.height,
+                    round: certificate.round,
+                    value_id: certificate.value_id,
+                    signatures: certificate
+                        .commit_signatures
+                        .iter()
+                        .map(|s| (s.address, s.signature, s.extension.clone()))
+                        .collect(),
+                }
+            })
+            .collect();
+        WireResponse { start_height: response.start_height, values }
+    }
+
+    fn into_response(self) -> Response<Cybergraph> {
+        let values = self
+            .values
+            .into_iter()
+            .map(|value| {
+                let certificate = ExtendedCommitCertificate {
+                    height: value.height,
+                    round: value.round,
+                    value_id: value.value_id,
+                    commit_signatures: value
+                        .signatures
+                        .into_iter()
+                        .map(|(address, signature, extension)| ExtendedCommitSignature {
+                            address,
+                            signature,
+                            extension,
+                        })
+                        .collect(),
+                };
+                RawDecidedValue::new(Bytes::from(value.value_bytes), certificate)
+            })
+            .collect();
+        Response::ValueResponse(ValueResponse::new(self.start_height, values))
+    }
+}
+
+impl Codec<Response<Cybergraph>> for BorshCodec {
+    type Error = DecodeError;
+
+    fn decode(&self, bytes: Bytes) -> Result<Response<Cybergraph>, DecodeError> {
+        Ok(decode::<WireResponse>(&bytes)?.into_response())
+    }
+
+    fn encode(&self, response: &Response<Cybergraph>) -> Result<Bytes, DecodeError> {
+        encode(&WireResponse::of(response))
+    }
+}
+
+impl HasEncodedLen<Response<Cybergraph>> for BorshCodec {
+    fn encoded_len(&self, response: &Response<Cybergraph>) -> Result<usize, DecodeError> {
+        Ok(borsh::object_length(&WireResponse::of(response))?)
+    }
+}
+
+/// The proof that a network peer is run by a validator's key has no borsh form upstream:
+/// `public_key ‖ peer_id ‖ signature`, the first two length-prefixed.
+impl Codec<ValidatorProof<Cybergraph>> for BorshCodec {
+    type Error = DecodeError;
+
+    fn decode(&self, bytes: Bytes) -> Result<ValidatorProof<Cybergraph>, DecodeError> {
+        let (public_key, peer_id, signature): (Vec<u8>, Vec<u8>, Signature) = decode(&bytes)?;
+        Ok(ValidatorProof::new(public_key, peer_id, signature))
+    }
+
+    fn encode(&self, proof: &ValidatorProof<Cybergraph>) -> Result<Bytes, DecodeError> {
+        encode(&(&proof.public_key, &proof.peer_id, proof.signature))
+    }
+}
