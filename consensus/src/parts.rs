@@ -83,10 +83,10 @@ impl Reassembly {
     pub fn receive(&mut self, publisher: PeerId, message: StreamMessage<ProposalPart>) -> Option<Assembled> {
         let key = (publisher, message.stream_id.clone());
         if !self.streams.contains_key(&key) {
-            if self.streams.len() == MAX_STREAMS {
-                if let Some(oldest) = self.arrival.pop_front() {
-                    self.streams.remove(&oldest);
-                }
+            if self.streams.len() == MAX_STREAMS
+                && let Some(oldest) = self.arrival.pop_front()
+            {
+                self.streams.remove(&oldest);
             }
             self.arrival.push_back(key.clone());
         }
