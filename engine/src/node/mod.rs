@@ -137,6 +137,11 @@ impl Node {
         &self.shared.chain_id
     }
 
+    /// The chain's genesis document.
+    pub fn genesis(&self) -> Genesis {
+        self.shared.with_state(|state| state.genesis().clone())
+    }
+
     /// Transaction size limits.
     pub fn tx_limits(&self) -> TxLimits {
         self.shared.limits

@@ -1,0 +1,355 @@
+//! The application side of Malachite: answers each [`AppMsg`] from the node — propose a block,
+//! validate a peer's, commit what was decided, serve and take synced blocks.
+//!
+//! Every call into the node that touches the store or the focus runs on the blocking pool: a
+//! commit computes the focus (seconds on a large graph) and must not stall the network tasks.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use engine::{Node, ProposedBlock};
+use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use malachitebft_codec::Codec;
+use malachitebft_core_consensus::{LocallyProposedValue, ProposedValue};
+use malachitebft_core_types::{
+    CommitCertificate, ExtendedCommitCertificate, HeightParams, LinearTimeouts, Round, Validity, VoteExtensions,
+};
+use malachitebft_engine::host::{Next, SyncedValueOutcome};
+use malachitebft_sync::RawDecidedValue;
+
+use crate::{
+    codec::BorshCodec,
+    context::{BlockId, Cybergraph, Height, ValidatorAddress, ValidatorSet},
+    error::{ConsensusError, Result},
+    parts::{self, Assembled, Reassembly},
+};
+
+/// How this node takes part, beyond the validator set.
+#[derive(Clone, Debug)]
+pub struct Pace {
+    /// Consensus timeouts (propose, prevote, precommit and their growth per round).
+    pub timeouts: LinearTimeouts,
+    /// The least time a height takes (Malachite's target time): the block interval.
+    pub block_interval: Duration,
+    /// How far a live proposal's time may stray from this node's clock.
+    pub max_clock_drift: Duration,
+    /// Most decided blocks served in one sync answer.
+    pub max_sync_batch: u64,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            timeouts: LinearTimeouts::default(),
+            block_interval: Duration::from_secs(1),
+            max_clock_drift: Duration::from_secs(10),
+            max_sync_batch: 64,
+        }
+    }
+}
+
+/// A block of the current or a later height seen but not decided: its proposer's value.
+struct Undecided {
+    round: Round,
+    valid_round: Round,
+    proposer: ValidatorAddress,
+    block: ProposedBlock,
+    validity: Validity,
+}
+
+/// The application's state between messages.
+pub struct App {
+    node: Arc<Node>,
+    me: Option<ValidatorAddress>,
+    validators: ValidatorSet,
+    pace: Pace,
+    reassembly: Reassembly,
+    /// Blocks seen at heights not yet committed, by header CID.
+    undecided: HashMap<BlockId, Undecided>,
+    /// The height consensus works on.
+    height: Height,
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Runs a node call on the blocking pool.
+async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(call).await.map_err(|e| ConsensusError::Stopped(e.to_string()))
+}
+
+impl App {
+    /// The application of `node`, signing as `me` (a validator) or following (`None`).
+    pub fn new(node: Arc<Node>, me: Option<ValidatorAddress>, validators: ValidatorSet, pace: Pace) -> Self {
+        let max_block_bytes = max_block_bytes(&node);
+        App {
+            node,
+            me,
+            validators,
+            pace,
+            reassembly: Reassembly::new(max_block_bytes),
+            undecided: HashMap::new(),
+            height: Height(0),
+        }
+    }
+
+    fn params(&self) -> HeightParams<Cybergraph> {
+        HeightParams::new(self.validators.clone(), self.pace.timeouts, Some(self.pace.block_interval))
+    }
+
+    /// The height after the node's tip.
+    fn next_height(&self) -> Height {
+        Height(self.node.query().status().counts.height + 1)
+    }
+
+    /// Answers consensus until its channel closes.
+    pub async fn run(mut self, channels: &mut Channels<Cybergraph>) -> Result<()> {
+        while let Some(message) = channels.consensus.recv().await {
+            self.handle(message, channels).await?;
+        }
+        Err(ConsensusError::Stopped("consensus closed its channel".into()))
+    }
+
+    async fn handle(&mut self, message: AppMsg<Cybergraph>, channels: &mut Channels<Cybergraph>) -> Result<()> {
+        match message {
+            AppMsg::ConsensusReady { reply } => {
+                self.height = self.next_height();
+                tracing::info!(height = %self.height, validators = self.validators.validators().len(), "consensus ready");
+                let _ = reply.send((self.height, self.params()));
+            }
+            AppMsg::StartedRound { height, round, proposer, reply_value, .. } => {
+                self.height = height;
+                tracing::debug!(%height, %round, %proposer, "round started");
+                let seen = self
+                    .undecided
+                    .iter()
+                    .filter(|(_, u)| u.round == round)
+                    .filter(|(_, u)| u.block.header.height == height.0)
+                    .map(|(id, u)| self.proposed_value(*id, u))
+                    .collect();
+                let _ = reply_value.send(seen);
+            }
+            AppMsg::GetValue { height, round, reply, .. } => {
+                let block = self.own_block(height, round).await?;
+                let id = BlockId(block.header.cid());
+                let me = self.me.ok_or_else(|| ConsensusError::Stopped("asked to propose without a key".into()))?;
+                self.publish(channels, height, round, me, Round::Nil, &block).await?;
+                self.undecided.insert(
+                    id,
+                    Undecided { round, valid_round: Round::Nil, proposer: me, block, validity: Validity::Valid },
+                );
+                let _ = reply.send(LocallyProposedValue::new(height, round, id));
+            }
+            AppMsg::ReceivedProposalPart { from, published_by, part, reply } => {
+                let value = match self.reassembly.receive(published_by.unwrap_or(from), part) {
+                    Some(assembled) => self.received(assembled, true).await?,
+                    None => None,
+                };
+                let _ = reply.send(value);
+            }
+            AppMsg::RestreamProposal { height, round, valid_round, address, value_id } => {
+                if let Some(undecided) = self.undecided.get(&value_id) {
+                    let block = undecided.block.clone();
+                    self.publish(channels, height, round, address, valid_round, &block).await?;
+                }
+            }
+            AppMsg::Decided { certificate, reply, .. } => {
+                self.commit(&certificate).await?;
+                let _ = reply.send(());
+            }
+            AppMsg::Finalized { certificate, reply, .. } => {
+                let next = match self.next_height() > certificate.height {
+                    true => {
+                        self.height = Height(certificate.height.0 + 1);
+                        let committed = certificate.height.0;
+                        self.undecided.retain(|_, u| u.block.header.height > committed);
+                        Next::Start(self.height, self.params())
+                    }
+                    false => Next::Restart(certificate.height, self.params()),
+                };
+                let _ = reply.send(next);
+            }
+            AppMsg::GetHistoryMinHeight { reply } => {
+                let _ = reply.send(Height(1));
+            }
+            AppMsg::GetDecidedValues { range, reply } => {
+                let (start, end) = (range.start().0, range.end().0.min(range.start().0 + self.pace.max_sync_batch - 1));
+                let node = Arc::clone(&self.node);
+                let values = blocking(move || decided_values(&node, start, end)).await??;
+                let _ = reply.send(values);
+            }
+            AppMsg::ProcessSyncedValue { height, round, proposer, value_bytes, reply } => {
+                let assembled =
+                    Assembled { height, round, proposer, valid_round: Round::Nil, block: value_bytes.to_vec() };
+                let outcome = match self.received(assembled, false).await? {
+                    Some(value) => SyncedValueOutcome::Verdict(value),
+                    None => SyncedValueOutcome::PeerFault,
+                };
+                let _ = reply.send(outcome);
+            }
+            AppMsg::ExtendVote { reply, .. } => {
+                let _ = reply.send(None);
+            }
+            AppMsg::VerifyVoteExtensions { extensions, reply, .. } => {
+                // This chain's votes carry none; any that arrive are refused.
+                let verdicts = extensions
+                    .into_iter()
+                    .map(|(address, _)| {
+                        (address, Err(malachitebft_core_consensus::VoteExtensionError::InvalidVoteExtension))
+                    })
+                    .collect();
+                let _ = reply.send(verdicts);
+            }
+        }
+        Ok(())
+    }
+
+    /// The block this node proposes at `height` and `round`: the one it proposed there before
+    /// (kept across restarts), or a new one from its mempool, kept before it is published.
+    async fn own_block(&self, height: Height, round: Round) -> Result<ProposedBlock> {
+        let node = Arc::clone(&self.node);
+        let round = round.as_u32().ok_or_else(|| ConsensusError::Stopped("asked to propose in no round".into()))?;
+        blocking(move || -> Result<ProposedBlock> {
+            if let Some(block) = node.own_proposal(height.0, round)? {
+                return Ok(block);
+            }
+            let block = node.propose_block(now_millis())?.to_proposed();
+            node.keep_own_proposal(height.0, round, &block)?;
+            Ok(block)
+        })
+        .await?
+    }
+
+    async fn publish(
+        &self,
+        channels: &mut Channels<Cybergraph>,
+        height: Height,
+        round: Round,
+        proposer: ValidatorAddress,
+        valid_round: Round,
+        block: &ProposedBlock,
+    ) -> Result<()> {
+        for part in parts::cut(parts::stream_id(height, round), height, round, proposer, valid_round, &block.encode()) {
+            channels
+                .network
+                .send(NetworkMsg::PublishProposalPart(part))
+                .await
+                .map_err(|e| ConsensusError::Stopped(format!("network: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// A block received from a peer (live) or from sync: decoded and, at the next height,
+    /// validated by the node. `None` when the bytes are no block or no value for consensus.
+    async fn received(&mut self, assembled: Assembled, live: bool) -> Result<Option<ProposedValue<Cybergraph>>> {
+        let Assembled { height, round, proposer, valid_round, block } = assembled;
+        let block = match ProposedBlock::decode(&block) {
+            Ok(block) if block.header.height == height.0 => block,
+            Ok(_) | Err(_) => {
+                tracing::warn!(%height, %round, %proposer, "a proposal's parts are no block of its height");
+                return Ok(None);
+            }
+        };
+        let id = BlockId(block.header.cid());
+        if height < self.next_height() {
+            return Ok(None);
+        }
+        let validity = match height == self.next_height() {
+            true => self.validate(&block, live).await?,
+            // A later height's block: validated when this node gets there.
+            false => Validity::Valid,
+        };
+        let undecided = Undecided { round, valid_round, proposer, block, validity };
+        let value = self.proposed_value(id, &undecided);
+        self.undecided.insert(id, undecided);
+        Ok(Some(value))
+    }
+
+    async fn validate(&self, block: &ProposedBlock, live: bool) -> Result<Validity> {
+        if live {
+            let drift = now_millis().abs_diff(block.header.time);
+            if drift > self.pace.max_clock_drift.as_millis() as u64 {
+                tracing::warn!(
+                    height = block.header.height,
+                    drift_ms = drift,
+                    "a proposal's time is off this node's clock"
+                );
+                return Ok(Validity::Invalid);
+            }
+        }
+        let node = Arc::clone(&self.node);
+        let block = block.clone();
+        let height = block.header.height;
+        Ok(match blocking(move || node.validate_proposal(block)).await? {
+            Ok(_) => Validity::Valid,
+            Err(error) => {
+                tracing::warn!(height, %error, "proposal refused");
+                Validity::Invalid
+            }
+        })
+    }
+
+    fn proposed_value(&self, id: BlockId, undecided: &Undecided) -> ProposedValue<Cybergraph> {
+        ProposedValue {
+            height: Height(undecided.block.header.height),
+            round: undecided.round,
+            valid_round: undecided.valid_round,
+            proposer: undecided.proposer,
+            value: id,
+            validity: undecided.validity,
+        }
+    }
+
+    /// Commits the decided block with its certificate. A block seen before its height was next
+    /// is validated now; one this node never saw cannot be committed, and consensus restarts
+    /// the height (sync then brings it).
+    async fn commit(&mut self, certificate: &CommitCertificate<Cybergraph>) -> Result<()> {
+        let Some(undecided) = self.undecided.get(&certificate.value_id) else {
+            tracing::error!(height = %certificate.height, value = %certificate.value_id, "decided a block this node does not hold");
+            return Ok(());
+        };
+        let block = undecided.block.clone();
+        let encoded = BorshCodec.encode(certificate).map_err(|e| ConsensusError::Stopped(e.to_string()))?;
+        let node = Arc::clone(&self.node);
+        let height = certificate.height;
+        let summary = blocking(move || -> engine::Result<_> {
+            let proposal = node.validate_proposal(block)?;
+            node.commit_decided(proposal, &encoded)
+        })
+        .await?;
+        match summary {
+            Ok(summary) => tracing::info!(%height, txs = summary.txs, links = summary.links, "decided block committed"),
+            Err(error) => tracing::error!(%height, %error, "a decided block does not commit here"),
+        }
+        Ok(())
+    }
+}
+
+/// The largest block a peer may stream: every transaction at its size limit, and the header.
+fn max_block_bytes(node: &Node) -> usize {
+    const MAX_TXS_PER_BLOCK: usize = 4096;
+    node.tx_limits().max_tx_bytes.saturating_add(96) * MAX_TXS_PER_BLOCK
+}
+
+/// Decided blocks `start..=end` with their certificates, as far as this node holds them.
+fn decided_values(node: &Node, start: u64, end: u64) -> Result<Vec<RawDecidedValue<Cybergraph>>> {
+    let mut values = Vec::new();
+    for height in start..=end {
+        let Some((block, Some(certificate))) = node.decided_block(height)? else {
+            break;
+        };
+        let certificate: CommitCertificate<Cybergraph> =
+            Codec::<CommitCertificate<Cybergraph>>::decode(&BorshCodec, Bytes::from(certificate)).map_err(|e| {
+                ConsensusError::Engine(engine::EngineError::Corruption(format!("a stored certificate: {e}")))
+            })?;
+        let certificate =
+            ExtendedCommitCertificate::from_commit_certificate_and_extensions(certificate, VoteExtensions::default());
+        values.push(RawDecidedValue::new(Bytes::from(block.encode()), certificate));
+    }
+    Ok(values)
+}

@@ -1,0 +1,147 @@
+//! Starting a node's consensus: Malachite's actors (network, write-ahead log, sync, consensus)
+//! wired to the [`App`] over the node.
+
+use std::{path::PathBuf, sync::Arc};
+
+use ed25519_dalek::SigningKey;
+use engine::Node;
+use malachitebft_app_channel::{
+    ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity, RequestContext, SyncContext, WalContext,
+    app::{
+        config::{ConsensusConfig, NodeConfig, P2pConfig, ValueSyncConfig},
+        types::Keypair,
+    },
+    start_engine,
+};
+use malachitebft_engine::network::Multiaddr;
+
+use crate::{
+    app::{App, Pace},
+    codec::BorshCodec,
+    context::{Cybergraph, Validator, ValidatorAddress, ValidatorSet},
+    error::{ConsensusError, Result},
+    signing::Keys,
+};
+
+/// Where a node listens, whom it dials, where it logs its votes, and how fast it goes.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// A name for logs and peers.
+    pub moniker: String,
+    /// The consensus network address to listen on (`/ip4/127.0.0.1/tcp/26656`).
+    pub listen: Multiaddr,
+    /// The other validators' addresses, dialled and re-dialled.
+    pub peers: Vec<Multiaddr>,
+    /// The consensus write-ahead log's file.
+    pub wal: PathBuf,
+    /// Timeouts and the block interval.
+    pub pace: Pace,
+}
+
+/// Malachite's configuration, as its builder reads it.
+struct Config {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl NodeConfig for Config {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+/// The validators the genesis lists.
+pub fn genesis_validators(node: &Node) -> Result<ValidatorSet> {
+    let genesis = node.genesis();
+    let validators = genesis
+        .validators
+        .iter()
+        .map(|v| {
+            Validator::new(v.address.into(), v.power)
+                .ok_or_else(|| ConsensusError::Config(format!("validator {} is not an ed25519 key", v.address)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    ValidatorSet::new(validators)
+        .ok_or_else(|| ConsensusError::Config("the genesis lists no validators (or an invalid set)".into()))
+}
+
+/// A node taking part in consensus.
+pub struct Running {
+    engine: EngineHandle,
+    app: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl Running {
+    /// Waits until consensus stops (an error: it runs until stopped).
+    pub async fn join(self) -> Result<()> {
+        self.app.await.map_err(|e| ConsensusError::Stopped(e.to_string()))?
+    }
+
+    /// Stops every actor and the application loop.
+    pub fn stop(self) {
+        self.engine.actor.stop(None);
+        self.engine.handle.abort();
+        self.app.abort();
+    }
+}
+
+/// Starts consensus over `node`: as a validator when `key` is given (its public key must be in
+/// the genesis validators to vote), else as a follower that syncs decided blocks.
+pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings) -> Result<Running> {
+    let validators = genesis_validators(&node)?;
+    let chain_id = node.chain_id().to_owned();
+    // The network identity: a validator's own key, or a fresh one for a follower.
+    let secret = key.as_ref().map_or_else(|| SigningKey::generate(&mut rand_core::OsRng).to_bytes(), |k| k.to_bytes());
+    let keypair = Keypair::ed25519_from_bytes(secret).map_err(|e| ConsensusError::Config(e.to_string()))?;
+    let me = key.as_ref().map(|k| ValidatorAddress(k.verifying_key().to_bytes()));
+    let address = me.unwrap_or(ValidatorAddress(SigningKey::from_bytes(&secret).verifying_key().to_bytes()));
+    let config = Config {
+        moniker: settings.moniker.clone(),
+        consensus: ConsensusConfig {
+            p2p: P2pConfig {
+                listen_addr: settings.listen.clone(),
+                persistent_peers: settings.peers.clone(),
+                ..P2pConfig::default()
+            },
+            ..ConsensusConfig::default()
+        },
+        value_sync: ValueSyncConfig::default(),
+    };
+    let identity = NetworkIdentity::new(settings.moniker.clone(), keypair, me.map(|a| a.to_string()));
+    let verifier = Box::new(Keys::follower(&chain_id));
+    let consensus = match key {
+        Some(key) => ConsensusContext::new_validator(address, verifier, Box::new(Keys::validator(&chain_id, key))),
+        None => ConsensusContext::new_full_node(address, verifier),
+    };
+    let (mut channels, engine) = start_engine(
+        Cybergraph,
+        config,
+        WalContext::new(settings.wal.clone(), BorshCodec),
+        NetworkContext::new(identity, BorshCodec),
+        consensus,
+        SyncContext::new(BorshCodec),
+        RequestContext::new(100),
+    )
+    .await
+    .map_err(|e| ConsensusError::Start(e.to_string()))?;
+    let app = App::new(node, me, validators, settings.pace);
+    let app = tokio::spawn(async move { app.run(&mut channels).await });
+    Ok(Running { engine, app })
+}

@@ -1,0 +1,158 @@
+//! Validators in one process, each with its own RocksDB directory and Malachite's real network
+//! on loopback TCP: they decide blocks together, and go on or stop as their powers say.
+
+use std::{
+    net::TcpListener,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use consensus::{Pace, Running, Settings};
+use ed25519_dalek::SigningKey;
+use engine::{Genesis, GenesisValidator, NeuronKey, Node, NodeConfig, Particle, Transaction};
+use malachitebft_core_types::LinearTimeouts;
+use tempfile::TempDir;
+
+mod liveness;
+
+/// One validator: its directory, key, address, and while it runs its node and consensus.
+struct Member {
+    dir: TempDir,
+    key: SigningKey,
+    listen: String,
+    node: Option<Arc<Node>>,
+    running: Option<Running>,
+}
+
+/// A chain run by validators of the given powers.
+struct Net {
+    members: Vec<Member>,
+    neuron: NeuronKey,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Fast rounds for loopback: a height takes at least 200 ms.
+fn pace() -> Pace {
+    let timeouts = LinearTimeouts {
+        propose: Duration::from_millis(1500),
+        propose_delta: Duration::from_millis(250),
+        prevote: Duration::from_millis(500),
+        prevote_delta: Duration::from_millis(250),
+        precommit: Duration::from_millis(500),
+        precommit_delta: Duration::from_millis(250),
+        rebroadcast: Duration::from_millis(2000),
+        max_timeout: Duration::from_secs(10),
+    };
+    Pace { timeouts, block_interval: Duration::from_millis(200), ..Pace::default() }
+}
+
+impl Net {
+    fn new(powers: &[u64]) -> Self {
+        let neuron = NeuronKey::from_secret([42; 32]);
+        let keys: Vec<SigningKey> = (0..powers.len()).map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32])).collect();
+        let mut genesis = Genesis::development(&[neuron.address()], 1_000);
+        genesis.chain_id = "it-bft".into();
+        genesis.validators = keys
+            .iter()
+            .zip(powers)
+            .map(|(key, &power)| GenesisValidator { address: engine::Address(key.verifying_key().to_bytes()), power })
+            .collect();
+        let members = keys
+            .into_iter()
+            .map(|key| {
+                let dir = tempfile::tempdir().unwrap();
+                Node::init(&dir.path().join("db"), &genesis).unwrap();
+                let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+                Member { dir, key, listen, node: None, running: None }
+            })
+            .collect();
+        Net { members, neuron }
+    }
+
+    /// Opens member `i`'s node and starts its consensus.
+    async fn start(&mut self, i: usize) {
+        let peers =
+            self.members.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, m)| m.listen.parse().unwrap()).collect();
+        let member = &mut self.members[i];
+        let node = Arc::new(Node::open(&member.dir.path().join("db"), NodeConfig::default()).unwrap());
+        let settings = Settings {
+            moniker: format!("validator-{i}"),
+            listen: member.listen.parse().unwrap(),
+            peers,
+            wal: member.dir.path().join("consensus.wal"),
+            pace: pace(),
+        };
+        member.running = Some(consensus::start(Arc::clone(&node), Some(member.key.clone()), settings).await.unwrap());
+        member.node = Some(node);
+    }
+
+    async fn start_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.start(i).await;
+        }
+    }
+
+    /// Stops member `i` as a crash would: its actors and node go, its directory stays.
+    async fn crash(&mut self, i: usize) {
+        let member = &mut self.members[i];
+        if let Some(running) = member.running.take() {
+            running.stop();
+        }
+        // Let the actors drop their handles on the node before it closes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        member.node = None;
+    }
+
+    fn node(&self, i: usize) -> &Node {
+        self.members[i].node.as_deref().unwrap()
+    }
+
+    fn height(&self, i: usize) -> u64 {
+        self.node(i).query().status().counts.height
+    }
+
+    fn running(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.members.len()).filter(|&i| self.members[i].node.is_some())
+    }
+
+    /// Waits until every running member has committed `height`; panics after `limit`.
+    async fn await_height(&self, height: u64, limit: Duration) {
+        let start = Instant::now();
+        while self.running().any(|i| self.height(i) < height) {
+            let heights: Vec<_> = self.running().map(|i| self.height(i)).collect();
+            assert!(start.elapsed() < limit, "height {height} not reached within {limit:?}: {heights:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The block CIDs of heights `1..=height` on member `i`.
+    fn chain(&self, i: usize, height: u64) -> Vec<String> {
+        (1..=height).map(|h| self.node(i).decided_block(h).unwrap().unwrap().0.header.cid().to_string()).collect()
+    }
+
+    /// Every running member holds the same blocks up to the lowest tip among them, each with
+    /// a commit certificate.
+    fn assert_one_chain(&self) {
+        let low = self.running().map(|i| self.height(i)).min().unwrap();
+        let first = self.running().next().unwrap();
+        for i in self.running() {
+            assert_eq!(self.chain(i, low), self.chain(first, low), "member {i} forked");
+            for h in 1..=low {
+                assert!(self.node(i).decided_block(h).unwrap().unwrap().1.is_some(), "no certificate at {h}");
+            }
+        }
+    }
+
+    /// A signed transaction of the test neuron linking `from → to` (particle numbers).
+    fn link(&self, nonce: u64, from: u32, to: u32) -> engine::SignedTx {
+        let particle = |n: u32| Particle::of_content(format!("particle {n}").as_bytes());
+        Transaction::new("it-bft", &self.neuron, nonce, &[(particle(from), particle(to))]).sign(&self.neuron)
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap()
+}
