@@ -94,11 +94,13 @@ impl Running {
         self.app.await.map_err(|e| ConsensusError::Stopped(e.to_string()))?
     }
 
-    /// Stops every actor and the application loop.
-    pub fn stop(self) {
+    /// Stops every actor and the application loop, and waits until they have let go of the
+    /// write-ahead log and the node.
+    pub async fn stop(self) {
         self.engine.actor.stop(None);
-        self.engine.handle.abort();
+        let _ = self.engine.handle.await;
         self.app.abort();
+        let _ = self.app.await;
     }
 }
 

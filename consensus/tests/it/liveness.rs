@@ -25,3 +25,39 @@ fn four_validators_decide_one_chain_and_commit_a_transaction_sent_to_them() {
         net.assert_one_chain();
     });
 }
+
+#[test]
+fn without_the_15_the_rest_decide_and_a_restarted_validator_catches_up() {
+    runtime().block_on(async {
+        let mut net = Net::new(&POWERS);
+        net.start_all().await;
+        net.await_height(2, Duration::from_secs(60)).await;
+        net.crash(3).await;
+        // 85 of 100 remain: over two thirds.
+        let target = net.height(0) + 5;
+        net.await_height(target, Duration::from_secs(60)).await;
+        net.start(3).await;
+        let target = net.height(0) + 2;
+        net.await_height(target, Duration::from_secs(90)).await;
+        net.assert_one_chain();
+    });
+}
+
+#[test]
+fn without_the_35_nobody_decides_until_it_returns() {
+    runtime().block_on(async {
+        let mut net = Net::new(&POWERS);
+        net.start_all().await;
+        net.await_height(2, Duration::from_secs(60)).await;
+        net.crash(0).await;
+        // A block already decided may still commit on a straggler; then 65 of 100 cannot decide.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let stalled: Vec<u64> = (1..4).map(|i| net.height(i)).collect();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!((1..4).map(|i| net.height(i)).collect::<Vec<_>>(), stalled, "decided below two thirds");
+        net.start(0).await;
+        let target = stalled.iter().max().unwrap() + 2;
+        net.await_height(target, Duration::from_secs(90)).await;
+        net.assert_one_chain();
+    });
+}

@@ -99,10 +99,8 @@ impl Net {
     async fn crash(&mut self, i: usize) {
         let member = &mut self.members[i];
         if let Some(running) = member.running.take() {
-            running.stop();
+            running.stop().await;
         }
-        // Let the actors drop their handles on the node before it closes.
-        tokio::time::sleep(Duration::from_millis(200)).await;
         member.node = None;
     }
 
