@@ -16,6 +16,9 @@ pub enum ConsensusError {
     /// Malachite's engine did not start.
     #[error("consensus engine: {0}")]
     Start(String),
+    /// The thread or runtime consensus runs on could not start.
+    #[error("consensus runtime: {0}")]
+    Runtime(#[from] std::io::Error),
     /// Malachite's engine, the network or a task stopped.
     #[error("consensus stopped: {0}")]
     Stopped(String),

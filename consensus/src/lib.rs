@@ -19,4 +19,4 @@ pub mod signing;
 
 pub use app::Pace;
 pub use error::{ConsensusError, Result};
-pub use service::{Running, Settings, start};
+pub use service::{Background, Running, Settings, start};

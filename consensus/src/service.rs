@@ -28,10 +28,11 @@ use crate::{
 pub struct Settings {
     /// A name for logs and peers.
     pub moniker: String,
-    /// The consensus network address to listen on (`/ip4/127.0.0.1/tcp/26656`).
-    pub listen: Multiaddr,
-    /// The other validators' addresses, dialled and re-dialled.
-    pub peers: Vec<Multiaddr>,
+    /// The consensus network address to listen on: `127.0.0.1:26656` or a multiaddr
+    /// (`/ip4/127.0.0.1/tcp/26656`).
+    pub listen: String,
+    /// The other validators' addresses (same forms), dialled and re-dialled.
+    pub peers: Vec<String>,
     /// The consensus write-ahead log's file.
     pub wal: PathBuf,
     /// Timeouts and the block interval.
@@ -65,6 +66,20 @@ impl NodeConfig for Config {
     fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
         &mut self.value_sync
     }
+}
+
+/// A network address: a multiaddr, or `host:port` for TCP.
+fn multiaddr(address: &str) -> Result<Multiaddr> {
+    let invalid = |e: String| ConsensusError::Config(format!("network address {address:?}: {e}"));
+    if address.starts_with('/') {
+        return address.parse::<Multiaddr>().map_err(|e| invalid(e.to_string()));
+    }
+    let socket: std::net::SocketAddr = address.parse().map_err(|e: std::net::AddrParseError| invalid(e.to_string()))?;
+    let ip = match socket.ip() {
+        std::net::IpAddr::V4(ip) => format!("/ip4/{ip}"),
+        std::net::IpAddr::V6(ip) => format!("/ip6/{ip}"),
+    };
+    format!("{ip}/tcp/{}", socket.port()).parse::<Multiaddr>().map_err(|e| invalid(e.to_string()))
 }
 
 /// The validators the genesis lists.
@@ -118,8 +133,8 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
         moniker: settings.moniker.clone(),
         consensus: ConsensusConfig {
             p2p: P2pConfig {
-                listen_addr: settings.listen.clone(),
-                persistent_peers: settings.peers.clone(),
+                listen_addr: multiaddr(&settings.listen)?,
+                persistent_peers: settings.peers.iter().map(|p| multiaddr(p)).collect::<Result<_>>()?,
                 ..P2pConfig::default()
             },
             ..ConsensusConfig::default()
@@ -146,4 +161,70 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
     let app = App::new(node, me, validators, settings.pace);
     let app = tokio::spawn(async move { app.run(&mut channels).await });
     Ok(Running { engine, app })
+}
+
+/// Consensus on a thread of its own, with its own runtime (for a node whose HTTP server runs
+/// on another): [`Background::stop`] ends it.
+pub struct Background {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Background {
+    /// Starts consensus over `node` on a new thread; returns once it runs (or failed to start).
+    pub fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings) -> Result<Self> {
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("consensus".into())
+            .spawn(move || -> Result<()> {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("consensus-worker")
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let running = match start(node, key, settings).await {
+                        Ok(running) => running,
+                        Err(error) => {
+                            let message = error.to_string();
+                            let _ = started_tx.send(Err(error));
+                            return Err(ConsensusError::Start(message));
+                        }
+                    };
+                    let _ = started_tx.send(Ok(()));
+                    let _ = stop_rx.await;
+                    running.stop().await;
+                    Ok(())
+                })
+            })
+            .map_err(|e| ConsensusError::Start(e.to_string()))?;
+        match started_rx.recv() {
+            Ok(Ok(())) => Ok(Background { stop: Some(stop_tx), thread: Some(thread) }),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(ConsensusError::Start("the consensus thread ended before starting".into())),
+        }
+    }
+
+    /// Stops consensus and waits for its thread.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take()
+            && let Ok(Err(error)) = thread.join()
+        {
+            tracing::error!(%error, "consensus stopped with an error");
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
 }

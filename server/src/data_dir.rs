@@ -73,6 +73,11 @@ impl DataDir {
         self.root.join("sprint")
     }
 
+    /// Consensus's write-ahead log (a validator's votes and proposals of the height in progress).
+    pub(crate) fn consensus_wal(&self) -> PathBuf {
+        self.root.join("consensus.wal")
+    }
+
     /// Model files `cybergraph compile` writes (by CID).
     pub(crate) fn models(&self) -> PathBuf {
         self.root.join("models")

@@ -33,6 +33,10 @@ pub(crate) struct ConfigFile {
     compile_every_blocks: Option<u64>,
     compile_min_links: Option<u64>,
     model_file: Option<PathBuf>,
+    validator: Option<bool>,
+    validator_key: Option<PathBuf>,
+    p2p_listen: Option<String>,
+    peers: Option<Vec<String>>,
 }
 
 impl ConfigFile {
@@ -65,20 +69,43 @@ pub(crate) struct ServeSettings {
     pub(crate) compile: crate::compile_job::CompileSchedule,
     /// A model file to adopt at start (from `cybergraph compile`).
     pub(crate) model_file: Option<PathBuf>,
+    /// Consensus with other validators instead of producing blocks alone.
+    pub(crate) validator: Option<ValidatorSettings>,
 }
+
+/// A validator's consensus settings.
+#[derive(Debug, Clone)]
+pub(crate) struct ValidatorSettings {
+    /// Its key file (its public key must be among the genesis validators).
+    pub(crate) key: PathBuf,
+    /// The consensus network address to listen on.
+    pub(crate) p2p_listen: String,
+    /// The other validators' consensus addresses.
+    pub(crate) peers: Vec<String>,
+}
+
+/// What `serve`'s flags (and their environment variables) set; each overrides the config file.
+#[derive(Debug, Default)]
+pub(crate) struct ServeFlags {
+    pub(crate) data: Option<PathBuf>,
+    pub(crate) listen: Option<SocketAddr>,
+    pub(crate) block_interval_ms: Option<u64>,
+    pub(crate) rate_limit_per_ip: Option<u32>,
+    pub(crate) sprint_profile: Option<String>,
+    pub(crate) model_file: Option<PathBuf>,
+    pub(crate) validator: bool,
+    pub(crate) validator_key: Option<PathBuf>,
+    pub(crate) p2p_listen: Option<String>,
+    pub(crate) peers: Vec<String>,
+}
+
+pub(crate) const DEFAULT_P2P_LISTEN: &str = "127.0.0.1:26656";
 
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 impl ServeSettings {
-    pub(crate) fn resolve(
-        data: Option<PathBuf>,
-        listen: Option<SocketAddr>,
-        block_interval_ms: Option<u64>,
-        rate_limit_per_ip: Option<u32>,
-        sprint_profile: Option<String>,
-        model_file: Option<PathBuf>,
-        config: ConfigFile,
-    ) -> Result<Self> {
+    pub(crate) fn resolve(flags: ServeFlags, config: ConfigFile) -> Result<Self> {
+        let ServeFlags { data, listen, block_interval_ms, rate_limit_per_ip, sprint_profile, model_file, .. } = flags;
         let block_interval_ms = block_interval_ms.or(config.block_interval_ms).unwrap_or(1000);
         anyhow::ensure!(block_interval_ms >= 10, "block interval must be at least 10 ms, got {block_interval_ms}");
         let data = data.or(config.data).unwrap_or_else(default_data_dir);
@@ -115,6 +142,20 @@ impl ServeSettings {
             compile: crate::compile_job::CompileSchedule {
                 every_blocks: config.compile_every_blocks.unwrap_or(1000),
                 min_links: config.compile_min_links.unwrap_or(100_000),
+            },
+            validator: match flags.validator || config.validator.unwrap_or(false) {
+                false => None,
+                true => Some(ValidatorSettings {
+                    key: flags
+                        .validator_key
+                        .or(config.validator_key)
+                        .context("a validator needs its key: --key FILE (or validator_key in the config)")?,
+                    p2p_listen: flags.p2p_listen.or(config.p2p_listen).unwrap_or_else(|| DEFAULT_P2P_LISTEN.into()),
+                    peers: match flags.peers.is_empty() {
+                        true => config.peers.unwrap_or_default(),
+                        false => flags.peers,
+                    },
+                }),
             },
             model_file: model_file.or(config.model_file),
         })

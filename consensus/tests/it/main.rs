@@ -65,7 +65,7 @@ impl Net {
             .map(|key| {
                 let dir = tempfile::tempdir().unwrap();
                 Node::init(&dir.path().join("db"), &genesis).unwrap();
-                let listen = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+                let listen = format!("127.0.0.1:{}", free_port());
                 Member { dir, key, listen, node: None, running: None }
             })
             .collect();
@@ -80,7 +80,7 @@ impl Net {
         let node = Arc::new(Node::open(&member.dir.path().join("db"), NodeConfig::default()).unwrap());
         let settings = Settings {
             moniker: format!("validator-{i}"),
-            listen: member.listen.parse().unwrap(),
+            listen: member.listen.clone(),
             peers,
             wal: member.dir.path().join("consensus.wal"),
             pace: pace(),

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     data_dir::DataDir,
-    settings::{ConfigFile, ServeSettings, default_data_dir},
+    settings::{ConfigFile, ServeFlags, ServeSettings, default_data_dir},
 };
 
 /// A cybergraph node: neurons sign cyberlinks between content-addressed particles; blocks
@@ -67,9 +67,24 @@ enum Command {
         /// request_timeout_ms (default 10000), db_write_buffer_mb and db_block_cache_mb
         /// (RocksDB's memtables and block cache, default 64 each), compile_every_blocks
         /// (background recompile of the transformer, default 1000; 0 never), compile_min_links
-        /// (no model below this many links, default 100000), model_file.
+        /// (no model below this many links, default 100000), model_file, validator,
+        /// validator_key, p2p_listen, peers.
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,
+        /// Decide blocks with the genesis validators through BFT consensus (Malachite) instead
+        /// of producing them alone.
+        #[arg(long)]
+        validator: bool,
+        /// The validator's key file (`cybergraph key new`); its public key must be a genesis
+        /// validator.
+        #[arg(long, requires = "validator")]
+        key: Option<PathBuf>,
+        /// The consensus network address to listen on [default: 127.0.0.1:26656].
+        #[arg(long, requires = "validator")]
+        p2p_listen: Option<String>,
+        /// The other validators' consensus addresses, comma-separated (`host:port` or multiaddr).
+        #[arg(long, value_delimiter = ',', requires = "validator")]
+        peers: Vec<String>,
     },
     /// Print the GraphQL schema (SDL); `schema.graphql` at the repository root is its copy.
     Schema,
@@ -157,9 +172,33 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     let data_dir = |data: Option<PathBuf>| DataDir::new(data.unwrap_or_else(default_data_dir));
     match cli.command {
         Command::Init { data, genesis } => chain::init(&data_dir(data), &genesis),
-        Command::Serve { data, listen, block_interval_ms, rate_limit, sprint, model, config } => {
+        Command::Serve {
+            data,
+            listen,
+            block_interval_ms,
+            rate_limit,
+            sprint,
+            model,
+            config,
+            validator,
+            key,
+            p2p_listen,
+            peers,
+        } => {
             let config = ConfigFile::read(config.as_deref())?;
-            serve::serve(ServeSettings::resolve(data, listen, block_interval_ms, rate_limit, sprint, model, config)?)
+            let flags = ServeFlags {
+                data,
+                listen,
+                block_interval_ms,
+                rate_limit_per_ip: rate_limit,
+                sprint_profile: sprint,
+                model_file: model,
+                validator,
+                validator_key: key,
+                p2p_listen,
+                peers,
+            };
+            serve::serve(ServeSettings::resolve(flags, config)?)
         }
         Command::Import { data, source, file } => import::run(&data_dir(data), source, file),
         Command::Sprint { command } => command.run(),

@@ -12,6 +12,14 @@ use crate::{
     sprint_job::SprintCounters,
 };
 
+/// Where a serving node's blocks come from.
+enum BlockSource {
+    /// The genesis validators decide them (`--validator`).
+    Consensus(consensus::Background),
+    /// This node produces them every interval.
+    Alone(Producer),
+}
+
 pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
@@ -37,7 +45,26 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
             tracing::error!(file = %file.display(), %error, "model not adopted; `related` answers on the exact path");
         }
     }
-    let producer = Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?;
+    // Blocks come from consensus with the other validators, or from this node alone.
+    let blocks_from = match &settings.validator {
+        Some(validator) => {
+            let key = engine::NeuronKey::read(&validator.key)?;
+            let consensus = consensus::Settings {
+                moniker: key.address().to_string(),
+                listen: validator.p2p_listen.clone(),
+                peers: validator.peers.clone(),
+                wal: data.consensus_wal(),
+                pace: consensus::Pace { block_interval: settings.block_interval, ..consensus::Pace::default() },
+            };
+            tracing::info!(validator = %key.address(), p2p = %validator.p2p_listen, peers = ?validator.peers, "consensus starting");
+            BlockSource::Consensus(consensus::Background::start(
+                Arc::clone(&node),
+                Some(key.signing_key().clone()),
+                consensus,
+            )?)
+        }
+        None => BlockSource::Alone(Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?),
+    };
     let compiler = crate::compile_job::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;
     let sprint = match settings.sprint.clone() {
         Some(sprint) => {
@@ -70,7 +97,10 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     if let Some(compiler) = compiler {
         compiler.stop();
     }
-    producer.stop();
+    match blocks_from {
+        BlockSource::Consensus(consensus) => consensus.stop(),
+        BlockSource::Alone(producer) => producer.stop(),
+    }
     tracing::info!("stopped");
     served.with_context(|| format!("serving on {}", settings.listen))
 }
