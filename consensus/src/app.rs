@@ -58,7 +58,9 @@ struct Undecided {
     valid_round: Round,
     proposer: ValidatorAddress,
     block: ProposedBlock,
-    validity: Validity,
+    /// `None` while its height is not the next one: a block is only vouched for once this
+    /// node's state machine has derived it.
+    validity: Option<Validity>,
 }
 
 /// The application's state between messages.
@@ -107,10 +109,14 @@ impl App {
         Height(self.node.query().status().counts.height + 1)
     }
 
-    /// Answers consensus until its channel closes.
+    /// Answers consensus until its channel closes. A failed answer is logged and the loop goes
+    /// on: the message's reply is dropped, which consensus treats as no answer (a timeout, a
+    /// round change), not as the end of this validator.
     pub async fn run(mut self, channels: &mut Channels<Cybergraph>) -> Result<()> {
         while let Some(message) = channels.consensus.recv().await {
-            self.handle(message, channels).await?;
+            if let Err(error) = self.handle(message, channels).await {
+                tracing::error!(%error, "consensus message not answered");
+            }
         }
         Err(ConsensusError::Stopped("consensus closed its channel".into()))
     }
@@ -125,12 +131,25 @@ impl App {
             AppMsg::StartedRound { height, round, proposer, reply_value, .. } => {
                 self.height = height;
                 tracing::debug!(%height, %round, %proposer, "round started");
+                // Blocks of this height that arrived early are validated now that it is next.
+                let early: Vec<BlockId> = self
+                    .undecided
+                    .iter()
+                    .filter(|(_, u)| u.block.header.height == height.0 && u.validity.is_none())
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in early {
+                    let block = self.undecided[&id].block.clone();
+                    let validity = self.validate(&block, false).await;
+                    if let Some(undecided) = self.undecided.get_mut(&id) {
+                        undecided.validity = Some(validity?);
+                    }
+                }
                 let seen = self
                     .undecided
                     .iter()
-                    .filter(|(_, u)| u.round == round)
-                    .filter(|(_, u)| u.block.header.height == height.0)
-                    .map(|(id, u)| self.proposed_value(*id, u))
+                    .filter(|(_, u)| u.round == round && u.block.header.height == height.0)
+                    .filter_map(|(id, u)| self.proposed_value(*id, u))
                     .collect();
                 let _ = reply_value.send(seen);
             }
@@ -141,7 +160,7 @@ impl App {
                 self.publish(channels, height, round, me, Round::Nil, &block).await?;
                 self.undecided.insert(
                     id,
-                    Undecided { round, valid_round: Round::Nil, proposer: me, block, validity: Validity::Valid },
+                    Undecided { round, valid_round: Round::Nil, proposer: me, block, validity: Some(Validity::Valid) },
                 );
                 let _ = reply.send(LocallyProposedValue::new(height, round, id));
             }
@@ -259,25 +278,28 @@ impl App {
         if height < self.next_height() {
             return Ok(None);
         }
+        // A later height's block waits, unanswered, until that height is next (`StartedRound`).
         let validity = match height == self.next_height() {
-            true => self.validate(&block, live).await?,
-            // A later height's block: validated when this node gets there.
-            false => Validity::Valid,
+            true => Some(self.validate(&block, live && valid_round == Round::Nil).await?),
+            false => None,
         };
         let undecided = Undecided { round, valid_round, proposer, block, validity };
         let value = self.proposed_value(id, &undecided);
         self.undecided.insert(id, undecided);
-        Ok(Some(value))
+        Ok(value)
     }
 
-    async fn validate(&self, block: &ProposedBlock, live: bool) -> Result<Validity> {
-        if live {
-            let drift = now_millis().abs_diff(block.header.time);
-            if drift > self.pace.max_clock_drift.as_millis() as u64 {
+    /// Whether this node's state machine derives the block. `fresh`: a new proposal, whose time
+    /// may not run ahead of this node's clock by more than the drift allowance (a re-proposal
+    /// of a locked block keeps its old time, and the parent's time bounds it from below).
+    async fn validate(&self, block: &ProposedBlock, fresh: bool) -> Result<Validity> {
+        if fresh {
+            let ahead = block.header.time.saturating_sub(now_millis());
+            if ahead > self.pace.max_clock_drift.as_millis() as u64 {
                 tracing::warn!(
                     height = block.header.height,
-                    drift_ms = drift,
-                    "a proposal's time is off this node's clock"
+                    ahead_ms = ahead,
+                    "a proposal's time runs ahead of this node's clock"
                 );
                 return Ok(Validity::Invalid);
             }
@@ -294,15 +316,16 @@ impl App {
         })
     }
 
-    fn proposed_value(&self, id: BlockId, undecided: &Undecided) -> ProposedValue<Cybergraph> {
-        ProposedValue {
+    /// The value consensus hears of, once the block has been validated.
+    fn proposed_value(&self, id: BlockId, undecided: &Undecided) -> Option<ProposedValue<Cybergraph>> {
+        Some(ProposedValue {
             height: Height(undecided.block.header.height),
             round: undecided.round,
             valid_round: undecided.valid_round,
             proposer: undecided.proposer,
             value: id,
-            validity: undecided.validity,
-        }
+            validity: undecided.validity?,
+        })
     }
 
     /// Commits the decided block with its certificate. A block seen before its height was next

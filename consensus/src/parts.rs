@@ -15,6 +15,9 @@ const CHUNK: usize = 256 * 1024;
 /// Streams being received at once; the oldest is dropped past this.
 const MAX_STREAMS: usize = 64;
 
+/// Parts of a stream beyond its data chunks: Init, Fin, and the stream's end marker.
+const FRAMING_PARTS: u64 = 3;
+
 /// The parts of one proposal, in publishing order (the stream's end marker included).
 pub fn cut(
     stream: StreamId,
@@ -90,11 +93,13 @@ impl Reassembly {
             }
             self.arrival.push_back(key.clone());
         }
+        // A sequence number past the most parts a block of the limit needs is no part of it.
+        let max_sequence = (self.max_block_bytes / CHUNK) as u64 + FRAMING_PARTS;
         let partial = self.streams.entry(key.clone()).or_default();
         if let StreamContent::Data(ProposalPart::Data(chunk)) = &message.content {
             partial.bytes += chunk.len();
         }
-        let over = partial.bytes > self.max_block_bytes;
+        let over = partial.bytes > self.max_block_bytes || message.sequence > max_sequence;
         let repeated = partial.parts.insert(message.sequence, message.content).is_some();
         if over || repeated {
             self.forget(&key);
@@ -176,5 +181,10 @@ mod tests {
         assert!(reassembly.receive(from, parts[0].clone()).is_none());
         assert!(reassembly.receive(from, parts[0].clone()).is_none(), "a repeat drops the stream");
         assert!(parts[1..].iter().cloned().all(|p| reassembly.receive(from, p).is_none()), "no Init any more");
+
+        let mut reassembly = Reassembly::new(1000);
+        let mut hostile = parts.last().unwrap().clone();
+        hostile.sequence = u64::MAX;
+        assert!(reassembly.receive(from, hostile).is_none(), "a sequence past any block's parts is refused");
     }
 }

@@ -63,7 +63,15 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
                 consensus,
             )?)
         }
-        None => BlockSource::Alone(Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?),
+        None => {
+            // Producing alone on a chain that validators decide would fork this node off it.
+            let validators = node.genesis().validators.len();
+            anyhow::ensure!(
+                validators == 0,
+                "this chain is decided by {validators} genesis validators: serve with --validator --key FILE --peers ..."
+            );
+            BlockSource::Alone(Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?)
+        }
     };
     let compiler = crate::compile_job::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;
     let sprint = match settings.sprint.clone() {
