@@ -138,9 +138,9 @@ pub fn genesis_graph_root() -> Hash {
 mod tests {
     use super::*;
 
-    #[test]
-    fn header_round_trips_canonically() {
-        let header = BlockHeader {
+    /// A header with every field set to something recognisable.
+    fn header() -> BlockHeader {
+        BlockHeader {
             height: 3,
             time: 1_700_000_000_000,
             parent: dag_cbor_cid(b"parent"),
@@ -149,7 +149,12 @@ mod tests {
             focus_root: [3; 32],
             model: None,
             sprint: None,
-        };
+        }
+    }
+
+    #[test]
+    fn header_round_trips_canonically() {
+        let header = header();
         let bytes = header.encode();
         assert_eq!(BlockHeader::decode(&bytes).unwrap(), header);
         assert_eq!(header.cid(), dag_cbor_cid(&bytes));
@@ -160,17 +165,8 @@ mod tests {
 
     #[test]
     fn a_proposed_block_round_trips_canonically_and_refuses_trailing_bytes() {
-        let header = BlockHeader {
-            height: 1,
-            time: 5,
-            parent: dag_cbor_cid(b"parent"),
-            txs_root: [1; 32],
-            graph_root: [2; 32],
-            focus_root: [3; 32],
-            model: None,
-            sprint: None,
-        };
-        let block = ProposedBlock { header, txs: vec![SignedTx { bytes: vec![1, 2, 3], signature: [7; 64] }] };
+        let block =
+            ProposedBlock { header: header(), txs: vec![SignedTx { bytes: vec![1, 2, 3], signature: [7; 64] }] };
         let bytes = block.encode();
         assert_eq!(ProposedBlock::decode(&bytes).unwrap(), block);
         let mut tampered = bytes;
