@@ -52,15 +52,42 @@ impl Default for Pace {
     }
 }
 
+/// What this node's state machine made of a block.
+enum Verdict {
+    /// Not asked yet: its height is not the next one. A block is only vouched for once it is.
+    Pending,
+    /// Derived: the proposal commits as it is when decided.
+    Valid(Box<engine::Proposal>),
+    /// Refused.
+    Invalid,
+}
+
 /// A block of the current or a later height seen but not decided: its proposer's value.
 struct Undecided {
     round: Round,
     valid_round: Round,
     proposer: ValidatorAddress,
     block: ProposedBlock,
-    /// `None` while its height is not the next one: a block is only vouched for once this
-    /// node's state machine has derived it.
-    validity: Option<Validity>,
+    verdict: Verdict,
+}
+
+impl Undecided {
+    /// The value consensus hears of, once the block has been judged.
+    fn proposed_value(&self, id: BlockId) -> Option<ProposedValue<Cybergraph>> {
+        let validity = match self.verdict {
+            Verdict::Pending => return None,
+            Verdict::Valid(_) => Validity::Valid,
+            Verdict::Invalid => Validity::Invalid,
+        };
+        Some(ProposedValue {
+            height: Height(self.block.header.height),
+            round: self.round,
+            valid_round: self.valid_round,
+            proposer: self.proposer,
+            value: id,
+            validity,
+        })
+    }
 }
 
 /// The application's state between messages.
@@ -72,8 +99,6 @@ pub struct App {
     reassembly: Reassembly,
     /// Blocks seen at heights not yet committed, by header CID.
     undecided: HashMap<BlockId, Undecided>,
-    /// The height consensus works on.
-    height: Height,
 }
 
 fn now_millis() -> u64 {
@@ -89,15 +114,7 @@ impl App {
     /// The application of `node`, signing as `me` (a validator) or following (`None`).
     pub fn new(node: Arc<Node>, me: Option<ValidatorAddress>, validators: ValidatorSet, pace: Pace) -> Self {
         let max_block_bytes = max_block_bytes(&node);
-        App {
-            node,
-            me,
-            validators,
-            pace,
-            reassembly: Reassembly::new(max_block_bytes),
-            undecided: HashMap::new(),
-            height: Height(0),
-        }
+        App { node, me, validators, pace, reassembly: Reassembly::new(max_block_bytes), undecided: HashMap::new() }
     }
 
     fn params(&self) -> HeightParams<Cybergraph> {
@@ -124,44 +141,41 @@ impl App {
     async fn handle(&mut self, message: AppMsg<Cybergraph>, channels: &mut Channels<Cybergraph>) -> Result<()> {
         match message {
             AppMsg::ConsensusReady { reply } => {
-                self.height = self.next_height();
-                tracing::info!(height = %self.height, validators = self.validators.validators().len(), "consensus ready");
-                let _ = reply.send((self.height, self.params()));
+                let height = self.next_height();
+                tracing::info!(%height, validators = self.validators.validators().len(), "consensus ready");
+                let _ = reply.send((height, self.params()));
             }
             AppMsg::StartedRound { height, round, proposer, reply_value, .. } => {
-                self.height = height;
                 tracing::debug!(%height, %round, %proposer, "round started");
-                // Blocks of this height that arrived early are validated now that it is next.
+                // Blocks of this height that arrived early are judged now that it is next.
                 let early: Vec<BlockId> = self
                     .undecided
                     .iter()
-                    .filter(|(_, u)| u.block.header.height == height.0 && u.validity.is_none())
+                    .filter(|(_, u)| u.block.header.height == height.0 && matches!(u.verdict, Verdict::Pending))
                     .map(|(id, _)| *id)
                     .collect();
                 for id in early {
-                    let block = self.undecided[&id].block.clone();
-                    let validity = self.validate(&block, false).await;
+                    let verdict = self.judge(self.undecided[&id].block.clone(), false).await?;
                     if let Some(undecided) = self.undecided.get_mut(&id) {
-                        undecided.validity = Some(validity?);
+                        undecided.verdict = verdict;
                     }
                 }
                 let seen = self
                     .undecided
                     .iter()
                     .filter(|(_, u)| u.round == round && u.block.header.height == height.0)
-                    .filter_map(|(id, u)| self.proposed_value(*id, u))
+                    .filter_map(|(id, u)| u.proposed_value(*id))
                     .collect();
                 let _ = reply_value.send(seen);
             }
             AppMsg::GetValue { height, round, reply, .. } => {
-                let block = self.own_block(height, round).await?;
+                let me = self.me.ok_or_else(|| ConsensusError::Protocol("asked to propose without a key".into()))?;
+                let proposal = self.own_proposal(height, round).await?;
+                let block = proposal.to_proposed();
                 let id = BlockId(block.header.cid());
-                let me = self.me.ok_or_else(|| ConsensusError::Stopped("asked to propose without a key".into()))?;
                 self.publish(channels, height, round, me, Round::Nil, &block).await?;
-                self.undecided.insert(
-                    id,
-                    Undecided { round, valid_round: Round::Nil, proposer: me, block, validity: Some(Validity::Valid) },
-                );
+                let verdict = Verdict::Valid(Box::new(proposal));
+                self.undecided.insert(id, Undecided { round, valid_round: Round::Nil, proposer: me, block, verdict });
                 let _ = reply.send(LocallyProposedValue::new(height, round, id));
             }
             AppMsg::ReceivedProposalPart { from, published_by, part, reply } => {
@@ -184,10 +198,9 @@ impl App {
             AppMsg::Finalized { certificate, reply, .. } => {
                 let next = match self.next_height() > certificate.height {
                     true => {
-                        self.height = Height(certificate.height.0 + 1);
                         let committed = certificate.height.0;
                         self.undecided.retain(|_, u| u.block.header.height > committed);
-                        Next::Start(self.height, self.params())
+                        Next::Start(Height(committed + 1), self.params())
                     }
                     false => Next::Restart(certificate.height, self.params()),
                 };
@@ -229,17 +242,18 @@ impl App {
     }
 
     /// The block this node proposes at `height` and `round`: the one it proposed there before
-    /// (kept across restarts), or a new one from its mempool, kept before it is published.
-    async fn own_block(&self, height: Height, round: Round) -> Result<ProposedBlock> {
+    /// (kept across restarts, derived again on this tip), or a new one from its mempool, kept
+    /// before it is published.
+    async fn own_proposal(&self, height: Height, round: Round) -> Result<engine::Proposal> {
         let node = Arc::clone(&self.node);
-        let round = round.as_u32().ok_or_else(|| ConsensusError::Stopped("asked to propose in no round".into()))?;
-        blocking(move || -> Result<ProposedBlock> {
+        let round = round.as_u32().ok_or_else(|| ConsensusError::Protocol("asked to propose in no round".into()))?;
+        blocking(move || -> Result<engine::Proposal> {
             if let Some(block) = node.own_proposal(height.0, round)? {
-                return Ok(block);
+                return Ok(node.validate_proposal(block)?);
             }
-            let block = node.propose_block(now_millis())?.to_proposed();
-            node.keep_own_proposal(height.0, round, &block)?;
-            Ok(block)
+            let proposal = node.propose_block(now_millis())?;
+            node.keep_own_proposal(height.0, round, &proposal.to_proposed())?;
+            Ok(proposal)
         })
         .await?
     }
@@ -279,12 +293,12 @@ impl App {
             return Ok(None);
         }
         // A later height's block waits, unanswered, until that height is next (`StartedRound`).
-        let validity = match height == self.next_height() {
-            true => Some(self.validate(&block, live && valid_round == Round::Nil).await?),
-            false => None,
+        let verdict = match height == self.next_height() {
+            true => self.judge(block.clone(), live && valid_round == Round::Nil).await?,
+            false => Verdict::Pending,
         };
-        let undecided = Undecided { round, valid_round, proposer, block, validity };
-        let value = self.proposed_value(id, &undecided);
+        let undecided = Undecided { round, valid_round, proposer, block, verdict };
+        let value = undecided.proposed_value(id);
         self.undecided.insert(id, undecided);
         Ok(value)
     }
@@ -292,56 +306,45 @@ impl App {
     /// Whether this node's state machine derives the block. `fresh`: a new proposal, whose time
     /// may not run ahead of this node's clock by more than the drift allowance (a re-proposal
     /// of a locked block keeps its old time, and the parent's time bounds it from below).
-    async fn validate(&self, block: &ProposedBlock, fresh: bool) -> Result<Validity> {
+    async fn judge(&self, block: ProposedBlock, fresh: bool) -> Result<Verdict> {
+        let height = block.header.height;
         if fresh {
             let ahead = block.header.time.saturating_sub(now_millis());
             if ahead > self.pace.max_clock_drift.as_millis() as u64 {
-                tracing::warn!(
-                    height = block.header.height,
-                    ahead_ms = ahead,
-                    "a proposal's time runs ahead of this node's clock"
-                );
-                return Ok(Validity::Invalid);
+                tracing::warn!(height, ahead_ms = ahead, "a proposal's time runs ahead of this node's clock");
+                return Ok(Verdict::Invalid);
             }
         }
         let node = Arc::clone(&self.node);
-        let block = block.clone();
-        let height = block.header.height;
         Ok(match blocking(move || node.validate_proposal(block)).await? {
-            Ok(_) => Validity::Valid,
+            Ok(proposal) => Verdict::Valid(Box::new(proposal)),
             Err(error) => {
                 tracing::warn!(height, %error, "proposal refused");
-                Validity::Invalid
+                Verdict::Invalid
             }
         })
     }
 
-    /// The value consensus hears of, once the block has been validated.
-    fn proposed_value(&self, id: BlockId, undecided: &Undecided) -> Option<ProposedValue<Cybergraph>> {
-        Some(ProposedValue {
-            height: Height(undecided.block.header.height),
-            round: undecided.round,
-            valid_round: undecided.valid_round,
-            proposer: undecided.proposer,
-            value: id,
-            validity: undecided.validity?,
-        })
-    }
-
-    /// Commits the decided block with its certificate. A block seen before its height was next
-    /// is validated now; one this node never saw cannot be committed, and consensus restarts
-    /// the height (sync then brings it).
+    /// Commits the decided block with its certificate: as this node derived it, or — decided
+    /// without this node's vote for it — derived now. One this node never saw cannot be
+    /// committed, and consensus restarts the height (sync then brings it).
     async fn commit(&mut self, certificate: &CommitCertificate<Cybergraph>) -> Result<()> {
         let Some(undecided) = self.undecided.get(&certificate.value_id) else {
             tracing::error!(height = %certificate.height, value = %certificate.value_id, "decided a block this node does not hold");
             return Ok(());
         };
-        let block = undecided.block.clone();
-        let encoded = BorshCodec.encode(certificate).map_err(|e| ConsensusError::Stopped(e.to_string()))?;
+        let derived = match &undecided.verdict {
+            Verdict::Valid(proposal) => Ok(proposal.as_ref().clone()),
+            Verdict::Pending | Verdict::Invalid => Err(undecided.block.clone()),
+        };
+        let encoded = BorshCodec.encode(certificate)?;
         let node = Arc::clone(&self.node);
         let height = certificate.height;
         let summary = blocking(move || -> engine::Result<_> {
-            let proposal = node.validate_proposal(block)?;
+            let proposal = match derived {
+                Ok(proposal) => proposal,
+                Err(block) => node.validate_proposal(block)?,
+            };
             node.commit_decided(proposal, &encoded)
         })
         .await?;
@@ -366,10 +369,7 @@ fn decided_values(node: &Node, start: u64, end: u64) -> Result<Vec<RawDecidedVal
         let Some((block, Some(certificate))) = node.decided_block(height)? else {
             break;
         };
-        let certificate: CommitCertificate<Cybergraph> =
-            Codec::<CommitCertificate<Cybergraph>>::decode(&BorshCodec, Bytes::from(certificate)).map_err(|e| {
-                ConsensusError::Engine(engine::EngineError::Corruption(format!("a stored certificate: {e}")))
-            })?;
+        let certificate: CommitCertificate<Cybergraph> = BorshCodec.decode(Bytes::from(certificate))?;
         let certificate =
             ExtendedCommitCertificate::from_commit_certificate_and_extensions(certificate, VoteExtensions::default());
         values.push(RawDecidedValue::new(Bytes::from(block.encode()), certificate));

@@ -14,6 +14,7 @@ use malachitebft_sync::{RawDecidedValue, Request, Response, Status, ValueRespons
 
 use crate::{
     context::{BlockId, Cybergraph, Height, ProposalPart, ValidatorAddress},
+    error::{ConsensusError, Result},
     signing::Signature,
 };
 
@@ -21,29 +22,24 @@ use crate::{
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BorshCodec;
 
-/// Bytes that are not the message they were read as.
-#[derive(Debug, thiserror::Error)]
-#[error("undecodable consensus message: {0}")]
-pub struct DecodeError(#[from] borsh::io::Error);
-
-fn encode(message: &impl borsh::BorshSerialize) -> Result<Bytes, DecodeError> {
-    Ok(Bytes::from(borsh::to_vec(message)?))
+fn encode(message: &impl borsh::BorshSerialize) -> Result<Bytes> {
+    Ok(Bytes::from(borsh::to_vec(message).map_err(ConsensusError::Codec)?))
 }
 
-fn decode<T: borsh::BorshDeserialize>(bytes: &[u8]) -> Result<T, DecodeError> {
-    Ok(borsh::from_slice(bytes)?)
+fn decode<T: borsh::BorshDeserialize>(bytes: &[u8]) -> Result<T> {
+    borsh::from_slice(bytes).map_err(ConsensusError::Codec)
 }
 
 macro_rules! borsh_codec {
     ($($message:ty),* $(,)?) => {$(
         impl Codec<$message> for BorshCodec {
-            type Error = DecodeError;
+            type Error = ConsensusError;
 
-            fn decode(&self, bytes: Bytes) -> Result<$message, DecodeError> {
+            fn decode(&self, bytes: Bytes) -> Result<$message> {
                 decode(&bytes)
             }
 
-            fn encode(&self, message: &$message) -> Result<Bytes, DecodeError> {
+            fn encode(&self, message: &$message) -> Result<Bytes> {
                 encode(message)
             }
         }
@@ -129,34 +125,34 @@ impl WireResponse {
 }
 
 impl Codec<Response<Cybergraph>> for BorshCodec {
-    type Error = DecodeError;
+    type Error = ConsensusError;
 
-    fn decode(&self, bytes: Bytes) -> Result<Response<Cybergraph>, DecodeError> {
+    fn decode(&self, bytes: Bytes) -> Result<Response<Cybergraph>> {
         Ok(decode::<WireResponse>(&bytes)?.into_response())
     }
 
-    fn encode(&self, response: &Response<Cybergraph>) -> Result<Bytes, DecodeError> {
+    fn encode(&self, response: &Response<Cybergraph>) -> Result<Bytes> {
         encode(&WireResponse::of(response))
     }
 }
 
 impl HasEncodedLen<Response<Cybergraph>> for BorshCodec {
-    fn encoded_len(&self, response: &Response<Cybergraph>) -> Result<usize, DecodeError> {
-        Ok(borsh::object_length(&WireResponse::of(response))?)
+    fn encoded_len(&self, response: &Response<Cybergraph>) -> Result<usize> {
+        borsh::object_length(&WireResponse::of(response)).map_err(ConsensusError::Codec)
     }
 }
 
 /// The proof that a network peer is run by a validator's key has no borsh form upstream:
 /// `public_key ‖ peer_id ‖ signature`, the first two length-prefixed.
 impl Codec<ValidatorProof<Cybergraph>> for BorshCodec {
-    type Error = DecodeError;
+    type Error = ConsensusError;
 
-    fn decode(&self, bytes: Bytes) -> Result<ValidatorProof<Cybergraph>, DecodeError> {
+    fn decode(&self, bytes: Bytes) -> Result<ValidatorProof<Cybergraph>> {
         let (public_key, peer_id, signature): (Vec<u8>, Vec<u8>, Signature) = decode(&bytes)?;
         Ok(ValidatorProof::new(public_key, peer_id, signature))
     }
 
-    fn encode(&self, proof: &ValidatorProof<Cybergraph>) -> Result<Bytes, DecodeError> {
+    fn encode(&self, proof: &ValidatorProof<Cybergraph>) -> Result<Bytes> {
         encode(&(&proof.public_key, &proof.peer_id, proof.signature))
     }
 }

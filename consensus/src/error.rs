@@ -16,6 +16,13 @@ pub enum ConsensusError {
     /// Malachite's engine did not start.
     #[error("consensus engine: {0}")]
     Start(String),
+    /// Bytes that are not the consensus message they were read as (from a peer, the WAL or
+    /// the store's certificates).
+    #[error("consensus message: {0}")]
+    Codec(borsh::io::Error),
+    /// Consensus asked for what this node cannot do (propose without a key, in no round).
+    #[error("consensus asked the impossible: {0}")]
+    Protocol(String),
     /// The thread or runtime consensus runs on could not start.
     #[error("consensus runtime: {0}")]
     Runtime(#[from] std::io::Error),

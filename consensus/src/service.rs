@@ -104,11 +104,6 @@ pub struct Running {
 }
 
 impl Running {
-    /// Waits until consensus stops (an error: it runs until stopped).
-    pub async fn join(self) -> Result<()> {
-        self.app.await.map_err(|e| ConsensusError::Stopped(e.to_string()))?
-    }
-
     /// Stops every actor and the application loop, and waits until they have let go of the
     /// write-ahead log and the node.
     pub async fn stop(self) {
@@ -125,10 +120,11 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
     let validators = genesis_validators(&node)?;
     let chain_id = node.chain_id().to_owned();
     // The network identity: a validator's own key, or a fresh one for a follower.
-    let secret = key.as_ref().map_or_else(|| SigningKey::generate(&mut rand_core::OsRng).to_bytes(), |k| k.to_bytes());
-    let keypair = Keypair::ed25519_from_bytes(secret).map_err(|e| ConsensusError::Config(e.to_string()))?;
-    let me = key.as_ref().map(|k| ValidatorAddress(k.verifying_key().to_bytes()));
-    let address = me.unwrap_or(ValidatorAddress(SigningKey::from_bytes(&secret).verifying_key().to_bytes()));
+    let identity_key = key.clone().unwrap_or_else(|| SigningKey::generate(&mut rand_core::OsRng));
+    let keypair =
+        Keypair::ed25519_from_bytes(identity_key.to_bytes()).map_err(|e| ConsensusError::Config(e.to_string()))?;
+    let address = ValidatorAddress(identity_key.verifying_key().to_bytes());
+    let me = key.is_some().then_some(address);
     let config = Config {
         moniker: settings.moniker.clone(),
         consensus: ConsensusConfig {

@@ -9,15 +9,12 @@ const POWERS: [u64; 4] = [35, 25, 25, 15];
 #[test]
 fn four_validators_decide_one_chain_and_commit_a_transaction_sent_to_them() {
     runtime().block_on(async {
-        let mut net = Net::new(&POWERS);
-        net.start_all().await;
-        net.await_height(3, Duration::from_secs(60)).await;
+        let net = Net::started(&POWERS, 3).await;
         let tx = net.link(1, 1, 2);
         for i in 0..4 {
             net.node(i).submit(tx.clone()).unwrap();
         }
-        let target = net.height(0) + 3;
-        net.await_height(target, Duration::from_secs(60)).await;
+        net.await_more(0, 3, Duration::from_secs(60)).await;
         for i in 0..4 {
             assert_eq!(net.node(i).query().status().counts.links, 1, "member {i}");
             assert_eq!(net.node(i).query().status().mempool, 0, "member {i}");
@@ -29,16 +26,12 @@ fn four_validators_decide_one_chain_and_commit_a_transaction_sent_to_them() {
 #[test]
 fn without_the_15_the_rest_decide_and_a_restarted_validator_catches_up() {
     runtime().block_on(async {
-        let mut net = Net::new(&POWERS);
-        net.start_all().await;
-        net.await_height(2, Duration::from_secs(60)).await;
+        let mut net = Net::started(&POWERS, 2).await;
         net.crash(3).await;
         // 85 of 100 remain: over two thirds.
-        let target = net.height(0) + 5;
-        net.await_height(target, Duration::from_secs(60)).await;
+        net.await_more(0, 5, Duration::from_secs(60)).await;
         net.start(3).await;
-        let target = net.height(0) + 2;
-        net.await_height(target, Duration::from_secs(90)).await;
+        net.await_more(0, 2, Duration::from_secs(90)).await;
         net.assert_one_chain();
     });
 }
@@ -46,9 +39,7 @@ fn without_the_15_the_rest_decide_and_a_restarted_validator_catches_up() {
 #[test]
 fn without_the_35_nobody_decides_until_it_returns() {
     runtime().block_on(async {
-        let mut net = Net::new(&POWERS);
-        net.start_all().await;
-        net.await_height(2, Duration::from_secs(60)).await;
+        let mut net = Net::started(&POWERS, 2).await;
         net.crash(0).await;
         // A block already decided may still commit on a straggler; then 65 of 100 cannot decide.
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -89,10 +89,14 @@ impl Net {
         member.node = Some(node);
     }
 
-    async fn start_all(&mut self) {
-        for i in 0..self.members.len() {
-            self.start(i).await;
+    /// A chain of validators of these powers, all started, that has decided `height`.
+    async fn started(powers: &[u64], height: u64) -> Self {
+        let mut net = Net::new(powers);
+        for i in 0..powers.len() {
+            net.start(i).await;
         }
+        net.await_height(height, Duration::from_secs(60)).await;
+        net
     }
 
     /// Stops member `i` as a crash would: its actors and node go, its directory stays.
@@ -124,6 +128,11 @@ impl Net {
             assert!(start.elapsed() < limit, "height {height} not reached within {limit:?}: {heights:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until every running member has decided `blocks` more than member `i` holds now.
+    async fn await_more(&self, i: usize, blocks: u64, limit: Duration) {
+        self.await_height(self.height(i) + blocks, limit).await;
     }
 
     /// The block CIDs of heights `1..=height` on member `i`.
