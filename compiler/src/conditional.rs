@@ -46,14 +46,25 @@ pub fn settled_top(graph: &Graph<'_>, push: &LocalPush, k: usize, exclude: &[u32
 }
 
 /// The `k` best `(index, score)` pairs, best first, ties by lower index.
-pub fn top_k(mut scored: Vec<(u32, f64)>, k: usize) -> Vec<(u32, f64)> {
+pub fn top_k(scored: impl IntoIterator<Item = (u32, f64)>, k: usize) -> Vec<(u32, f64)> {
     let by_score = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if scored.len() > k {
-        scored.select_nth_unstable_by(k, by_score);
-        scored.truncate(k);
+    let keep_best = |kept: &mut Vec<(u32, f64)>| {
+        if kept.len() > k {
+            kept.select_nth_unstable_by(k, by_score);
+            kept.truncate(k);
+        }
+    };
+    // At most 2k held at once: the order is total, so pruning early keeps the same k.
+    let mut kept = Vec::new();
+    for entry in scored {
+        kept.push(entry);
+        if kept.len() > 2 * k.max(1) {
+            keep_best(&mut kept);
+        }
     }
-    scored.sort_unstable_by(by_score);
-    scored
+    keep_best(&mut kept);
+    kept.sort_unstable_by(by_score);
+    kept
 }
 
 /// Push scratch for concurrent queries: taken and returned, allocated on first use by each

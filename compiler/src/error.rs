@@ -6,9 +6,6 @@ pub enum CompileError {
     /// A model file that is not one of ours (truncated, corrupt, another format).
     #[error("model file: {0}")]
     ModelFile(String),
-    /// Reading or writing a file.
-    #[error("model file IO: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// The compiler's result type.

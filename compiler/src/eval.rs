@@ -73,7 +73,7 @@ pub fn kl(exact: &[f64], answer: &[f64]) -> f64 {
 }
 
 fn best_ten(exact: &[f64], query: u32) -> Vec<(u32, f64)> {
-    let scored = exact.iter().enumerate().filter(|&(j, _)| j as u32 != query).map(|(j, &x)| (j as u32, x)).collect();
+    let scored = exact.iter().enumerate().filter(|&(j, _)| j as u32 != query).map(|(j, &x)| (j as u32, x));
     conditional::top_k(scored, 10)
 }
 

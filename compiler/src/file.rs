@@ -139,12 +139,6 @@ impl ModelFile {
     }
 }
 
-impl From<safetensors::SafeTensorError> for CompileError {
-    fn from(e: safetensors::SafeTensorError) -> Self {
-        CompileError::ModelFile(e.to_string())
-    }
-}
-
 /// Whether `bytes` carry a model file's header (a cheap check: the header alone is parsed).
 pub fn is_model_file(bytes: &[u8]) -> bool {
     SafeTensors::read_metadata(bytes)

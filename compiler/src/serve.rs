@@ -272,10 +272,8 @@ impl Served {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        let scored = candidates
-            .into_iter()
-            .map(|j| (j, conditional::settled_score(graph, head, j) + head.remainder * q(j)))
-            .collect();
+        let scored =
+            candidates.into_iter().map(|j| (j, conditional::settled_score(graph, head, j) + head.remainder * q(j)));
         Answer { particles: conditional::top_k(scored, k), error_bound: 2.0 * head.remainder, path: Path::Hybrid }
     }
 }

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use rayon::prelude::*;
 
-use crate::conditional::{self, Graph};
+use crate::conditional::{self, Graph, ScratchPool};
 
 /// Entries the teacher keeps of each conditional; the rest is one tail bucket.
 pub const TEACHER_TOP: usize = 256;
@@ -114,18 +114,21 @@ pub fn examples_of(
 /// The `len` heaviest particles of a push's residual, with their masses (heaviest first, ties by
 /// index): the hybrid's context tokens.
 pub fn frontier(push: &LocalPush, len: usize) -> Vec<(u32, f32)> {
-    conditional::top_k(push.residual.clone(), len).into_iter().map(|(i, m)| (i, m as f32)).collect()
+    conditional::top_k(push.residual.iter().copied(), len).into_iter().map(|(i, m)| (i, m as f32)).collect()
 }
 
 /// Every query's examples, in query order (in parallel; each query's examples depend only on
 /// the query).
-pub fn examples(graph: &Graph<'_>, queries: &[u32], context_len: usize, teacher: PushLimits) -> Vec<Example> {
+pub fn examples(
+    graph: &Graph<'_>,
+    scratch: &ScratchPool,
+    queries: &[u32],
+    context_len: usize,
+    teacher: PushLimits,
+) -> Vec<Example> {
     let pairs: Vec<(Example, Option<Example>)> = queries
         .par_iter()
-        .map_init(
-            || PushScratch::new(graph.operator),
-            |scratch, &q| examples_of(graph, scratch, q, context_len, teacher),
-        )
+        .map(|&q| scratch.with(graph.operator, |scratch| examples_of(graph, scratch, q, context_len, teacher)))
         .collect();
     pairs.into_iter().flat_map(|(model_only, hybrid)| std::iter::once(model_only).chain(hybrid)).collect()
 }

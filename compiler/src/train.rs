@@ -104,8 +104,6 @@ pub struct Compiled {
     pub model: Model,
     /// The analytic initialisation alone (the spectral baseline).
     pub spectral: Model,
-    /// Held-out query particles (never trained on).
-    pub held_out: Vec<bool>,
     /// Training examples.
     pub examples: usize,
     /// Mean loss of the last steps.
@@ -123,8 +121,10 @@ pub fn compile(graph: &Graph<'_>, settings: &Settings, progress: &(dyn Fn(Progre
     let held_out = teacher::held_out(graph, settings.held_out_permille, settings.seed);
     let queries = teacher::training_queries(graph, &held_out, settings.queries, settings.seed ^ 1);
     let mut examples = Vec::with_capacity(queries.len() * 2);
+    // One push scratch per concurrent worker for the whole teacher, not one per chunk and split.
+    let scratch = crate::conditional::ScratchPool::default();
     for (i, chunk) in queries.chunks(1024).enumerate() {
-        examples.extend(teacher::examples(graph, chunk, settings.context, settings.teacher_limits()));
+        examples.extend(teacher::examples(graph, &scratch, chunk, settings.context, settings.teacher_limits()));
         progress(Progress::Teacher { done: (i * 1024 + chunk.len()).min(queries.len()), total: queries.len() });
     }
     let teacher_seconds = started.elapsed().as_secs_f64();
@@ -140,7 +140,6 @@ pub fn compile(graph: &Graph<'_>, settings: &Settings, progress: &(dyn Fn(Progre
     Compiled {
         model,
         spectral,
-        held_out,
         examples: examples.len(),
         final_loss,
         seconds: [teacher_seconds, init_seconds, started.elapsed().as_secs_f64()],
@@ -197,15 +196,15 @@ pub fn fold_in(model: &mut Model, graph: &Graph<'_>) {
     model.bias.extend(graph.focus[old.min(n)..].iter().map(|&p| libm::log(p.max(f64::MIN_POSITIVE)) as f32));
     model.shape.particles = n;
     let is_zero = |e: &[f32], i: usize| e[i * d..][..d].iter().all(|&x| x == 0.0);
-    let before = model.embedding.clone();
+    let before = &model.embedding;
     let updates: Vec<(usize, Vec<f32>)> = (0..n)
         .into_par_iter()
-        .filter(|&i| is_zero(&before, i))
+        .filter(|&i| is_zero(before, i))
         .filter_map(|i| {
             let mut row = vec![0.0f64; d];
             let mut total = 0.0;
             for (j, w) in graph.operator.neighbours(i as u32) {
-                if !is_zero(&before, j as usize) {
+                if !is_zero(before, j as usize) {
                     total += w;
                     row.iter_mut().zip(&before[j as usize * d..][..d]).for_each(|(r, &x)| *r += w * x as f64);
                 }

@@ -84,6 +84,11 @@ pub struct Focus {
 }
 
 impl Focus {
+    /// The graph as the compiler reads it: this focus's operator, vector and order.
+    pub fn graph(&self) -> compiler::Graph<'_> {
+        compiler::Graph { operator: &self.operator, focus: &self.pi, order: &self.order }
+    }
+
     /// The focus of a graph without particles.
     pub fn empty(height: u64, operator: Arc<FocusOperator>) -> Self {
         let solution = FocusSolution { pi: Vec::new(), iterations: 0, bound: 0.0, converged: true, syntropy: 0.0 };

@@ -288,7 +288,7 @@ impl Query {
             let path = compiler::Path::Exact;
             return Ok(Related { height, particles: Vec::new(), error_bound: 0.0, path, model: None });
         }
-        let graph = compiler::Graph { operator: &focus.operator, focus: &focus.pi, order: &focus.order };
+        let graph = focus.graph();
         let model = model.filter(|_| !exact);
         let answer = compiler::serve::related(
             &graph,

@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::Result;
-use compiler::{Graph, Progress, Settings};
+use compiler::{Progress, Settings};
 use engine::Node;
 
 use crate::pool::{BackgroundJob, DevicePool, Priority, idle_workers};
@@ -57,7 +57,7 @@ pub(crate) fn start(
             last_attempt = Some(counts.height);
             let stopping = || flag.load(Ordering::Acquire);
             let focus = query.focus();
-            let graph = Graph { operator: &focus.operator, focus: &focus.pi, order: &focus.order };
+            let graph = focus.graph();
             let settings = Settings::default();
             let started = std::time::Instant::now();
             // Between teacher chunks and every ten steps: wait while queries or a block's focus
