@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use kernels::{FocusOperator, FocusSolution, StepBase};
+use kernels::{FocusOperator, FocusSolution};
 
 pub use crate::records::FocusSummary;
 use crate::{
@@ -76,11 +76,9 @@ pub struct Focus {
     pub rank: Arc<Vec<u32>>,
     /// Karma per neuron index, normalised to sum 1 (spec/focus.md §7).
     pub karma: Arc<Vec<f64>>,
-    /// The operator this focus is the fixed point of; conditional focus queries run on it.
+    /// The operator this focus is the fixed point of; conditional focus queries run on it,
+    /// and the incremental update after the next block starts from its step at `pi`.
     pub operator: Arc<FocusOperator>,
-    /// That operator's step at this focus: what the incremental update after the next block
-    /// starts from.
-    pub base: Arc<StepBase>,
 }
 
 impl Focus {
@@ -92,7 +90,7 @@ impl Focus {
     /// The focus of a graph without particles.
     pub fn empty(height: u64, operator: Arc<FocusOperator>) -> Self {
         let solution = FocusSolution { pi: Vec::new(), iterations: 0, bound: 0.0, converged: true, syntropy: 0.0 };
-        Focus::with_base(solution, height, 0, operator, StepBase::default())
+        Focus::solved(solution, height, 0, operator)
     }
 
     /// `previous` carried to `height` unchanged (a block without new links).
@@ -103,17 +101,6 @@ impl Focus {
 
     /// A solver result at `height` (karma is filled in by the caller, which holds the graph).
     pub fn solved(solution: FocusSolution, height: u64, solve_micros: u64, operator: Arc<FocusOperator>) -> Self {
-        let base = operator.step_base(&solution.pi);
-        Focus::with_base(solution, height, solve_micros, operator, base)
-    }
-
-    fn with_base(
-        solution: FocusSolution,
-        height: u64,
-        solve_micros: u64,
-        operator: Arc<FocusOperator>,
-        base: StepBase,
-    ) -> Self {
         let summary = FocusSummary {
             height,
             particles: solution.pi.len() as u32,
@@ -136,7 +123,6 @@ impl Focus {
             rank: Arc::new(rank),
             karma: Arc::new(Vec::new()),
             operator,
-            base: Arc::new(base),
         }
     }
 }

@@ -51,7 +51,7 @@ pub use node::{Node, Proposal};
 pub use particle::Particle;
 pub use query::Query;
 pub use shared::NodeConfig;
-pub use state::{ChainState, OperatorUpdate};
+pub use state::ChainState;
 pub use tx::{SignedTx, Transaction, TxLimits, VerifiedTx};
 pub use views::{BlockEvent, BlockSummary, FocusProof, NeuronInfo, NodeStatus, Receipt, TxStatus};
 

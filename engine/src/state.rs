@@ -37,20 +37,13 @@ pub struct GraphCounts {
 
 /// A block's change to the focus operator, for [`FocusOperator::apply_links`].
 #[derive(Clone, Debug)]
-pub struct OperatorUpdate {
+pub(crate) struct OperatorUpdate {
     /// Particles after the block.
-    pub particles: u32,
+    pub(crate) particles: u32,
     /// The block's new links `(from, to, neuron)`.
-    pub links: Vec<(u32, u32, u32)>,
+    pub(crate) links: Vec<(u32, u32, u32)>,
     /// Every neuron's link weight after the block.
-    pub weights: Vec<f64>,
-}
-
-impl OperatorUpdate {
-    /// Applies the change to `operator`, the operator of the state before the block.
-    pub fn apply_to(&self, operator: &mut FocusOperator) -> Result<()> {
-        Ok(operator.apply_links(self.particles, &self.links, &self.weights)?)
-    }
+    pub(crate) weights: Vec<f64>,
 }
 
 /// The committed state every node holds identically after the same blocks.
@@ -344,7 +337,7 @@ impl ChainState {
     /// What the focus operator of the state before `block` needs to become this state's (after
     /// [`ChainState::apply`] of `block`): the block's links, the particle count and every
     /// neuron's link weight now.
-    pub fn operator_update(&self, block: &BlockDiff) -> OperatorUpdate {
+    pub(crate) fn operator_update(&self, block: &BlockDiff) -> OperatorUpdate {
         OperatorUpdate {
             particles: self.particle_list.len() as u32,
             links: block.links.iter().map(|link| (link.from.0, link.to.0, link.neuron.0)).collect(),

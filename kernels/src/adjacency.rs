@@ -429,12 +429,13 @@ impl Adjacency {
         // Each pair's class before the block and the neurons the block adds, in link order;
         // the class after is interned once per pair.
         let mut pairs: Vec<((u32, u32), u32, Vec<u32>)> = Vec::new();
-        let mut at: HashMap<(u32, u32), usize> = HashMap::new();
+        let mut at = KeyMap::default();
         for &(from, to, neuron) in links {
-            let k = *at.entry((from, to)).or_insert_with(|| {
+            let key = (u64::from(from) << 32) | u64::from(to);
+            let k = *at.entry(key).or_insert_with(|| {
                 pairs.push(((from, to), self.class_of(from, to), Vec::new()));
-                pairs.len() - 1
-            });
+                pairs.len() as u32 - 1
+            }) as usize;
             pairs[k].2.push(neuron);
         }
         let pairs: Vec<((u32, u32), u32, u32)> = pairs
@@ -451,10 +452,10 @@ impl Adjacency {
             sides.push((from, to, Side::Out, after));
         }
         sides.sort_unstable_by_key(|&(row, col, side, _)| (row, col, side as u8));
-        let mut touched = Vec::new();
+        let (mut touched, mut inserted) = (Vec::new(), Vec::new());
         for changes in sides.chunk_by(|a, b| a.0 == b.0) {
             let row = changes[0].0;
-            self.change_row(row, changes);
+            self.change_row(row, changes, &mut inserted);
             touched.push(row);
         }
         touched
@@ -470,9 +471,10 @@ impl Adjacency {
     }
 
     /// Sets the sides `(row, col, side, class)` of one row (ascending by column; a self-link
-    /// sets both sides of one entry): entries present change kind, the rest merge in.
-    fn change_row(&mut self, row: u32, changes: &[(u32, u32, Side, u32)]) {
-        let mut new = Vec::new();
+    /// sets both sides of one entry): entries present change kind, the rest merge in (`new`:
+    /// a buffer the caller lends for every row of a block).
+    fn change_row(&mut self, row: u32, changes: &[(u32, u32, Side, u32)], new: &mut Vec<Entry>) {
+        new.clear();
         for same_col in changes.chunk_by(|a, b| a.1 == b.1) {
             let col = same_col[0].1;
             let found = self.rows.row(row as usize).binary_search_by_key(&col, |e| e.col);
@@ -491,7 +493,7 @@ impl Adjacency {
                 Err(_) => new.push(Entry { col, kind }),
             }
         }
-        self.rows.merge(row as usize, &new, |e| e.col);
+        self.rows.merge(row as usize, new, |e| e.col);
     }
 
     /// Recomputes every class's raw weight (neuron classes from `neuron_weight`: the members'

@@ -29,13 +29,6 @@ impl Csr {
         self.cols.len()
     }
 
-    /// Bytes held (allocated capacity of the three arrays).
-    pub fn memory_bytes(&self) -> usize {
-        self.offsets.capacity() * size_of::<usize>()
-            + self.cols.capacity() * size_of::<u32>()
-            + self.vals.capacity() * size_of::<f64>()
-    }
-
     /// Row `i` as `(columns, values)`.
     pub fn row(&self, i: usize) -> (&[u32], &[f64]) {
         let range = self.offsets[i]..self.offsets[i + 1];
@@ -58,31 +51,6 @@ impl Csr {
             csr.offsets.push(csr.cols.len());
         }
         csr
-    }
-
-    /// The transpose (columns ascend in each row, as in the source's row order).
-    pub fn transpose(&self, cols: usize) -> Self {
-        let mut counts = vec![0usize; cols + 1];
-        for &c in &self.cols {
-            counts[c as usize + 1] += 1;
-        }
-        for i in 0..cols {
-            counts[i + 1] += counts[i];
-        }
-        let offsets = counts.clone();
-        let mut next = counts;
-        let mut t_cols = vec![0u32; self.nnz()];
-        let mut t_vals = vec![0.0; self.nnz()];
-        for i in 0..self.rows() {
-            let (cs, vs) = self.row(i);
-            for (&c, &v) in cs.iter().zip(vs) {
-                let at = next[c as usize];
-                t_cols[at] = i as u32;
-                t_vals[at] = v;
-                next[c as usize] += 1;
-            }
-        }
-        Csr { offsets, cols: t_cols, vals: t_vals }
     }
 
     /// `y = A·x` by rows, in parallel; each `y[i]` sums its row left to right.
@@ -139,8 +107,6 @@ mod tests {
             a.spmv(&x, &mut y);
             let naive = a.spmv_naive(&x);
             prop_assert!(y.iter().zip(&naive).all(|(a, b)| a.to_bits() == b.to_bits()));
-            let tt = a.transpose(n).transpose(n);
-            prop_assert_eq!(tt, a);
         }
     }
 }

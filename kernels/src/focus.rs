@@ -199,9 +199,6 @@ impl FocusOperator {
 
     fn with_adjacency(adjacency: Adjacency, params: FocusParams) -> Result<Self> {
         let n = adjacency.len();
-        if n > u32::MAX as usize {
-            return Err(KernelError::TooLarge(n));
-        }
         let mut operator = FocusOperator {
             heat: params.heat_weights(),
             params,

@@ -76,7 +76,7 @@ pub(super) fn operator_after(
         Some(OperatorChange::Update(update)) => {
             let start = std::time::Instant::now();
             let mut next = FocusOperator::clone(previous);
-            update.apply_to(&mut next)?;
+            next.apply_links(update.particles, &update.links, &update.weights)?;
             let micros = start.elapsed().as_micros() as u64;
             tracing::debug!(links = update.links.len(), micros, "focus operator updated");
             Ok(Arc::new(next))
@@ -114,7 +114,10 @@ pub(super) fn advance(
         let start = std::time::Instant::now();
         let epsilon = operator.params().epsilon;
         let budget = operator.incremental_budget();
-        let pushed = operator.incremental_focus(&previous.base, &previous.pi, epsilon, budget);
+        // The previous graph's step at the previous focus, which the push starts from (none
+        // for an empty graph: the push declines).
+        let base = previous.operator.step_base(&previous.pi);
+        let pushed = operator.incremental_focus(&base, &previous.pi, epsilon, budget);
         let from = pushed.as_ref().map_or(previous.pi.as_slice(), |pushed| pushed.vector.as_slice());
         let solution = operator.solve(Some(from));
         tracing::debug!(height, pushed = pushed.map(|p| p.pushes), iterations = solution.iterations, "focus");

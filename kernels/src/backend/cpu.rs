@@ -108,28 +108,26 @@ fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], telepor
     });
     let dangling = tree_sum_by(op.len(), |i| if out_deg[i] > 0.0 { 0.0 } else { phi[i] });
 
-    // Diffusion: one pull pass over Aᵀ (a row's entries without an in-link add +0.0).
+    // Diffusion pulls over Aᵀ (a row's entries without an in-link add +0.0); springs and the
+    // first heat step pull over W, whose rows are the same adjacency rows, so one pass reads
+    // each row once for all three (each sum still folds its row left to right from 0.0). The
+    // pass also starts the heat sum and divides the walk by degree for the next step.
     let (prior, by_out) = (&op.prior, &ws.by_out);
-    ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| {
-        let pulled = adjacency.row(i).iter().fold(0.0, |acc, e| acc + a_in[e.kind as usize] * by_out[e.col as usize]);
-        *y = pulled + prior[i] * dangling;
-    });
-
-    // Springs and the first heat step share one pass over W; the pass also starts the heat
-    // sum and divides the walk by degree for the next step.
     if with_springs || with_heat {
         let (by_screen, by_degree) = (&ws.by_screen, &ws.by_degree);
         let heat_1 = heat.get(1).copied();
-        (&mut ws.springs, &mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next)
+        (&mut ws.diffusion, &mut ws.springs, &mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next)
             .into_par_iter()
             .enumerate()
-            .for_each(|(i, (s, walk, sum, next_by_degree))| {
-                let (mut springs, mut step) = (0.0, 0.0);
+            .for_each(|(i, (y, s, walk, sum, next_by_degree))| {
+                let (mut pulled, mut springs, mut step) = (0.0, 0.0, 0.0);
                 for e in adjacency.row(i) {
-                    let (v, c) = (w[e.kind as usize], e.col as usize);
-                    springs += v * by_screen[c];
-                    step += v * by_degree[c];
+                    let (kind, c) = (e.kind as usize, e.col as usize);
+                    pulled += a_in[kind] * by_out[c];
+                    springs += w[kind] * by_screen[c];
+                    step += w[kind] * by_degree[c];
                 }
+                *y = pulled + prior[i] * dangling;
                 *s = mu * by_screen[i] + springs;
                 *walk = if d[i] > 0.0 { step } else { phi[i] };
                 *sum = match heat_1 {
@@ -139,6 +137,12 @@ fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], telepor
                 *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };
             });
         std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
+    } else {
+        ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| {
+            let pulled =
+                adjacency.row(i).iter().fold(0.0, |acc, e| acc + a_in[e.kind as usize] * by_out[e.col as usize]);
+            *y = pulled + prior[i] * dangling;
+        });
     }
     if with_heat {
         for &weight in heat.iter().skip(2) {
