@@ -13,7 +13,7 @@
 //! (so the file is what any safetensors reader accepts); it writes metadata from a hash map,
 //! whose order changes from run to run, so writing is done here.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, ops::Range};
 
 use safetensors::{Dtype, SafeTensors};
 
@@ -34,21 +34,32 @@ pub struct ModelFile {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Every dense tensor of a model of `shape`: its name, its dimensions (a vector is one
+/// dimension) and its range in `Model::dense`.
+fn dense_tensors(shape: &Shape) -> impl Iterator<Item = (String, Vec<usize>, Range<usize>)> + '_ {
+    (0..shape.blocks).flat_map(move |block| {
+        Part::ALL.into_iter().map(move |part| {
+            let dims = match part.dims(shape) {
+                (1, c) => vec![c],
+                (r, c) => vec![r, c],
+            };
+            (format!("blocks.{block}.{}", part.name()), dims, shape.range(block, part))
+        })
+    })
+}
+
+/// How many tensors a model file of `shape` holds: the embedding, the bias and the dense ones.
+fn tensor_count(shape: &Shape) -> usize {
+    2 + shape.blocks * Part::ALL.len()
+}
+
 fn tensors(model: &Model) -> Vec<(String, Vec<usize>, &[f32])> {
     let shape = &model.shape;
     let mut out = vec![
         ("embedding".to_string(), vec![shape.particles, shape.dim], model.embedding.as_slice()),
         ("bias".to_string(), vec![shape.particles], model.bias.as_slice()),
     ];
-    for block in 0..shape.blocks {
-        for part in Part::ALL {
-            let dims = match part.dims(shape) {
-                (1, c) => vec![c],
-                (r, c) => vec![r, c],
-            };
-            out.push((format!("blocks.{block}.{}", part.name()), dims, &model.dense[shape.range(block, part)]));
-        }
-    }
+    out.extend(dense_tensors(shape).map(|(name, dims, range)| (name, dims, &model.dense[range])));
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
@@ -122,18 +133,11 @@ impl ModelFile {
         let embedding = read("embedding", &[shape.particles, shape.dim])?;
         let bias = read("bias", &[shape.particles])?;
         let mut dense = vec![0.0; shape.dense_len()];
-        for block in 0..shape.blocks {
-            for part in Part::ALL {
-                let dims = match part.dims(&shape) {
-                    (1, c) => vec![c],
-                    (r, c) => vec![r, c],
-                };
-                dense[shape.range(block, part)]
-                    .copy_from_slice(&read(&format!("blocks.{block}.{}", part.name()), &dims)?);
-            }
+        for (name, dims, range) in dense_tensors(&shape) {
+            dense[range].copy_from_slice(&read(&name, &dims)?);
         }
-        if file.len() != 2 + shape.blocks * Part::ALL.len() {
-            return Err(bad(format!("{} tensors, expected {}", file.len(), 2 + shape.blocks * Part::ALL.len())));
+        if file.len() != tensor_count(&shape) {
+            return Err(bad(format!("{} tensors, expected {}", file.len(), tensor_count(&shape))));
         }
         Ok(ModelFile { model: Model { shape, embedding, bias, dense }, metadata })
     }
