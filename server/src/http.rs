@@ -26,6 +26,7 @@ use crate::{
     limits::{InFlight, RateLimiter},
     metrics::{Metrics, Route},
     pool::{DevicePool, Priority},
+    relay::{RELAYED, Relay},
     search::SearchIndex,
     wire::{ErrorBody, ErrorDetail, SignedTxBody},
 };
@@ -53,14 +54,26 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn submit(node: web::Data<Node>, body: web::Json<SignedTxBody>) -> HttpResponse {
+/// Admits a transaction; one a client sent (not a peer's relay) is forwarded to the peers.
+async fn submit(
+    request: HttpRequest,
+    node: web::Data<Node>,
+    relay: web::Data<Relay>,
+    body: web::Json<SignedTxBody>,
+) -> HttpResponse {
     let signed = match body.decode() {
         Ok(signed) => signed,
         Err(e) => return engine_error(&EngineError::Malformed(e)),
     };
     let node = node.into_inner();
+    let forwarded = signed.clone();
     match blocking(move || node.submit(signed)).await {
-        Ok(receipt) => HttpResponse::Ok().json(receipt),
+        Ok(receipt) => {
+            if !request.headers().contains_key(RELAYED) {
+                relay.forward(&forwarded);
+            }
+            HttpResponse::Ok().json(receipt)
+        }
         Err(response) => response,
     }
 }
@@ -345,11 +358,18 @@ pub(crate) fn serve(
     blocks: broadcast::Sender<Arc<engine::BlockEvent>>,
     pool: Arc<DevicePool>,
     metrics: Arc<Metrics>,
+    relay: Arc<Relay>,
     settings: HttpSettings,
 ) -> std::io::Result<()> {
     // Base64 inflates by 4/3; the rest of the JSON envelope is small.
     let json_limit = node.tx_limits().max_tx_bytes * 4 / 3 + 1024;
-    let context = crate::graphql::Context { node: Arc::clone(&node), search: Arc::clone(&search), blocks };
+    let context = crate::graphql::Context {
+        node: Arc::clone(&node),
+        search: Arc::clone(&search),
+        blocks,
+        relay: Arc::clone(&relay),
+    };
+    let relay = web::Data::from(relay);
     let schema = web::Data::new(crate::graphql::schema(context));
     let search = web::Data::from(search);
     let data = web::Data::from(node);
@@ -371,6 +391,7 @@ pub(crate) fn serve(
                 .app_data(content_limit.clone())
                 .app_data(budget.clone())
                 .app_data(search.clone())
+                .app_data(relay.clone())
                 .app_data(web::JsonConfig::default().limit(json_limit).error_handler(json_error))
                 .wrap(from_fn(guard))
                 .route("/graphql", web::post().to(graphql))

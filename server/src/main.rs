@@ -15,6 +15,7 @@ mod limits;
 mod metrics;
 mod pool;
 mod producer;
+mod relay;
 mod search;
 mod settings;
 mod sprint_job;

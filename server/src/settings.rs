@@ -37,6 +37,7 @@ pub(crate) struct ConfigFile {
     validator_key: Option<PathBuf>,
     p2p_listen: Option<String>,
     peers: Option<Vec<String>>,
+    tx_peers: Option<Vec<String>>,
 }
 
 impl ConfigFile {
@@ -71,6 +72,9 @@ pub(crate) struct ServeSettings {
     pub(crate) model_file: Option<PathBuf>,
     /// Consensus with other validators instead of producing blocks alone.
     pub(crate) validator: Option<ValidatorSettings>,
+    /// The other nodes' HTTP APIs (`http://host:port`) that transactions admitted here are
+    /// forwarded to.
+    pub(crate) tx_peers: Vec<String>,
 }
 
 /// A validator's consensus settings.
@@ -97,6 +101,7 @@ pub(crate) struct ServeFlags {
     pub(crate) validator_key: Option<PathBuf>,
     pub(crate) p2p_listen: Option<String>,
     pub(crate) peers: Vec<String>,
+    pub(crate) tx_peers: Vec<String>,
 }
 
 pub(crate) const DEFAULT_P2P_LISTEN: &str = "127.0.0.1:26656";
@@ -158,6 +163,10 @@ impl ServeSettings {
                 }),
             },
             model_file: model_file.or(config.model_file),
+            tx_peers: match flags.tx_peers.is_empty() {
+                true => config.tx_peers.unwrap_or_default(),
+                false => flags.tx_peers,
+            },
         })
     }
 }

@@ -68,7 +68,7 @@ enum Command {
         /// (RocksDB's memtables and block cache, default 64 each), compile_every_blocks
         /// (background recompile of the transformer, default 1000; 0 never), compile_min_links
         /// (no model below this many links, default 100000), model_file, validator,
-        /// validator_key, p2p_listen, peers.
+        /// validator_key, p2p_listen, peers, tx_peers.
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,
         /// Decide blocks with the genesis validators through BFT consensus (Malachite) instead
@@ -85,6 +85,10 @@ enum Command {
         /// The other validators' consensus addresses, comma-separated (`host:port` or multiaddr).
         #[arg(long, value_delimiter = ',', requires = "validator")]
         peers: Vec<String>,
+        /// The other nodes' HTTP APIs, comma-separated (`http://host:port`): transactions that
+        /// clients submit here are forwarded to them, so whoever proposes next can include them.
+        #[arg(long, value_delimiter = ',')]
+        tx_peers: Vec<String>,
     },
     /// Print the GraphQL schema (SDL); `schema.graphql` at the repository root is its copy.
     Schema,
@@ -184,6 +188,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             key,
             p2p_listen,
             peers,
+            tx_peers,
         } => {
             let config = ConfigFile::read(config.as_deref())?;
             let flags = ServeFlags {
@@ -197,6 +202,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
                 validator_key: key,
                 p2p_listen,
                 peers,
+                tx_peers,
             };
             serve::serve(ServeSettings::resolve(flags, config)?)
         }

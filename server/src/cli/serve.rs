@@ -98,7 +98,8 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         max_connections: settings.max_connections,
         request_timeout: settings.request_timeout,
     };
-    let served = crate::http::serve(Arc::clone(&node), search, blocks, pool, metrics, http);
+    let relay = Arc::new(crate::relay::Relay::start(&settings.tx_peers).context("starting the transaction relay")?);
+    let served = crate::http::serve(Arc::clone(&node), search, blocks, pool, metrics, relay, http);
     if let Some(sprint) = sprint {
         sprint.stop();
     }

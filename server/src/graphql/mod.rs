@@ -12,7 +12,7 @@ use async_graphql::{ErrorExtensions, Schema};
 use engine::{BlockEvent, EngineError, ErrorCode, Node};
 use tokio::sync::broadcast;
 
-use crate::{codes::ApiCode, search::SearchIndex};
+use crate::{codes::ApiCode, relay::Relay, search::SearchIndex};
 
 pub(crate) use root::{MutationRoot, QueryRoot, SubscriptionRoot};
 
@@ -26,11 +26,13 @@ pub(crate) const MAX_PAGE: usize = 100;
 /// nothing else here: [`bounds`] prices every request before it runs.
 const MAX_DEPTH: usize = 20;
 
-/// Everything resolvers reach: the node, its search index and the stream of committed blocks.
+/// Everything resolvers reach: the node, its search index, the stream of committed blocks and
+/// the relay that forwards submitted transactions to the other validators.
 pub(crate) struct Context {
     pub(crate) node: Arc<Node>,
     pub(crate) search: Arc<SearchIndex>,
     pub(crate) blocks: broadcast::Sender<Arc<BlockEvent>>,
+    pub(crate) relay: Arc<Relay>,
 }
 
 /// Builds the schema over a node.

@@ -216,7 +216,7 @@ pub(crate) struct MutationRoot;
 impl MutationRoot {
     /// Submits a signed transaction: `tx` is standard base64 of its canonical DAG-CBOR, and
     /// `signature` standard base64 of the ed25519 signature over exactly those bytes. Answers
-    /// once the transaction is durable.
+    /// once the transaction is durable; the node then forwards it to its peers (`tx_peers`).
     async fn submit_transaction(
         &self,
         context: &Context<'_>,
@@ -225,7 +225,9 @@ impl MutationRoot {
     ) -> async_graphql::Result<TxReceipt> {
         let signed = SignedTxBody { tx, signature }.decode().map_err(|message| coded(ErrorCode::Malformed, message))?;
         let node = node(context).clone();
+        let forwarded = signed.clone();
         let receipt = run_blocking(move || node.submit(signed)).await?.map_err(engine_error)?;
+        context.data_unchecked::<super::Context>().relay.forward(&forwarded);
         Ok(TxReceipt {
             cid: receipt.cid.to_string(),
             duplicates: receipt.duplicates.into_iter().map(|d| d as u32).collect(),

@@ -7,6 +7,7 @@ mod hostile;
 mod http;
 mod import;
 mod sprint;
+mod testnet;
 
 use std::{
     net::TcpListener,
@@ -46,7 +47,7 @@ pub(crate) fn run_cli(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -62,7 +63,11 @@ impl NodeProcess {
     }
 
     pub(crate) fn start_with(data: &Path, block_interval_ms: u64, extra: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), data, block_interval_ms, extra)
+    }
+
+    /// A node serving HTTP on a given loopback port (one its peers already know).
+    pub(crate) fn start_on(port: u16, data: &Path, block_interval_ms: u64, extra: &[&str]) -> Self {
         let child = Command::new(BIN)
             .args(["serve", "--data", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
             .args(["--block-interval-ms", &block_interval_ms.to_string()])
@@ -129,11 +134,14 @@ pub(crate) fn post_json(url: &str, body: &str) -> Result<Value, (u16, Value)> {
     answer(ureq::post(url).set("content-type", "application/json").send_string(body))
 }
 
-pub(crate) fn submit(url: &str, signed: &SignedTx) -> Result<Value, (u16, Value)> {
+/// `POST /tx`'s JSON body for a signed transaction.
+pub(crate) fn tx_body(signed: &SignedTx) -> Value {
     use base64::{Engine as _, engine::general_purpose::STANDARD};
-    let body =
-        serde_json::json!({ "tx": STANDARD.encode(&signed.bytes), "signature": STANDARD.encode(signed.signature) });
-    post_json(&format!("{url}/tx"), &body.to_string())
+    serde_json::json!({ "tx": STANDARD.encode(&signed.bytes), "signature": STANDARD.encode(signed.signature) })
+}
+
+pub(crate) fn submit(url: &str, signed: &SignedTx) -> Result<Value, (u16, Value)> {
+    post_json(&format!("{url}/tx"), &tx_body(signed).to_string())
 }
 
 fn answer(result: Result<ureq::Response, ureq::Error>) -> Result<Value, (u16, Value)> {
