@@ -23,9 +23,10 @@ use malachitebft_sync::RawDecidedValue;
 
 use crate::{
     codec::BorshCodec,
-    context::{BlockId, Cybergraph, Height, ValidatorAddress, ValidatorSet},
+    context::{BlockId, Cybergraph, Height, ValidatorAddress},
     error::{ConsensusError, Result},
     parts::{self, Assembled, Reassembly},
+    service::validator_set,
 };
 
 /// How this node takes part, beyond the validator set.
@@ -94,7 +95,6 @@ impl Undecided {
 pub struct App {
     node: Arc<Node>,
     me: Option<ValidatorAddress>,
-    validators: ValidatorSet,
     pace: Pace,
     reassembly: Reassembly,
     /// Blocks seen at heights not yet committed, by header CID.
@@ -112,13 +112,16 @@ async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) 
 
 impl App {
     /// The application of `node`, signing as `me` (a validator) or following (`None`).
-    pub fn new(node: Arc<Node>, me: Option<ValidatorAddress>, validators: ValidatorSet, pace: Pace) -> Self {
+    pub fn new(node: Arc<Node>, me: Option<ValidatorAddress>, pace: Pace) -> Self {
         let max_block_bytes = max_block_bytes(&node);
-        App { node, me, validators, pace, reassembly: Reassembly::new(max_block_bytes), undecided: HashMap::new() }
+        App { node, me, pace, reassembly: Reassembly::new(max_block_bytes), undecided: HashMap::new() }
     }
 
-    fn params(&self) -> HeightParams<Cybergraph> {
-        HeightParams::new(self.validators.clone(), self.pace.timeouts, Some(self.pace.block_interval))
+    /// The parameters of the height after the tip: the validators the committed state names
+    /// for it (Sprint moves them at period boundaries).
+    fn params(&self) -> Result<HeightParams<Cybergraph>> {
+        let validators = validator_set(&self.node)?;
+        Ok(HeightParams::new(validators, self.pace.timeouts, Some(self.pace.block_interval)))
     }
 
     /// The height after the node's tip.
@@ -141,9 +144,9 @@ impl App {
     async fn handle(&mut self, message: AppMsg<Cybergraph>, channels: &mut Channels<Cybergraph>) -> Result<()> {
         match message {
             AppMsg::ConsensusReady { reply } => {
-                let height = self.next_height();
-                tracing::info!(%height, validators = self.validators.validators().len(), "consensus ready");
-                let _ = reply.send((height, self.params()));
+                let (height, params) = (self.next_height(), self.params()?);
+                tracing::info!(%height, validators = params.validator_set.validators().len(), "consensus ready");
+                let _ = reply.send((height, params));
             }
             AppMsg::StartedRound { height, round, proposer, reply_value, .. } => {
                 tracing::debug!(%height, %round, %proposer, "round started");
@@ -200,9 +203,9 @@ impl App {
                     true => {
                         let committed = certificate.height.0;
                         self.undecided.retain(|_, u| u.block.header.height > committed);
-                        Next::Start(Height(committed + 1), self.params())
+                        Next::Start(Height(committed + 1), self.params()?)
                     }
-                    false => Next::Restart(certificate.height, self.params()),
+                    false => Next::Restart(certificate.height, self.params()?),
                 };
                 let _ = reply.send(next);
             }

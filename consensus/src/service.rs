@@ -82,11 +82,10 @@ fn multiaddr(address: &str) -> Result<Multiaddr> {
     format!("{ip}/tcp/{}", socket.port()).parse::<Multiaddr>().map_err(|e| invalid(e.to_string()))
 }
 
-/// The validators the genesis lists.
-pub fn genesis_validators(node: &Node) -> Result<ValidatorSet> {
-    let genesis = node.genesis();
-    let validators = genesis
-        .validators
+/// The validators that decide the height after the node's tip.
+pub fn validator_set(node: &Node) -> Result<ValidatorSet> {
+    let validators = node
+        .validators()
         .iter()
         .map(|v| {
             Validator::new(v.address.into(), v.power)
@@ -94,7 +93,7 @@ pub fn genesis_validators(node: &Node) -> Result<ValidatorSet> {
         })
         .collect::<Result<Vec<_>>>()?;
     ValidatorSet::new(validators)
-        .ok_or_else(|| ConsensusError::Config("the genesis lists no validators (or an invalid set)".into()))
+        .ok_or_else(|| ConsensusError::Config("the chain has no validators (or an invalid set)".into()))
 }
 
 /// A node taking part in consensus.
@@ -114,10 +113,10 @@ impl Running {
     }
 }
 
-/// Starts consensus over `node`: as a validator when `key` is given (its public key must be in
-/// the genesis validators to vote), else as a follower that syncs decided blocks.
+/// Starts consensus over `node`: as a validator when `key` is given (it votes while its public
+/// key is in the validator set), else as a follower that syncs decided blocks.
 pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings) -> Result<Running> {
-    let validators = genesis_validators(&node)?;
+    validator_set(&node)?;
     let chain_id = node.chain_id().to_owned();
     // The network identity: a validator's own key, or a fresh one for a follower.
     let identity_key = key.clone().unwrap_or_else(|| SigningKey::generate(&mut rand_core::OsRng));
@@ -154,7 +153,7 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
     )
     .await
     .map_err(|e| ConsensusError::Start(e.to_string()))?;
-    let app = App::new(node, me, validators, settings.pace);
+    let app = App::new(node, me, settings.pace);
     let app = tokio::spawn(async move { app.run(&mut channels).await });
     Ok(Running { engine, app })
 }

@@ -50,7 +50,13 @@ pub fn rebuild_tx(directory: &impl Directory, record: &TxRecord) -> Result<Signe
         .iter()
         .map(|&(from, to)| Ok(WireLink { from: particle(from)?, to: particle(to)? }))
         .collect::<Result<_>>()?;
-    let tx = Transaction { chain_id: directory.chain_id().to_owned(), neuron: neuron.0, nonce: record.nonce, links };
+    let tx = Transaction {
+        chain_id: directory.chain_id().to_owned(),
+        neuron: neuron.0,
+        nonce: record.nonce,
+        links,
+        sprint: record.sprint.clone(),
+    };
     Ok(SignedTx { bytes: tx.encode(), signature: record.signature })
 }
 

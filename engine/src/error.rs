@@ -91,6 +91,10 @@ pub enum EngineError {
     /// A block another validator proposed that this node's state machine does not derive.
     #[error("invalid block proposal: {0}")]
     InvalidProposal(String),
+    /// A Sprint transaction the next height's rules refuse (wrong stage, not a validator, a
+    /// proof that fails its checks, …).
+    #[error("Sprint transaction refused: {0}")]
+    SprintRefused(String),
     /// Bytes that are not a compiled model of this graph.
     #[error("model refused: {0}")]
     Model(#[from] compiler::CompileError),
@@ -179,6 +183,7 @@ impl EngineError {
             | EngineError::NonCanonical
             | EngineError::StaleProposal { .. }
             | EngineError::InvalidProposal(_)
+            | EngineError::SprintRefused(_)
             | EngineError::Model(_) => ErrorCode::Malformed,
             EngineError::BadSignature(_) => ErrorCode::BadSignature,
             EngineError::WrongChain { .. } => ErrorCode::WrongChain,

@@ -10,6 +10,7 @@ use crate::{
     neuron::Address,
     particle::dag_cbor_cid,
     tx::TxLimits,
+    voting::SprintParams,
 };
 
 /// Consensus parameters fixed at genesis.
@@ -95,6 +96,10 @@ pub struct Genesis {
     /// genesis CID does not depend on it.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub validators: Vec<GenesisValidator>,
+    /// Sprint on chain: its proofs set the validators' powers from the first Sprint on (see
+    /// `voting.rs`). None keeps the genesis validators for good. (Left out when absent.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sprint: Option<SprintParams>,
 }
 
 impl Genesis {
@@ -107,6 +112,7 @@ impl Genesis {
             params: ChainParams::default(),
             neurons: neurons.iter().map(|&address| GenesisNeuron { address, stake: 1000 }).collect(),
             validators: Vec::new(),
+            sprint: None,
         }
     }
 
@@ -155,6 +161,13 @@ impl Genesis {
         // Consensus sums powers and compares 3 × a sum with 2 × the total.
         if total.checked_mul(3).is_none() {
             return fail(format!("validator powers sum to {total}: 3 × the total must fit in 64 bits"));
+        }
+        if let Some(sprint) = &self.sprint {
+            sprint.schedule()?;
+            sprint.profile()?;
+            if self.validators.is_empty() {
+                return fail("sprint: Sprint on chain needs genesis validators to commit its first seed".into());
+            }
         }
         Ok(())
     }

@@ -41,6 +41,7 @@ pub mod state;
 pub mod store;
 pub mod tx;
 pub mod views;
+pub mod voting;
 
 pub use block::{BlockHeader, ProposedBlock};
 pub use error::{EngineError, ErrorCode, Result};
@@ -54,6 +55,7 @@ pub use shared::NodeConfig;
 pub use state::ChainState;
 pub use tx::{SignedTx, Transaction, TxLimits, VerifiedTx};
 pub use views::{BlockEvent, BlockSummary, FocusProof, NeuronInfo, NodeStatus, Receipt, TxStatus};
+pub use voting::{SprintLedger, SprintParams, SprintTx};
 
 /// The state after the chain a store holds (what `cybergraph status` shows).
 pub fn chain_state(store: &dyn store::StoreReader) -> Result<ChainState> {

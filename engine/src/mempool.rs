@@ -81,7 +81,10 @@ impl Mempool {
                 quota,
             });
         }
-        Ok(())
+        match &tx.sprint {
+            Some(step) => state.check_sprint(&tx.neuron, step),
+            None => Ok(()),
+        }
     }
 
     /// Positions of the transaction's links that are already committed, waiting, or repeated

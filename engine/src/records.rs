@@ -10,6 +10,7 @@ use crate::{
     merkle::Hash,
     neuron::Address,
     particle::Particle,
+    voting::{SprintLedger, SprintTx},
 };
 
 /// Where a committed transaction sits.
@@ -64,6 +65,8 @@ pub struct TxRecord {
     pub signature: [u8; 64],
     /// Every link as signed (duplicates included), as particle indices.
     pub links: Vec<(ParticleIdx, ParticleIdx)>,
+    /// The Sprint step of a Sprint transaction (which has no links).
+    pub sprint: Option<SprintTx>,
 }
 
 /// A committed block: `first_link ‖ link_count ‖ first_particle ‖ tx_count ‖ header DAG-CBOR`.
@@ -104,6 +107,9 @@ pub struct BlockDiff {
     /// This node's mempool entries the block consumes (set by the node, not the state machine:
     /// another validator's block may carry transactions this node never saw).
     pub mempool_done: Vec<u64>,
+    /// The Sprint ledger after the block, when Sprint runs on this chain (the header holds
+    /// its CID).
+    pub sprint: Option<SprintLedger>,
 }
 
 impl BlockDiff {

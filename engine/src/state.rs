@@ -13,13 +13,14 @@ use kernels::{FocusOperator, LinkGraph};
 use crate::{
     block::{BlockHeader, genesis_graph_root, graph_root_after, link_leaf, txs_root},
     error::{EngineError, Result},
-    genesis::Genesis,
+    genesis::{Genesis, GenesisValidator},
     ids::{Height, LinkIdx, NeuronIdx, ParticleIdx},
     merkle::Hash,
     neuron::Address,
     particle::Particle,
     records::{BlockDiff, BlockRecord, LinkRecord, NeuronRecord, TxRecord},
     tx::VerifiedTx,
+    voting::{SprintLedger, SprintTx},
 };
 
 /// Counts shown by `status`.
@@ -57,6 +58,7 @@ pub struct ChainState {
     neuron_list: Vec<Address>,
     graph: LinkGraph,
     link_count: u64,
+    sprint: Option<SprintLedger>,
 }
 
 impl ChainState {
@@ -70,6 +72,7 @@ impl ChainState {
             .enumerate()
             .map(|(i, n)| (n.address, NeuronRecord { idx: NeuronIdx(i as u32), nonce: 0, stake: n.stake, links: 0 }))
             .collect();
+        let sprint = genesis.sprint.as_ref().map(|_| SprintLedger::genesis(&genesis.cid(), &genesis.validators));
         BlockDiff {
             header: BlockHeader {
                 height: 0,
@@ -79,7 +82,7 @@ impl ChainState {
                 graph_root: genesis_graph_root(),
                 focus_root: crate::focus::focus_root(&[]),
                 model: None,
-                sprint: None,
+                sprint: sprint.as_ref().map(SprintLedger::cid),
             },
             first_particle: ParticleIdx(0),
             new_particles: Vec::new(),
@@ -89,19 +92,25 @@ impl ChainState {
             links: Vec::new(),
             txs: Vec::new(),
             mempool_done: Vec::new(),
+            sprint,
         }
     }
 
     /// The state after the committed chain whose tip is `tip` (start-up; the node reads the
     /// parts from its store): particles and neurons in index order, every link in commit order
-    /// as `(from, to, neuron)`. Refuses parts that contradict each other.
+    /// as `(from, to, neuron)`, and the Sprint ledger the tip's header names. Refuses parts that
+    /// contradict each other.
     pub fn restore(
         genesis: Genesis,
         tip: BlockRecord,
         particle_list: Vec<Particle>,
         neuron_records: Vec<(Address, NeuronRecord)>,
         links: Vec<(u32, u32, u32)>,
+        sprint: Option<SprintLedger>,
     ) -> Result<Self> {
+        if sprint.as_ref().map(SprintLedger::cid) != tip.header.sprint {
+            return Err(EngineError::Corruption("the Sprint ledger is not the one the tip's header names".into()));
+        }
         let particles = particle_list.iter().enumerate().map(|(i, p)| (*p, ParticleIdx(i as u32))).collect();
         let mut neuron_list = Vec::new();
         let mut neurons = HashMap::new();
@@ -133,7 +142,36 @@ impl ChainState {
             neuron_list,
             graph,
             link_count,
+            sprint,
         })
+    }
+
+    /// The validators that decide the next height, sorted by address: the Sprint ledger's when
+    /// Sprint runs on chain, else the genesis list.
+    pub fn validators(&self) -> Vec<GenesisValidator> {
+        match &self.sprint {
+            Some(ledger) => ledger.validators.clone(),
+            None => {
+                let mut validators = self.genesis.validators.clone();
+                validators.sort_unstable_by_key(|v| v.address);
+                validators
+            }
+        }
+    }
+
+    /// Refuses a Sprint step that the next height's rules would make a no-op, as far as the
+    /// committed state tells (transactions still waiting in a mempool are not counted).
+    pub fn check_sprint(&self, signer: &Address, step: &SprintTx) -> Result<()> {
+        let (Some(params), Some(ledger)) = (&self.genesis.sprint, &self.sprint) else {
+            return Err(EngineError::SprintRefused("this chain runs no Sprint".into()));
+        };
+        let mut ledger = ledger.clone();
+        ledger.apply(params, &params.schedule()?, self.tip.height + 1, signer, step).map_err(EngineError::SprintRefused)
+    }
+
+    /// The Sprint ledger after the tip, when Sprint runs on this chain.
+    pub fn sprint(&self) -> Option<&SprintLedger> {
+        self.sprint.as_ref()
     }
 
     /// The genesis document.
@@ -217,6 +255,10 @@ impl ChainState {
         let mut records = Vec::with_capacity(txs.len());
         let mut link_leaves = Vec::new();
 
+        let mut sprint = self.sprint.clone();
+        let sprint_rules =
+            self.genesis.sprint.as_ref().map(|params| Ok::<_, EngineError>((params, params.schedule()?)));
+        let sprint_rules = sprint_rules.transpose()?;
         for (tx_index, tx) in txs.iter().enumerate() {
             let record = match touched.get(&tx.neuron).or_else(|| self.neurons.get(&tx.neuron)) {
                 Some(record) => *record,
@@ -268,11 +310,24 @@ impl ChainState {
                     });
                 }
             }
+            if let (Some(step), Some(ledger), Some((params, schedule))) = (&tx.sprint, &mut sprint, &sprint_rules) {
+                // A step its height's rules refuse still uses its nonce and changes nothing.
+                let _refused = ledger.apply(params, schedule, height, &tx.neuron, step);
+            }
             touched.insert(tx.neuron, NeuronRecord { nonce: tx.nonce, links: record.links + added, ..record });
             records.push((
                 tx.cid,
-                TxRecord { neuron: record.idx, nonce: tx.nonce, signature: tx.signed.signature, links: pairs },
+                TxRecord {
+                    neuron: record.idx,
+                    nonce: tx.nonce,
+                    signature: tx.signed.signature,
+                    links: pairs,
+                    sprint: tx.sprint.clone(),
+                },
             ));
+        }
+        if let (Some(ledger), Some((_, schedule))) = (&mut sprint, &sprint_rules) {
+            ledger.close(schedule, height);
         }
 
         let tx_cids: Vec<Cid> = records.iter().map(|(cid, _)| *cid).collect();
@@ -284,7 +339,7 @@ impl ChainState {
             graph_root: graph_root_after(&self.tip.graph_root, &link_leaves),
             focus_root,
             model,
-            sprint: None,
+            sprint: sprint.as_ref().map(SprintLedger::cid),
         };
         let mut neurons: Vec<_> = touched.into_iter().collect();
         neurons.sort_unstable_by_key(|(_, r)| r.idx);
@@ -298,6 +353,7 @@ impl ChainState {
             links: block_links,
             txs: records,
             mempool_done: Vec::new(),
+            sprint,
         })
     }
 
@@ -322,6 +378,7 @@ impl ChainState {
             debug_assert!(inserted, "prepare_block passes only new links");
         }
         self.link_count += block.links.len() as u64;
+        self.sprint.clone_from(&block.sprint);
         self.tip_cid = block.header.cid();
         self.tip = block.header.clone();
     }

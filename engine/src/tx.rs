@@ -2,7 +2,8 @@
 //!
 //! Wire form (spec/graph-and-api.md): the DAG-CBOR map
 //! `{chain_id: text, neuron: bytes(32), nonce: uint, links: [{from: CID, to: CID}]}`, keys in
-//! canonical order, CIDs as tag 42. The neuron signs exactly those bytes; the transaction's
+//! canonical order, CIDs as tag 42; a Sprint transaction has no links and a `sprint` step
+//! (`voting.rs`). The neuron signs exactly those bytes; the transaction's
 //! identity is the CIDv1 (dag-cbor, sha2-256) of the bytes.
 
 use ipld_core::cid::Cid;
@@ -12,6 +13,7 @@ use crate::{
     error::{EngineError, Result},
     neuron::{Address, NeuronKey, verify_signature},
     particle::{Particle, dag_cbor_cid},
+    voting::SprintTx,
 };
 
 /// One link as it travels in a transaction.
@@ -35,8 +37,12 @@ pub struct Transaction {
     pub neuron: [u8; 32],
     /// The neuron's sequence number: 1 for its first transaction, then +1 each.
     pub nonce: u64,
-    /// The links, in the order the neuron wants them applied.
+    /// The links, in the order the neuron wants them applied (none in a Sprint transaction).
     pub links: Vec<WireLink>,
+    /// A Sprint step instead of links (left out of the encoding when absent, so a link
+    /// transaction's bytes are the spec's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sprint: Option<SprintTx>,
 }
 
 impl Transaction {
@@ -47,6 +53,18 @@ impl Transaction {
             neuron: key.address().0,
             nonce,
             links: links.iter().map(|(from, to)| WireLink { from: from.cid(), to: to.cid() }).collect(),
+            sprint: None,
+        }
+    }
+
+    /// A Sprint transaction for `chain_id` by the key's neuron.
+    pub fn sprint(chain_id: &str, key: &NeuronKey, nonce: u64, step: SprintTx) -> Self {
+        Transaction {
+            chain_id: chain_id.to_owned(),
+            neuron: key.address().0,
+            nonce,
+            links: Vec::new(),
+            sprint: Some(step),
         }
     }
 
@@ -99,6 +117,8 @@ pub struct VerifiedTx {
     pub nonce: u64,
     /// The links, validated.
     pub links: Vec<(Particle, Particle)>,
+    /// The Sprint step, if this is a Sprint transaction.
+    pub sprint: Option<SprintTx>,
     /// What was signed, kept to store and re-serve it.
     pub signed: SignedTx,
 }
@@ -121,8 +141,13 @@ impl SignedTx {
         if tx.chain_id != chain_id {
             return Err(EngineError::WrongChain { expected: chain_id.to_owned(), got: tx.chain_id });
         }
-        if tx.links.is_empty() {
-            return Err(EngineError::Malformed("transaction has no links".into()));
+        match (&tx.sprint, tx.links.is_empty()) {
+            (None, true) => return Err(EngineError::Malformed("transaction has no links".into())),
+            (Some(_), false) => {
+                return Err(EngineError::Malformed("a Sprint transaction carries no links".into()));
+            }
+            (Some(step), true) => step.check(&Address(tx.neuron))?,
+            (None, false) => {}
         }
         if tx.links.len() > limits.max_links_per_tx {
             return Err(EngineError::TooLarge {
@@ -144,7 +169,14 @@ impl SignedTx {
             .collect::<Result<Vec<_>>>()?;
         let neuron = Address(tx.neuron);
         verify_signature(&neuron, &self.bytes, &self.signature)?;
-        Ok(VerifiedTx { cid: dag_cbor_cid(&self.bytes), neuron, nonce: tx.nonce, links, signed: self })
+        Ok(VerifiedTx {
+            cid: dag_cbor_cid(&self.bytes),
+            neuron,
+            nonce: tx.nonce,
+            links,
+            sprint: tx.sprint,
+            signed: self,
+        })
     }
 }
 

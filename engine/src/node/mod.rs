@@ -17,7 +17,7 @@ use crate::{
     block::ProposedBlock,
     error::{EngineError, Result},
     focus::Focus,
-    genesis::Genesis,
+    genesis::{Genesis, GenesisValidator},
     ids::{Height, LinkIdx},
     model::AdoptedModel,
     particle::Particle,
@@ -140,6 +140,12 @@ impl Node {
     /// The chain's genesis document.
     pub fn genesis(&self) -> Genesis {
         self.shared.with_state(|state| state.genesis().clone())
+    }
+
+    /// The validators that decide the next height and their powers, sorted by address (the
+    /// genesis list, or the Sprint ledger's once Sprint runs on chain).
+    pub fn validators(&self) -> Vec<GenesisValidator> {
+        self.shared.with_state(ChainState::validators)
     }
 
     /// Transaction size limits.

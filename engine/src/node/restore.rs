@@ -19,7 +19,15 @@ pub(crate) fn chain_state(store: &dyn StoreReader) -> Result<ChainState> {
         debug_assert_eq!(idx.0, links.len() as u64);
         links.push((link.from.0, link.to.0, link.neuron.0));
     })?;
-    ChainState::restore(genesis, tip, store.particles()?, store.neurons()?, links)
+    let sprint = match &tip.header.sprint {
+        Some(cid) => Some(
+            store
+                .sprint_ledger(cid)?
+                .ok_or_else(|| EngineError::Corruption(format!("the tip's Sprint ledger {cid} is missing")))?,
+        ),
+        None => None,
+    };
+    ChainState::restore(genesis, tip, store.particles()?, store.neurons()?, links, sprint)
 }
 
 /// The durable mempool re-admitted in arrival order; entries that can no longer commit are

@@ -7,6 +7,7 @@ use crate::{
     genesis::Genesis,
     ids::Height,
     records::{BlockRecord, TxLocation, TxRecord},
+    voting::SprintLedger,
 };
 
 /// Committed blocks, their transactions and the genesis document.
@@ -26,6 +27,9 @@ pub trait BlockReader {
     /// The commit certificate that decided the block at `height` (the consensus crate's
     /// encoding), if consensus decided it.
     fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>>;
+
+    /// A Sprint ledger by the CID a header names (every ledger a block produced is kept).
+    fn sprint_ledger(&self, cid: &Cid) -> Result<Option<SprintLedger>>;
 
     /// The block this node proposed at `height` and `round`, while no block at that height is
     /// committed.

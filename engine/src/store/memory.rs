@@ -18,6 +18,7 @@ use crate::{
     particle::Particle,
     records::{BlockDiff, BlockRecord, FocusSummary, LinkRecord, NeuronRecord, TxLocation, TxRecord},
     tx::SignedTx,
+    voting::SprintLedger,
 };
 
 /// Every table as a map.
@@ -39,6 +40,7 @@ struct Tables {
     focus: BTreeMap<(Height, u32), Vec<u8>>,
     focus_summaries: BTreeMap<Height, FocusSummary>,
     certificates: BTreeMap<Height, Vec<u8>>,
+    sprint_ledgers: HashMap<Cid, SprintLedger>,
     proposals: BTreeMap<(Height, u32), Vec<u8>>,
     /// By the particle's bytes, the order [`ContentReader::for_each_content`] promises.
     content: BTreeMap<Vec<u8>, (Particle, Vec<u8>)>,
@@ -90,6 +92,9 @@ impl Tables {
         let height = Height(block.header.height);
         if let Some(certificate) = certificate {
             self.certificates.insert(height, certificate.to_vec());
+        }
+        if let Some(ledger) = &block.sprint {
+            self.sprint_ledgers.insert(ledger.cid(), ledger.clone());
         }
         self.proposals = self.proposals.split_off(&(Height(height.0 + 1), 0));
         for (idx, particle) in &block.new_particles {
@@ -197,6 +202,10 @@ impl BlockReader for MemoryStore {
 
     fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>> {
         Ok(self.read().certificates.get(&height).cloned())
+    }
+
+    fn sprint_ledger(&self, cid: &Cid) -> Result<Option<SprintLedger>> {
+        Ok(self.read().sprint_ledgers.get(cid).cloned())
     }
 
     fn proposal(&self, height: Height, round: u32) -> Result<Option<Vec<u8>>> {

@@ -6,6 +6,7 @@ mod rules;
 mod store;
 mod uniqueness;
 mod validators;
+mod weights;
 
 use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, SignedTx, Transaction};
 use tempfile::TempDir;

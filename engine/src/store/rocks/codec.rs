@@ -62,6 +62,10 @@ impl LinkRecord {
     }
 }
 
+/// `neuron ‖ nonce ‖ signature ‖ tail`. A link transaction's tail is its links, 8 bytes each; a
+/// Sprint transaction's is the step's DAG-CBOR, zero bytes and one byte counting them, padded so
+/// that its length is 7 modulo 8 and never reads as links (records written before Sprint
+/// transactions existed decode unchanged).
 impl TxRecord {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(76 + 8 * self.links.len());
@@ -72,12 +76,27 @@ impl TxRecord {
             out.extend_from_slice(&from.to_be_bytes());
             out.extend_from_slice(&to.to_be_bytes());
         }
+        if let Some(step) = &self.sprint {
+            let step = serde_ipld_dagcbor::to_vec(step).expect("a Sprint step always encodes");
+            let padding = (7 + 8 - (step.len() + 1) % 8) % 8;
+            out.extend_from_slice(&step);
+            out.extend(std::iter::repeat_n(0, padding));
+            out.push(padding as u8);
+        }
         out
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
         let signature = be::<64>(bytes, 12).ok_or_else(|| short("transaction"))?;
+        let (neuron, nonce) = (NeuronIdx(u32_at(bytes, 0, "transaction")?), u64_at(bytes, 4, "transaction")?);
         let tail = &bytes[76..];
+        if tail.len() % 8 == 7 {
+            let padding = usize::from(tail[tail.len() - 1]) + 1;
+            let step = tail.get(..tail.len().saturating_sub(padding)).ok_or_else(|| short("transaction"))?;
+            let step = serde_ipld_dagcbor::from_slice(step)
+                .map_err(|e| EngineError::Corruption(format!("Sprint step: {e}")))?;
+            return Ok(TxRecord { neuron, nonce, signature, links: Vec::new(), sprint: Some(step) });
+        }
         if !tail.len().is_multiple_of(8) {
             return Err(short("transaction"));
         }
@@ -88,12 +107,7 @@ impl TxRecord {
                 (n(0), n(4))
             })
             .collect();
-        Ok(TxRecord {
-            neuron: NeuronIdx(u32_at(bytes, 0, "transaction")?),
-            nonce: u64_at(bytes, 4, "transaction")?,
-            signature,
-            links,
-        })
+        Ok(TxRecord { neuron, nonce, signature, links, sprint: None })
     }
 }
 
@@ -143,5 +157,40 @@ impl FocusSummary {
             root: be::<32>(bytes, 32).ok_or_else(|| short(WHAT))?,
             solve_micros: u64_at(bytes, 64, WHAT)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ids::Address, voting::SprintTx};
+
+    #[test]
+    fn link_and_sprint_transaction_records_round_trip_and_never_read_as_each_other() {
+        let record = |links: Vec<(ParticleIdx, ParticleIdx)>, sprint| TxRecord {
+            neuron: NeuronIdx(3),
+            nonce: 9,
+            signature: [5; 64],
+            links,
+            sprint,
+        };
+        let links = |n: u32| (0..n).map(|i| (ParticleIdx(i), ParticleIdx(i + 1))).collect::<Vec<_>>();
+        for n in [1, 2, 7, 1000] {
+            let links = record(links(n), None);
+            assert_eq!(TxRecord::decode(&links.encode()).unwrap(), links);
+        }
+        // Steps of every length modulo 8 (the claim's byte length moves the encoding's).
+        for claim_bytes in 0..16 {
+            let steps = [
+                SprintTx::Proof { claim: vec![1; claim_bytes], signature: [2; 64] },
+                SprintTx::Verdict { sprint: claim_bytes as u64, prover: Address([4; 32]), valid: true },
+            ];
+            for step in steps {
+                let sprint = record(Vec::new(), Some(step));
+                let bytes = sprint.encode();
+                assert_eq!((bytes.len() - 76) % 8, 7);
+                assert_eq!(TxRecord::decode(&bytes).unwrap(), sprint);
+            }
+        }
     }
 }

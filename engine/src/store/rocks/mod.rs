@@ -27,6 +27,7 @@ use crate::{
     particle::Particle,
     records::{BlockDiff, BlockRecord, FocusSummary, LinkRecord, NeuronRecord, TxLocation, TxRecord},
     tx::SignedTx,
+    voting::SprintLedger,
 };
 
 impl From<rocksdb::Error> for EngineError {
@@ -215,6 +216,10 @@ impl RocksStore {
         if let Some(certificate) = certificate {
             batch.put_cf(self.cf(Table::Certificates), height.to_be_bytes(), certificate);
         }
+        if let Some(ledger) = &block.sprint {
+            let bytes = ledger.encode();
+            batch.put_cf(self.cf(Table::Sprint), crate::particle::dag_cbor_cid(&bytes).to_bytes(), bytes);
+        }
         // A validator's proposals at this height or below can never be asked for again.
         batch.delete_range_cf(
             self.cf(Table::Proposals),
@@ -263,6 +268,10 @@ impl BlockReader for RocksStore {
 
     fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>> {
         self.get(Table::Certificates, &height.to_be_bytes())
+    }
+
+    fn sprint_ledger(&self, cid: &Cid) -> Result<Option<SprintLedger>> {
+        self.get(Table::Sprint, &cid.to_bytes())?.map(|bytes| SprintLedger::decode(&bytes)).transpose()
     }
 
     fn proposal(&self, height: Height, round: u32) -> Result<Option<Vec<u8>>> {

@@ -50,10 +50,12 @@ pub(super) enum Table {
     /// `height ‖ round` → the block this node proposed there, so that it proposes the same one
     /// again after a restart; dropped when a block at that height commits.
     Proposals,
+    /// Sprint ledger CID bytes → its DAG-CBOR: every ledger a block's header named.
+    Sprint,
 }
 
 impl Table {
-    pub(super) const ALL: [Table; 18] = [
+    pub(super) const ALL: [Table; 19] = [
         Table::Meta,
         Table::ParticleByCid,
         Table::CidByParticle,
@@ -72,6 +74,7 @@ impl Table {
         Table::FocusSummary,
         Table::Certificates,
         Table::Proposals,
+        Table::Sprint,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -94,6 +97,7 @@ impl Table {
             Table::FocusSummary => "focus_summary",
             Table::Certificates => "certificates",
             Table::Proposals => "proposals",
+            Table::Sprint => "sprint",
         }
     }
 
