@@ -156,3 +156,30 @@ impl Codec<ValidatorProof<Cybergraph>> for BorshCodec {
         encode(&(&proof.public_key, &proof.peer_id, proof.signature))
     }
 }
+
+/// What a stored commit certificate says, for auditors: the round that decided the block and
+/// the validators whose precommits for it the certificate carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateSummary {
+    /// The decided height.
+    pub height: u64,
+    /// The deciding round.
+    pub round: u32,
+    /// The decided block's header CID.
+    pub block: ipld_core::cid::Cid,
+    /// The signers, as neuron addresses, in the certificate's order.
+    pub signers: Vec<engine::Address>,
+}
+
+impl CertificateSummary {
+    /// Decodes a certificate as the node stores it (this codec's bytes).
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let certificate: CommitCertificate<Cybergraph> = decode(bytes)?;
+        Ok(CertificateSummary {
+            height: certificate.height.0,
+            round: certificate.round.as_u32().unwrap_or(0),
+            block: certificate.value_id.0,
+            signers: certificate.commit_signatures.iter().map(|s| s.address.neuron()).collect(),
+        })
+    }
+}

@@ -11,6 +11,7 @@ use crate::{
     block::BlockHeader,
     error::{EngineError, Result},
     focus::{Focus, focus_at, focus_proof, particle_focus_at, quantise},
+    genesis::GenesisValidator,
     ids::{Height, LinkIdx, NeuronIdx, ParticleIdx},
     merkle::{InclusionProof, leaf_hash},
     neuron::Address,
@@ -100,6 +101,32 @@ impl Query {
     /// The header of a block.
     pub fn header(&self, height: u64) -> Result<Option<BlockHeader>> {
         Ok(self.store().block(Height(height))?.map(|b| b.header))
+    }
+
+    /// The commit certificate that decided the block at `height` (the consensus crate's
+    /// encoding), when consensus decided it.
+    pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>> {
+        self.store().certificate(Height(height))
+    }
+
+    /// The validators that decided (or decide) the block at `height`, sorted by address: the
+    /// set the state after `height − 1` names.
+    pub fn validators_at(&self, height: u64) -> Result<Vec<GenesisValidator>> {
+        let parent = height.checked_sub(1).and_then(|h| self.header(h).transpose()).transpose()?;
+        let genesis = || {
+            let mut validators = self.with_state(|state| state.genesis().validators.clone());
+            validators.sort_unstable_by_key(|v| v.address);
+            validators
+        };
+        Ok(match parent.and_then(|header| header.sprint) {
+            Some(cid) => {
+                self.store()
+                    .sprint_ledger(&cid)?
+                    .ok_or_else(|| EngineError::Corruption(format!("Sprint ledger {cid} is missing")))?
+                    .validators
+            }
+            None => genesis(),
+        })
     }
 
     /// The transactions of a block, rebuilt as signed.

@@ -42,7 +42,7 @@ fn price(field: &str) -> u64 {
         // Up to `max_content_bytes` (256 KiB) of text each.
         "search" | "content" => 50,
         "cyberlinks" | "outLinks" | "inLinks" | "links" | "transactions" | "inclusionProof" | "focusProof"
-        | "focusAt" => 20,
+        | "focusAt" | "certificate" => 20,
         "top" | "firstSeen" => 2,
         _ => 0,
     }

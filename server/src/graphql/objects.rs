@@ -311,9 +311,31 @@ impl Block {
     async fn model(&self) -> Option<String> {
         self.0.model.map(|c| c.to_string())
     }
-    /// Sprint state.
+    /// CID of the Sprint ledger after this block (its validators, seed, proofs and votes),
+    /// when Sprint runs on this chain.
     async fn sprint(&self) -> Option<String> {
         self.0.sprint.map(|c| c.to_string())
+    }
+    /// The commit certificate that decided this block, when validators decided it (null for a
+    /// block one node produced alone).
+    async fn certificate(&self, context: &Context<'_>) -> async_graphql::Result<Option<Certificate>> {
+        let (query, height) = (ctx(context).node.query(), self.0.height);
+        let stored = run_blocking(move || {
+            let bytes = query.certificate(height)?;
+            Ok::<_, engine::EngineError>((bytes, query.validators_at(height)?))
+        });
+        let (bytes, validators) = stored.await?.map_err(engine_error)?;
+        let Some(bytes) = bytes else { return Ok(None) };
+        let summary = consensus::codec::CertificateSummary::decode(&bytes)
+            .map_err(|e| engine_error(engine::EngineError::Corruption(format!("certificate at {height}: {e}"))))?;
+        let power_of = |address: &Address| validators.iter().find(|v| v.address == *address).map_or(0, |v| v.power);
+        Ok(Some(Certificate {
+            round: summary.round,
+            power: summary.signers.iter().map(power_of).sum(),
+            total_power: validators.iter().map(|v| v.power).sum(),
+            signers: summary.signers.iter().map(|a| Validator { address: a.to_string(), power: power_of(a) }).collect(),
+            bytes: hex::encode(&bytes),
+        }))
     }
     /// Its transactions in order.
     async fn transactions(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Transaction>> {
@@ -466,6 +488,33 @@ pub(crate) struct NodeInfo {
     pub(crate) height: u64,
     /// The node's version.
     pub(crate) version: String,
+    /// The validators that decide the next height, by address (none on a chain one node
+    /// produces); Sprint's accepted proofs replace them at period boundaries.
+    pub(crate) validators: Vec<Validator>,
+}
+
+/// A validator and its voting power.
+#[derive(SimpleObject)]
+pub(crate) struct Validator {
+    /// Its key, as a neuron address.
+    pub(crate) address: String,
+    /// Its voting power.
+    pub(crate) power: u64,
+}
+
+/// The precommits that decided a block.
+#[derive(SimpleObject)]
+pub(crate) struct Certificate {
+    /// The round that decided it.
+    pub(crate) round: u32,
+    /// The validators whose signed precommits it carries, with their powers at that height.
+    pub(crate) signers: Vec<Validator>,
+    /// Their power together (more than 2/3 of `totalPower`).
+    pub(crate) power: u64,
+    /// The power of every validator at that height.
+    pub(crate) total_power: u64,
+    /// The certificate as the node stores it (hex of the consensus crate's borsh encoding).
+    pub(crate) bytes: String,
 }
 
 /// Graph-wide numbers.

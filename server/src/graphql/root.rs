@@ -16,8 +16,8 @@ use super::{
     coded, engine_error,
     objects::{
         Block, Cyberlink, CyberlinkFilter, FocusChange, FocusProof, GraphStats, MerkleProof, Neuron, NodeInfo,
-        Particle, RankedParticle, RelatedAnswer, SearchHit, SearchOrder, TxInclusionProof, TxReceipt, links, parse_cid,
-        related,
+        Particle, RankedParticle, RelatedAnswer, SearchHit, SearchOrder, TxInclusionProof, TxReceipt, Validator, links,
+        parse_cid, related,
     },
     page_size,
 };
@@ -55,10 +55,21 @@ pub(crate) struct QueryRoot;
 
 #[Object]
 impl QueryRoot {
-    /// The chain id, height and version (a client needs the chain id to sign).
+    /// The chain id, height, version and validators (a client needs the chain id to sign).
     async fn node_info(&self, context: &Context<'_>) -> NodeInfo {
-        let status = node(context).query().status();
-        NodeInfo { chain_id: status.chain_id, height: status.counts.height, version: env!("CARGO_PKG_VERSION").into() }
+        let node = node(context);
+        let status = node.query().status();
+        let validators = node
+            .validators()
+            .into_iter()
+            .map(|v| Validator { address: v.address.to_string(), power: v.power })
+            .collect();
+        NodeInfo {
+            chain_id: status.chain_id,
+            height: status.counts.height,
+            version: env!("CARGO_PKG_VERSION").into(),
+            validators,
+        }
     }
 
     /// A particle by CID (any CID is a particle; fields are null where nothing is known).

@@ -146,6 +146,21 @@ fn validators_keep_every_acknowledged_transaction_through_kill_9() {
             assert_eq!(net.node(i).get(&format!("/block/{height}")), first, "member {i} differs at {height}");
         }
     }
+    // Auditors see the validators and, for every decided block, the precommits that decided it.
+    let query = r#"{ nodeInfo { validators { address power } } block(height: 2) { certificate { round power totalPower signers { address power } } } }"#;
+    let answer =
+        post_json(&format!("{}/graphql", net.node(1).url), &serde_json::json!({ "query": query }).to_string()).unwrap();
+    let validators = answer["data"]["nodeInfo"]["validators"].as_array().unwrap();
+    let mut powers: Vec<u64> = validators.iter().map(|v| v["power"].as_u64().unwrap()).collect();
+    powers.sort_unstable();
+    assert_eq!(powers, [15, 25, 25, 35], "{answer}");
+    let certificate = &answer["data"]["block"]["certificate"];
+    let (power, total) = (certificate["power"].as_u64().unwrap(), certificate["totalPower"].as_u64().unwrap());
+    assert_eq!(total, 100, "{answer}");
+    assert!(3 * power > 2 * total, "a certificate carries more than 2/3 of the power: {answer}");
+    let signed: u64 = certificate["signers"].as_array().unwrap().iter().map(|s| s["power"].as_u64().unwrap()).sum();
+    assert_eq!(signed, power);
+
     for i in 0..4 {
         net.running[i].take().unwrap().stop();
         let data = net.members[i].data.to_str().unwrap().to_owned();
