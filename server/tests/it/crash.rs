@@ -29,31 +29,6 @@ impl Moments {
     }
 }
 
-/// One client neuron posting transactions of 3 fresh links until told to stop or the node dies.
-fn post_until_killed(url: String, neuron: u8, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<String>>>) {
-    let Ok(info) = get_json(&format!("{url}/neuron/{}", key(neuron).address())) else {
-        return;
-    };
-    let mut nonce = info["next_nonce"].as_u64().unwrap();
-    while !stop.load(Ordering::Relaxed) {
-        let tag = format!("{neuron}-{nonce}");
-        let links = [
-            (format!("{tag}-a"), format!("{tag}-b")),
-            (format!("{tag}-b"), format!("{tag}-c")),
-            (format!("{tag}-c"), "hub".to_owned()),
-        ];
-        let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        match submit(&url, &sign(neuron, nonce, &links)) {
-            Ok(receipt) => {
-                acked.lock().unwrap().push(receipt["cid"].as_str().unwrap().to_owned());
-                nonce += 1;
-            }
-            Err((0, _)) => return, // the node is gone
-            Err((status, body)) => panic!("unexpected rejection {status}: {body}"),
-        }
-    }
-}
-
 #[test]
 fn acknowledged_writes_survive_kill_9() {
     let root = tempfile::tempdir().unwrap();

@@ -13,6 +13,10 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -159,4 +163,29 @@ pub(crate) fn sign(neuron: u8, nonce: u64, links: &[(&str, &str)]) -> SignedTx {
 
 pub(crate) fn data_dir(root: &tempfile::TempDir) -> PathBuf {
     root.path().join("data")
+}
+
+/// One client neuron posting transactions of 3 fresh links until told to stop or the node dies.
+pub(crate) fn post_until_killed(url: String, neuron: u8, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<String>>>) {
+    let Ok(info) = get_json(&format!("{url}/neuron/{}", key(neuron).address())) else {
+        return;
+    };
+    let mut nonce = info["next_nonce"].as_u64().unwrap();
+    while !stop.load(Ordering::Relaxed) {
+        let tag = format!("{neuron}-{nonce}");
+        let links = [
+            (format!("{tag}-a"), format!("{tag}-b")),
+            (format!("{tag}-b"), format!("{tag}-c")),
+            (format!("{tag}-c"), "hub".to_owned()),
+        ];
+        let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        match submit(&url, &sign(neuron, nonce, &links)) {
+            Ok(receipt) => {
+                acked.lock().unwrap().push(receipt["cid"].as_str().unwrap().to_owned());
+                nonce += 1;
+            }
+            Err((0, _)) => return, // the node is gone
+            Err((status, body)) => panic!("unexpected rejection {status}: {body}"),
+        }
+    }
 }

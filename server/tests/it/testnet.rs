@@ -93,23 +93,6 @@ impl Testnet {
     }
 }
 
-/// Posts transactions of 3 fresh links as `key(0)` until stopped or the node is gone.
-fn post_until_stopped(url: String, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<String>>>) {
-    let mut nonce = get_json(&format!("{url}/neuron/{}", key(0).address())).unwrap()["next_nonce"].as_u64().unwrap();
-    while !stop.load(Ordering::Relaxed) {
-        let tag = format!("t-{nonce}");
-        let (a, b, c) = (format!("{tag}-a"), format!("{tag}-b"), format!("{tag}-c"));
-        match submit(&url, &sign(0, nonce, &[(&a, &b), (&b, &c), (&c, "hub")])) {
-            Ok(receipt) => {
-                acked.lock().unwrap().push(receipt["cid"].as_str().unwrap().to_owned());
-                nonce += 1;
-            }
-            Err((0, _)) => return, // the node is gone
-            Err((status, body)) => panic!("unexpected rejection {status}: {body}"),
-        }
-    }
-}
-
 #[test]
 fn validators_keep_every_acknowledged_transaction_through_kill_9() {
     let root = tempfile::tempdir().unwrap();
@@ -121,7 +104,7 @@ fn validators_keep_every_acknowledged_transaction_through_kill_9() {
     let stop = Arc::new(AtomicBool::new(false));
     let client = {
         let (url, stop, acked) = (net.node(3).url.clone(), Arc::clone(&stop), Arc::clone(&acked));
-        std::thread::spawn(move || post_until_stopped(url, stop, acked))
+        std::thread::spawn(move || post_until_killed(url, 0, stop, acked))
     };
     std::thread::sleep(Duration::from_millis(1500));
     net.kill9(3);
