@@ -163,8 +163,7 @@ impl Genesis {
             return fail(format!("validator powers sum to {total}: 3 × the total must fit in 64 bits"));
         }
         if let Some(sprint) = &self.sprint {
-            sprint.schedule()?;
-            sprint.profile()?;
+            sprint.validate()?;
             if self.validators.is_empty() {
                 return fail("sprint: Sprint on chain needs genesis validators to commit its first seed".into());
             }
@@ -180,6 +179,14 @@ impl Genesis {
     /// The document's CID: the parent of block 0.
     pub fn cid(&self) -> Cid {
         dag_cbor_cid(&self.encode())
+    }
+
+    /// The genesis validators sorted by address (the order consensus and the Sprint ledger
+    /// keep; the document keeps its own).
+    pub fn sorted_validators(&self) -> Vec<GenesisValidator> {
+        let mut validators = self.validators.clone();
+        validators.sort_unstable_by_key(|v| v.address);
+        validators
     }
 
     /// The stake of a neuron at genesis.

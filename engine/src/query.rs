@@ -113,11 +113,6 @@ impl Query {
     /// set the state after `height − 1` names.
     pub fn validators_at(&self, height: u64) -> Result<Vec<GenesisValidator>> {
         let parent = height.checked_sub(1).and_then(|h| self.header(h).transpose()).transpose()?;
-        let genesis = || {
-            let mut validators = self.with_state(|state| state.genesis().validators.clone());
-            validators.sort_unstable_by_key(|v| v.address);
-            validators
-        };
         Ok(match parent.and_then(|header| header.sprint) {
             Some(cid) => {
                 self.store()
@@ -125,7 +120,7 @@ impl Query {
                     .ok_or_else(|| EngineError::Corruption(format!("Sprint ledger {cid} is missing")))?
                     .validators
             }
-            None => genesis(),
+            None => self.with_state(|state| state.genesis().sorted_validators()),
         })
     }
 

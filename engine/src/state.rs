@@ -72,7 +72,8 @@ impl ChainState {
             .enumerate()
             .map(|(i, n)| (n.address, NeuronRecord { idx: NeuronIdx(i as u32), nonce: 0, stake: n.stake, links: 0 }))
             .collect();
-        let sprint = genesis.sprint.as_ref().map(|_| SprintLedger::genesis(&genesis.cid(), &genesis.validators));
+        let sprint =
+            genesis.sprint.as_ref().map(|_| SprintLedger::genesis(&genesis.cid(), genesis.sorted_validators()));
         BlockDiff {
             header: BlockHeader {
                 height: 0,
@@ -151,11 +152,7 @@ impl ChainState {
     pub fn validators(&self) -> Vec<GenesisValidator> {
         match &self.sprint {
             Some(ledger) => ledger.validators.clone(),
-            None => {
-                let mut validators = self.genesis.validators.clone();
-                validators.sort_unstable_by_key(|v| v.address);
-                validators
-            }
+            None => self.genesis.sorted_validators(),
         }
     }
 
@@ -166,7 +163,7 @@ impl ChainState {
             return Err(EngineError::SprintRefused("this chain runs no Sprint".into()));
         };
         let mut ledger = ledger.clone();
-        ledger.apply(params, &params.schedule()?, self.tip.height + 1, signer, step).map_err(EngineError::SprintRefused)
+        ledger.apply(params, self.tip.height + 1, signer, step).map_err(EngineError::SprintRefused)
     }
 
     /// The Sprint ledger after the tip, when Sprint runs on this chain.
@@ -256,9 +253,6 @@ impl ChainState {
         let mut link_leaves = Vec::new();
 
         let mut sprint = self.sprint.clone();
-        let sprint_rules =
-            self.genesis.sprint.as_ref().map(|params| Ok::<_, EngineError>((params, params.schedule()?)));
-        let sprint_rules = sprint_rules.transpose()?;
         for (tx_index, tx) in txs.iter().enumerate() {
             let record = match touched.get(&tx.neuron).or_else(|| self.neurons.get(&tx.neuron)) {
                 Some(record) => *record,
@@ -310,9 +304,9 @@ impl ChainState {
                     });
                 }
             }
-            if let (Some(step), Some(ledger), Some((params, schedule))) = (&tx.sprint, &mut sprint, &sprint_rules) {
+            if let (Some(step), Some(ledger), Some(params)) = (&tx.sprint, &mut sprint, &self.genesis.sprint) {
                 // A step its height's rules refuse still uses its nonce and changes nothing.
-                let _refused = ledger.apply(params, schedule, height, &tx.neuron, step);
+                let _refused = ledger.apply(params, height, &tx.neuron, step);
             }
             touched.insert(tx.neuron, NeuronRecord { nonce: tx.nonce, links: record.links + added, ..record });
             records.push((
@@ -326,8 +320,8 @@ impl ChainState {
                 },
             ));
         }
-        if let (Some(ledger), Some((_, schedule))) = (&mut sprint, &sprint_rules) {
-            ledger.close(schedule, height);
+        if let (Some(ledger), Some(params)) = (&mut sprint, &self.genesis.sprint) {
+            ledger.close(&params.schedule, height);
         }
 
         let tx_cids: Vec<Cid> = records.iter().map(|(cid, _)| *cid).collect();

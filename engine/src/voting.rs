@@ -36,25 +36,15 @@ use crate::{
 /// The total voting power a Sprint's accepted weights are scaled to.
 pub const POWER_SCALE: u64 = 1_000_000;
 
-/// Sprint on chain, set in the genesis: the profile every proof uses and the stage lengths in
-/// blocks (Sprint `k` starts at height `k · period`).
+/// Sprint on chain, set in the genesis: the profile every proof uses, the stage table in blocks
+/// (Sprint `k` starts at height `k · schedule.period`) and the validators' sample size.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SprintParams {
     /// The Sprint profile's name (`tiny`, `small`, `paper`).
     pub profile: String,
-    /// Blocks from one Sprint's start to the next.
-    pub period: u64,
-    /// Blocks for seed-share commitments.
-    pub commit: u64,
-    /// Blocks for reveals.
-    pub reveal: u64,
-    /// Blocks of proving (proofs may already land).
-    pub generate: u64,
-    /// Blocks until the submission deadline.
-    pub submit: u64,
-    /// Blocks for the validators' votes.
-    pub validate: u64,
+    /// The stages' lengths in blocks.
+    pub schedule: Schedule,
     /// Nonces a validator recomputes per proof.
     #[serde(default = "default_sample")]
     pub sample: u32,
@@ -65,15 +55,15 @@ fn default_sample() -> u32 {
 }
 
 impl SprintParams {
-    /// The stage table.
-    pub fn schedule(&self) -> Result<Schedule> {
-        Schedule::new(self.period, self.commit, self.reveal, self.generate, self.submit, self.validate).ok_or_else(
-            || {
-                EngineError::Genesis(format!(
-                    "sprint: every stage must be at least one block and all of them fewer than the period ({self:?})"
-                ))
-            },
-        )
+    /// Checks the stage table and the profile name.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !self.schedule.is_valid() {
+            return Err(EngineError::Genesis(format!(
+                "sprint: every stage must be at least one block and all of them fewer than the period ({:?})",
+                self.schedule
+            )));
+        }
+        self.profile().map(|_| ())
     }
 
     /// The profile.
@@ -90,16 +80,11 @@ impl SprintParams {
     }
 
     /// The nonces of `proof` a validator recomputes: a sample seeded by the chain state fixed
-    /// after the submission deadline (the CID of the header at the last submit height) and
-    /// the validator's own key.
+    /// after the submission deadline (the CID of the header at [`Schedule::deadline`]) and the
+    /// validator's own key.
     pub fn sample_of(&self, proof: &Proof, deadline_header: &Cid, validator: &Address) -> Vec<usize> {
         let seed = sample_seed(&proof.claim.sprint, &deadline_header.to_bytes(), &validator.0);
         sample(&seed, proof.claim.nonces.len(), self.sample as usize)
-    }
-
-    /// The last height of Sprint `sprint`'s submit stage, whose header seeds the samples.
-    pub fn deadline(&self, sprint: u64) -> u64 {
-        sprint * self.period + self.commit + self.reveal + self.generate + self.submit - 1
     }
 }
 
@@ -215,10 +200,8 @@ pub struct SprintLedger {
 type Refusal = String;
 
 impl SprintLedger {
-    /// The ledger before block 1.
-    pub fn genesis(genesis_cid: &Cid, validators: &[GenesisValidator]) -> Self {
-        let mut validators = validators.to_vec();
-        validators.sort_unstable_by_key(|v| v.address);
+    /// The ledger before block 1, with the genesis validators sorted by address.
+    pub fn genesis(genesis_cid: &Cid, validators: Vec<GenesisValidator>) -> Self {
         SprintLedger {
             sprint: 0,
             previous_seed: sprint_seed(&genesis_cid.to_bytes()),
@@ -247,7 +230,7 @@ impl SprintLedger {
 
     /// The proof a prover submitted in this Sprint.
     pub fn proof_of(&self, prover: &Address) -> Option<&ProofEntry> {
-        self.proofs.iter().find(|p| p.prover == *prover)
+        self.proofs.binary_search_by_key(prover, |p| p.prover).ok().map(|at| &self.proofs[at])
     }
 
     fn is_validator(&self, address: &Address) -> bool {
@@ -259,11 +242,11 @@ impl SprintLedger {
     pub fn apply(
         &mut self,
         params: &SprintParams,
-        schedule: &Schedule,
         height: u64,
         signer: &Address,
         tx: &SprintTx,
     ) -> std::result::Result<(), Refusal> {
+        let schedule = &params.schedule;
         let (current, stage) = schedule.stage(height);
         let this_sprint = |sprint: u64| match sprint == current {
             true => Ok(()),

@@ -3,12 +3,15 @@
 
 use std::{collections::BTreeMap, ops::Range};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{PublicKey, Seed};
 
-/// Stage lengths in blocks; Sprint `k` starts at height `k · period`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Stage lengths in blocks; Sprint `k` starts at height `k · period`. A deserialised schedule
+/// is checked with [`Schedule::is_valid`] before use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// Blocks from one Sprint's start to the next.
     pub period: u64,
@@ -46,15 +49,17 @@ pub enum Stage {
 impl Schedule {
     /// A schedule whose stages fit in its period (the apply height included).
     pub fn new(period: u64, commit: u64, reveal: u64, generate: u64, submit: u64, validate: u64) -> Option<Self> {
-        let used = commit.checked_add(reveal)?.checked_add(generate)?.checked_add(submit)?.checked_add(validate)?;
-        (commit > 0 && reveal > 0 && generate > 0 && submit > 0 && validate > 0 && used < period).then_some(Schedule {
-            period,
-            commit,
-            reveal,
-            generate,
-            submit,
-            validate,
-        })
+        let schedule = Schedule { period, commit, reveal, generate, submit, validate };
+        schedule.is_valid().then_some(schedule)
+    }
+
+    /// Every stage is at least one block and all of them, with the apply height, fit in the
+    /// period.
+    pub fn is_valid(&self) -> bool {
+        let Schedule { period, commit, reveal, generate, submit, validate } = *self;
+        let used = [reveal, generate, submit, validate].iter().try_fold(commit, |sum, &stage| sum.checked_add(stage));
+        [commit, reveal, generate, submit, validate].iter().all(|&stage| stage > 0)
+            && used.is_some_and(|used| used < period)
     }
 
     /// The Sprint and the stage of a height.
@@ -81,6 +86,12 @@ impl Schedule {
     pub fn proof_window(&self, sprint: u64) -> Range<u64> {
         let start = sprint.saturating_mul(self.period).saturating_add(self.commit + self.reveal);
         start..start.saturating_add(self.generate + self.submit)
+    }
+
+    /// The submission deadline of Sprint `sprint`: the last height of its proof window, whose
+    /// header seeds the validators' samples.
+    pub fn deadline(&self, sprint: u64) -> u64 {
+        self.proof_window(sprint).end - 1
     }
 }
 

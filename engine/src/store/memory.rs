@@ -93,8 +93,8 @@ impl Tables {
         if let Some(certificate) = certificate {
             self.certificates.insert(height, certificate.to_vec());
         }
-        if let Some(ledger) = &block.sprint {
-            self.sprint_ledgers.insert(ledger.cid(), ledger.clone());
+        if let (Some(ledger), Some(cid)) = (&block.sprint, block.header.sprint) {
+            self.sprint_ledgers.insert(cid, ledger.clone());
         }
         self.proposals = self.proposals.split_off(&(Height(height.0 + 1), 0));
         for (idx, particle) in &block.new_particles {

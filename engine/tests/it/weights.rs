@@ -8,7 +8,7 @@ use engine::{
 use sprint::{
     Model, TINY,
     proof::{Claim, Lane, prove},
-    schedule::commitment,
+    schedule::{Schedule, commitment},
 };
 
 use crate::Chain;
@@ -20,16 +20,7 @@ const FABRICATOR: usize = 3;
 /// Sprint 0: commit at heights 0–1, reveal 2–3, generate 4–6, submit 7–8, validate 9–10,
 /// apply 11; Sprint 1 starts at 12.
 fn params() -> SprintParams {
-    SprintParams {
-        profile: "tiny".into(),
-        period: 12,
-        commit: 2,
-        reveal: 2,
-        generate: 3,
-        submit: 2,
-        validate: 2,
-        sample: 16,
-    }
+    SprintParams { profile: "tiny".into(), schedule: Schedule::new(12, 2, 2, 3, 2, 2).unwrap(), sample: 16 }
 }
 
 fn sprint_chain() -> Chain {
@@ -120,7 +111,7 @@ fn an_honest_prover_gets_the_power_and_a_fabricated_proof_earns_nothing() {
     assert!(chain.node().submit(chain.sprint_tx(HONEST, late)).unwrap_err().to_string().contains("late"));
 
     // Height 9, validate stage: each validator recomputes its own sample of each proof.
-    let deadline = chain.node().query().header(params().deadline(0)).unwrap().unwrap().cid();
+    let deadline = chain.node().query().header(params().schedule.deadline(0)).unwrap().unwrap().cid();
     for validator in 0..2 {
         for (prover, proof) in [(HONEST, &honest), (FABRICATOR, &fabricated)] {
             let sample = params().sample_of(proof, &deadline, &chain.address(validator));

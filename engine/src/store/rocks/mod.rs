@@ -216,9 +216,9 @@ impl RocksStore {
         if let Some(certificate) = certificate {
             batch.put_cf(self.cf(Table::Certificates), height.to_be_bytes(), certificate);
         }
-        if let Some(ledger) = &block.sprint {
-            let bytes = ledger.encode();
-            batch.put_cf(self.cf(Table::Sprint), crate::particle::dag_cbor_cid(&bytes).to_bytes(), bytes);
+        // Keyed by the CID the header already names.
+        if let (Some(ledger), Some(cid)) = (&block.sprint, &block.header.sprint) {
+            batch.put_cf(self.cf(Table::Sprint), cid.to_bytes(), ledger.encode());
         }
         // A validator's proposals at this height or below can never be asked for again.
         batch.delete_range_cf(
