@@ -69,23 +69,22 @@ fn forward_all(url: &str, queue: Receiver<Arc<SignedTxBody>>) {
     let agent = ureq::AgentBuilder::new().timeout(TIMEOUT).build();
     let mut reachable = true;
     for body in queue {
-        let outcome = agent.post(url).set(RELAYED, "1").send_json(&*body);
-        match &outcome {
-            Ok(_) | Err(ureq::Error::Status(..)) => {
-                if let Err(ureq::Error::Status(status, _)) = &outcome {
-                    tracing::debug!(%url, status, "a peer rejected a relayed transaction");
-                }
-                if !reachable {
-                    tracing::info!(%url, "relaying transactions again");
-                    reachable = true;
-                }
+        let answered = match agent.post(url).set(RELAYED, "1").send_json(&*body) {
+            Ok(_) => true,
+            Err(ureq::Error::Status(status, _)) => {
+                tracing::debug!(%url, status, "a peer rejected a relayed transaction");
+                true
             }
             Err(error) => {
                 if reachable {
                     tracing::warn!(%url, %error, "cannot relay transactions to a peer; they stay in this node's mempool");
-                    reachable = false;
                 }
+                false
             }
+        };
+        if answered && !reachable {
+            tracing::info!(%url, "relaying transactions again");
         }
+        reachable = answered;
     }
 }
