@@ -35,14 +35,12 @@ pub fn settled_score(graph: &Graph<'_>, push: &LocalPush, i: u32) -> f64 {
 /// their scores, best first (ties: lower index first), skipping `exclude`.
 pub fn settled_top(graph: &Graph<'_>, push: &LocalPush, k: usize, exclude: &[u32]) -> Vec<(u32, f64)> {
     let score = |i: u32, settled: f64| settled + push.dangling * graph.focus[i as usize];
-    let mut scored: Vec<(u32, f64)> =
-        push.estimate.iter().filter(|(i, _)| !exclude.contains(i)).map(|&(i, x)| (i, score(i, x))).collect();
+    let settled = push.estimate.iter().filter(|(i, _)| !exclude.contains(i)).map(|&(i, x)| (i, score(i, x)));
     // Particles the push never reached score `dangling·π*`: the best of them lead the focus order.
     let reached = |i: &u32| push.estimate.binary_search_by_key(i, |&(j, _)| j).is_ok();
-    scored.extend(
-        graph.order.iter().filter(|i| !exclude.contains(i) && !reached(i)).take(k).map(|&i| (i, score(i, 0.0))),
-    );
-    top_k(scored, k)
+    let unreached =
+        graph.order.iter().filter(|i| !exclude.contains(i) && !reached(i)).take(k).map(|&i| (i, score(i, 0.0)));
+    top_k(settled.chain(unreached), k)
 }
 
 /// The `k` best `(index, score)` pairs, best first, ties by lower index.

@@ -205,10 +205,8 @@ impl Served {
             .collect();
         let top = chunks.iter().fold(f32::NEG_INFINITY, |m, c| m.max(c.top));
         let sum: f32 = chunks.iter().map(|c| c.sum * exp_nonpositive(c.top - top)).sum();
-        let mut best: Vec<(u32, f64)> = chunks.into_iter().flat_map(|c| c.best).map(|(j, z)| (j, z as f64)).collect();
-        best = conditional::top_k(best, keep);
-        let rescored = best.into_iter().map(|(j, _)| (j, self.logit(h, j))).collect();
-        let mut best: Vec<(u32, f32)> = rescored;
+        let best = conditional::top_k(chunks.into_iter().flat_map(|c| c.best).map(|(j, z)| (j, z as f64)), keep);
+        let mut best: Vec<(u32, f32)> = best.into_iter().map(|(j, _)| (j, self.logit(h, j))).collect();
         best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ScanResult { best, log_partition: top + sum.ln() }
     }

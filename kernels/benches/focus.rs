@@ -94,8 +94,9 @@ fn one_neuron(n: usize, edges: &[(u32, u32, f64)]) -> (LinkGraph, Vec<f64>) {
 /// Per block of new links (each of `blocks` applied alone to `edges` over `n`, all by one
 /// neuron): the operator rebuilt from the grown link graph against the previous operator copied
 /// and updated in place (what the node does), the warm solve from the previous focus, and the
-/// incremental path — a push of what the block changed from the previous focus's step base, then
-/// the solver from the push's result until its own stopping rule certifies ε.
+/// incremental path — a push of what the block changed (which first takes the previous
+/// operator's step at the previous focus, timed with it, as in the node), then the solver from
+/// the push's result until its own stopping rule certifies ε.
 fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec<(u32, u32, f64)>]) {
     let params = FocusParams::default();
     let (graph, weights) = one_neuron(n, edges);
@@ -107,9 +108,6 @@ fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec
         cold_time.as_secs_f64() * 1e3 / cold.iterations as f64,
         cold_time.as_secs_f64()
     );
-    // The node computes the base with each focus (one step), before the next block arrives.
-    let (base_time, base) = best_of(1, || before.step_base(&cold.pi));
-    println!("{label}: step base of the previous focus: {:.0} ms", base_time.as_secs_f64() * 1e3);
     for extra in blocks {
         let mut grown = graph.clone();
         let added: Vec<(u32, u32, u32)> = extra
@@ -134,7 +132,8 @@ fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec
             warm_time.as_secs_f64(),
         );
         let started = Instant::now();
-        let Some(pushed) = after.incremental_focus(&base, &cold.pi, params.epsilon, after.incremental_budget()) else {
+        let Some(pushed) = after.incremental_focus(&before, &cold.pi, params.epsilon, after.incremental_budget())
+        else {
             println!(
                 "{label} +{} links: the push declines (not local, or over its budget: {:.2} s to find out); the warm solve stands",
                 extra.len(),

@@ -183,7 +183,9 @@ impl Kinds {
         }
     }
 
-    fn of(&mut self, sides: [u32; 2], scaled: &[f64]) -> u32 {
+    /// The kind of an entry with these sides, interned on first use. A new kind weighs nothing
+    /// until the next [`Kinds::revalue`]: every caller reweighs once its entries are placed.
+    fn of(&mut self, sides: [u32; 2]) -> u32 {
         let key = (sides[0] as u64) << 32 | sides[1] as u64;
         if let Some(&kind) = self.by_sides.get(&key) {
             return kind;
@@ -194,24 +196,17 @@ impl Kinds {
         self.a_in.push(0.0);
         self.a_out.push(0.0);
         self.w.push(0.0);
-        self.value(kind as usize, scaled);
         self.by_sides.insert(key, kind);
         kind
     }
 
-    /// Sets `kind`'s three weights from the classes' scaled weights.
-    fn value(&mut self, kind: usize, scaled: &[f64]) {
-        let [class_in, class_out] = self.sides[kind];
-        let (a_in, a_out) = (scaled[class_in as usize], scaled[class_out as usize]);
-        self.a_in[kind] = a_in;
-        self.a_out[kind] = a_out;
-        self.w[kind] = a_in + a_out;
-    }
-
-    /// Recomputes every kind's weights from the classes' scaled weights.
+    /// Sets every kind's three weights from the classes' scaled weights.
     fn revalue(&mut self, scaled: &[f64]) {
-        for kind in 0..self.sides.len() {
-            self.value(kind, scaled);
+        for (kind, [class_in, class_out]) in self.sides.iter().enumerate() {
+            let (a_in, a_out) = (scaled[*class_in as usize], scaled[*class_out as usize]);
+            self.a_in[kind] = a_in;
+            self.a_out[kind] = a_out;
+            self.w[kind] = a_in + a_out;
         }
     }
 }
@@ -321,7 +316,7 @@ impl Adjacency {
                     sides[Side::Out as usize] = outs[y].1;
                     y += 1;
                 }
-                let kind = kinds.of(sides, &classes.scaled);
+                let kind = kinds.of(sides);
                 kinds.entries[kind as usize] += 1;
                 entries.push(Entry { col, kind });
             }
@@ -339,6 +334,12 @@ impl Adjacency {
     #[inline]
     pub(crate) fn row(&self, i: usize) -> &[Entry] {
         self.rows.row(i)
+    }
+
+    /// `Σ_e value[kind_e]·x[col_e]` over row `i`, folded in column order.
+    #[inline]
+    pub(crate) fn row_dot(&self, i: usize, value: &[f64], x: &[f64]) -> f64 {
+        self.row(i).iter().fold(0.0, |acc, e| acc + value[e.kind as usize] * x[e.col as usize])
     }
 
     /// `A[col,row]` per kind.
@@ -438,12 +439,12 @@ impl Adjacency {
             }) as usize;
             pairs[k].2.push(neuron);
         }
-        let pairs: Vec<((u32, u32), u32, u32)> = pairs
-            .into_iter()
-            .map(|(pair, before, added)| (pair, before, self.classes.with_neurons(before, added)))
-            .collect();
         let mut sides: Vec<(u32, u32, Side, u32)> = Vec::with_capacity(2 * pairs.len());
-        for ((from, to), before, after) in pairs.into_iter().filter(|(_, before, after)| before != after) {
+        for ((from, to), before, added) in pairs {
+            let after = self.classes.with_neurons(before, added);
+            if before == after {
+                continue;
+            }
             if before != NO_LINK {
                 self.classes.pairs[before as usize] -= 1;
             }
@@ -483,7 +484,7 @@ impl Adjacency {
             for &(_, _, side, class) in same_col {
                 sides[side as usize] = class;
             }
-            let kind = self.kinds.of(sides, &self.classes.scaled);
+            let kind = self.kinds.of(sides);
             self.kinds.entries[kind as usize] += 1;
             match found {
                 Ok(at) => {
@@ -496,8 +497,8 @@ impl Adjacency {
         self.rows.merge(row as usize, new, |e| e.col);
     }
 
-    /// Recomputes every class's raw weight (neuron classes from `neuron_weight`: the members'
-    /// weights summed in ascending neuron order), the maximum over classes in use, every scaled
+    /// Recomputes the raw weight of every class in use (neuron classes from `neuron_weight`:
+    /// the members' weights summed in ascending neuron order), the maximum over classes in use, every scaled
     /// weight and every kind's values.
     pub(crate) fn reweigh(&mut self, neuron_weight: &[f64]) {
         let classes = &mut self.classes;

@@ -162,11 +162,11 @@ impl FocusOperator {
     pub fn from_link_graph(graph: &LinkGraph, neuron_weight: &[f64], params: FocusParams) -> Result<Self> {
         check_weights(neuron_weight)?;
         params.validate()?;
-        Self::with_adjacency(Adjacency::from_link_graph(graph, neuron_weight)?, params)
+        Ok(Self::with_adjacency(Adjacency::from_link_graph(graph, neuron_weight)?, params))
     }
 
     /// The operator of a weighted edge list `(from, to, weight)` over `n` particles. Parallel
-    /// edges add in input order; self-loops are dropped (the graph rejects self-links). Such an
+    /// edges add in input order; self-loops are dropped (the engine rejects self-links). Such an
     /// operator has no neurons, so [`FocusOperator::apply_links`] refuses it.
     pub fn from_edges(n: usize, edges: &[(u32, u32, f64)], params: FocusParams) -> Result<Self> {
         params.validate()?;
@@ -194,10 +194,10 @@ impl FocusOperator {
             }
             parallel
         });
-        Self::with_adjacency(Adjacency::from_weighted_pairs(n, &sorted), params)
+        Ok(Self::with_adjacency(Adjacency::from_weighted_pairs(n, &sorted), params))
     }
 
-    fn with_adjacency(adjacency: Adjacency, params: FocusParams) -> Result<Self> {
+    fn with_adjacency(adjacency: Adjacency, params: FocusParams) -> Self {
         let n = adjacency.len();
         let mut operator = FocusOperator {
             heat: params.heat_weights(),
@@ -209,7 +209,7 @@ impl FocusOperator {
             prior_total: 0.0,
         };
         operator.refold_all();
-        Ok(operator)
+        operator
     }
 
     /// Applies a block in place: the links `(from, to, neuron)` it added (a link already present
@@ -218,7 +218,8 @@ impl FocusOperator {
     /// the operator [`FocusOperator::from_link_graph`] builds from the grown graph.
     ///
     /// Cost: each row the block touched, once (a binary search per change and one merge of its
-    /// new entries, O(the row's length), into rows with slack), the class and kind tables, O(particles) for the prior, and the row sums `out` and `d` of the rows the block
+    /// new entries, O(the row's length), into rows with slack), the class and kind tables,
+    /// O(particles) for the prior, and the row sums `out` and `d` of the rows the block
     /// touched — or of every row when a weight in use changed (a neuron that linked moves its
     /// `stake/links` for all its links, and a new maximum rescales everything: spec's
     /// `max A = 1`). Refuses, changing nothing, a link outside the particles or the neurons, a

@@ -45,4 +45,4 @@ pub use csr::Csr;
 pub use error::{KernelError, Result};
 pub use focus::{FocusOperator, FocusParams, FocusSolution, syntropy};
 pub use graph::{InLink, LinkGraph};
-pub use push::{LocalPush, PushLimits, PushResult, PushScratch, StepBase};
+pub use push::{LocalPush, PushLimits, PushResult, PushScratch};

@@ -38,19 +38,6 @@ pub struct PushResult {
 /// about 30 iterations.
 pub const INCREMENTAL_BUDGET: usize = 2;
 
-/// One step of an operator at its focus, kept for the incremental update after the next block
-/// (see [`FocusOperator::step_base`]). The default is the base of an empty graph, from which no
-/// incremental update starts.
-#[derive(Clone, Debug, Default)]
-pub struct StepBase {
-    /// `M·π + λ_d·α·u`, one entry per particle of that graph.
-    step: Vec<f64>,
-    /// That graph's prior normaliser `Z`.
-    prior_total: f64,
-    /// `π`'s mass on that graph's dangling particles.
-    dangling: f64,
-}
-
 /// What a local push of a query distribution computed: the conditional focus is
 /// `estimate + dangling·π* + Σ_v residual_v·π*(·|v)` exactly, and the push stopped before the
 /// last term. Everything is sparse: a query costs its neighbourhood, not the graph.
@@ -165,7 +152,7 @@ impl<'a> Pusher<'a> {
     fn new(op: &'a FocusOperator, s: &'a mut PushScratch) -> Self {
         assert!(s.fits(op), "push scratch sized for another graph");
         s.reset();
-        let heat = op.params().heat_weights();
+        let heat = &op.heat;
         let mut weights = vec![1.0];
         for k in 0..heat.len() {
             weights.push(heat[k..].iter().sum());
@@ -354,20 +341,11 @@ impl FocusOperator {
     }
 
     /// The edge reads after which an incremental push gives up: those of
-    /// [`INCREMENTAL_BUDGET`] solver iterations (an iteration reads `A` once and `W` once per
-    /// spring and heat term).
+    /// [`INCREMENTAL_BUDGET`] solver iterations as counted on the unfused matrices (`A` once,
+    /// `W` once per spring and heat term; the CPU step fuses the first passes, but the budget,
+    /// which decides what every node pushes, stays this count).
     pub fn incremental_budget(&self) -> usize {
         INCREMENTAL_BUDGET * (self.edge_count() + self.symmetric_nnz() * (self.params().heat_terms + 1))
-    }
-
-    /// What [`FocusOperator::incremental_focus`] needs of this graph once the next block has
-    /// changed it, computed from this graph's focus `focus`: one step `M·π + λ_d·α·u` and two
-    /// scalars, so the node keeps one vector rather than the whole previous operator.
-    pub fn step_base(&self, focus: &[f64]) -> StepBase {
-        assert_eq!(focus.len(), self.len(), "the focus of another graph");
-        let mut step = vec![0.0; self.len()];
-        self.apply(focus, self.prior(), &mut step);
-        StepBase { step, prior_total: self.prior_total, dangling: self.dangling_mass(focus) }
     }
 
     /// `Σ focus_i` over this graph's dangling particles, in index order (`focus` has one entry
@@ -376,9 +354,8 @@ impl FocusOperator {
         focus.iter().zip(&self.out).filter(|&(_, &out)| out == 0.0).map(|(x, _)| x).sum()
     }
 
-    /// The focus of this graph from `previous`, the focus of the graph one block earlier, whose
-    /// [`FocusOperator::step_base`] at `previous` is `base`, by pushing only what the block
-    /// changed (spec/focus.md §6):
+    /// The focus of this graph from `previous`, the focus of `before` (the operator one block
+    /// earlier), by pushing only what the block changed (spec/focus.md §6):
     /// `π_new − π_old = (I − M_new)⁻¹·((M_new − M_old)·π_old + λ_d·α·(u_new − u_old))`.
     /// Particles added since are padded with zero. The result carries `previous`'s own error
     /// (at most the ε it was solved to) and adds at most `epsilon` more.
@@ -399,32 +376,35 @@ impl FocusOperator {
     /// so every node makes the same one.
     pub fn incremental_focus(
         &self,
-        base: &StepBase,
+        before: &FocusOperator,
         previous: &[f64],
         epsilon: f64,
         max_edge_reads: usize,
     ) -> Option<PushResult> {
-        if base.step.is_empty() {
+        if before.is_empty() {
             return None;
         }
         let n = self.len();
         let p = *self.params();
         let teleport = p.lambda_d * p.alpha;
-        assert_eq!(previous.len(), base.step.len(), "`base` is not the step of `previous`'s graph");
+        assert_eq!(previous.len(), before.len(), "`previous` is not the focus of `before`'s graph");
+        // The previous graph's step at the previous focus: `M_old·π_old + λ_d·α·u_old`.
+        let mut before_step = vec![0.0; before.len()];
+        before.apply(previous, before.prior(), &mut before_step);
         let mut old = previous.to_vec();
         old.resize(n, 0.0);
         let mut residual = vec![0.0; n];
         self.apply(&old, self.prior(), &mut residual);
-        let rho = self.prior_total / base.prior_total;
-        let beta =
-            teleport * (1.0 - rho) + p.lambda_d * (1.0 - p.alpha) * (self.dangling_mass(&old) - rho * base.dangling);
+        let rho = self.prior_total / before.prior_total;
+        let beta = teleport * (1.0 - rho)
+            + p.lambda_d * (1.0 - p.alpha) * (self.dangling_mass(&old) - rho * before.dangling_mass(previous));
         // Entries below the floor (rounding) are left: all together they are at most
         // ε·(1 − κ)/2, so they add at most ε/2.
         let floor = epsilon * (1.0 - p.kappa()) / (2.0 * n as f64);
         let mut left = 0.0;
         let mut local: Vec<(u32, f64)> = Vec::new();
-        // Particles new since the base had no step there.
-        let before = base.step.iter().copied().chain(std::iter::repeat(0.0));
+        // Particles new since had no step there.
+        let before = before_step.into_iter().chain(std::iter::repeat(0.0));
         for (i, ((now, before), prior)) in residual.iter().zip(before).zip(&self.prior).enumerate() {
             let r = now - before - beta * prior;
             if r.abs() > floor {

@@ -122,8 +122,13 @@ impl<T: Copy + Default> SlackRows<T> {
         self.compact_if_holey();
     }
 
+    /// More than half the entry array (beyond a constant) is holes.
+    fn holey(&self) -> bool {
+        self.entries.len() > 2 * self.live + 1024
+    }
+
     fn compact_if_holey(&mut self) {
-        if self.entries.len() > 2 * self.live + 1024 {
+        if self.holey() {
             self.compact();
         }
     }
@@ -156,6 +161,6 @@ impl<T: Copy + Default> SlackRows<T> {
     /// reclaimed).
     #[cfg(test)]
     pub(crate) fn is_compact_enough(&self) -> bool {
-        self.entries.len() <= 2 * self.live + 1024
+        !self.holey()
     }
 }

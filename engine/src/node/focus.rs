@@ -114,10 +114,7 @@ pub(super) fn advance(
         let start = std::time::Instant::now();
         let epsilon = operator.params().epsilon;
         let budget = operator.incremental_budget();
-        // The previous graph's step at the previous focus, which the push starts from (none
-        // for an empty graph: the push declines).
-        let base = previous.operator.step_base(&previous.pi);
-        let pushed = operator.incremental_focus(&base, &previous.pi, epsilon, budget);
+        let pushed = operator.incremental_focus(&previous.operator, &previous.pi, epsilon, budget);
         let from = pushed.as_ref().map_or(previous.pi.as_slice(), |pushed| pushed.vector.as_slice());
         let solution = operator.solve(Some(from));
         tracing::debug!(height, pushed = pushed.map(|p| p.pushes), iterations = solution.iterations, "focus");

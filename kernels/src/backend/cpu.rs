@@ -139,9 +139,7 @@ fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], telepor
         std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
     } else {
         ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| {
-            let pulled =
-                adjacency.row(i).iter().fold(0.0, |acc, e| acc + a_in[e.kind as usize] * by_out[e.col as usize]);
-            *y = pulled + prior[i] * dangling;
+            *y = adjacency.row_dot(i, a_in, by_out) + prior[i] * dangling;
         });
     }
     if with_heat {
@@ -150,10 +148,7 @@ fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], telepor
             (&mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next).into_par_iter().enumerate().for_each(
                 |(i, (walk, sum, next_by_degree))| {
                     if d[i] > 0.0 {
-                        *walk = adjacency
-                            .row(i)
-                            .iter()
-                            .fold(0.0, |acc, e| acc + w[e.kind as usize] * by_degree[e.col as usize]);
+                        *walk = adjacency.row_dot(i, w, by_degree);
                     }
                     *sum += weight * *walk;
                     *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };

@@ -99,7 +99,7 @@ impl Digest {
 pub(crate) fn chain_digest(mut build: impl FnMut(&mut Chain, usize) -> FocusOperator, blocks: usize) -> u64 {
     let mut chain = Chain::new(7);
     let mut digest = Digest::new();
-    let mut previous: Option<(Vec<f64>, kernels::StepBase)> = None;
+    let mut previous: Option<(Vec<f64>, FocusOperator)> = None;
     for b in 0..blocks {
         let operator = build(&mut chain, b);
         digest.word(operator.len() as u64);
@@ -108,12 +108,12 @@ pub(crate) fn chain_digest(mut build: impl FnMut(&mut Chain, usize) -> FocusOper
         let epsilon = operator.params().epsilon;
         let pushed = previous
             .as_ref()
-            .and_then(|(pi, base)| operator.incremental_focus(base, pi, epsilon, operator.incremental_budget()));
+            .and_then(|(pi, before)| operator.incremental_focus(before, pi, epsilon, operator.incremental_budget()));
         digest.word(pushed.as_ref().map_or(u64::MAX, |p| p.pushes as u64));
         // The push without a budget too (on graphs this small the budget stops most pushes),
         // so every entry it reads is pinned.
         let unbounded =
-            previous.as_ref().and_then(|(pi, base)| operator.incremental_focus(base, pi, epsilon, usize::MAX));
+            previous.as_ref().and_then(|(pi, before)| operator.incremental_focus(before, pi, epsilon, usize::MAX));
         if let Some(unbounded) = unbounded {
             digest.word(unbounded.pushes as u64);
             unbounded.vector.iter().for_each(|x| digest.word(x.to_bits()));
@@ -122,8 +122,7 @@ pub(crate) fn chain_digest(mut build: impl FnMut(&mut Chain, usize) -> FocusOper
             operator.solve(pushed.as_ref().map(|p| p.vector.as_slice()).or(previous.as_ref().map(|p| p.0.as_slice())));
         digest.word(solution.iterations as u64);
         solution.pi.iter().for_each(|x| digest.word(x.to_bits()));
-        let base = operator.step_base(&solution.pi);
-        previous = Some((solution.pi, base));
+        previous = Some((solution.pi, operator));
     }
     digest.0
 }
