@@ -66,12 +66,13 @@ async fn submit(
         Err(e) => return engine_error(&EngineError::Malformed(e)),
     };
     let node = node.into_inner();
-    let forwarded = signed.clone();
+    let outgoing = match request.headers().contains_key(RELAYED) {
+        true => None,
+        false => relay.prepare(&signed),
+    };
     match blocking(move || node.submit(signed)).await {
         Ok(receipt) => {
-            if !request.headers().contains_key(RELAYED) {
-                relay.forward(&forwarded);
-            }
+            outgoing.into_iter().for_each(|body| relay.forward(body));
             HttpResponse::Ok().json(receipt)
         }
         Err(response) => response,

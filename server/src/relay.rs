@@ -48,12 +48,13 @@ impl Relay {
         Ok(Relay { peers: senders })
     }
 
-    /// Queues an admitted transaction for every peer; never waits.
-    pub(crate) fn forward(&self, signed: &SignedTx) {
-        if self.peers.is_empty() {
-            return;
-        }
-        let body = Arc::new(SignedTxBody::encode(signed));
+    /// The body to forward once `signed` is admitted; none (and no copy) without peers.
+    pub(crate) fn prepare(&self, signed: &SignedTx) -> Option<Arc<SignedTxBody>> {
+        (!self.peers.is_empty()).then(|| Arc::new(SignedTxBody::encode(signed)))
+    }
+
+    /// Queues an admitted transaction's body for every peer; never waits.
+    pub(crate) fn forward(&self, body: Arc<SignedTxBody>) {
         for (peer, queue) in &self.peers {
             if let Err(TrySendError::Full(_)) = queue.try_send(Arc::clone(&body)) {
                 tracing::warn!(%peer, "the peer's relay queue is full: a transaction is left to this node's proposals");

@@ -137,11 +137,6 @@ impl Node {
         &self.shared.chain_id
     }
 
-    /// The chain's genesis document.
-    pub fn genesis(&self) -> Genesis {
-        self.shared.with_state(|state| state.genesis().clone())
-    }
-
     /// The validators that decide the next height and their powers, sorted by address (the
     /// genesis list, or the Sprint ledger's once Sprint runs on chain).
     pub fn validators(&self) -> Vec<GenesisValidator> {
@@ -191,8 +186,7 @@ impl Node {
         }
         let txs: Vec<&VerifiedTx> = chosen.iter().map(|(_, tx)| tx.as_ref()).collect();
         let model = model.as_ref().map(|m| m.cid);
-        let mut block = state.prepare_block(&txs, time, focus.summary.root, model)?;
-        block.mempool_done = chosen.iter().map(|(seq, _)| *seq).collect();
+        let block = state.prepare_block(&txs, time, focus.summary.root, model)?;
         Ok(Some(Proposal { block, txs: txs.iter().map(|tx| tx.signed.clone()).collect() }))
     }
 
@@ -218,7 +212,7 @@ impl Node {
             )));
         }
         let chosen: Vec<&VerifiedTx> = verified.iter().collect();
-        let mut block = inner
+        let block = inner
             .state
             .prepare_block(&chosen, header.time, inner.focus.summary.root, header.model)
             .map_err(|e| refuse(format!("height {}: {e}", header.height)))?;
@@ -231,7 +225,6 @@ impl Node {
                 if block.header.focus_root == header.focus_root { "" } else { " (another focus root)" }
             )));
         }
-        block.mempool_done = inner.mempool.seqs_of(verified.iter().map(|tx| &tx.cid));
         Ok(Proposal { block, txs })
     }
 
@@ -287,7 +280,7 @@ impl Node {
     }
 
     /// The commit, with `committing` held by the caller.
-    fn commit_held(&self, Proposal { block, .. }: Proposal, certificate: Option<&[u8]>) -> Result<BlockSummary> {
+    fn commit_held(&self, Proposal { mut block, .. }: Proposal, certificate: Option<&[u8]>) -> Result<BlockSummary> {
         let (summary, links, update, changed, previous) = {
             let mut inner = self.shared.lock();
             let Inner { state, mempool, focus, focus_pending, model, model_pending } = &mut *inner;
@@ -297,6 +290,8 @@ impl Node {
             if block.header.parent != state.tip().1 || block.header.focus_root != focus.summary.root {
                 return Err(EngineError::StaleProposal { proposed: block.header.height, tip });
             }
+            // Whoever proposed it, the block takes out of this mempool what it commits.
+            block.mempool_done = mempool.seqs_of(block.txs.iter().map(|(cid, _)| cid));
             self.shared.store.commit_block(&block, certificate)?;
             // The focus (and its operator) is the tip's unless a focus failed after its block
             // was written; then the operator is rebuilt from the state rather than updated

@@ -65,10 +65,10 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         }
         None => {
             // Producing alone on a chain that validators decide would fork this node off it.
-            let validators = node.genesis().validators.len();
+            let validators = node.validators().len();
             anyhow::ensure!(
                 validators == 0,
-                "this chain is decided by {validators} genesis validators: serve with --validator --key FILE --peers ..."
+                "this chain is decided by {validators} validators: serve with --validator --key FILE --peers ..."
             );
             BlockSource::Alone(Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?)
         }

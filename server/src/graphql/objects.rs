@@ -320,20 +320,24 @@ impl Block {
     /// block one node produced alone).
     async fn certificate(&self, context: &Context<'_>) -> async_graphql::Result<Option<Certificate>> {
         let (query, height) = (ctx(context).node.query(), self.0.height);
-        let stored = run_blocking(move || {
-            let bytes = query.certificate(height)?;
-            Ok::<_, engine::EngineError>((bytes, query.validators_at(height)?))
+        // The validators are read only for a block that has a certificate.
+        let stored = run_blocking(move || match query.certificate(height)? {
+            Some(bytes) => Ok::<_, engine::EngineError>(Some((query.validators_at(height)?, bytes))),
+            None => Ok(None),
         });
-        let (bytes, validators) = stored.await?.map_err(engine_error)?;
-        let Some(bytes) = bytes else { return Ok(None) };
+        let Some((validators, bytes)) = stored.await?.map_err(engine_error)? else { return Ok(None) };
         let summary = consensus::codec::CertificateSummary::decode(&bytes)
             .map_err(|e| engine_error(engine::EngineError::Corruption(format!("certificate at {height}: {e}"))))?;
-        let power_of = |address: &Address| validators.iter().find(|v| v.address == *address).map_or(0, |v| v.power);
+        let power_of = |address: &Address| {
+            validators.binary_search_by_key(address, |v| v.address).map_or(0, |at| validators[at].power)
+        };
+        let signers: Vec<Validator> =
+            summary.signers.iter().map(|a| Validator { address: a.to_string(), power: power_of(a) }).collect();
         Ok(Some(Certificate {
             round: summary.round,
-            power: summary.signers.iter().map(power_of).sum(),
+            power: signers.iter().map(|s| s.power).sum(),
             total_power: validators.iter().map(|v| v.power).sum(),
-            signers: summary.signers.iter().map(|a| Validator { address: a.to_string(), power: power_of(a) }).collect(),
+            signers,
             bytes: hex::encode(&bytes),
         }))
     }
@@ -500,6 +504,12 @@ pub(crate) struct Validator {
     pub(crate) address: String,
     /// Its voting power.
     pub(crate) power: u64,
+}
+
+impl From<engine::GenesisValidator> for Validator {
+    fn from(validator: engine::GenesisValidator) -> Self {
+        Validator { address: validator.address.to_string(), power: validator.power }
+    }
 }
 
 /// The precommits that decided a block.

@@ -59,11 +59,7 @@ impl QueryRoot {
     async fn node_info(&self, context: &Context<'_>) -> NodeInfo {
         let node = node(context);
         let status = node.query().status();
-        let validators = node
-            .validators()
-            .into_iter()
-            .map(|v| Validator { address: v.address.to_string(), power: v.power })
-            .collect();
+        let validators = node.validators().into_iter().map(Validator::from).collect();
         NodeInfo {
             chain_id: status.chain_id,
             height: status.counts.height,
@@ -236,9 +232,10 @@ impl MutationRoot {
     ) -> async_graphql::Result<TxReceipt> {
         let signed = SignedTxBody { tx, signature }.decode().map_err(|message| coded(ErrorCode::Malformed, message))?;
         let node = node(context).clone();
-        let forwarded = signed.clone();
+        let relay = &context.data_unchecked::<super::Context>().relay;
+        let outgoing = relay.prepare(&signed);
         let receipt = run_blocking(move || node.submit(signed)).await?.map_err(engine_error)?;
-        context.data_unchecked::<super::Context>().relay.forward(&forwarded);
+        outgoing.into_iter().for_each(|body| relay.forward(body));
         Ok(TxReceipt {
             cid: receipt.cid.to_string(),
             duplicates: receipt.duplicates.into_iter().map(|d| d as u32).collect(),

@@ -215,17 +215,18 @@ impl RocksStore {
         batch.put_cf(self.cf(Table::Blocks), height.to_be_bytes(), block.record().encode());
         if let Some(certificate) = certificate {
             batch.put_cf(self.cf(Table::Certificates), height.to_be_bytes(), certificate);
+            // This validator's proposals at this height can never be asked for again (those
+            // below went with their own heights' blocks).
+            batch.delete_range_cf(
+                self.cf(Table::Proposals),
+                proposal_key(height, 0),
+                proposal_key(Height(height.0 + 1), 0),
+            );
         }
         // Keyed by the CID the header already names.
         if let (Some(ledger), Some(cid)) = (&block.sprint, &block.header.sprint) {
             batch.put_cf(self.cf(Table::Sprint), cid.to_bytes(), ledger.encode());
         }
-        // A validator's proposals at this height or below can never be asked for again.
-        batch.delete_range_cf(
-            self.cf(Table::Proposals),
-            proposal_key(Height(0), 0),
-            proposal_key(Height(height.0 + 1), 0),
-        );
     }
 
     /// Compacts every table fully and answers the size of the live SST files in bytes (what
