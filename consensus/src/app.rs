@@ -23,10 +23,9 @@ use malachitebft_sync::RawDecidedValue;
 
 use crate::{
     codec::BorshCodec,
-    context::{BlockId, Cybergraph, Height, ValidatorAddress},
+    context::{BlockId, Cybergraph, Height, ValidatorAddress, ValidatorSet},
     error::{ConsensusError, Result},
     parts::{self, Assembled, Reassembly},
-    service::validator_set,
 };
 
 /// How this node takes part, beyond the validator set.
@@ -120,7 +119,7 @@ impl App {
     /// The parameters of the height after the tip: the validators the committed state names
     /// for it (Sprint moves them at period boundaries).
     fn params(&self) -> Result<HeightParams<Cybergraph>> {
-        let validators = validator_set(&self.node)?;
+        let validators = ValidatorSet::of(&self.node.validators())?;
         Ok(HeightParams::new(validators, self.pace.timeouts, Some(self.pace.block_interval)))
     }
 
@@ -173,10 +172,9 @@ impl App {
             }
             AppMsg::GetValue { height, round, reply, .. } => {
                 let me = self.me.ok_or_else(|| ConsensusError::Protocol("asked to propose without a key".into()))?;
-                let proposal = self.own_proposal(height, round).await?;
-                let block = proposal.to_proposed();
+                let (proposal, block) = self.own_proposal(height, round).await?;
                 let id = BlockId(block.header.cid());
-                self.publish(channels, height, round, me, Round::Nil, &block).await?;
+                publish(channels, height, round, me, Round::Nil, &block).await?;
                 let verdict = Verdict::Valid(Box::new(proposal));
                 self.undecided.insert(id, Undecided { round, valid_round: Round::Nil, proposer: me, block, verdict });
                 let _ = reply.send(LocallyProposedValue::new(height, round, id));
@@ -190,8 +188,7 @@ impl App {
             }
             AppMsg::RestreamProposal { height, round, valid_round, address, value_id } => {
                 if let Some(undecided) = self.undecided.get(&value_id) {
-                    let block = undecided.block.clone();
-                    self.publish(channels, height, round, address, valid_round, &block).await?;
+                    publish(channels, height, round, address, valid_round, &undecided.block).await?;
                 }
             }
             AppMsg::Decided { certificate, reply, .. } => {
@@ -199,13 +196,14 @@ impl App {
                 let _ = reply.send(());
             }
             AppMsg::Finalized { certificate, reply, .. } => {
+                let params = self.params()?;
                 let next = match self.next_height() > certificate.height {
                     true => {
                         let committed = certificate.height.0;
                         self.undecided.retain(|_, u| u.block.header.height > committed);
-                        Next::Start(Height(committed + 1), self.params()?)
+                        Next::Start(Height(committed + 1), params)
                     }
-                    false => Next::Restart(certificate.height, self.params()?),
+                    false => Next::Restart(certificate.height, params),
                 };
                 let _ = reply.send(next);
             }
@@ -244,40 +242,22 @@ impl App {
         Ok(())
     }
 
-    /// The block this node proposes at `height` and `round`: the one it proposed there before
-    /// (kept across restarts, derived again on this tip), or a new one from its mempool, kept
-    /// before it is published.
-    async fn own_proposal(&self, height: Height, round: Round) -> Result<engine::Proposal> {
+    /// The block this node proposes at `height` and `round`, derived and as it travels: the one
+    /// it proposed there before (kept across restarts, derived again on this tip), or a new one
+    /// from its mempool, kept before it is published.
+    async fn own_proposal(&self, height: Height, round: Round) -> Result<(engine::Proposal, ProposedBlock)> {
         let node = Arc::clone(&self.node);
         let round = round.as_u32().ok_or_else(|| ConsensusError::Protocol("asked to propose in no round".into()))?;
-        blocking(move || -> Result<engine::Proposal> {
+        blocking(move || -> Result<_> {
             if let Some(block) = node.own_proposal(height.0, round)? {
-                return Ok(node.validate_proposal(block)?);
+                return Ok((node.validate_proposal(block.clone())?, block));
             }
             let proposal = node.propose_block(now_millis())?;
-            node.keep_own_proposal(height.0, round, &proposal.to_proposed())?;
-            Ok(proposal)
+            let block = proposal.to_proposed();
+            node.keep_own_proposal(height.0, round, &block)?;
+            Ok((proposal, block))
         })
         .await?
-    }
-
-    async fn publish(
-        &self,
-        channels: &mut Channels<Cybergraph>,
-        height: Height,
-        round: Round,
-        proposer: ValidatorAddress,
-        valid_round: Round,
-        block: &ProposedBlock,
-    ) -> Result<()> {
-        for part in parts::cut(parts::stream_id(height, round), height, round, proposer, valid_round, &block.encode()) {
-            channels
-                .network
-                .send(NetworkMsg::PublishProposalPart(part))
-                .await
-                .map_err(|e| ConsensusError::Stopped(format!("network: {e}")))?;
-        }
-        Ok(())
     }
 
     /// A block received from a peer (live) or from sync: decoded and, at the next height,
@@ -291,12 +271,13 @@ impl App {
                 return Ok(None);
             }
         };
-        let id = BlockId(block.header.cid());
-        if height < self.next_height() {
+        let next = self.next_height();
+        if height < next {
             return Ok(None);
         }
+        let id = BlockId(block.header.cid());
         // A later height's block waits, unanswered, until that height is next (`StartedRound`).
-        let verdict = match height == self.next_height() {
+        let verdict = match height == next {
             true => self.judge(block.clone(), live && valid_round == Round::Nil).await?,
             false => Verdict::Pending,
         };
@@ -359,7 +340,27 @@ impl App {
     }
 }
 
-/// The largest block a peer may stream: every transaction at its size limit, and the header.
+/// Streams a block as proposal parts.
+async fn publish(
+    channels: &mut Channels<Cybergraph>,
+    height: Height,
+    round: Round,
+    proposer: ValidatorAddress,
+    valid_round: Round,
+    block: &ProposedBlock,
+) -> Result<()> {
+    for part in parts::cut(parts::stream_id(height, round), height, round, proposer, valid_round, &block.encode()) {
+        channels
+            .network
+            .send(NetworkMsg::PublishProposalPart(part))
+            .await
+            .map_err(|e| ConsensusError::Stopped(format!("network: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The largest block a peer may stream: 4096 transactions at their size limit, and the header
+/// (a bound on memory, not a rule: the engine does not cap a block's transactions yet).
 fn max_block_bytes(node: &Node) -> usize {
     const MAX_TXS_PER_BLOCK: usize = 4096;
     node.tx_limits().max_tx_bytes.saturating_add(96) * MAX_TXS_PER_BLOCK

@@ -12,7 +12,10 @@ use ipld_core::cid::Cid;
 use malachitebft_core_types::{self as core, LinearTimeouts, NilOrVal, Round, SignedExtension, VoteType, VotingPower};
 use sha2::{Digest, Sha256};
 
-use crate::signing::{Ed25519, PublicKey};
+use crate::{
+    error::{ConsensusError, Result},
+    signing::{Ed25519, PublicKey},
+};
 
 /// A chain height (block number); consensus starts at 1, block 0 is the genesis block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
@@ -164,6 +167,19 @@ impl ValidatorSet {
         let total = validators.iter().try_fold(0u64, |sum, v| sum.checked_add(v.power))?;
         total.checked_mul(3)?;
         Some(ValidatorSet { validators, total })
+    }
+
+    /// The set of the engine's validators (those the committed state names for a height).
+    pub fn of(validators: &[engine::GenesisValidator]) -> Result<Self> {
+        let validators = validators
+            .iter()
+            .map(|v| {
+                Validator::new(v.address.into(), v.power)
+                    .ok_or_else(|| ConsensusError::Config(format!("validator {} is not an ed25519 key", v.address)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        ValidatorSet::new(validators)
+            .ok_or_else(|| ConsensusError::Config("the chain has no validators (or an invalid set)".into()))
     }
 
     /// The validators, by address.

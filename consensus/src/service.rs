@@ -18,7 +18,7 @@ use malachitebft_engine::network::Multiaddr;
 use crate::{
     app::{App, Pace},
     codec::BorshCodec,
-    context::{Cybergraph, Validator, ValidatorAddress, ValidatorSet},
+    context::{Cybergraph, ValidatorAddress, ValidatorSet},
     error::{ConsensusError, Result},
     signing::Keys,
 };
@@ -82,20 +82,6 @@ fn multiaddr(address: &str) -> Result<Multiaddr> {
     format!("{ip}/tcp/{}", socket.port()).parse::<Multiaddr>().map_err(|e| invalid(e.to_string()))
 }
 
-/// The validators that decide the height after the node's tip.
-pub fn validator_set(node: &Node) -> Result<ValidatorSet> {
-    let validators = node
-        .validators()
-        .iter()
-        .map(|v| {
-            Validator::new(v.address.into(), v.power)
-                .ok_or_else(|| ConsensusError::Config(format!("validator {} is not an ed25519 key", v.address)))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    ValidatorSet::new(validators)
-        .ok_or_else(|| ConsensusError::Config("the chain has no validators (or an invalid set)".into()))
-}
-
 /// A node taking part in consensus.
 pub struct Running {
     engine: EngineHandle,
@@ -116,7 +102,7 @@ impl Running {
 /// Starts consensus over `node`: as a validator when `key` is given (it votes while its public
 /// key is in the validator set), else as a follower that syncs decided blocks.
 pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings) -> Result<Running> {
-    validator_set(&node)?;
+    ValidatorSet::of(&node.validators())?;
     let chain_id = node.chain_id().to_owned();
     // The network identity: a validator's own key, or a fresh one for a follower.
     let identity_key = key.clone().unwrap_or_else(|| SigningKey::generate(&mut rand_core::OsRng));
@@ -162,7 +148,7 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
 /// on another): [`Background::stop`] ends it.
 pub struct Background {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<Result<()>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Background {
@@ -170,30 +156,28 @@ impl Background {
     pub fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings) -> Result<Self> {
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("consensus".into())
-            .spawn(move || -> Result<()> {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("consensus-worker")
-                    .enable_all()
-                    .build()?;
-                runtime.block_on(async move {
-                    let running = match start(node, key, settings).await {
-                        Ok(running) => running,
-                        Err(error) => {
-                            let message = error.to_string();
-                            let _ = started_tx.send(Err(error));
-                            return Err(ConsensusError::Start(message));
-                        }
-                    };
-                    let _ = started_tx.send(Ok(()));
-                    let _ = stop_rx.await;
-                    running.stop().await;
-                    Ok(())
-                })
+        let thread = std::thread::Builder::new().name("consensus".into()).spawn(move || {
+            // Whatever keeps consensus from starting goes back to the caller.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("consensus-worker")
+                .enable_all()
+                .build();
+            let runtime = match runtime {
+                Ok(runtime) => runtime,
+                Err(error) => return drop(started_tx.send(Err(error.into()))),
+            };
+            runtime.block_on(async move {
+                match start(node, key, settings).await {
+                    Ok(running) => {
+                        let _ = started_tx.send(Ok(()));
+                        let _ = stop_rx.await;
+                        running.stop().await;
+                    }
+                    Err(error) => drop(started_tx.send(Err(error))),
+                }
             })
-            .map_err(|e| ConsensusError::Start(e.to_string()))?;
+        })?;
         match started_rx.recv() {
             Ok(Ok(())) => Ok(Background { stop: Some(stop_tx), thread: Some(thread) }),
             Ok(Err(error)) => Err(error),
@@ -211,9 +195,9 @@ impl Background {
             let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take()
-            && let Ok(Err(error)) = thread.join()
+            && thread.join().is_err()
         {
-            tracing::error!(%error, "consensus stopped with an error");
+            tracing::error!("the consensus thread panicked");
         }
     }
 }

@@ -74,8 +74,7 @@ impl Net {
 
     /// Opens member `i`'s node and starts its consensus.
     async fn start(&mut self, i: usize) {
-        let peers =
-            self.members.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, m)| m.listen.parse().unwrap()).collect();
+        let peers = self.members.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, m)| m.listen.clone()).collect();
         let member = &mut self.members[i];
         let node = Arc::new(Node::open(&member.dir.path().join("db"), NodeConfig::default()).unwrap());
         let settings = Settings {
@@ -137,18 +136,18 @@ impl Net {
 
     /// The block CIDs of heights `1..=height` on member `i`.
     fn chain(&self, i: usize, height: u64) -> Vec<String> {
-        (1..=height).map(|h| self.node(i).decided_block(h).unwrap().unwrap().0.header.cid().to_string()).collect()
+        (1..=height).map(|h| self.node(i).query().header(h).unwrap().unwrap().cid().to_string()).collect()
     }
 
     /// Every running member holds the same blocks up to the lowest tip among them, each with
     /// a commit certificate.
     fn assert_one_chain(&self) {
         let low = self.running().map(|i| self.height(i)).min().unwrap();
-        let first = self.running().next().unwrap();
+        let reference = self.chain(self.running().next().unwrap(), low);
         for i in self.running() {
-            assert_eq!(self.chain(i, low), self.chain(first, low), "member {i} forked");
+            assert_eq!(self.chain(i, low), reference, "member {i} forked");
             for h in 1..=low {
-                assert!(self.node(i).decided_block(h).unwrap().unwrap().1.is_some(), "no certificate at {h}");
+                assert!(self.node(i).query().certificate(h).unwrap().is_some(), "no certificate at {h}");
             }
         }
     }
