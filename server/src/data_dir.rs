@@ -1,5 +1,6 @@
 //! The data directory's layout: the database in `db/`, beside the search index (`search/`),
-//! fetched import sources (`sources/`), Sprint proofs (`sprint/`), the development key
+//! fetched import sources (`sources/`), Sprint proofs (`sprint/`), compiled models
+//! (`models/`), a validator's consensus write-ahead log (`consensus.wal`), the development key
 //! (`dev-neuron.key`) and the development genesis (`genesis.toml`).
 //!
 //! Directories made before the layout had `db/` hold RocksDB's files at the top; the first
