@@ -25,8 +25,8 @@ fn params() -> SprintParams {
 
 fn sprint_chain() -> Chain {
     Chain::with_genesis(4, |genesis| {
-        let keys: Vec<_> = (0..2u8).map(|i| engine::NeuronKey::from_secret([i + 1; 32]).address()).collect();
-        genesis.validators = keys.iter().map(|&address| GenesisValidator { address, power: 1 }).collect();
+        genesis.validators =
+            genesis.neurons[..2].iter().map(|n| GenesisValidator { address: n.address, power: 1 }).collect();
         genesis.sprint = Some(params());
     })
 }

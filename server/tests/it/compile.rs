@@ -75,11 +75,7 @@ fn a_model_compiled_from_the_wordnet_sample_beats_the_baseline_and_is_served() {
     assert!(recall(drifted, "exact push") > 0.9, "{evaluated}");
 
     let node = NodeProcess::start_with(&data, 100, &["--model", file.to_str().unwrap()]);
-    let top = post_json(
-        &format!("{}/graphql", node.url),
-        &json!({ "query": "{ top(first: 1) { edges { node { particle { cid } } } } }" }).to_string(),
-    )
-    .unwrap();
+    let top = node.graphql("{ top(first: 1) { edges { node { particle { cid } } } } }");
     let oak = top["data"]["top"]["edges"][0]["node"]["particle"]["cid"].as_str().unwrap().to_string();
     let answer = related(&node, &oak, false);
     assert_eq!(answer["path"], "HYBRID", "{answer}");
@@ -93,11 +89,7 @@ fn a_model_compiled_from_the_wordnet_sample_beats_the_baseline_and_is_served() {
     let before = node.get("/status")["height"].as_u64().unwrap();
     let status = node.wait_for("a block after adoption", |s| s["height"].as_u64() > Some(before));
     let height = status["height"].as_u64().unwrap();
-    let header = post_json(
-        &format!("{}/graphql", node.url),
-        &json!({ "query": format!("{{ block(height: {height}) {{ model }} }}") }).to_string(),
-    )
-    .unwrap();
+    let header = node.graphql(&format!("{{ block(height: {height}) {{ model }} }}"));
     assert_eq!(header["data"]["block"]["model"], cid.as_str(), "{header}");
     let fetched = ureq::get(&format!("{}/model/{cid}", node.url)).call().unwrap();
     let mut served = Vec::new();

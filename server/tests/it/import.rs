@@ -1,7 +1,5 @@
 //! `cybergraph import` of the committed WordNet sample and of JSON lines, then search and focus.
 
-use serde_json::json;
-
 use crate::*;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/wordnet");
@@ -10,10 +8,6 @@ fn import(data: &Path, args: &[&str]) -> Value {
     let mut all = vec!["import", "--data", data.to_str().unwrap()];
     all.extend_from_slice(args);
     serde_json::from_str(&run_cli(&all)).unwrap()
-}
-
-fn gql(node: &NodeProcess, query: &str) -> Value {
-    post_json(&format!("{}/graphql", node.url), &json!({ "query": query }).to_string()).unwrap()
 }
 
 #[test]
@@ -35,7 +29,7 @@ fn wordnet_imports_once_with_every_pointer_counted_and_oak_is_found() {
     );
 
     let node = NodeProcess::start(&data, 100);
-    let stats = gql(&node, "{ graphStats { links particles } }");
+    let stats = node.graphql("{ graphStats { links particles } }");
     assert_eq!(stats["data"]["graphStats"]["links"], added);
     for (query, expected) in [
         ("oak", "oak, oak tree"),
@@ -43,9 +37,7 @@ fn wordnet_imports_once_with_every_pointer_counted_and_oak_is_found() {
         ("Quercus acorns", "oak, oak tree"),
         ("computer", "computer, computing machine"),
     ] {
-        let hits = gql(
-            &node,
-            &format!(
+        let hits = node.graphql(&format!(
                 "{{ search(text: \"{query}\", first: 10) {{ edges {{ node {{ relevance focus particle {{ content }} }} }} }} }}"
             ),
         );
@@ -72,7 +64,9 @@ fn focus_ordering_follows_new_links() {
     let node = NodeProcess::start(&data, 100);
     let rank = |text: &str| {
         let cid = particle(text).to_string();
-        gql(&node, &format!("{{ particle(cid: \"{cid}\") {{ rank }} }}"))["data"]["particle"]["rank"].as_u64().unwrap()
+        node.graphql(&format!("{{ particle(cid: \"{cid}\") {{ rank }} }}"))["data"]["particle"]["rank"]
+            .as_u64()
+            .unwrap()
     };
     assert_eq!(rank("hub"), 1);
     let before = rank("leaf 7");
@@ -80,7 +74,7 @@ fn focus_ordering_follows_new_links() {
     let links: Vec<(String, String)> = (0..40).map(|i| (format!("fan {i}"), "leaf 7".to_string())).collect();
     let links: Vec<(&str, &str)> = links.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let dev = NeuronKey::read(&data.join("dev-neuron.key")).unwrap();
-    let chain = gql(&node, "{ nodeInfo { chainId } }")["data"]["nodeInfo"]["chainId"].as_str().unwrap().to_owned();
+    let chain = node.graphql("{ nodeInfo { chainId } }")["data"]["nodeInfo"]["chainId"].as_str().unwrap().to_owned();
     let pairs: Vec<_> = links.iter().map(|(a, b)| (particle(a), particle(b))).collect();
     submit(&node.url, &Transaction::new(&chain, &dev, 1, &pairs).sign(&dev)).unwrap();
     node.wait_for("the new links", |s| s["links"] == 70);
@@ -138,10 +132,8 @@ fn foldoc_imports_its_cross_references_and_lisp_is_found() {
     assert_eq!(counted, summary["links_in_source"].as_u64().unwrap(), "{summary}");
     assert!(summary["links_added"].as_u64().unwrap() > 3000, "{summary}");
     let node = NodeProcess::start(&data, 100);
-    let hits = gql(
-        &node,
-        "{ search(text: \"Lisp\", first: 5, order: RELEVANCE) { edges { node { particle { content } } } } }",
-    );
+    let hits = node
+        .graphql("{ search(text: \"Lisp\", first: 5, order: RELEVANCE) { edges { node { particle { content } } } } }");
     let edges = hits["data"]["search"]["edges"].as_array().unwrap();
     assert!(edges.iter().any(|e| e["node"]["particle"]["content"].as_str().unwrap().starts_with("Lisp")), "{hits}");
 }

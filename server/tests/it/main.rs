@@ -103,6 +103,11 @@ impl NodeProcess {
         assert!(self.child.wait().unwrap().success(), "the node exits cleanly on SIGTERM");
     }
 
+    /// A GraphQL query's whole answer (`data` and any `errors`).
+    pub(crate) fn graphql(&self, query: &str) -> Value {
+        post_json(&format!("{}/graphql", self.url), &serde_json::json!({ "query": query }).to_string()).unwrap()
+    }
+
     pub(crate) fn get(&self, path: &str) -> Value {
         get_json(&format!("{}{path}", self.url)).unwrap()
     }

@@ -131,8 +131,7 @@ fn validators_keep_every_acknowledged_transaction_through_kill_9() {
     }
     // Auditors see the validators and, for every decided block, the precommits that decided it.
     let query = r#"{ nodeInfo { validators { address power } } block(height: 2) { certificate { round power totalPower signers { address power } } } }"#;
-    let answer =
-        post_json(&format!("{}/graphql", net.node(1).url), &serde_json::json!({ "query": query }).to_string()).unwrap();
+    let answer = net.node(1).graphql(query);
     let validators = answer["data"]["nodeInfo"]["validators"].as_array().unwrap();
     let mut powers: Vec<u64> = validators.iter().map(|v| v["power"].as_u64().unwrap()).collect();
     powers.sort_unstable();
