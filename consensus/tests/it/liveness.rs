@@ -52,3 +52,20 @@ fn without_the_35_nobody_decides_until_it_returns() {
         net.assert_one_chain();
     });
 }
+
+#[test]
+fn split_into_35_25_and_25_15_nobody_decides_and_after_healing_all_hold_one_chain() {
+    runtime().block_on(async {
+        let net = Net::started(&POWERS, 2).await;
+        // 60 of 100 on one side, 40 on the other: neither reaches two thirds.
+        net.partition(&[&[0, 1], &[2, 3]]);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let stalled: Vec<u64> = (0..4).map(|i| net.height(i)).collect();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!((0..4).map(|i| net.height(i)).collect::<Vec<_>>(), stalled, "decided while split");
+        net.heal();
+        let target = stalled.iter().max().unwrap() + 2;
+        net.await_height(target, Duration::from_secs(90)).await;
+        net.assert_one_chain();
+    });
+}

@@ -1,7 +1,9 @@
 //! Validators in one process, each with its own RocksDB directory and Malachite's real network
-//! on loopback TCP: they decide blocks together, and go on or stop as their powers say.
+//! on loopback TCP (through a wire per pair that a test can cut): they decide blocks together,
+//! and go on or stop as their powers say.
 
 use std::{
+    collections::HashMap,
     net::TcpListener,
     sync::Arc,
     time::{Duration, Instant},
@@ -14,6 +16,9 @@ use malachitebft_core_types::LinearTimeouts;
 use tempfile::TempDir;
 
 mod liveness;
+mod wire;
+
+use wire::Wire;
 
 /// One validator: its directory, key, address, and while it runs its node and consensus.
 struct Member {
@@ -27,6 +32,8 @@ struct Member {
 /// A chain run by validators of the given powers.
 struct Net {
     members: Vec<Member>,
+    /// `(from, to)` → the wire member `from` dials member `to` through.
+    wires: HashMap<(usize, usize), Wire>,
     neuron: NeuronKey,
 }
 
@@ -50,7 +57,7 @@ fn pace() -> Pace {
 }
 
 impl Net {
-    fn new(powers: &[u64]) -> Self {
+    async fn new(powers: &[u64]) -> Self {
         let neuron = NeuronKey::from_secret([42; 32]);
         let keys: Vec<SigningKey> = (0..powers.len()).map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32])).collect();
         let mut genesis = Genesis::development(&[neuron.address()], 1_000);
@@ -60,7 +67,7 @@ impl Net {
             .zip(powers)
             .map(|(key, &power)| GenesisValidator { address: engine::Address(key.verifying_key().to_bytes()), power })
             .collect();
-        let members = keys
+        let members: Vec<Member> = keys
             .into_iter()
             .map(|key| {
                 let dir = tempfile::tempdir().unwrap();
@@ -69,12 +76,18 @@ impl Net {
                 Member { dir, key, listen, node: None, running: None }
             })
             .collect();
-        Net { members, neuron }
+        let mut wires = HashMap::new();
+        for from in 0..members.len() {
+            for (to, member) in members.iter().enumerate().filter(|&(to, _)| to != from) {
+                wires.insert((from, to), Wire::to(member.listen.clone()).await);
+            }
+        }
+        Net { members, wires, neuron }
     }
 
     /// Opens member `i`'s node and starts its consensus.
     async fn start(&mut self, i: usize) {
-        let peers = self.members.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, m)| m.listen.clone()).collect();
+        let peers = (0..self.members.len()).filter(|&j| j != i).map(|j| self.wires[&(i, j)].listen.clone()).collect();
         let member = &mut self.members[i];
         let node = Arc::new(Node::open(&member.dir.path().join("db"), NodeConfig::default()).unwrap());
         let settings = Settings {
@@ -90,7 +103,7 @@ impl Net {
 
     /// A chain of validators of these powers, all started, that has decided `height`.
     async fn started(powers: &[u64], height: u64) -> Self {
-        let mut net = Net::new(powers);
+        let mut net = Net::new(powers).await;
         for i in 0..powers.len() {
             net.start(i).await;
         }
@@ -105,6 +118,21 @@ impl Net {
             running.stop().await;
         }
         member.node = None;
+    }
+
+    /// Cuts every wire between members of different groups.
+    fn partition(&self, groups: &[&[usize]]) {
+        let group = |i: usize| groups.iter().position(|g| g.contains(&i)).expect("every member in a group");
+        for (&(from, to), wire) in &self.wires {
+            if group(from) != group(to) {
+                wire.cut();
+            }
+        }
+    }
+
+    /// Joins every wire again.
+    fn heal(&self) {
+        self.wires.values().for_each(Wire::join);
     }
 
     fn node(&self, i: usize) -> &Node {
@@ -140,7 +168,7 @@ impl Net {
     }
 
     /// Every running member holds the same blocks up to the lowest tip among them, each with
-    /// a commit certificate.
+    /// a commit certificate, and its whole chain verifies.
     fn assert_one_chain(&self) {
         let low = self.running().map(|i| self.height(i)).min().unwrap();
         let reference = self.chain(self.running().next().unwrap(), low);
@@ -149,6 +177,7 @@ impl Net {
             for h in 1..=low {
                 assert!(self.node(i).query().certificate(h).unwrap().is_some(), "no certificate at {h}");
             }
+            engine::audit::verify_chain(self.node(i).query().store()).unwrap();
         }
     }
 
