@@ -52,6 +52,14 @@ impl Default for Pace {
     }
 }
 
+/// Heights past the next one whose blocks are held until their height comes (a proposer a
+/// little ahead of this node); blocks further ahead are dropped, and sync brings them.
+const MAX_HEIGHTS_AHEAD: u64 = 4;
+
+/// Undecided blocks held per height: one per round for several rounds. Past it a block is
+/// dropped (a round change re-streams what consensus still needs).
+const MAX_BLOCKS_PER_HEIGHT: usize = 16;
+
 /// What this node's state machine made of a block.
 enum Verdict {
     /// Not asked yet: its height is not the next one. A block is only vouched for once it is.
@@ -275,7 +283,23 @@ impl App {
         if height < next {
             return Ok(None);
         }
+        if height.0 > next.0 + MAX_HEIGHTS_AHEAD {
+            tracing::warn!(%height, %next, %proposer, "a proposal too far ahead of this node's tip dropped");
+            return Ok(None);
+        }
+        // At the next height the validator set is known: a live block must come from the
+        // round's proposer (consensus checks the signed proposal; this keeps a peer from making
+        // this node validate blocks no proposer stands behind).
+        if live && height == next && self.params()?.validator_set.proposer(height, round).address != proposer {
+            tracing::warn!(%height, %round, %proposer, "a proposal from a validator that does not propose this round");
+            return Ok(None);
+        }
         let id = BlockId(block.header.cid());
+        let held_at_height = self.undecided.values().filter(|u| u.block.header.height == height.0).count();
+        if !self.undecided.contains_key(&id) && held_at_height >= MAX_BLOCKS_PER_HEIGHT {
+            tracing::warn!(%height, %round, %proposer, "too many undecided blocks at one height; this one dropped");
+            return Ok(None);
+        }
         // A later height's block waits, unanswered, until that height is next (`StartedRound`).
         let verdict = match height == next {
             true => self.judge(block.clone(), live && valid_round == Round::Nil).await?,
@@ -359,11 +383,14 @@ async fn publish(
     Ok(())
 }
 
-/// The largest block a peer may stream: 4096 transactions at their size limit, and the header
-/// (a bound on memory, not a rule: the engine does not cap a block's transactions yet).
-fn max_block_bytes(node: &Node) -> usize {
-    const MAX_TXS_PER_BLOCK: usize = 4096;
-    node.tx_limits().max_tx_bytes.saturating_add(96) * MAX_TXS_PER_BLOCK
+/// The largest encoding of a block the engine accepts: its transactions' byte budget plus each
+/// one's CBOR framing (at most 24 bytes: a map of `bytes` and `signature` with their headers; a
+/// transaction takes at least its 64-byte signature of the budget) and the header.
+pub(crate) fn max_block_bytes(node: &Node) -> usize {
+    const TX_FRAMING: usize = 24;
+    const HEADER: usize = 4096;
+    let budget = node.params().max_block_tx_bytes;
+    budget + budget / engine::SIGNATURE_BYTES * TX_FRAMING + HEADER
 }
 
 /// Decided blocks `start..=end` with their certificates, as far as this node holds them.

@@ -15,6 +15,10 @@ const CHUNK: usize = 256 * 1024;
 /// Streams being received at once; the oldest is dropped past this.
 const MAX_STREAMS: usize = 64;
 
+/// Bytes buffered across all streams, in blocks of the largest size: the oldest streams are
+/// dropped past this, so many streams near the block limit cannot pile up.
+const MAX_BUFFERED_BLOCKS: usize = 4;
+
 /// Parts of a stream beyond its data chunks: Init, Fin, and the stream's end marker.
 const FRAMING_PARTS: u64 = 3;
 
@@ -72,12 +76,14 @@ pub struct Reassembly {
     max_block_bytes: usize,
     streams: HashMap<(PeerId, StreamId), Partial>,
     arrival: VecDeque<(PeerId, StreamId)>,
+    /// Data bytes held across `streams`.
+    buffered: usize,
 }
 
 impl Reassembly {
     /// Refuses (drops) any stream whose data passes `max_block_bytes`.
     pub fn new(max_block_bytes: usize) -> Self {
-        Reassembly { max_block_bytes, streams: HashMap::new(), arrival: VecDeque::new() }
+        Reassembly { max_block_bytes, streams: HashMap::new(), arrival: VecDeque::new(), buffered: 0 }
     }
 
     /// Takes one part; answers the proposal when this part completes its stream. A stream that
@@ -87,9 +93,9 @@ impl Reassembly {
         let key = (publisher, message.stream_id.clone());
         if !self.streams.contains_key(&key) {
             if self.streams.len() == MAX_STREAMS
-                && let Some(oldest) = self.arrival.pop_front()
+                && let Some(oldest) = self.arrival.front().cloned()
             {
-                self.streams.remove(&oldest);
+                self.forget(&oldest);
             }
             self.arrival.push_back(key.clone());
         }
@@ -98,6 +104,7 @@ impl Reassembly {
         let partial = self.streams.entry(key.clone()).or_default();
         if let StreamContent::Data(ProposalPart::Data(chunk)) = &message.content {
             partial.bytes += chunk.len();
+            self.buffered += chunk.len();
         }
         let over = partial.bytes > self.max_block_bytes || message.sequence > max_sequence;
         let repeated = partial.parts.insert(message.sequence, message.content).is_some();
@@ -107,6 +114,11 @@ impl Reassembly {
         }
         let complete = matches!(partial.parts.last_key_value(), Some((last, StreamContent::Fin)) if *last + 1 == partial.parts.len() as u64);
         if !complete {
+            while self.buffered > MAX_BUFFERED_BLOCKS * self.max_block_bytes
+                && let Some(oldest) = self.arrival.front().cloned()
+            {
+                self.forget(&oldest);
+            }
             return None;
         }
         let partial = self.forget(&key)?;
@@ -115,7 +127,9 @@ impl Reassembly {
 
     fn forget(&mut self, key: &(PeerId, StreamId)) -> Option<Partial> {
         self.arrival.retain(|k| k != key);
-        self.streams.remove(key)
+        let partial = self.streams.remove(key)?;
+        self.buffered -= partial.bytes;
+        Some(partial)
     }
 }
 
@@ -186,5 +200,26 @@ mod tests {
         let mut hostile = parts.last().unwrap().clone();
         hostile.sequence = u64::MAX;
         assert!(reassembly.receive(from, hostile).is_none(), "a sequence past any block's parts is refused");
+    }
+
+    #[test]
+    fn many_streams_near_the_block_limit_keep_only_the_newest_few_buffered() {
+        let block = vec![5u8; CHUNK * 2];
+        let mut reassembly = Reassembly::new(block.len());
+        // Each stream sends all but its last part: its whole data stays buffered.
+        for n in 0..(MAX_BUFFERED_BLOCKS as u8 * 3) {
+            let (height, round) = (Height(u64::from(n) + 1), Round::new(0));
+            let parts = cut(stream_id(height, round), height, round, proposer(), Round::Nil, &block);
+            for part in &parts[..parts.len() - 1] {
+                assert!(reassembly.receive(peer(n), part.clone()).is_none());
+            }
+            assert!(reassembly.buffered <= MAX_BUFFERED_BLOCKS * block.len(), "{} buffered", reassembly.buffered);
+        }
+        assert_eq!(reassembly.buffered, reassembly.streams.values().map(|p| p.bytes).sum::<usize>());
+        // The newest stream is still whole.
+        let n = MAX_BUFFERED_BLOCKS as u8 * 3 - 1;
+        let (height, round) = (Height(u64::from(n) + 1), Round::new(0));
+        let last = cut(stream_id(height, round), height, round, proposer(), Round::Nil, &block).pop().unwrap();
+        assert_eq!(reassembly.receive(peer(n), last).unwrap().block, block);
     }
 }

@@ -16,7 +16,7 @@ use malachitebft_app_channel::{
 use malachitebft_engine::network::Multiaddr;
 
 use crate::{
-    app::{App, Pace},
+    app::{App, Pace, max_block_bytes},
     codec::BorshCodec,
     context::{Cybergraph, ValidatorAddress, ValidatorSet},
     error::{ConsensusError, Result},
@@ -38,6 +38,10 @@ pub struct Settings {
     /// Timeouts and the block interval.
     pub pace: Pace,
 }
+
+/// Room for a commit certificate in a sync answer: some 100 bytes per signing validator, for
+/// several hundred of them.
+const CERTIFICATE_ALLOWANCE: usize = 64 * 1024;
 
 /// Malachite's configuration, as its builder reads it.
 struct Config {
@@ -122,6 +126,15 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
         },
         value_sync: ValueSyncConfig::default(),
     };
+    // A sync answer carries at least one block and its certificate whole; a chain whose blocks
+    // could outgrow the network's answer would stall every node catching up on such a block.
+    let largest_answer = max_block_bytes(&node) + CERTIFICATE_ALLOWANCE;
+    let answer_limit = config.consensus.p2p.rpc_max_size.as_u64() as usize;
+    if largest_answer > answer_limit {
+        return Err(ConsensusError::Config(format!(
+            "the chain's max_block_tx_bytes allows blocks of {largest_answer} bytes with a certificate, over the {answer_limit} bytes a sync answer may carry"
+        )));
+    }
     let identity = NetworkIdentity::new(settings.moniker.clone(), keypair, me.map(|a| a.to_string()));
     let verifier = Box::new(Keys::follower(&chain_id));
     let consensus = match key {

@@ -9,7 +9,7 @@ use crate::{
     error::{EngineError, Result},
     neuron::Address,
     particle::dag_cbor_cid,
-    tx::TxLimits,
+    tx::{SIGNATURE_BYTES, TxLimits},
     voting::SprintParams,
 };
 
@@ -23,6 +23,11 @@ pub struct ChainParams {
     pub max_tx_bytes: usize,
     /// Most links per transaction.
     pub max_links_per_tx: usize,
+    /// Most bytes of signed transactions (each one's encoding and signature) in one block: what
+    /// bounds a block on the wire and in a peer's memory. Left out of the encoding at its
+    /// default, so a chain made before it keeps its genesis CID.
+    #[serde(skip_serializing_if = "ChainParams::is_default_block_size")]
+    pub max_block_tx_bytes: usize,
     /// The focus parameters (spec/focus.md; consensus: every node must use the same).
     pub focus: kernels::FocusParams,
 }
@@ -34,12 +39,21 @@ impl Default for ChainParams {
             links_per_block_per_stake: 1000,
             max_tx_bytes: limits.max_tx_bytes,
             max_links_per_tx: limits.max_links_per_tx,
+            max_block_tx_bytes: ChainParams::DEFAULT_MAX_BLOCK_TX_BYTES,
             focus: kernels::FocusParams::default(),
         }
     }
 }
 
 impl ChainParams {
+    /// 4 MiB of transactions: a block, with its CBOR framing and a commit certificate, stays
+    /// well under the 10 MiB a peer's sync answer may carry.
+    pub const DEFAULT_MAX_BLOCK_TX_BYTES: usize = 4 << 20;
+
+    fn is_default_block_size(bytes: &usize) -> bool {
+        *bytes == Self::DEFAULT_MAX_BLOCK_TX_BYTES
+    }
+
     /// The transaction size limits.
     pub fn tx_limits(&self) -> TxLimits {
         TxLimits { max_tx_bytes: self.max_tx_bytes, max_links_per_tx: self.max_links_per_tx }
@@ -140,6 +154,12 @@ impl Genesis {
         if p.max_tx_bytes < 256 || p.max_links_per_tx == 0 || p.links_per_block_per_stake == 0 {
             return fail("params: max_tx_bytes >= 256, max_links_per_tx >= 1, links_per_block_per_stake >= 1".into());
         }
+        if p.max_block_tx_bytes < p.max_tx_bytes + SIGNATURE_BYTES {
+            return fail(format!(
+                "params: max_block_tx_bytes {} must hold one transaction of max_tx_bytes {} and its signature",
+                p.max_block_tx_bytes, p.max_tx_bytes
+            ));
+        }
         p.focus.validate().map_err(|e| EngineError::Genesis(e.to_string()))?;
         let mut seen = HashSet::new();
         for n in &self.neurons {
@@ -221,7 +241,7 @@ mod tests {
     const PINNED_DEVELOPMENT_CID: &str = "bafyreiea66unbsb7rhmxumqkmsdiodi7ojosq5vjduuscpalf4h3uezury";
 
     #[test]
-    fn a_genesis_without_validators_keeps_its_cid() {
+    fn a_genesis_without_validators_or_a_block_budget_keeps_its_cid() {
         let a = NeuronKey::from_secret([1; 32]).address();
         let single = Genesis::development(&[a], 7);
         // Pinned before validators existed: a single-node chain's block 0 parent must not move.
@@ -229,6 +249,9 @@ mod tests {
         let with = Genesis { validators: vec![GenesisValidator { address: a, power: 3 }], ..single.clone() };
         assert_ne!(with.cid(), single.cid());
         with.validate().unwrap();
+        let mut smaller_blocks = single.clone();
+        smaller_blocks.params.max_block_tx_bytes /= 2;
+        assert_ne!(smaller_blocks.cid(), single.cid(), "a block budget other than the default is part of the chain");
     }
 
     #[test]
@@ -254,6 +277,7 @@ mod tests {
                 "validator",
             ),
             (format!("chain_id = \"c\"\n[[validators]]\naddress = \"{a}\"\npower = {}", u64::MAX / 2), "64 bits"),
+            ("chain_id = \"c\"\n[params]\nmax_tx_bytes = 4096\nmax_block_tx_bytes = 4100".to_string(), "hold one"),
         ] {
             let path = dir.path().join("bad.toml");
             std::fs::write(&path, &text).unwrap();

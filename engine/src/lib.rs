@@ -53,7 +53,7 @@ pub use particle::Particle;
 pub use query::Query;
 pub use shared::NodeConfig;
 pub use state::ChainState;
-pub use tx::{SignedTx, Transaction, TxLimits, VerifiedTx};
+pub use tx::{SIGNATURE_BYTES, SignedTx, Transaction, TxLimits, VerifiedTx};
 pub use views::{BlockEvent, BlockSummary, FocusProof, NeuronInfo, NodeStatus, Receipt, TxStatus};
 pub use voting::{SprintLedger, SprintParams, SprintTx};
 

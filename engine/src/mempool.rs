@@ -144,22 +144,30 @@ impl Mempool {
     }
 
     /// The next block's transactions in arrival order, and the entries that can never commit
-    /// (a nonce already used). A neuron whose transaction does not fit its quota or follows a
-    /// nonce gap waits, with all its later transactions, for a later block.
+    /// (a nonce already used). A neuron whose transaction does not fit its quota or the block's
+    /// byte budget, or follows a nonce gap, waits, with all its later transactions, for a later
+    /// block.
     pub(crate) fn select(&self, state: &ChainState) -> (Vec<(u64, Arc<VerifiedTx>)>, Vec<u64>) {
         let mut chosen = Vec::new();
         let mut stale = Vec::new();
         let mut progress: HashMap<Address, (u64, u64, bool)> = HashMap::new();
+        let mut block_bytes_left = state.genesis().params.max_block_tx_bytes;
         for (&seq, tx) in &self.entries {
             let (next, used, waiting) =
                 progress.entry(tx.neuron).or_insert_with(|| (state.next_nonce(&tx.neuron), 0, false));
+            let bytes = tx.signed.block_bytes();
             if tx.nonce < *next {
                 stale.push(seq);
-            } else if *waiting || tx.nonce > *next || *used + tx.links.len() as u64 > state.quota_of(&tx.neuron) {
+            } else if *waiting
+                || tx.nonce > *next
+                || *used + tx.links.len() as u64 > state.quota_of(&tx.neuron)
+                || bytes > block_bytes_left
+            {
                 *waiting = true;
             } else {
                 *next += 1;
                 *used += tx.links.len() as u64;
+                block_bytes_left -= bytes;
                 chosen.push((seq, Arc::clone(tx)));
             }
         }

@@ -242,6 +242,11 @@ impl ChainState {
         model: Option<Cid>,
     ) -> Result<BlockDiff> {
         let height = self.tip.height + 1;
+        let block_bytes: usize = txs.iter().map(|tx| tx.signed.block_bytes()).sum();
+        let limit = self.genesis.params.max_block_tx_bytes;
+        if block_bytes > limit {
+            return Err(EngineError::TooLarge { what: "a block's transactions (bytes)", size: block_bytes, limit });
+        }
         let mut new_particles: Vec<(ParticleIdx, Particle)> = Vec::new();
         let mut fresh_particles: HashMap<Particle, ParticleIdx> = HashMap::new();
         let mut new_neurons = Vec::new();

@@ -87,7 +87,17 @@ pub struct SignedTx {
     /// Canonical DAG-CBOR of a [`Transaction`].
     pub bytes: Vec<u8>,
     /// ed25519 signature over `bytes`.
-    pub signature: [u8; 64],
+    pub signature: [u8; SIGNATURE_BYTES],
+}
+
+/// Bytes of an ed25519 signature.
+pub const SIGNATURE_BYTES: usize = 64;
+
+impl SignedTx {
+    /// What the transaction takes of a block's byte budget: its encoding and its signature.
+    pub fn block_bytes(&self) -> usize {
+        self.bytes.len() + SIGNATURE_BYTES
+    }
 }
 
 /// Consensus limits on transaction size (set in genesis).

@@ -17,7 +17,7 @@ use crate::{
     block::ProposedBlock,
     error::{EngineError, Result},
     focus::Focus,
-    genesis::{Genesis, GenesisValidator},
+    genesis::{ChainParams, Genesis, GenesisValidator},
     ids::{Height, LinkIdx},
     model::AdoptedModel,
     particle::Particle,
@@ -141,6 +141,11 @@ impl Node {
     /// genesis list, or the Sprint ledger's once Sprint runs on chain).
     pub fn validators(&self) -> Vec<GenesisValidator> {
         self.shared.with_state(ChainState::validators)
+    }
+
+    /// The chain's parameters, fixed at genesis.
+    pub fn params(&self) -> ChainParams {
+        self.shared.with_state(|state| state.genesis().params.clone())
     }
 
     /// Transaction size limits.

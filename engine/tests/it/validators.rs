@@ -87,3 +87,33 @@ fn an_own_proposal_is_kept_across_a_restart_until_its_height_commits() {
     a.node().commit_decided(validated, b"certificate").unwrap();
     assert_eq!(a.node().own_proposal(1, 0).unwrap(), None);
 }
+
+#[test]
+fn a_block_carries_transactions_up_to_its_byte_budget_and_a_validator_refuses_one_over_it() {
+    let one_link = Chain::new(2).tx(0, 1, &[(1, 2)]).block_bytes();
+    // Room for two one-link transactions, not three.
+    let budget = one_link * 5 / 2;
+    let with_budget = || {
+        Chain::with_genesis(2, |genesis| {
+            genesis.params.max_tx_bytes = 256;
+            genesis.params.max_block_tx_bytes = budget;
+        })
+    };
+    let (a, b) = (with_budget(), with_budget());
+    let txs = [a.tx(0, 1, &[(1, 2)]), a.tx(1, 1, &[(2, 3)]), a.tx(0, 2, &[(3, 4)])];
+    for tx in &txs {
+        a.node().submit(tx.clone()).unwrap();
+    }
+    let first = a.node().propose_block(1_000).unwrap();
+    assert_eq!(first.to_proposed().txs, txs[..2]);
+
+    let mut over = first.to_proposed();
+    over.txs.push(txs[2].clone());
+    let before = b.fingerprint();
+    let err = b.node().validate_proposal(over).unwrap_err();
+    assert!(err.to_string().contains("a block's transactions (bytes)"), "{err}");
+    assert_eq!(b.fingerprint(), before);
+
+    a.node().commit_decided(first, b"certificate").unwrap();
+    assert_eq!(a.node().propose_block(2_000).unwrap().to_proposed().txs, txs[2..]);
+}
