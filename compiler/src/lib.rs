@@ -29,4 +29,4 @@ pub use error::{CompileError, Result};
 pub use file::ModelFile;
 pub use model::{Contexts, Model, Shape};
 pub use serve::{Answer, Path, Served};
-pub use train::{Compiled, Progress, Settings, compile};
+pub use train::{Compiled, Proceed, Progress, Settings, compile};

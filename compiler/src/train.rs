@@ -7,7 +7,7 @@
 //! biases, the dense parameters) is summed in one fixed order. The model file is therefore the
 //! same bytes on any thread count.
 
-use std::time::Instant;
+use std::{ops::ControlFlow, time::Instant};
 
 use kernels::{Cpu, PushLimits};
 use rand_chacha::ChaCha8Rng;
@@ -114,8 +114,16 @@ pub struct Compiled {
     pub settings: Settings,
 }
 
-/// Compiles a model of `graph`.
-pub fn compile(graph: &Graph<'_>, settings: &Settings, progress: &(dyn Fn(Progress) + Sync)) -> Compiled {
+/// What a compile's progress callback answers: go on, or stop (the node is shutting down).
+pub type Proceed = ControlFlow<()>;
+
+/// Compiles a model of `graph`; `None` when `progress` answered stop (it is asked between
+/// teacher chunks, after the initialisation and every ten optimiser steps).
+pub fn compile(
+    graph: &Graph<'_>,
+    settings: &Settings,
+    progress: &(dyn Fn(Progress) -> Proceed + Sync),
+) -> Option<Compiled> {
     let n = graph.focus.len();
     let started = Instant::now();
     let held_out = teacher::held_out(graph, settings.held_out_permille, settings.seed);
@@ -125,26 +133,33 @@ pub fn compile(graph: &Graph<'_>, settings: &Settings, progress: &(dyn Fn(Progre
     let scratch = crate::conditional::ScratchPool::default();
     for (i, chunk) in queries.chunks(1024).enumerate() {
         examples.extend(teacher::examples(graph, &scratch, chunk, settings.context, settings.teacher_limits()));
-        progress(Progress::Teacher { done: (i * 1024 + chunk.len()).min(queries.len()), total: queries.len() });
+        if progress(Progress::Teacher { done: (i * 1024 + chunk.len()).min(queries.len()), total: queries.len() })
+            .is_break()
+        {
+            return None;
+        }
     }
     let teacher_seconds = started.elapsed().as_secs_f64();
 
-    progress(Progress::Initialising);
+    if progress(Progress::Initialising).is_break() {
+        return None;
+    }
     let started = Instant::now();
     let spectral = initialise(graph, &examples, settings);
     let init_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
     let mut model = spectral.clone();
-    let final_loss = if examples.is_empty() || n == 0 { 0.0 } else { train(&mut model, &examples, settings, progress) };
-    Compiled {
+    let final_loss =
+        if examples.is_empty() || n == 0 { 0.0 } else { train(&mut model, &examples, settings, progress)? };
+    Some(Compiled {
         model,
         spectral,
         examples: examples.len(),
         final_loss,
         seconds: [teacher_seconds, init_seconds, started.elapsed().as_secs_f64()],
         settings: *settings,
-    }
+    })
 }
 
 /// The analytic initialisation: `E = V·√Σ` of `log(max(n·T, 1))` over the first
@@ -297,7 +312,13 @@ fn example_gradient(model: &Model, h: &[f32], example: &Example, negatives: &[u3
 }
 
 /// Trains `model` on `examples`; returns the mean loss of the last 50 steps.
-fn train(model: &mut Model, examples: &[Example], settings: &Settings, progress: &(dyn Fn(Progress) + Sync)) -> f32 {
+/// AdamW over the examples; `None` when `progress` answered stop.
+fn train(
+    model: &mut Model,
+    examples: &[Example],
+    settings: &Settings,
+    progress: &(dyn Fn(Progress) -> Proceed + Sync),
+) -> Option<f32> {
     let (n, d) = (model.shape.particles, model.shape.dim);
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed ^ 4);
     let mut order: Vec<usize> = (0..examples.len()).collect();
@@ -392,9 +413,10 @@ fn train(model: &mut Model, examples: &[Example], settings: &Settings, progress:
             recent.remove(0);
         }
         let mean = recent.iter().sum::<f32>() / recent.len() as f32;
-        if step % 10 == 9 || step + 1 == settings.steps {
-            progress(Progress::Training { step: step + 1, steps: settings.steps, loss: mean });
+        let report = step % 10 == 9 || step + 1 == settings.steps;
+        if report && progress(Progress::Training { step: step + 1, steps: settings.steps, loss: mean }).is_break() {
+            return None;
         }
     }
-    recent.iter().sum::<f32>() / recent.len().max(1) as f32
+    Some(recent.iter().sum::<f32>() / recent.len().max(1) as f32)
 }

@@ -5,6 +5,7 @@
 //! next block's header records its CID.
 
 use std::{
+    ops::ControlFlow,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -30,8 +31,8 @@ pub(crate) struct CompileSchedule {
 /// How often the job looks at the chain.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-/// Starts the background compiler, unless the schedule says never; stopping it waits for the
-/// compile in progress to reach its next pause.
+/// Starts the background compiler, unless the schedule says never; stopping it gives up the
+/// compile in progress at its next pause.
 pub(crate) fn start(
     node: Arc<Node>,
     pool: Arc<DevicePool>,
@@ -61,14 +62,14 @@ pub(crate) fn start(
             let settings = Settings::default();
             let started = std::time::Instant::now();
             // Between teacher chunks and every ten steps: wait while queries or a block's focus
-            // run.
+            // run, and give the compile up when the node stops.
             let pause = |_: Progress| {
                 pool.wait_turn(Priority::Training, stopping);
+                if stopping() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             };
-            let compiled = workers.install(|| compiler::compile(&graph, &settings, &pause));
-            if stopping() {
+            let Some(compiled) = workers.install(|| compiler::compile(&graph, &settings, &pause)) else {
                 break;
-            }
+            };
             let height = focus.summary.height;
             match node.adopt_model(&compiled.file(height).to_bytes()) {
                 Ok(cid) => tracing::info!(

@@ -127,9 +127,11 @@ async fn model(node: web::Data<Node>, cid: web::Path<String>) -> HttpResponse {
 }
 
 async fn status(node: web::Data<Node>) -> HttpResponse {
-    let params = node.query().with_state(|state| state.genesis().params.clone());
+    let params = node.params();
     let mut status = serde_json::to_value(node.query().status()).expect("status serialises");
-    status["params"] = serde_json::to_value(params).expect("params serialise");
+    status["params"] = serde_json::to_value(&params).expect("params serialise");
+    // The genesis encoding leaves the block budget out at its default; a client sees it always.
+    status["params"]["max_block_tx_bytes"] = params.max_block_tx_bytes.into();
     HttpResponse::Ok().json(status)
 }
 

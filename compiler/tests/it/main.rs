@@ -1,7 +1,9 @@
 //! The compiler against graphs whose answers are known, and its file's guarantees.
 
+use std::ops::ControlFlow;
+
 use compiler::{
-    Graph, Model, ModelFile, Path, ScratchPool, Served, Settings, compile,
+    Compiled, Graph, Model, ModelFile, Path, Progress, ScratchPool, Served, Settings,
     conditional::{self, focus_order},
     eval, serve,
 };
@@ -60,6 +62,11 @@ fn small_settings() -> Settings {
     }
 }
 
+/// Compiles to the end.
+fn compile(graph: &Graph<'_>, settings: &Settings) -> Compiled {
+    compiler::compile(graph, settings, &|_| ControlFlow::Continue(())).expect("nothing stops it")
+}
+
 fn model_top(served: &Served, query: u32, k: usize) -> Vec<u32> {
     served.model_only(&[query], k).particles.iter().map(|&(j, _)| j).collect()
 }
@@ -67,7 +74,7 @@ fn model_top(served: &Served, query: u32, k: usize) -> Vec<u32> {
 #[test]
 fn on_a_star_the_model_sends_every_leaf_to_the_centre() {
     let fixture = star();
-    let compiled = compile(&fixture.graph(), &small_settings(), &|_| {});
+    let compiled = compile(&fixture.graph(), &small_settings());
     let served = Served::new(compiled.model);
     for leaf in 1..=8 {
         assert_eq!(model_top(&served, leaf, 1), vec![0], "leaf {leaf}");
@@ -77,7 +84,7 @@ fn on_a_star_the_model_sends_every_leaf_to_the_centre() {
 #[test]
 fn on_two_cliques_the_model_answers_with_the_query_clique() {
     let fixture = two_cliques();
-    let compiled = compile(&fixture.graph(), &small_settings(), &|_| {});
+    let compiled = compile(&fixture.graph(), &small_settings());
     let served = Served::new(compiled.model);
     for query in [0u32, 2, 4, 7, 9, 11] {
         let mut top = model_top(&served, query, 4);
@@ -93,7 +100,7 @@ fn the_same_graph_and_seed_give_the_same_file_and_it_round_trips() {
     let fixture = two_cliques();
     let settings = Settings { steps: 40, ..small_settings() };
     let write = || {
-        let compiled = compile(&fixture.graph(), &settings, &|_| {});
+        let compiled = compile(&fixture.graph(), &settings);
         compiled.file(7).to_bytes()
     };
     let first = write();
@@ -104,14 +111,32 @@ fn the_same_graph_and_seed_give_the_same_file_and_it_round_trips() {
     assert_eq!(read.to_bytes(), first);
     assert_eq!(read.metadata["height"], "7");
     let other_seed = Settings { seed: 2, ..settings };
-    let compiled = compile(&fixture.graph(), &other_seed, &|_| {});
+    let compiled = compile(&fixture.graph(), &other_seed);
     assert_ne!(ModelFile { model: compiled.model, metadata: Default::default() }.model, read.model);
+}
+
+#[test]
+fn a_compile_told_to_stop_stops_at_its_next_step() {
+    let fixture = two_cliques();
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let stop_in_training = |progress: Progress| {
+        asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match progress {
+            Progress::Training { step, .. } if step >= 20 => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        }
+    };
+    let settings = Settings { steps: 1_000, ..small_settings() };
+    assert!(compiler::compile(&fixture.graph(), &settings, &stop_in_training).is_none());
+    // The teacher's chunk, the initialisation, and steps 10 and 20: nothing after the stop.
+    assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 4);
+    assert!(compiler::compile(&fixture.graph(), &settings, &|_| ControlFlow::Break(())).is_none());
 }
 
 #[test]
 fn a_corrupt_or_truncated_file_is_refused_with_a_clear_error() {
     let fixture = star();
-    let compiled = compile(&fixture.graph(), &Settings { steps: 5, ..small_settings() }, &|_| {});
+    let compiled = compile(&fixture.graph(), &Settings { steps: 5, ..small_settings() });
     let bytes = ModelFile { model: compiled.model, metadata: Default::default() }.to_bytes();
     for cut in [0, 7, 8, 100, bytes.len() - 1] {
         let error = ModelFile::from_bytes(&bytes[..cut]).unwrap_err().to_string();

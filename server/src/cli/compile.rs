@@ -159,20 +159,23 @@ fn compile(data: &DataDir, args: &CompileArgs, graph: &Graph<'_>, height: u64) -
     let bar = ProgressBar::new(1).with_style(
         ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} {elapsed_precise}").expect("a valid template"),
     );
-    let progress = |p: Progress| match p {
-        Progress::Teacher { done, total } => {
-            bar.set_message("teacher");
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
+    let progress = |p: Progress| {
+        match p {
+            Progress::Teacher { done, total } => {
+                bar.set_message("teacher");
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }
+            Progress::Initialising => bar.set_message("svd"),
+            Progress::Training { step, steps, loss } => {
+                bar.set_message(format!("KL {loss:.3}"));
+                bar.set_length(steps as u64);
+                bar.set_position(step as u64);
+            }
         }
-        Progress::Initialising => bar.set_message("svd"),
-        Progress::Training { step, steps, loss } => {
-            bar.set_message(format!("KL {loss:.3}"));
-            bar.set_length(steps as u64);
-            bar.set_position(step as u64);
-        }
+        std::ops::ControlFlow::Continue(())
     };
-    let compiled = compiler::compile(graph, &settings, &progress);
+    let compiled = compiler::compile(graph, &settings, &progress).context("the compile stopped")?;
     bar.finish_and_clear();
     let bytes = compiled.file(height).to_bytes();
     let cid = Particle::of_content(&bytes).cid();
