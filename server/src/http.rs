@@ -239,6 +239,9 @@ struct ContentLimit(usize);
 /// Largest GraphQL request body.
 const MAX_GRAPHQL_BODY: usize = 256 * 1024;
 
+/// Seconds a stopping server gives requests in flight.
+const SHUTDOWN_GRACE_SECONDS: u64 = 5;
+
 /// A transport-level GraphQL error (the request never reached the executor).
 fn graphql_error(code: impl Into<ApiCode>, message: impl std::fmt::Display) -> HttpResponse {
     let code = code.into();
@@ -418,6 +421,9 @@ pub(crate) fn serve(
                 .default_service(web::to(|| async { error_body(ErrorCode::NotFound, "no such route") }))
         })
         .max_connections(settings.max_connections)
+        // On SIGTERM, requests in flight get this long to finish; an open subscription never
+        // finishes, and must not hold the node for actix's default 30 s.
+        .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
         .bind(settings.listen)?;
         tracing::info!(listen = %settings.listen, "serving HTTP: GraphQL at /graphql, GraphiQL at /graphiql");
         server.run().await
