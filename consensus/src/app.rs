@@ -118,9 +118,9 @@ async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) 
 }
 
 impl App {
-    /// The application of `node`, signing as `me` (a validator) or following (`None`).
-    pub fn new(node: Arc<Node>, me: Option<ValidatorAddress>, pace: Pace) -> Self {
-        let max_block_bytes = max_block_bytes(&node);
+    /// The application of `node`, signing as `me` (a validator) or following (`None`),
+    /// reassembling blocks of up to `max_block_bytes` (see [`max_block_bytes`]).
+    pub fn new(node: Arc<Node>, me: Option<ValidatorAddress>, pace: Pace, max_block_bytes: usize) -> Self {
         App { node, me, pace, reassembly: Reassembly::new(max_block_bytes), undecided: HashMap::new() }
     }
 

@@ -128,7 +128,8 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
     };
     // A sync answer carries at least one block and its certificate whole; a chain whose blocks
     // could outgrow the network's answer would stall every node catching up on such a block.
-    let largest_answer = max_block_bytes(&node) + CERTIFICATE_ALLOWANCE;
+    let max_block_bytes = max_block_bytes(&node);
+    let largest_answer = max_block_bytes + CERTIFICATE_ALLOWANCE;
     let answer_limit = config.consensus.p2p.rpc_max_size.as_u64() as usize;
     if largest_answer > answer_limit {
         return Err(ConsensusError::Config(format!(
@@ -152,7 +153,7 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
     )
     .await
     .map_err(|e| ConsensusError::Start(e.to_string()))?;
-    let app = App::new(node, me, settings.pace);
+    let app = App::new(node, me, settings.pace, max_block_bytes);
     let app = tokio::spawn(async move { app.run(&mut channels).await });
     Ok(Running { engine, app })
 }

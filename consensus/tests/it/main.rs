@@ -157,6 +157,17 @@ impl Net {
         }
     }
 
+    /// Asserts that no running member decides for 5 s, after 2 s in which a block already
+    /// decided may still commit on a straggler; answers the highest tip they stalled at.
+    async fn assert_stalled(&self) -> u64 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let heights = || self.running().map(|i| self.height(i)).collect::<Vec<_>>();
+        let stalled = heights();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(heights(), stalled, "decided without two thirds of the power");
+        stalled.into_iter().max().unwrap()
+    }
+
     /// Waits until every running member has decided `blocks` more than member `i` holds now.
     async fn await_more(&self, i: usize, blocks: u64, limit: Duration) {
         self.await_height(self.height(i) + blocks, limit).await;
