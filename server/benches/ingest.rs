@@ -18,63 +18,21 @@ use std::{
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use engine::{Genesis, NeuronKey, Node, NodeConfig, Particle, SignedTx, Transaction};
+use engine::{Genesis, NeuronKey, Node, NodeConfig, SignedTx};
+
+mod workload;
+
+use workload::Workload;
 
 const NEURONS: usize = 8;
 const CLIENT_THREADS: usize = 8;
-const PARTICLE_POOL: u64 = 100_000;
 
-struct Workload {
-    keys: Vec<NeuronKey>,
-    pool: Vec<Particle>,
-    rng: u64,
-}
-
-impl Workload {
-    fn new() -> Self {
-        Workload {
-            keys: (0..NEURONS).map(|i| NeuronKey::from_secret([i as u8 + 1; 32])).collect(),
-            pool: (0..PARTICLE_POOL).map(|i| Particle::of_content(format!("particle {i}").as_bytes())).collect(),
-            rng: 0x2545_f491_4f6c_dd1d,
-        }
-    }
-
-    fn genesis(&self) -> Genesis {
-        let addresses: Vec<_> = self.keys.iter().map(NeuronKey::address).collect();
-        let mut genesis = Genesis::development(&addresses, 0);
-        genesis.chain_id = "bench".into();
-        genesis.params.links_per_block_per_stake = 1_000_000;
-        genesis
-    }
-
-    fn pick(&mut self) -> Particle {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.pool[(self.rng % PARTICLE_POOL) as usize]
-    }
-
-    /// Per neuron, its transactions in nonce order.
-    fn sign(&mut self, links: usize, per_tx: usize) -> Vec<Vec<SignedTx>> {
-        let txs_per_neuron = links / per_tx / NEURONS;
-        let mut lanes: Vec<Vec<SignedTx>> = (0..NEURONS).map(|_| Vec::with_capacity(txs_per_neuron)).collect();
-        for (neuron, lane) in lanes.iter_mut().enumerate() {
-            for nonce in 1..=txs_per_neuron as u64 {
-                let pairs: Vec<_> = (0..per_tx)
-                    .map(|_| {
-                        loop {
-                            let (a, b) = (self.pick(), self.pick());
-                            if a != b {
-                                break (a, b);
-                            }
-                        }
-                    })
-                    .collect();
-                lane.push(Transaction::new("bench", &self.keys[neuron], nonce, &pairs).sign(&self.keys[neuron]));
-            }
-        }
-        lanes
-    }
+fn genesis(work: &Workload) -> Genesis {
+    let addresses: Vec<_> = work.keys.iter().map(NeuronKey::address).collect();
+    let mut genesis = Genesis::development(&addresses, 0);
+    genesis.chain_id = "bench".into();
+    genesis.params.links_per_block_per_stake = 1_000_000;
+    genesis
 }
 
 fn links_of(lanes: &[Vec<SignedTx>], per_tx: usize) -> usize {
@@ -98,9 +56,9 @@ fn run_lanes(lanes: Vec<Vec<SignedTx>>, submit: impl Fn(SignedTx) + Send + Sync 
 
 fn engine_api(work: &mut Workload, links: usize, per_tx: usize) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    Node::init(dir.path(), &work.genesis()).unwrap();
+    Node::init(dir.path(), &genesis(work)).unwrap();
     let node = Arc::new(Node::open(dir.path(), NodeConfig::default()).unwrap());
-    let lanes = work.sign(links, per_tx);
+    let lanes = work.sign(links / per_tx / NEURONS, per_tx);
     let total = links_of(&lanes, per_tx);
     let producer = {
         let node = Arc::clone(&node);
@@ -121,7 +79,7 @@ fn engine_api(work: &mut Workload, links: usize, per_tx: usize) -> f64 {
 
 fn http(work: &mut Workload, links: usize, per_tx: usize, data: &Path) -> f64 {
     // The data directory's database lives in db/ (server/src/data_dir.rs).
-    Node::init(&data.join("db"), &work.genesis()).unwrap();
+    Node::init(&data.join("db"), &genesis(work)).unwrap();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cybergraph"))
@@ -133,7 +91,7 @@ fn http(work: &mut Workload, links: usize, per_tx: usize, data: &Path) -> f64 {
     while ureq::get(&format!("{url}/healthz")).call().is_err() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let lanes = work.sign(links, per_tx);
+    let lanes = work.sign(links / per_tx / NEURONS, per_tx);
     let total = links_of(&lanes, per_tx);
     let endpoint = format!("{url}/tx");
     let secs = run_lanes(lanes, move |tx| {
@@ -162,7 +120,7 @@ fn bytes_per_link(data: &Path) -> (f64, u64) {
 
 fn main() {
     let links: usize = std::env::var("INGEST_LINKS").ok().and_then(|v| v.parse().ok()).unwrap_or(400_000);
-    let mut work = Workload::new();
+    let mut work = Workload::new("bench", NEURONS);
     println!(
         "ingest bench: {links} links (batches of 100), {} (batches of 1), {NEURONS} neurons, {CLIENT_THREADS} client threads",
         links / 20

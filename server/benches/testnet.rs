@@ -27,14 +27,17 @@ use std::{
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use engine::{Genesis, GenesisValidator, NeuronKey, Node, Particle, SignedTx, Transaction};
+use engine::{Genesis, GenesisValidator, NeuronKey, Node, SignedTx};
 use serde_json::{Value, json};
 use tungstenite::{Message, client::IntoClientRequest};
+
+mod workload;
+
+use workload::Workload;
 
 const VALIDATORS: usize = 4;
 const NEURONS: usize = 8;
 const LINKS_PER_TX: usize = 100;
-const PARTICLE_POOL: u64 = 100_000;
 const CHAIN_ID: &str = "bench-testnet";
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -215,39 +218,6 @@ fn report(phase: &str, blocks: &[(u64, u64, u64)], seconds: f64) {
     );
 }
 
-/// Signed 100-link transactions per neuron, in nonce order, between particles of a seeded pool.
-fn sign_lanes(neurons: &[NeuronKey], per_neuron: usize) -> Vec<Vec<SignedTx>> {
-    let pool: Vec<Particle> =
-        (0..PARTICLE_POOL).map(|i| Particle::of_content(format!("particle {i}").as_bytes())).collect();
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut pick = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        pool[(rng % PARTICLE_POOL) as usize]
-    };
-    neurons
-        .iter()
-        .map(|key| {
-            (1..=per_neuron as u64)
-                .map(|nonce| {
-                    let links: Vec<_> = (0..LINKS_PER_TX)
-                        .map(|_| {
-                            loop {
-                                let (a, b) = (pick(), pick());
-                                if a != b {
-                                    break (a, b);
-                                }
-                            }
-                        })
-                        .collect();
-                    Transaction::new(CHAIN_ID, key, nonce, &links).sign(key)
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// Posts every lane to its node, together `links_per_second` (each lane its share, on a fixed
 /// schedule), until `stop`; returns the links acknowledged.
 fn post_lanes(
@@ -299,11 +269,11 @@ fn main() {
     let catch_up = env_or("TESTNET_CATCH_UP", 1_000);
     let load = env_or("TESTNET_LOAD", 6_000);
     let phase = Duration::from_secs(seconds);
-    let neurons: Vec<NeuronKey> = (0..NEURONS).map(|i| NeuronKey::from_secret([i as u8 + 1; 32])).collect();
+    let mut work = Workload::new(CHAIN_ID, NEURONS);
     // Enough transactions for the phase at the offered load.
-    let lanes = sign_lanes(&neurons, (seconds * load) as usize / LINKS_PER_TX / NEURONS + 1);
+    let lanes = work.sign((seconds * load) as usize / LINKS_PER_TX / NEURONS + 1, LINKS_PER_TX);
     let root = tempfile::tempdir().unwrap();
-    let mut net = Testnet::new(root.path(), &neurons, interval_ms);
+    let mut net = Testnet::new(root.path(), &work.keys, interval_ms);
     for i in 0..VALIDATORS {
         net.start(i);
     }
