@@ -142,6 +142,7 @@ impl Query {
                         neuron: *state.neuron_address(record.neuron).expect("stored"),
                         nonce: record.nonce,
                         links,
+                        sprint: record.sprint.clone(),
                     })
                 })
                 .collect()

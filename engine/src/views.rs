@@ -258,4 +258,7 @@ pub struct TxView {
     pub nonce: u64,
     /// Its links, as signed.
     pub links: Vec<(Particle, Particle)>,
+    /// The Sprint step of a Sprint transaction (which has no links).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sprint: Option<crate::SprintTx>,
 }

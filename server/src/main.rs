@@ -2,6 +2,7 @@
 //! outcome to an exit code.
 
 mod blocking;
+mod chain_sprint;
 mod cli;
 mod client;
 mod codes;

@@ -114,13 +114,31 @@ impl ServeSettings {
         let block_interval_ms = block_interval_ms.or(config.block_interval_ms).unwrap_or(1000);
         anyhow::ensure!(block_interval_ms >= 10, "block interval must be at least 10 ms, got {block_interval_ms}");
         let data = data.or(config.data).unwrap_or_else(default_data_dir);
+        let validator = match flags.validator || config.validator.unwrap_or(false) {
+            false => None,
+            true => Some(ValidatorSettings {
+                key: flags
+                    .validator_key
+                    .or(config.validator_key)
+                    .context("a validator needs its key: --key FILE (or validator_key in the config)")?,
+                p2p_listen: flags.p2p_listen.or(config.p2p_listen).unwrap_or_else(|| DEFAULT_P2P_LISTEN.into()),
+                peers: match flags.peers.is_empty() {
+                    true => config.peers.unwrap_or_default(),
+                    false => flags.peers,
+                },
+            }),
+        };
         let sprint = match sprint_profile.or(config.sprint_profile) {
             None => None,
             Some(name) => {
                 let profile = Profile::named(&name).with_context(|| format!("unknown Sprint profile {name:?}"))?;
                 let window = config.sprint_window_s.unwrap_or(60.0);
                 anyhow::ensure!(window > 0.0 && window.is_finite(), "sprint_window_s must be positive, got {window}");
-                let key = config.sprint_key.unwrap_or_else(|| DataDir::new(data.clone()).dev_key());
+                // A validator proves with its own key: Sprint's weight becomes its voting power.
+                let key = config
+                    .sprint_key
+                    .or_else(|| validator.as_ref().map(|v| v.key.clone()))
+                    .unwrap_or_else(|| DataDir::new(data.clone()).dev_key());
                 Some(SprintSettings { profile, window: Duration::from_secs_f64(window), key })
             }
         };
@@ -148,20 +166,7 @@ impl ServeSettings {
                 every_blocks: config.compile_every_blocks.unwrap_or(1000),
                 min_links: config.compile_min_links.unwrap_or(100_000),
             },
-            validator: match flags.validator || config.validator.unwrap_or(false) {
-                false => None,
-                true => Some(ValidatorSettings {
-                    key: flags
-                        .validator_key
-                        .or(config.validator_key)
-                        .context("a validator needs its key: --key FILE (or validator_key in the config)")?,
-                    p2p_listen: flags.p2p_listen.or(config.p2p_listen).unwrap_or_else(|| DEFAULT_P2P_LISTEN.into()),
-                    peers: match flags.peers.is_empty() {
-                        true => config.peers.unwrap_or_default(),
-                        false => flags.peers,
-                    },
-                }),
-            },
+            validator,
             model_file: model_file.or(config.model_file),
             tx_peers: match flags.tx_peers.is_empty() {
                 true => config.tx_peers.unwrap_or_default(),

@@ -1,10 +1,11 @@
 //! Sprint inside the node: a preemptible, lowest-priority job of the device pool that proves in
 //! consecutive windows and writes each window's signed proof to `<data>/sprint/`.
 //!
-//! Windows here are wall-clock and local: the state machine does not carry Sprint proofs,
-//! votes or seed commitments yet, so the seed material of window `k` is the commit-reveal rule
-//! with no committers (`schedule::seed_material` chained from the genesis block's CID) — the
-//! same derivation the chain will use once shares are committed, never a grindable block hash.
+//! This is Sprint on a chain whose genesis sets none (a development chain decided by this node
+//! alone); on a chain that sets it, [`crate::chain_sprint`] takes part in its stages instead.
+//! Windows here are wall-clock and local, so the seed material of window `k` is the
+//! commit-reveal rule with no committers (`schedule::seed_material` chained from the genesis
+//! block's CID) — the chain's own derivation, never a grindable block hash.
 
 use std::{
     path::{Path, PathBuf},

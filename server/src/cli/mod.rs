@@ -54,8 +54,10 @@ enum Command {
         /// Requests per second one client IP may make [default: 20000].
         #[arg(long, env = "CYBERGRAPH_RATE_LIMIT")]
         rate_limit: Option<u32>,
-        /// Run Sprint in the node with this profile (tiny, small, paper) as the lowest-priority
-        /// job, writing each window's proof to <data>/sprint/ [default: off].
+        /// Prove with Sprint in the node, with this profile (tiny, small, paper), as the
+        /// lowest-priority job: on a chain whose genesis sets Sprint (its profile), over each
+        /// generate stage, submitting the proof; otherwise in local windows, writing each
+        /// window's proof to <data>/sprint/ [default: off].
         #[arg(long, env = "CYBERGRAPH_SPRINT")]
         sprint: Option<String>,
         /// Adopt this compiled model file (from `cybergraph compile`) at start.
@@ -63,7 +65,8 @@ enum Command {
         model: Option<PathBuf>,
         /// A TOML file with any of: data, listen, block_interval_ms, max_content_bytes,
         /// rate_limit_per_ip, max_in_flight_per_ip, max_connections, sprint_profile,
-        /// sprint_window_s (default 60), sprint_key (default <data>/dev-neuron.key),
+        /// sprint_window_s (local windows, default 60), sprint_key (default: the validator
+        /// key, else <data>/dev-neuron.key),
         /// request_timeout_ms (default 10000), db_write_buffer_mb and db_block_cache_mb
         /// (RocksDB's memtables and block cache, default 64 each), compile_every_blocks
         /// (background recompile of the transformer, default 1000; 0 never), compile_min_links

@@ -8,7 +8,12 @@ use sprint::sprint_seed;
 
 use super::chain::{create_development_chain, open_db};
 use crate::{
-    data_dir::DataDir, metrics::Metrics, pool::DevicePool, producer::Producer, settings::ServeSettings,
+    chain_sprint,
+    data_dir::DataDir,
+    metrics::Metrics,
+    pool::{BackgroundJob, DevicePool},
+    producer::Producer,
+    settings::ServeSettings,
     sprint_job::SprintCounters,
 };
 
@@ -74,21 +79,8 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         }
     };
     let compiler = crate::compile_job::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;
-    let sprint = match settings.sprint.clone() {
-        Some(sprint) => {
-            let genesis = node.query().block(0)?.context("the chain has no genesis block")?.0.cid();
-            let out = data.sprint();
-            let job = crate::sprint_job::start(
-                sprint,
-                sprint_seed(&genesis.to_bytes()),
-                Arc::clone(&pool),
-                Arc::clone(&counters),
-                out,
-            )?;
-            Some(job)
-        }
-        None => None,
-    };
+    let relay = Arc::new(crate::relay::Relay::start(&settings.tx_peers).context("starting the transaction relay")?);
+    let sprint = start_sprint(&settings, &data, &node, &pool, &counters, &relay)?;
     let metrics = Arc::new(Metrics::new(Arc::clone(&pool), counters));
     let http = crate::http::HttpSettings {
         listen: settings.listen,
@@ -98,7 +90,6 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         max_connections: settings.max_connections,
         request_timeout: settings.request_timeout,
     };
-    let relay = Arc::new(crate::relay::Relay::start(&settings.tx_peers).context("starting the transaction relay")?);
     let served = crate::http::serve(Arc::clone(&node), search, blocks, pool, metrics, relay, http);
     if let Some(sprint) = sprint {
         sprint.stop();
@@ -112,4 +103,62 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     }
     tracing::info!("stopped");
     served.with_context(|| format!("serving on {}", settings.listen))
+}
+
+/// Sprint in the node: on a chain whose genesis sets Sprint, its steps at the chain's stages
+/// (a validator's always, proving with `--sprint`); otherwise, with `--sprint`, proofs in local
+/// wall-clock windows.
+fn start_sprint(
+    settings: &ServeSettings,
+    data: &DataDir,
+    node: &Arc<Node>,
+    pool: &Arc<DevicePool>,
+    counters: &Arc<SprintCounters>,
+    relay: &Arc<crate::relay::Relay>,
+) -> Result<Option<BackgroundJob>> {
+    let read_key = |file: &std::path::Path| {
+        engine::NeuronKey::read(file).with_context(|| format!("reading the key {}", file.display()))
+    };
+    let chain_sprint = node.query().with_state(|state| state.genesis().sprint.clone());
+    match (chain_sprint, &settings.sprint) {
+        (Some(params), proving) => {
+            if let Some(proving) = proving {
+                anyhow::ensure!(
+                    proving.profile.name == params.profile,
+                    "this chain's Sprint uses the {} profile, not {}",
+                    params.profile,
+                    proving.profile.name
+                );
+            }
+            let duties = chain_sprint::Duties {
+                validator: settings.validator.as_ref().map(|v| read_key(&v.key)).transpose()?,
+                prover: proving.as_ref().map(|p| read_key(&p.key)).transpose()?,
+                shares: data.sprint(),
+            };
+            if duties.validator.is_none() && duties.prover.is_none() {
+                return Ok(None);
+            }
+            let job = chain_sprint::start(
+                Arc::clone(node),
+                params,
+                duties,
+                Arc::clone(pool),
+                Arc::clone(counters),
+                Arc::clone(relay),
+            )?;
+            Ok(Some(job))
+        }
+        (None, Some(proving)) => {
+            let genesis = node.query().block(0)?.context("the chain has no genesis block")?.0.cid();
+            let job = crate::sprint_job::start(
+                proving.clone(),
+                sprint_seed(&genesis.to_bytes()),
+                Arc::clone(pool),
+                Arc::clone(counters),
+                data.sprint(),
+            )?;
+            Ok(Some(job))
+        }
+        (None, None) => Ok(None),
+    }
 }

@@ -12,7 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use engine::{Genesis, GenesisValidator};
+use ::sprint::schedule::Schedule;
+use engine::{Genesis, GenesisValidator, SprintParams, voting::POWER_SCALE};
 
 use crate::*;
 
@@ -21,15 +22,16 @@ fn validator_key(i: usize) -> NeuronKey {
     key(10 + i as u8)
 }
 
-/// A validator's data directory, key file and ports.
+/// A validator's data directory, key file, ports and its own `serve` flags.
 struct Member {
     data: PathBuf,
     key: PathBuf,
     http: u16,
     p2p: u16,
+    extra: Vec<String>,
 }
 
-/// Four validator processes with the issue's powers on one genesis.
+/// Validator processes with the given powers on one genesis.
 struct Testnet {
     members: Vec<Member>,
     running: Vec<Option<NodeProcess>>,
@@ -37,11 +39,22 @@ struct Testnet {
 
 impl Testnet {
     fn start(root: &Path, powers: &[u64]) -> Testnet {
+        Self::start_with(root, powers, None, |_| Vec::new())
+    }
+
+    /// With Sprint on chain when `sprint` is set, and member `i` served with `extra(i)`.
+    fn start_with(
+        root: &Path,
+        powers: &[u64],
+        sprint: Option<SprintParams>,
+        extra: impl Fn(usize) -> Vec<String>,
+    ) -> Testnet {
         let mut genesis = Genesis::development(&[key(0).address()], 0);
         genesis.chain_id = "it-chain".into();
         genesis.validators = (0..powers.len())
             .map(|i| GenesisValidator { address: validator_key(i).address(), power: powers[i] })
             .collect();
+        genesis.sprint = sprint;
         let file = root.join("genesis.json");
         std::fs::write(&file, serde_json::to_string(&genesis).unwrap()).unwrap();
         let members: Vec<Member> = (0..powers.len())
@@ -50,7 +63,7 @@ impl Testnet {
                 run_cli(&["init", "--data", data.to_str().unwrap(), "--genesis", file.to_str().unwrap()]);
                 let key = root.join(format!("validator-{i}.key"));
                 validator_key(i).write(&key).unwrap();
-                Member { data, key, http: free_port(), p2p: free_port() }
+                Member { data, key, http: free_port(), p2p: free_port(), extra: extra(i) }
             })
             .collect();
         let mut net = Testnet { running: members.iter().map(|_| None).collect(), members };
@@ -69,7 +82,8 @@ impl Testnet {
         let p2p = format!("127.0.0.1:{}", me.p2p);
         let (peers, apis) = (peers.join(","), apis.join(","));
         let args = ["--validator", "--key", me.key.to_str().unwrap(), "--p2p-listen", &p2p, "--peers", &peers];
-        let args = [&args[..], &["--tx-peers", &apis]].concat();
+        let own: Vec<&str> = me.extra.iter().map(String::as_str).collect();
+        let args = [&args[..], &["--tx-peers", &apis], &own].concat();
         self.running[i] = Some(NodeProcess::start_on(me.http, &me.data, 200, &args));
     }
 
@@ -149,6 +163,66 @@ fn validators_keep_every_acknowledged_transaction_through_kill_9() {
         let report: Value = serde_json::from_str(&run_cli(&["verify", "--data", &data])).unwrap();
         assert!(report["txs"].as_u64().unwrap() >= acked.len() as u64, "member {i}: {report}");
     }
+}
+
+/// Sprint through `serve` on a chain whose genesis sets it: every validator commits to a seed
+/// share and reveals it, the two members started with `--sprint` prove over the generate stage
+/// and submit, every validator recomputes its sample of each proof and votes, and from the next
+/// period on the provers alone hold the power, in proportion to their hits, and decide.
+#[test]
+fn members_that_prove_hold_the_power_from_the_next_sprint() {
+    // Sprint 0: commit at heights 0–2, reveal 3–5, generate 6–17, submit 18–25, validate
+    // 26–31, apply 32; Sprint 1 (the provers' set) from height 40. Proving runs at the lowest
+    // priority on a machine these four nodes share, so the stages leave it room.
+    let schedule = Schedule::new(40, 3, 3, 12, 8, 6).unwrap();
+    let params = SprintParams { profile: "tiny".into(), schedule, sample: 32 };
+    let provers = [0, 1];
+    let root = tempfile::tempdir().unwrap();
+    let sprint_flags = |i| match provers.contains(&i) {
+        true => vec!["--sprint".to_owned(), "tiny".to_owned()],
+        false => Vec::new(),
+    };
+    let net = Testnet::start_with(root.path(), &[35, 25, 25, 15], Some(params), sprint_flags);
+    net.await_all("Sprint 1's third block", |node| node.get("/status")["height"].as_u64() >= Some(42));
+
+    let query = r#"{ nodeInfo { validators { address power } } block(height: 42) { certificate { totalPower signers { address } } } }"#;
+    let answer = net.node(2).graphql(query);
+    let validators = answer["data"]["nodeInfo"]["validators"].as_array().unwrap();
+    let powers: Vec<(String, u64)> =
+        validators.iter().map(|v| (v["address"].as_str().unwrap().to_owned(), v["power"].as_u64().unwrap())).collect();
+    let mut holders: Vec<String> = powers.iter().map(|(address, _)| address.clone()).collect();
+    holders.sort();
+    let mut expected: Vec<String> = provers.iter().map(|&i| validator_key(i).address().to_string()).collect();
+    expected.sort();
+    assert_eq!(holders, expected, "the provers alone hold power: {answer}");
+    assert!(powers.iter().all(|(_, power)| *power > 0), "{answer}");
+    let total: u64 = powers.iter().map(|(_, power)| power).sum();
+    assert!(total <= POWER_SCALE && total + 2 >= POWER_SCALE, "powers are normalised to the scale: {answer}");
+    let certificate = &answer["data"]["block"]["certificate"];
+    assert_eq!(certificate["totalPower"].as_u64(), Some(total), "{answer}");
+    let signers = certificate["signers"].as_array().unwrap();
+    assert!(signers.iter().all(|s| expected.contains(&s["address"].as_str().unwrap().to_owned())), "{answer}");
+
+    // The ledger as the votes closed (height 31): both proofs, every validator's vote valid,
+    // and the powers are the hits normalised.
+    let mut net = net;
+    for i in 0..4 {
+        net.running[i].take().unwrap().stop();
+    }
+    let node = engine::Node::open(&net.members[2].data.join("db"), engine::NodeConfig::default()).unwrap();
+    let header = node.query().header(31).unwrap().unwrap();
+    let ledger = node.query().store().sprint_ledger(&header.sprint.unwrap()).unwrap().unwrap();
+    assert_eq!(ledger.proofs.len(), provers.len(), "{ledger:?}");
+    for entry in &ledger.proofs {
+        assert_eq!((entry.valid.len(), entry.invalid.len()), (4, 0), "every validator voted it valid: {entry:?}");
+    }
+    let hits: Vec<(engine::Address, u64)> = ledger.proofs.iter().map(|p| (p.prover, p.hits)).collect();
+    assert_eq!(ledger.next_validators, Some(engine::voting::normalise(&hits)));
+    let in_force: Vec<(String, u64)> =
+        ledger.next_validators.unwrap().iter().map(|v| (v.address.to_string(), v.power)).collect();
+    let mut powers = powers;
+    powers.sort();
+    assert_eq!(in_force, powers);
 }
 
 #[test]

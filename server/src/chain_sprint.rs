@@ -1,0 +1,355 @@
+//! Sprint on chain from inside a node (spec/sprint.md §5–§6). On a chain whose genesis sets
+//! `sprint`, each stage's step is a signed transaction this node admits and relays to its peers
+//! when the chain's next height falls in that stage:
+//!
+//! - a validator commits to a fresh seed share (commit stage) and reveals it (reveal stage);
+//! - a node started with `--sprint` proves over the generate stage, on idle cores at the device
+//!   pool's Sprint priority, and submits its proof as soon as the stage ends;
+//! - a validator finds each submitted proof in the blocks, recomputes its own sample of the
+//!   nonces and votes (validate stage).
+//!
+//! Every decision reads the committed state (the Sprint ledger after the tip), so a restarted
+//! node picks up where the chain is: a step the ledger holds is not repeated. A share is written
+//! and synced before its commitment is submitted, so a validator that restarts between its
+//! commitment and its reveal still reveals (withholding would cost it the penalty of §6).
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Condvar, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+use engine::{Address, NeuronKey, Node, SprintLedger, SprintParams, SprintTx, Transaction, particle::dag_cbor_cid};
+use sprint::{
+    Model, Seed,
+    proof::{Lane, Proof, prove, random_seed},
+    schedule::{Stage, commitment},
+};
+
+use crate::{
+    pool::{BackgroundJob, DevicePool, Priority, idle_workers},
+    relay::Relay,
+    sprint_job::SprintCounters,
+};
+
+/// How often the job looks at its stop flag while no block arrives.
+const STOP_POLL: Duration = Duration::from_millis(250);
+
+/// The chain's tip height, moved by the node's block listener.
+#[derive(Default)]
+struct Tip {
+    height: Mutex<u64>,
+    moved: Condvar,
+}
+
+impl Tip {
+    fn get(&self) -> u64 {
+        *self.height.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves the tip to `height` unless it is already past it (the listener and the start-up
+    /// reading may race).
+    fn raise(&self, height: u64) {
+        let mut tip = self.height.lock().unwrap_or_else(|p| p.into_inner());
+        *tip = (*tip).max(height);
+        self.moved.notify_all();
+    }
+
+    /// The height once it differs from `seen`, or after [`STOP_POLL`] whatever it is.
+    fn wait_past(&self, seen: Option<u64>) -> u64 {
+        let height = self.height.lock().unwrap_or_else(|p| p.into_inner());
+        let (height, _) = self
+            .moved
+            .wait_timeout_while(height, STOP_POLL, |height| Some(*height) == seen)
+            .unwrap_or_else(|p| p.into_inner());
+        *height
+    }
+}
+
+/// A step this node has submitted in the current Sprint (so a step still in the mempool is not
+/// submitted twice while the ledger does not show it yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Step {
+    Commit,
+    Reveal,
+    Proof,
+    Verdict(Address),
+}
+
+/// What this node does in each Sprint.
+pub(crate) struct Duties {
+    /// The validator key that commits, reveals and votes while the ledger lists it.
+    pub(crate) validator: Option<NeuronKey>,
+    /// The key that proves and submits proofs (`--sprint`): its neuron gets the power.
+    pub(crate) prover: Option<NeuronKey>,
+    /// Where the validator's seed shares are kept (`share-<sprint>`).
+    pub(crate) shares: PathBuf,
+}
+
+/// The node's Sprint participant.
+struct Participant {
+    node: Arc<Node>,
+    params: SprintParams,
+    duties: Duties,
+    pool: Arc<DevicePool>,
+    counters: Arc<SprintCounters>,
+    relay: Arc<Relay>,
+    tip: Arc<Tip>,
+    workers: rayon::ThreadPool,
+    /// The Sprint `submitted` belongs to, and its steps.
+    sprint: u64,
+    submitted: HashSet<Step>,
+    /// The last Sprint model built (proving and verifying one Sprint share it).
+    model: Option<Model>,
+}
+
+/// Starts the participant on a chain with Sprint; stopping it ends it at its next step (a proof
+/// in progress stops after its current round, unsubmitted).
+pub(crate) fn start(
+    node: Arc<Node>,
+    params: SprintParams,
+    duties: Duties,
+    pool: Arc<DevicePool>,
+    counters: Arc<SprintCounters>,
+    relay: Arc<Relay>,
+) -> Result<BackgroundJob> {
+    std::fs::create_dir_all(&duties.shares).with_context(|| format!("creating {}", duties.shares.display()))?;
+    let tip = Arc::new(Tip::default());
+    let listener = Arc::clone(&tip);
+    node.on_block(move |event| listener.raise(event.block.height));
+    tip.raise(node.query().status().counts.height);
+    let address = |key: &Option<NeuronKey>| key.as_ref().map(|k| k.address().to_string());
+    tracing::info!(
+        validator = ?address(&duties.validator),
+        prover = ?address(&duties.prover),
+        profile = %params.profile,
+        "Sprint on chain: taking part"
+    );
+    let mut participant = Participant {
+        node,
+        params,
+        duties,
+        pool,
+        counters,
+        relay,
+        tip,
+        workers: idle_workers("sprint")?,
+        sprint: 0,
+        submitted: HashSet::new(),
+        model: None,
+    };
+    BackgroundJob::spawn("chain-sprint", move |stop| {
+        let mut seen = None;
+        while !stop.load(Ordering::Acquire) {
+            let height = participant.tip.wait_past(seen);
+            if seen == Some(height) {
+                continue;
+            }
+            seen = Some(height);
+            if let Err(error) = participant.act(height, stop) {
+                tracing::warn!(height, %error, "Sprint step not taken; trying again at the next block");
+            }
+        }
+    })
+}
+
+impl Participant {
+    /// Takes this node's steps for the block after `height`.
+    fn act(&mut self, height: u64, stop: &AtomicBool) -> Result<()> {
+        let Some(ledger) = self.node.query().with_state(|state| state.sprint().cloned()) else { return Ok(()) };
+        let (sprint, stage) = self.params.schedule.stage(height + 1);
+        if sprint != self.sprint {
+            (self.sprint, self.submitted) = (sprint, HashSet::new());
+        }
+        // A validator's duties while the ledger lists it (the set deciding the next height).
+        let validator = self
+            .duties
+            .validator
+            .as_ref()
+            .map(NeuronKey::address)
+            .filter(|me| ledger.validators.binary_search_by_key(me, |v| v.address).is_ok());
+        let my_share = validator.and_then(|me| ledger.shares.iter().find(|s| s.validator == me));
+        let prover = self.duties.prover.as_ref().map(NeuronKey::address);
+        match (stage, validator, prover) {
+            (Stage::Commit, Some(_), _) if my_share.is_none() => {
+                let share = self.share(sprint)?;
+                self.submit(Step::Commit, SprintTx::Commit { sprint, commitment: commitment(&share) })
+            }
+            (Stage::Reveal, Some(_), _) if my_share.is_some_and(|s| s.share.is_none()) => {
+                let share = read_share(&self.share_file(sprint))?;
+                self.submit(Step::Reveal, SprintTx::Reveal { sprint, share })
+            }
+            (Stage::Generate | Stage::Submit, _, Some(me)) if ledger.proof_of(&me).is_none() => match ledger.seed {
+                Some(seed) => self.prove_and_submit(seed, stop),
+                None => Ok(()),
+            },
+            // The seed is fixed: a validator builds the model its votes will need meanwhile.
+            (Stage::Generate | Stage::Submit, Some(_), _) => {
+                if let Some(seed) = ledger.seed {
+                    self.model(seed, Some(stop));
+                }
+                Ok(())
+            }
+            (Stage::Validate, Some(me), _) => self.vote(&ledger, me, height),
+            _ => Ok(()),
+        }
+    }
+
+    /// Signs `tx` with the step's key (the prover's for a proof, the validator's otherwise) and
+    /// its next nonce, admits it here and relays it, once per Sprint.
+    fn submit(&mut self, step: Step, tx: SprintTx) -> Result<()> {
+        if self.submitted.contains(&step) {
+            return Ok(());
+        }
+        let key = match step {
+            Step::Proof => &self.duties.prover,
+            Step::Commit | Step::Reveal | Step::Verdict(_) => &self.duties.validator,
+        };
+        let key = key.as_ref().context("a step of a duty this node does not have")?;
+        let nonce = self.node.query().neuron(&key.address()).next_nonce;
+        let signed = Transaction::sprint(self.node.chain_id(), key, nonce, tx).sign(key);
+        let outgoing = self.relay.prepare(&signed);
+        let receipt = self.node.submit(signed)?;
+        outgoing.into_iter().for_each(|body| self.relay.forward(body));
+        tracing::info!(sprint = self.sprint, ?step, tx = %receipt.cid, "Sprint step submitted");
+        self.submitted.insert(step);
+        Ok(())
+    }
+
+    fn share_file(&self, sprint: u64) -> PathBuf {
+        self.duties.shares.join(format!("share-{sprint}"))
+    }
+
+    /// This validator's seed share for `sprint`: the one it wrote before, or a fresh random one,
+    /// written and synced before anything commits to it. Earlier Sprints' shares are on chain
+    /// (revealed) or of no use (withheld), so their files go.
+    fn share(&self, sprint: u64) -> Result<Seed> {
+        for earlier in std::fs::read_dir(&self.duties.shares)? {
+            let earlier = earlier?.path();
+            let number =
+                earlier.file_name().and_then(|name| name.to_str()?.strip_prefix("share-")?.parse::<u64>().ok());
+            if number.is_some_and(|number| number < sprint) {
+                std::fs::remove_file(&earlier)?;
+            }
+        }
+        let file = self.share_file(sprint);
+        if file.exists() {
+            return read_share(&file);
+        }
+        let share = random_seed();
+        let partial = file.with_extension("partial");
+        let write = || -> std::io::Result<()> {
+            let mut out = std::fs::File::create(&partial)?;
+            std::io::Write::write_all(&mut out, &share)?;
+            out.sync_all()?;
+            std::fs::rename(&partial, &file)?;
+            std::fs::File::open(&self.duties.shares)?.sync_all()
+        };
+        write().with_context(|| format!("writing the seed share {}", file.display()))?;
+        Ok(share)
+    }
+
+    /// The Sprint model of `seed` (kept for the Sprint). Built on idle cores at Sprint priority
+    /// while there is time (`stop` given), or at once when a vote waits for it.
+    fn model(&mut self, seed: Seed, stop: Option<&AtomicBool>) -> &Model {
+        if self.model.as_ref().is_none_or(|model| *model.sprint() != seed) {
+            let profile = self.params.profile().expect("the genesis checked the profile");
+            self.model = Some(match stop {
+                Some(stop) => {
+                    let pause = || {
+                        self.pool.wait_turn(Priority::Sprint, || stop.load(Ordering::Acquire));
+                    };
+                    self.workers.install(|| Model::generate(profile, seed, &pause))
+                }
+                None => Model::generate(profile, seed, &|| {}),
+            });
+        }
+        self.model.as_ref().expect("built above")
+    }
+
+    /// Proves while the chain's next height is in the generate stage, then submits the proof.
+    fn prove_and_submit(&mut self, seed: Seed, stop: &AtomicBool) -> Result<()> {
+        if self.submitted.contains(&Step::Proof) {
+            return Ok(());
+        }
+        let schedule = self.params.schedule;
+        let generating = |tip: &Tip| schedule.stage(tip.get() + 1).1 == Stage::Generate;
+        self.model(seed, Some(stop));
+        let (model, tip, pool, counters) =
+            (self.model.as_ref().expect("built above"), &self.tip, &self.pool, &self.counters);
+        let stopping = || stop.load(Ordering::Acquire);
+        let pause = || {
+            pool.wait_turn(Priority::Sprint, stopping);
+            std::thread::yield_now();
+        };
+        let mut counted = 0;
+        let more = |tried| {
+            counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
+            counted = tried;
+            !stopping() && generating(tip)
+        };
+        let key = self.duties.prover.as_ref().context("proving needs the prover's key")?.signing_key();
+        let (proof, tried) = self.workers.install(|| prove(model, key, Lane { offset: 0, step: 1 }, more, &pause));
+        counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
+        if stopping() {
+            return Ok(());
+        }
+        let hits = proof.claim.nonces.len() as u64;
+        counters.hits.fetch_add(hits, Ordering::Relaxed);
+        counters.windows.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(sprint = self.sprint, tried, hits, "Sprint proved");
+        if hits == 0 {
+            // Nothing to claim: the proof would only spend a transaction.
+            self.submitted.insert(Step::Proof);
+            return Ok(());
+        }
+        self.submit(Step::Proof, SprintTx::Proof { claim: proof.claim.encode(), signature: proof.signature })
+    }
+
+    /// Votes on every proof of the Sprint this validator has not voted on: its own sample of the
+    /// nonces, seeded by the deadline header and its key, recomputed against the claim.
+    fn vote(&mut self, ledger: &SprintLedger, me: Address, height: u64) -> Result<()> {
+        let unvoted: Vec<_> = ledger
+            .proofs
+            .iter()
+            .filter(|p| !p.valid.contains(&me) && !p.invalid.contains(&me))
+            .filter(|p| !self.submitted.contains(&Step::Verdict(p.prover)))
+            .collect();
+        if unvoted.is_empty() {
+            return Ok(());
+        }
+        let (sprint, schedule) = (ledger.sprint, self.params.schedule);
+        let seed = ledger.seed.context("a Sprint in its validate stage has a seed")?;
+        let query = self.node.query();
+        let deadline = schedule.deadline(sprint);
+        let deadline_header = query.header(deadline)?.context("the deadline block is committed")?.cid();
+        // The proofs as submitted: the transactions of the proof window that carried them.
+        let mut proofs = Vec::new();
+        for at in schedule.proof_window(sprint).start..=deadline.min(height) {
+            for tx in query.block_transactions(at)? {
+                let Some(SprintTx::Proof { claim, signature }) = tx.sprint else { continue };
+                if unvoted.iter().any(|p| p.prover == tx.neuron && p.claim == dag_cbor_cid(&claim)) {
+                    proofs.push((tx.neuron, Proof::decode(&claim, signature)?));
+                }
+            }
+        }
+        for (prover, proof) in proofs {
+            let sample = self.params.sample_of(&proof, &deadline_header, &me);
+            let failures = proof.failures(self.model(seed, None), &sample);
+            let valid = failures < self.params.fraud_failures();
+            tracing::info!(sprint, %prover, failures, sample = sample.len(), valid, "Sprint proof checked");
+            self.submit(Step::Verdict(prover), SprintTx::Verdict { sprint, prover, valid })?;
+        }
+        Ok(())
+    }
+}
+
+fn read_share(file: &Path) -> Result<Seed> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading the seed share {}", file.display()))?;
+    bytes.try_into().map_err(|bytes: Vec<u8>| anyhow::anyhow!("{}: {} bytes, not 32", file.display(), bytes.len()))
+}
