@@ -366,6 +366,21 @@ impl SprintLedger {
     }
 }
 
+/// Bytes one claimed hit can take in a Sprint proof transaction: its nonce (a CBOR unsigned
+/// integer, at most 9 bytes) and its distance (DAG-CBOR writes every float in 64 bits: 9 bytes).
+const BYTES_PER_HIT: usize = 18;
+
+/// Everything else a proof transaction holds (the envelope, the claim's fixed fields, the claim's
+/// signature), with room to spare; a test pins it with the largest such transaction.
+const PROOF_TX_OVERHEAD: usize = 1024;
+
+/// The most hits a Sprint proof may claim and still fit in one transaction of `max_tx_bytes`
+/// (spec/sprint.md §5: proofs are size-capped). A prover stops there: more hits than this could
+/// never reach the chain.
+pub fn max_proof_hits(max_tx_bytes: usize) -> usize {
+    max_tx_bytes.saturating_sub(PROOF_TX_OVERHEAD) / BYTES_PER_HIT
+}
+
 /// Integer powers proportional to `weights`, scaled to [`POWER_SCALE`] and rounded down (so
 /// `3 × total < 2^64` always), zeros dropped, sorted by address.
 pub fn normalise(weights: &[(Address, u64)]) -> Vec<GenesisValidator> {
@@ -387,6 +402,37 @@ mod tests {
 
     fn address(i: u8) -> Address {
         Address([i; 32])
+    }
+
+    /// The largest proof (every nonce and the lane at their widest encoding) fits at the cap
+    /// and a few hits more do not, at the default limit and at a small one.
+    #[test]
+    fn a_proof_at_the_hit_cap_fits_one_transaction() {
+        use sprint::proof::{Claim, Lane};
+
+        use crate::{NeuronKey, Transaction, TxLimits};
+        let key = NeuronKey::from_secret([5; 32]);
+        let signed = |hits: usize| {
+            let claim = Claim {
+                sprint: [0xff; 32],
+                profile: "paper".into(),
+                profile_hash: [0xff; 32],
+                prover: key.address().0,
+                lane: Lane { offset: u64::MAX, step: u64::MAX },
+                nonces: (0..hits as u64).map(|k| u64::MAX - k).collect(),
+                distances: vec![0.123_456_7; hits],
+            }
+            .sign(key.signing_key());
+            let step = SprintTx::Proof { claim: claim.claim.encode(), signature: claim.signature };
+            Transaction::sprint("a-chain-id-of-some-length", &key, u64::MAX, step).sign(&key)
+        };
+        for max_tx_bytes in [TxLimits::default().max_tx_bytes, 8 * 1024] {
+            let limits = TxLimits { max_tx_bytes, ..TxLimits::default() };
+            let cap = max_proof_hits(max_tx_bytes);
+            signed(cap).verify("a-chain-id-of-some-length", &limits).unwrap();
+            let over = signed(cap + PROOF_TX_OVERHEAD / BYTES_PER_HIT + 1);
+            assert!(over.bytes.len() > max_tx_bytes, "{} bytes", over.bytes.len());
+        }
     }
 
     #[test]

@@ -24,10 +24,13 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use engine::{Address, NeuronKey, Node, SprintLedger, SprintParams, SprintTx, Transaction, particle::dag_cbor_cid};
+use engine::{
+    Address, NeuronKey, Node, SprintLedger, SprintParams, SprintTx, Transaction, particle::dag_cbor_cid,
+    voting::max_proof_hits,
+};
 use sprint::{
     Model, Seed,
-    proof::{Lane, Proof, prove, random_seed},
+    proof::{Lane, Proof, prove, random_seed, round_nonces},
     schedule::{Stage, commitment},
 };
 
@@ -104,6 +107,8 @@ struct Participant {
     /// The Sprint `submitted` belongs to, and its steps.
     sprint: u64,
     submitted: HashSet<Step>,
+    /// A proof of the current Sprint whose submission failed, to submit again.
+    proved: Option<Proof>,
     /// The last Sprint model built (proving and verifying one Sprint share it).
     model: Option<Model>,
 }
@@ -141,6 +146,7 @@ pub(crate) fn start(
         workers: idle_workers("sprint")?,
         sprint: 0,
         submitted: HashSet::new(),
+        proved: None,
         model: None,
     };
     BackgroundJob::spawn("chain-sprint", move |stop| {
@@ -164,7 +170,7 @@ impl Participant {
         let Some(ledger) = self.node.query().with_state(|state| state.sprint().cloned()) else { return Ok(()) };
         let (sprint, stage) = self.params.schedule.stage(height + 1);
         if sprint != self.sprint {
-            (self.sprint, self.submitted) = (sprint, HashSet::new());
+            (self.sprint, self.submitted, self.proved) = (sprint, HashSet::new(), None);
         }
         // A validator's duties while the ledger lists it (the set deciding the next height).
         let validator = self
@@ -272,13 +278,38 @@ impl Participant {
         self.model.as_ref().expect("built above")
     }
 
-    /// Proves while the chain's next height is in the generate stage, then submits the proof.
+    /// Submits this Sprint's proof, proving first unless a proof is waiting from a submission
+    /// that failed (it is kept and tried again at the next block, not proven again).
     fn prove_and_submit(&mut self, seed: Seed, stop: &AtomicBool) -> Result<()> {
         if self.submitted.contains(&Step::Proof) {
             return Ok(());
         }
+        let proof = match self.proved.take() {
+            Some(proof) => proof,
+            None => match self.prove(seed, stop)? {
+                Some(proof) => proof,
+                None => return Ok(()),
+            },
+        };
+        if proof.claim.nonces.is_empty() {
+            // Nothing to claim: the proof would only spend a transaction.
+            self.submitted.insert(Step::Proof);
+            return Ok(());
+        }
+        let step = SprintTx::Proof { claim: proof.claim.encode(), signature: proof.signature };
+        let submitted = self.submit(Step::Proof, step);
+        if submitted.is_err() {
+            self.proved = Some(proof);
+        }
+        submitted
+    }
+
+    /// Proves while the chain's next height is in the generate stage and the claim stays under
+    /// the hits one transaction can carry; `None` when the node is stopping.
+    fn prove(&mut self, seed: Seed, stop: &AtomicBool) -> Result<Option<Proof>> {
         let schedule = self.params.schedule;
         let generating = |tip: &Tip| schedule.stage(tip.get() + 1).1 == Stage::Generate;
+        let cap = max_proof_hits(self.node.tx_limits().max_tx_bytes);
         self.model(seed, Some(stop));
         let (model, tip, pool, counters) =
             (self.model.as_ref().expect("built above"), &self.tip, &self.pool, &self.counters);
@@ -288,27 +319,24 @@ impl Participant {
             std::thread::yield_now();
         };
         let mut counted = 0;
-        let more = |tried| {
+        // Called on the workers' pool, so `round_nonces` counts its threads.
+        let more = |tried, hits| {
             counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
             counted = tried;
-            !stopping() && generating(tip)
+            !stopping() && generating(tip) && hits + round_nonces() <= cap
         };
         let key = self.duties.prover.as_ref().context("proving needs the prover's key")?.signing_key();
         let (proof, tried) = self.workers.install(|| prove(model, key, Lane { offset: 0, step: 1 }, more, &pause));
         counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
         if stopping() {
-            return Ok(());
+            return Ok(None);
         }
-        let hits = proof.claim.nonces.len() as u64;
-        counters.hits.fetch_add(hits, Ordering::Relaxed);
+        let hits = proof.claim.nonces.len();
+        counters.hits.fetch_add(hits as u64, Ordering::Relaxed);
         counters.windows.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(sprint = self.sprint, tried, hits, "Sprint proved");
-        if hits == 0 {
-            // Nothing to claim: the proof would only spend a transaction.
-            self.submitted.insert(Step::Proof);
-            return Ok(());
-        }
-        self.submit(Step::Proof, SprintTx::Proof { claim: proof.claim.encode(), signature: proof.signature })
+        let capped = hits + self.workers.install(round_nonces) > cap;
+        tracing::info!(sprint = self.sprint, tried, hits, capped, "Sprint proved");
+        Ok(Some(proof))
     }
 
     /// Votes on every proof of the Sprint this validator has not voted on: its own sample of the

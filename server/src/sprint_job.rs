@@ -90,7 +90,7 @@ pub(crate) fn start(
             let model = workers.install(|| Model::generate(settings.profile, sprint, &pause));
             let start = Instant::now();
             let mut counted = 0;
-            let more = |tried| {
+            let more = |tried, _| {
                 counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
                 counted = tried;
                 !stopping() && start.elapsed() < settings.window

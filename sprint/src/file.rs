@@ -59,7 +59,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let model = Model::new(TINY, sprint_seed(b"file"));
         let (proof, _) =
-            prove(&model, &SigningKey::from_bytes(&[3; 32]), Lane { offset: 0, step: 1 }, |t| t < 64, &|| {});
+            prove(&model, &SigningKey::from_bytes(&[3; 32]), Lane { offset: 0, step: 1 }, |t, _| t < 64, &|| {});
         let path = dir.path().join("window-0.json");
         write_proof(&path, &proof, b"material").unwrap();
         assert!(!path.with_extension("partial").exists());

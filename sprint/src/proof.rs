@@ -165,9 +165,15 @@ impl Proof {
 /// that the prover yields quickly when higher-priority work waits.
 pub const BATCH: usize = 16;
 
-/// The prover: walks the lane from its first nonce in rounds of [`BATCH`] nonces per thread of
-/// the current rayon pool (the fast path, bit-identical to the reference), asking `more(tried)`
-/// before each round (the caller's deadline); each worker calls `pause` after every attention
+/// Nonces in one round of [`prove`] on the current rayon pool: [`BATCH`] per thread. A round adds
+/// at most this many hits.
+pub fn round_nonces() -> usize {
+    BATCH * rayon::current_num_threads()
+}
+
+/// The prover: walks the lane from its first nonce in rounds of [`round_nonces`] (the fast path,
+/// bit-identical to the reference), asking `more(tried, hits)` before each round (the caller's
+/// deadline and size cap); each worker calls `pause` after every attention
 /// and feed-forward block of its batch (the caller's chance to let higher-priority work run). Every nonce of a started
 /// round is evaluated and counted, so the lane stays dense and `tried` exact however often the
 /// prover is held up. Keeps the hits, signs the claim, returns it with `tried`.
@@ -175,13 +181,13 @@ pub fn prove(
     model: &Model,
     key: &SigningKey,
     lane: Lane,
-    mut more: impl FnMut(u64) -> bool,
+    mut more: impl FnMut(u64, usize) -> bool,
     pause: &(dyn Fn() + Sync),
 ) -> (Proof, u64) {
     let node = node_seed(&key.verifying_key().to_bytes());
-    let round = (BATCH * rayon::current_num_threads()) as u64;
+    let round = round_nonces() as u64;
     let (mut nonces, mut distances, mut tried) = (Vec::new(), Vec::new(), 0u64);
-    while more(tried) {
+    while more(tried, nonces.len()) {
         // The lane's last nonce must fit in a u64; a round past it is never started.
         let Some(batch) = (tried..tried + round)
             .map(|k| lane.offset.checked_add(k.checked_mul(lane.step)?))
@@ -252,7 +258,7 @@ mod tests {
     use crate::{SMALL, TINY, sprint_seed};
 
     fn honest(key: &SigningKey, model: &Model, lane: Lane, tries: u64) -> Proof {
-        prove(model, key, lane, |tried| tried < tries, &|| {}).0
+        prove(model, key, lane, |tried, _| tried < tries, &|| {}).0
     }
 
     #[test]
@@ -319,7 +325,7 @@ mod tests {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut asked = 0;
             let (proof, tried) = pool.install(|| {
-                let more = |tried| {
+                let more = |tried, _| {
                     asked += 1;
                     tried < 96
                 };
@@ -335,7 +341,7 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         };
-        let (proof, tried) = prove(&model, &key, lane, |tried| tried < 96, &preempt);
+        let (proof, tried) = prove(&model, &key, lane, |tried, _| tried < 96, &preempt);
         assert_eq!((tried, proof.claim.nonces), (96, scan));
         assert!(pauses.into_inner() >= 96 / 16 * 2 * TINY.layers, "a pause after every block of every batch");
     }

@@ -93,7 +93,7 @@ fn an_honest_prover_gets_the_power_and_a_fabricated_proof_earns_nothing() {
     // Height 4, generate stage: an honest proof and a fabricated one (claimed hits that are not).
     let model = Model::new(TINY, seed);
     let honest =
-        prove(&model, chain.keys[HONEST].signing_key(), Lane { offset: 0, step: 1 }, |tried| tried < 512, &|| {}).0;
+        prove(&model, chain.keys[HONEST].signing_key(), Lane { offset: 0, step: 1 }, |tried, _| tried < 512, &|| {}).0;
     assert!(honest.claim.nonces.len() >= 10, "the tiny profile hits about 1 in 16");
     let fabricated = Claim {
         prover: chain.address(FABRICATOR).0,

@@ -95,7 +95,7 @@ fn prove(profile_name: &str, seconds: f64, key: &Path, seed_hex: &str, lane: Lan
     let model = Model::new(profile, seed(seed_hex)?);
     let start = Instant::now();
     let (proof, tried) =
-        prove_lane(&model, key.signing_key(), lane, |_| start.elapsed().as_secs_f64() < seconds, &|| {});
+        prove_lane(&model, key.signing_key(), lane, |_, _| start.elapsed().as_secs_f64() < seconds, &|| {});
     write_proof(out, &proof, &hex::decode(seed_hex)?).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "{}",
@@ -150,7 +150,7 @@ fn bench(profile_name: &str, seconds: f64) -> Result<()> {
         let start = Instant::now();
         let lane = Lane { offset: 0, step: 1 };
         let (proof, tried) = pool.install(|| {
-            prove_lane(&model, key, lane, |tried| tried == 0 || start.elapsed().as_secs_f64() < seconds, &|| {})
+            prove_lane(&model, key, lane, |tried, _| tried == 0 || start.elapsed().as_secs_f64() < seconds, &|| {})
         });
         Ok((tried as f64 / start.elapsed().as_secs_f64(), tried, proof.claim.nonces.len()))
     };
