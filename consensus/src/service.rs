@@ -124,7 +124,8 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
             },
             ..ConsensusConfig::default()
         },
-        value_sync: ValueSyncConfig::default(),
+        // A node catching up asks for as many blocks at once as a node serves in one answer.
+        value_sync: ValueSyncConfig { batch_size: settings.pace.max_sync_batch as usize, ..ValueSyncConfig::default() },
     };
     // A sync answer carries at least one block and its certificate whole; a chain whose blocks
     // could outgrow the network's answer would stall every node catching up on such a block.

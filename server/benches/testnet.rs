@@ -13,7 +13,8 @@
 //!    had when it restarted, in blocks per second (the other three keep deciding meanwhile).
 //!
 //! Run: `cargo bench -p server --bench testnet` (`TESTNET_INTERVAL_MS`, default 200: the block
-//! interval every node is started with).
+//! interval every node is started with; `TESTNET_BIN`: another `cybergraph` binary to run, e.g. a
+//! baseline build for an A/B comparison).
 
 use std::{
     net::TcpListener,
@@ -141,7 +142,8 @@ impl Testnet {
         let peers = others(&|v| format!("127.0.0.1:{}", v.p2p)).join(",");
         let tx_peers = others(&|v| v.url()).join(",");
         let v = &self.validators[i];
-        let child = Command::new(env!("CARGO_BIN_EXE_cybergraph"))
+        let binary = std::env::var("TESTNET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cybergraph").to_owned());
+        let child = Command::new(binary)
             .args(["serve", "--data", v.data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", v.http)])
             .args(["--block-interval-ms", &self.interval_ms.to_string(), "--validator"])
             .args(["--key", v.key.to_str().unwrap(), "--p2p-listen", &format!("127.0.0.1:{}", v.p2p)])
