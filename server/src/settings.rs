@@ -35,6 +35,7 @@ pub(crate) struct ConfigFile {
     model_file: Option<PathBuf>,
     validator: Option<bool>,
     validator_key: Option<PathBuf>,
+    follow: Option<bool>,
     p2p_listen: Option<String>,
     peers: Option<Vec<String>>,
     tx_peers: Option<Vec<String>>,
@@ -70,18 +71,20 @@ pub(crate) struct ServeSettings {
     pub(crate) compile: crate::compile_job::CompileSchedule,
     /// A model file to adopt at start (from `cybergraph compile`).
     pub(crate) model_file: Option<PathBuf>,
-    /// Consensus with other validators instead of producing blocks alone.
-    pub(crate) validator: Option<ValidatorSettings>,
+    /// Blocks from consensus (voting as a validator, or following) instead of producing them
+    /// alone.
+    pub(crate) consensus: Option<ConsensusSettings>,
     /// The other nodes' HTTP APIs (`http://host:port`) that transactions admitted here are
     /// forwarded to.
     pub(crate) tx_peers: Vec<String>,
 }
 
-/// A validator's consensus settings.
+/// How a node takes part in consensus.
 #[derive(Debug, Clone)]
-pub(crate) struct ValidatorSettings {
-    /// Its key file (its public key must be among the genesis validators).
-    pub(crate) key: PathBuf,
+pub(crate) struct ConsensusSettings {
+    /// A validator's key file (its public key must be among the genesis validators); none for a
+    /// follower, which syncs decided blocks and never votes.
+    pub(crate) key: Option<PathBuf>,
     /// The consensus network address to listen on.
     pub(crate) p2p_listen: String,
     /// The other validators' consensus addresses.
@@ -99,6 +102,7 @@ pub(crate) struct ServeFlags {
     pub(crate) model_file: Option<PathBuf>,
     pub(crate) validator: bool,
     pub(crate) validator_key: Option<PathBuf>,
+    pub(crate) follow: bool,
     pub(crate) p2p_listen: Option<String>,
     pub(crate) peers: Vec<String>,
     pub(crate) tx_peers: Vec<String>,
@@ -114,18 +118,32 @@ impl ServeSettings {
         let block_interval_ms = block_interval_ms.or(config.block_interval_ms).unwrap_or(1000);
         anyhow::ensure!(block_interval_ms >= 10, "block interval must be at least 10 ms, got {block_interval_ms}");
         let data = data.or(config.data).unwrap_or_else(default_data_dir);
-        let validator = match flags.validator || config.validator.unwrap_or(false) {
+        let (validate, follow) =
+            (flags.validator || config.validator.unwrap_or(false), flags.follow || config.follow.unwrap_or(false));
+        anyhow::ensure!(!(validate && follow), "a node either validates or follows, not both");
+        let peers = match flags.peers.is_empty() {
+            true => config.peers.unwrap_or_default(),
+            false => flags.peers,
+        };
+        let p2p_listen = flags.p2p_listen.or(config.p2p_listen);
+        anyhow::ensure!(
+            validate || follow || (peers.is_empty() && p2p_listen.is_none()),
+            "consensus peers and a p2p address are for a node that validates (--validator) or follows (--follow)"
+        );
+        let consensus = match validate || follow {
             false => None,
-            true => Some(ValidatorSettings {
-                key: flags
-                    .validator_key
-                    .or(config.validator_key)
-                    .context("a validator needs its key: --key FILE (or validator_key in the config)")?,
-                p2p_listen: flags.p2p_listen.or(config.p2p_listen).unwrap_or_else(|| DEFAULT_P2P_LISTEN.into()),
-                peers: match flags.peers.is_empty() {
-                    true => config.peers.unwrap_or_default(),
-                    false => flags.peers,
+            true => Some(ConsensusSettings {
+                key: match validate {
+                    true => Some(
+                        flags
+                            .validator_key
+                            .or(config.validator_key)
+                            .context("a validator needs its key: --key FILE (or validator_key in the config)")?,
+                    ),
+                    false => None,
                 },
+                p2p_listen: p2p_listen.unwrap_or_else(|| DEFAULT_P2P_LISTEN.into()),
+                peers,
             }),
         };
         let sprint = match sprint_profile.or(config.sprint_profile) {
@@ -137,7 +155,7 @@ impl ServeSettings {
                 // A validator proves with its own key: Sprint's weight becomes its voting power.
                 let key = config
                     .sprint_key
-                    .or_else(|| validator.as_ref().map(|v| v.key.clone()))
+                    .or_else(|| consensus.as_ref().and_then(|c| c.key.clone()))
                     .unwrap_or_else(|| DataDir::new(data.clone()).dev_key());
                 Some(SprintSettings { profile, window: Duration::from_secs_f64(window), key })
             }
@@ -166,7 +184,7 @@ impl ServeSettings {
                 every_blocks: config.compile_every_blocks.unwrap_or(1000),
                 min_links: config.compile_min_links.unwrap_or(100_000),
             },
-            validator,
+            consensus,
             model_file: model_file.or(config.model_file),
             tx_peers: match flags.tx_peers.is_empty() {
                 true => config.tx_peers.unwrap_or_default(),

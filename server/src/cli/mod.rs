@@ -71,7 +71,7 @@ enum Command {
         /// (RocksDB's memtables and block cache, default 64 each), compile_every_blocks
         /// (background recompile of the transformer, default 1000; 0 never), compile_min_links
         /// (no model below this many links, default 100000), model_file, validator,
-        /// validator_key, p2p_listen, peers, tx_peers.
+        /// validator_key, follow, p2p_listen, peers, tx_peers.
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,
         /// Decide blocks with the genesis validators through BFT consensus (Malachite) instead
@@ -82,11 +82,17 @@ enum Command {
         /// validator.
         #[arg(long, requires = "validator")]
         key: Option<PathBuf>,
-        /// The consensus network address to listen on [default: 127.0.0.1:26656].
-        #[arg(long, requires = "validator")]
+        /// Follow a chain that validators decide: take its decided blocks from `--peers` over
+        /// consensus (gossip and sync) without voting; serve them as any node does.
+        #[arg(long, conflicts_with = "validator")]
+        follow: bool,
+        /// The consensus network address to listen on (with --validator or --follow)
+        /// [default: 127.0.0.1:26656].
+        #[arg(long)]
         p2p_listen: Option<String>,
-        /// The other validators' consensus addresses, comma-separated (`host:port` or multiaddr).
-        #[arg(long, value_delimiter = ',', requires = "validator")]
+        /// The validators' (and other nodes') consensus addresses, comma-separated (`host:port`
+        /// or multiaddr), with --validator or --follow.
+        #[arg(long, value_delimiter = ',')]
         peers: Vec<String>,
         /// The other nodes' HTTP APIs, comma-separated (`http://host:port`): transactions that
         /// clients submit here are forwarded to them, so whoever proposes next can include them.
@@ -189,6 +195,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             config,
             validator,
             key,
+            follow,
             p2p_listen,
             peers,
             tx_peers,
@@ -203,6 +210,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
                 model_file: model,
                 validator,
                 validator_key: key,
+                follow,
                 p2p_listen,
                 peers,
                 tx_peers,

@@ -51,20 +51,22 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         }
     }
     // Blocks come from consensus with the other validators, or from this node alone.
-    let blocks_from = match &settings.validator {
-        Some(validator) => {
-            let key = engine::NeuronKey::read(&validator.key)?;
+    let blocks_from = match &settings.consensus {
+        Some(taking_part) => {
+            let key = taking_part.key.as_deref().map(read_key).transpose()?;
+            let moniker = key.as_ref().map_or_else(|| "follower".to_owned(), |key| key.address().to_string());
             let consensus = consensus::Settings {
-                moniker: key.address().to_string(),
-                listen: validator.p2p_listen.clone(),
-                peers: validator.peers.clone(),
+                moniker: moniker.clone(),
+                listen: taking_part.p2p_listen.clone(),
+                peers: taking_part.peers.clone(),
                 wal: data.consensus_wal(),
                 pace: consensus::Pace { block_interval: settings.block_interval, ..consensus::Pace::default() },
             };
-            tracing::info!(validator = %key.address(), p2p = %validator.p2p_listen, peers = ?validator.peers, "consensus starting");
+            let (p2p, peers) = (&taking_part.p2p_listen, &taking_part.peers);
+            tracing::info!(node = %moniker, %p2p, ?peers, "consensus starting");
             BlockSource::Consensus(consensus::Background::start(
                 Arc::clone(&node),
-                Some(key.signing_key().clone()),
+                key.map(|key| key.signing_key().clone()),
                 consensus,
             )?)
         }
@@ -73,7 +75,7 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
             let validators = node.validators().len();
             anyhow::ensure!(
                 validators == 0,
-                "this chain is decided by {validators} validators: serve with --validator --key FILE --peers ..."
+                "this chain is decided by {validators} validators: serve with --validator --key FILE --peers ... (or --follow --peers ...)"
             );
             BlockSource::Alone(Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?)
         }
@@ -116,9 +118,6 @@ fn start_sprint(
     counters: &Arc<SprintCounters>,
     relay: &Arc<crate::relay::Relay>,
 ) -> Result<Option<BackgroundJob>> {
-    let read_key = |file: &std::path::Path| {
-        engine::NeuronKey::read(file).with_context(|| format!("reading the key {}", file.display()))
-    };
     let chain_sprint = node.query().with_state(|state| state.genesis().sprint.clone());
     match (chain_sprint, &settings.sprint) {
         (Some(params), proving) => {
@@ -131,7 +130,7 @@ fn start_sprint(
                 );
             }
             let duties = chain_sprint::Duties {
-                validator: settings.validator.as_ref().map(|v| read_key(&v.key)).transpose()?,
+                validator: settings.consensus.as_ref().and_then(|c| c.key.as_deref()).map(read_key).transpose()?,
                 prover: proving.as_ref().map(|p| read_key(&p.key)).transpose()?,
                 shares: data.sprint(),
             };
@@ -161,4 +160,8 @@ fn start_sprint(
         }
         (None, None) => Ok(None),
     }
+}
+
+fn read_key(file: &std::path::Path) -> Result<engine::NeuronKey> {
+    engine::NeuronKey::read(file).with_context(|| format!("reading the key {}", file.display()))
 }

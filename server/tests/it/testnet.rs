@@ -165,6 +165,52 @@ fn validators_keep_every_acknowledged_transaction_through_kill_9() {
     }
 }
 
+/// A node that follows the chain (`serve --follow`): no key, no vote; it takes the decided
+/// blocks from the validators, holds the same chain, and relays its own clients' transactions
+/// to them.
+#[test]
+fn a_follower_holds_the_validators_chain_and_relays_its_clients_transactions() {
+    let root = tempfile::tempdir().unwrap();
+    let net = Testnet::start(root.path(), &[35, 25, 25, 15]);
+    net.await_all("the first decided blocks", |node| node.get("/status")["height"].as_u64() >= Some(2));
+
+    let data = root.path().join("follower");
+    let genesis = root.path().join("genesis.json");
+    run_cli(&["init", "--data", data.to_str().unwrap(), "--genesis", genesis.to_str().unwrap()]);
+    let peers: Vec<String> = net.members.iter().map(|m| format!("127.0.0.1:{}", m.p2p)).collect();
+    let apis: Vec<String> = net.members.iter().map(|m| format!("http://127.0.0.1:{}", m.http)).collect();
+    let p2p = format!("127.0.0.1:{}", free_port());
+    let (peers, apis) = (peers.join(","), apis.join(","));
+    let follower = NodeProcess::start_with(
+        &data,
+        200,
+        &["--follow", "--p2p-listen", &p2p, "--peers", &peers, "--tx-peers", &apis],
+    );
+
+    // A client of the follower: admitted there, relayed, decided by the validators, and the
+    // follower holds the block that carries it.
+    let cid =
+        submit(&follower.url, &sign(0, 1, &[("followed", "decided")])).unwrap()["cid"].as_str().unwrap().to_owned();
+    let committed = |node: &NodeProcess| node.get(&format!("/tx/{cid}"))["status"] == "committed";
+    net.await_all("the follower's client transaction to commit", committed);
+    let tip = net.node(0).get("/status")["height"].as_u64().unwrap();
+    follower.wait_for("the validators' tip", |status| status["height"].as_u64() >= Some(tip));
+    assert!(committed(&follower));
+    for height in 1..=tip {
+        let path = format!("/block/{height}");
+        assert_eq!(follower.get(&path), net.node(0).get(&path), "the follower differs at {height}");
+    }
+    // It never voted: no certificate names it.
+    let query = format!(r#"{{ block(height: {tip}) {{ certificate {{ signers {{ address }} }} }} }}"#);
+    let answer = follower.graphql(&query);
+    let signers = answer["data"]["block"]["certificate"]["signers"].as_array().unwrap();
+    let validators: Vec<String> = (0..4).map(|i| validator_key(i).address().to_string()).collect();
+    assert!(signers.iter().all(|s| validators.contains(&s["address"].as_str().unwrap().to_owned())), "{answer}");
+    follower.stop();
+    let report: Value = serde_json::from_str(&run_cli(&["verify", "--data", data.to_str().unwrap()])).unwrap();
+    assert!(report["txs"].as_u64().unwrap() >= 1, "{report}");
+}
+
 /// Sprint through `serve` on a chain whose genesis sets it: every validator commits to a seed
 /// share and reveals it, the two members started with `--sprint` prove over the generate stage
 /// and submit, every validator recomputes its sample of each proof and votes, and from the next
