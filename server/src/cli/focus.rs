@@ -7,6 +7,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+
+use crate::data_dir::DataDir;
 use kernels::{FocusOperator, FocusParams};
 use serde_json::json;
 
@@ -74,6 +76,27 @@ pub(super) fn run_focus(edges: &Path, out: &Path, threads: Option<usize>, params
         "wall_ms": wall.as_secs_f64() * 1e3,
     });
     eprintln!("{summary}");
+    Ok(())
+}
+
+/// Writes the tip's diffusion matrix `A` as `src dst weight` lines ([`read_edges`]' format).
+/// Shortest round-trip decimals, so the weights read back bit for bit.
+pub(super) fn export_edges(data: &DataDir, out: &Path) -> Result<()> {
+    let db = data.db_for_reading();
+    let store = engine::store::open_read_only(&db)?;
+    let state = engine::chain_state(&store)?;
+    let a_t = state.focus_operator()?.diffusion_matrix();
+    let mut writer = BufWriter::new(std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?);
+    let height = state.counts().height;
+    writeln!(writer, "# chain {} height {height} particles {}", state.chain_id(), a_t.rows())?;
+    for to in 0..a_t.rows() {
+        let (from, weights) = a_t.row(to);
+        for (from, weight) in from.iter().zip(weights) {
+            writeln!(writer, "{from} {to} {weight}")?;
+        }
+    }
+    writer.flush()?;
+    eprintln!("{}", json!({ "height": height, "particles": a_t.rows(), "edges": a_t.nnz() }));
     Ok(())
 }
 

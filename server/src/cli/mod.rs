@@ -160,6 +160,18 @@ enum Command {
         #[command(flatten)]
         params: focus::FocusArgs,
     },
+    /// Write the tip's weighted graph as the edge list `cybergraph focus` reads: lines `src dst
+    /// weight`, one per entry of the diffusion matrix A (particle indices in first-seen order,
+    /// weights by the ampere rule scaled so max A = 1), after a `#` line naming the chain,
+    /// height and particle count. For auditors and for `FOCUS_EDGES` of the focus bench.
+    Edges {
+        /// The data directory [default: ~/.cybergraph].
+        #[arg(long, env = "CYBERGRAPH_DATA")]
+        data: Option<PathBuf>,
+        /// Where to write the edge list.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Distil the tip's focus into a compiled transformer (spec/compiled-transformer.md) and
     /// write its model file; `--eval` prints recall@10, NDCG@10 and KL on held-out particles.
     Compile {
@@ -227,6 +239,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Link { key, node, pairs } => keys::link(&key, &node, &pairs),
         Command::Status { data } => chain::status(&data_dir(data)),
         Command::Focus { edges, out, threads, params } => focus::run_focus(&edges, &out, threads, params.params()),
+        Command::Edges { data, out } => focus::export_edges(&data_dir(data), &out),
         Command::Compile { data, args } => compile::run(&data_dir(data), &args),
         Command::Verify { data } => chain::verify(&data_dir(data)),
     }

@@ -123,6 +123,44 @@ fn offline_focus_is_identical_on_any_thread_count() {
     assert!(outputs.windows(2).all(|w| w[0] == w[1]), "focus differs between thread counts");
 }
 
+/// An auditor's path: `cybergraph edges` writes the tip's weighted graph, and `cybergraph focus`
+/// on it finds the focus the node committed (within the solver's accuracy: the node solves warm
+/// from the previous block's focus, the auditor cold).
+#[test]
+fn the_exported_graph_gives_the_committed_focus_offline() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(&root);
+    init_chain(&data, 3);
+    let node = NodeProcess::start(&data, 50);
+    let words = ["oak", "tree", "leaf", "acorn", "wood", "bark", "root", "branch"];
+    for neuron in 0..3u8 {
+        let links: Vec<(&str, &str)> =
+            words.iter().enumerate().map(|(i, w)| (*w, words[(i * (neuron as usize + 2) + 1) % words.len()])).collect();
+        let links: Vec<(&str, &str)> = links.into_iter().filter(|(a, b)| a != b).collect();
+        submit(&node.url, &sign(neuron, 1, &links)).unwrap();
+    }
+    let status =
+        node.wait_for("every link committed", |status| status["mempool"] == 0 && status["links"].as_u64() > Some(0));
+    node.wait_for("the tip's focus", |_| node.get("/focus")["height"].as_u64() >= status["height"].as_u64());
+    // Later blocks are empty: the graph, and so the focus, stay as they are.
+    let focus = node.get("/focus");
+    node.stop();
+    let edges = root.path().join("graph.edges");
+    let out = root.path().join("focus.txt");
+    run_cli(&["edges", "--data", data.to_str().unwrap(), "--out", edges.to_str().unwrap()]);
+    let header = std::fs::read_to_string(&edges).unwrap().lines().next().unwrap().to_owned();
+    assert!(header.starts_with("# chain it-chain height ") && header.ends_with(" particles 8"), "{header}");
+    let cmd = std::process::Command::new(BIN)
+        .args(["focus", "--edges", edges.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(cmd.status.success());
+    let offline: Value = serde_json::from_slice(&cmd.stderr).unwrap();
+    assert_eq!(offline["particles"], focus["particles"], "{offline} {focus}");
+    let (offline, committed) = (offline["syntropy_nats"].as_f64().unwrap(), focus["syntropy"].as_f64().unwrap());
+    assert!((offline - committed).abs() < 1e-6, "syntropy {offline} offline, {committed} committed");
+}
+
 #[test]
 fn a_data_directory_in_the_old_layout_is_read_in_place_and_moved_into_db_by_the_node() {
     let root = tempfile::tempdir().unwrap();
