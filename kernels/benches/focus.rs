@@ -2,14 +2,17 @@
 //! baselines.
 //!
 //! Data: a seeded R-MAT graph (2^20 nodes, 10M edges, a/b/c/d = 0.57/0.19/0.19/0.05, unit
-//! weights; `RMAT_SCALE` and `RMAT_EDGES` change the size).
+//! weights; `RMAT_SCALE` and `RMAT_EDGES` change the size) and a communities graph of the same
+//! size; or, with `FOCUS_EDGES=FILE`, a real graph (`cybergraph edges` writes one from a data
+//! directory) instead.
 //!
 //! Measures, in one run:
 //! - the resident graph's bytes per link (the operator and the link multigraph);
 //! - a STREAM-like triad (`a = b + s·c`, 3 × 32M f64, all threads): the bandwidth ceiling;
-//! - the pull SpMV of `Aᵀ` (time, achieved GB/s on the minimal-traffic model, and the ratio of
-//!   its time to the bandwidth floor), and the same rows with sequential columns (no gather
-//!   misses: the most a relabelling could win);
+//! - the pull SpMV of `Aᵀ` against the bandwidth floor, in today's particle order, with
+//!   sequential columns (no gather misses: the most a relabelling could win), and relabelled by
+//!   descending degree and by reverse Cuthill–McKee, each row still summed in its original order
+//!   (rounds alternate the layouts; medians);
 //! - PageRank mode (`λ_s = λ_h = 0`, α = 0.15, ε = 1e-6): iterations, time per iteration and to
 //!   solution;
 //! - the full tri-kernel solve (spec defaults) cold, and per block of 100, 1,000 and 10,000 new
@@ -222,10 +225,21 @@ fn triad() -> f64 {
 }
 
 fn main() {
+    println!("focus bench: {} threads", rayon::current_num_threads());
+    let bandwidth = triad();
+    println!("triad bandwidth: {:.2} GB/s", bandwidth / 1e9);
+    match std::env::var("FOCUS_EDGES") {
+        Ok(path) => real_graph(&path, bandwidth),
+        Err(_) => synthetic(bandwidth),
+    }
+}
+
+/// R-MAT (the PageRank baselines' graph too) and the communities graph.
+fn synthetic(bandwidth: f64) {
     let scale: u32 = std::env::var("RMAT_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let edge_count: usize = std::env::var("RMAT_EDGES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let n = 1usize << scale;
-    println!("focus bench: R-MAT 2^{scale} nodes, {edge_count} edges, {} threads", rayon::current_num_threads());
+    println!("R-MAT 2^{scale} nodes, {edge_count} edges");
 
     let edges = rmat(scale, edge_count, 0x5eed_cafe_f00d_1234);
     std::fs::create_dir_all("../target/bench-data").unwrap();
@@ -236,81 +250,7 @@ fn main() {
     }
     out.flush().unwrap();
 
-    let bandwidth = triad();
-    println!("triad bandwidth: {:.2} GB/s", bandwidth / 1e9);
-
-    let pagerank = FocusParams::pagerank(0.15, 1e-6);
-    // What the engine keeps resident per link: the operator, and the link multigraph it is
-    // built from (here one neuron made every link).
-    let (graph, weights) = one_neuron(n, &edges);
-    let (build, op) = best_of(1, || FocusOperator::from_link_graph(&graph, &weights, pagerank).unwrap());
-    let a_t = op.diffusion_matrix();
-    println!(
-        "operator build: {:.0} ms ({} distinct edges, {} symmetric entries)",
-        build.as_secs_f64() * 1e3,
-        op.edge_count(),
-        op.symmetric_nnz()
-    );
-
-    let per_link = |bytes: usize| bytes as f64 / graph.link_count() as f64;
-    println!(
-        "resident graph: operator {:.1} + link graph {:.1} = {:.1} B per link ({} links, {} particles)",
-        per_link(op.memory_bytes()),
-        per_link(graph.memory_bytes()),
-        per_link(op.memory_bytes() + graph.memory_bytes()),
-        graph.link_count(),
-        n
-    );
-    let x: Vec<f64> = vec![1.0 / n as f64; n];
-    let mut y = vec![0.0; n];
-    let (spmv, ()) = best_of(10, || a_t.spmv(&x, &mut y));
-    // Minimal traffic: each entry's column (4 B) and value (8 B), the row offsets (8 B/row),
-    // x read once and y written once (8 B/row each).
-    let bytes = (a_t.nnz() * 12 + n * 24) as f64;
-    let floor = bytes / bandwidth;
-    println!(
-        "SpMV (pull, Aᵀ): {:.2} ms, {:.2} GB/s achieved, {:.2}× the bandwidth floor ({:.2} ms)",
-        spmv.as_secs_f64() * 1e3,
-        bytes / spmv.as_secs_f64() / 1e9,
-        spmv.as_secs_f64() / floor,
-        floor * 1e3
-    );
-
-    // The same rows with each entry's column replaced by a sequential one: the loop's cost when
-    // gathers into x never miss, which bounds what any relabelling could win.
-    let sequential = Csr {
-        offsets: a_t.offsets.clone(),
-        cols: (0..a_t.nnz() as u32).map(|k| k % n as u32).collect(),
-        vals: a_t.vals.clone(),
-    };
-    let (spmv_sequential, ()) = best_of(10, || sequential.spmv(&x, &mut y));
-    println!(
-        "SpMV, same rows, sequential columns (no gather misses): {:.2} ms = {:.2}× the floor",
-        spmv_sequential.as_secs_f64() * 1e3,
-        spmv_sequential.as_secs_f64() / floor
-    );
-
-    // Degree-based reordering: relabel particles by descending degree and time the same SpMV.
-    let mut degree = vec![0u32; n];
-    for &(from, to, _) in &edges {
-        degree[from as usize] += 1;
-        degree[to as usize] += 1;
-    }
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_by_key(|&i| (std::cmp::Reverse(degree[i as usize]), i));
-    let mut label = vec![0u32; n];
-    for (new, &old) in order.iter().enumerate() {
-        label[old as usize] = new as u32;
-    }
-    let relabelled: Vec<_> = edges.iter().map(|&(a, b, w)| (label[a as usize], label[b as usize], w)).collect();
-    let reordered = FocusOperator::from_edges(n, &relabelled, pagerank).unwrap().diffusion_matrix();
-    let (spmv_reordered, ()) = best_of(10, || reordered.spmv(&x, &mut y));
-    println!(
-        "SpMV after degree reordering: {:.2} ms ({:.2}× the original order)",
-        spmv_reordered.as_secs_f64() * 1e3,
-        spmv_reordered.as_secs_f64() / spmv.as_secs_f64()
-    );
-
+    let op = spmv_and_locality("R-MAT", n, &edges, bandwidth);
     let (pr_time, pr) = best_of(1, || op.solve(None));
     println!(
         "PageRank mode (α=0.15, ε=1e-6): {} iterations, {:.2} ms/iteration, {:.0} ms to solution",
@@ -318,6 +258,7 @@ fn main() {
         pr_time.as_secs_f64() * 1e3 / pr.iterations as f64,
         pr_time.as_secs_f64() * 1e3
     );
+    drop(op);
 
     let blocks: Vec<_> = [100, 1000, 10_000].iter().map(|&links| rmat(scale, links, 0xdead_beef)).collect();
     block_updates("R-MAT", n, &edges, &blocks);
@@ -333,4 +274,172 @@ fn main() {
             .collect()
     };
     block_updates("communities", n, &community, &[local(100), local(1000), local(10_000)]);
+}
+
+/// A real graph from an edge list (`cybergraph edges`: lines `src dst weight`, `#` comments):
+/// the same SpMV and locality figures, and blocks of its last 100, 1,000 and 10,000 edges, each
+/// applied alone to the rest (the links as one neuron's, as for R-MAT).
+fn real_graph(path: &str, bandwidth: f64) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let mut edges = Vec::new();
+    let mut n = 0usize;
+    for line in text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let id = |s: &str| s.parse::<u32>().unwrap_or_else(|e| panic!("{path}: {line:?}: {e}"));
+        let (from, to) = (id(fields[0]), id(fields[1]));
+        let weight =
+            fields.get(2).map_or(1.0, |w| w.parse::<f64>().unwrap_or_else(|e| panic!("{path}: {line:?}: {e}")));
+        n = n.max(from.max(to) as usize + 1);
+        edges.push((from, to, weight));
+    }
+    println!("{path}: {n} particles, {} edges", edges.len());
+    let op = spmv_and_locality(path, n, &edges, bandwidth);
+    drop(op);
+    let held_out = 10_000.min(edges.len() / 2);
+    let (base, recent) = edges.split_at(edges.len() - held_out);
+    let blocks: Vec<_> =
+        [100, 1000, 10_000].iter().map(|&k| recent[recent.len() - k.min(held_out)..].to_vec()).collect();
+    block_updates(path, n, base, &blocks);
+}
+
+/// The resident bytes per link, the pull SpMV of `Aᵀ` against the bandwidth floor, and the same
+/// SpMV in other particle orders (rounds alternating the orders, medians); returns the
+/// PageRank-mode operator.
+fn spmv_and_locality(label: &str, n: usize, edges: &[(u32, u32, f64)], bandwidth: f64) -> FocusOperator {
+    let pagerank = FocusParams::pagerank(0.15, 1e-6);
+    // What the engine keeps resident per link: the operator, and the link multigraph it is
+    // built from (here one neuron made every link).
+    let (graph, weights) = one_neuron(n, edges);
+    let (build, op) = best_of(1, || FocusOperator::from_link_graph(&graph, &weights, pagerank).unwrap());
+    let a_t = op.diffusion_matrix();
+    println!(
+        "{label}: operator build {:.0} ms ({} distinct edges, {} symmetric entries)",
+        build.as_secs_f64() * 1e3,
+        op.edge_count(),
+        op.symmetric_nnz()
+    );
+    let per_link = |bytes: usize| bytes as f64 / graph.link_count() as f64;
+    println!(
+        "{label}: resident graph: operator {:.1} + link graph {:.1} = {:.1} B per link ({} links, {} particles)",
+        per_link(op.memory_bytes()),
+        per_link(graph.memory_bytes()),
+        per_link(op.memory_bytes() + graph.memory_bytes()),
+        graph.link_count(),
+        n
+    );
+    // Minimal traffic: each entry's column (4 B) and value (8 B), the row offsets (8 B/row),
+    // x read once and y written once (8 B/row each).
+    let floor = (a_t.nnz() * 12 + n * 24) as f64 / bandwidth;
+    // The same rows with each entry's column replaced by a sequential one: the loop's cost when
+    // gathers into x never miss, which bounds what any relabelling could win.
+    let sequential = Csr {
+        offsets: a_t.offsets.clone(),
+        cols: (0..a_t.nnz() as u32).map(|k| k % n as u32).collect(),
+        vals: a_t.vals.clone(),
+    };
+    let layouts = [
+        ("today's order", a_t.clone()),
+        ("sequential columns (no gather misses)", sequential),
+        ("descending degree", relabelled(&a_t, &degree_order(&op))),
+        ("reverse Cuthill–McKee", relabelled(&a_t, &rcm_order(&op))),
+        // Rows moved, x left as it is: what the row order alone wins (loop exits a branch
+        // predictor learns when rows of one length follow each other) apart from x's locality.
+        ("rows by descending degree, columns as today", rows_moved(&a_t, &degree_order(&op))),
+    ];
+    let x: Vec<f64> = vec![1.0 / n as f64; n];
+    let mut y = vec![0.0; n];
+    const ROUNDS: usize = 9;
+    let mut times = vec![Vec::with_capacity(ROUNDS); layouts.len()];
+    for _ in 0..ROUNDS {
+        for (layout, (_, matrix)) in layouts.iter().enumerate() {
+            let (time, ()) = best_of(1, || matrix.spmv(&x, &mut y));
+            times[layout].push(time.as_secs_f64());
+        }
+    }
+    let median = |t: &mut Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let today = median(&mut times[0].clone());
+    for ((name, _), t) in layouts.iter().zip(&mut times) {
+        let time = median(t);
+        println!(
+            "{label}: SpMV (pull, Aᵀ), {name}: {:.2} ms median of {ROUNDS} alternated rounds = {:.2}× the bandwidth floor ({:.2} ms), {:.2}× today's order",
+            time * 1e3,
+            time / floor,
+            floor * 1e3,
+            time / today
+        );
+    }
+    op
+}
+
+/// `a_t` as a kernel that keeps particles in `order` would hold it: row `r` is row `order[r]`,
+/// each entry's column renamed to its new index but the entries left in their original order
+/// (ascending original index), so every row sums its terms in the same order as before and the
+/// bits do not change.
+fn relabelled(a_t: &Csr, order: &[u32]) -> Csr {
+    let mut label = vec![0u32; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        label[old as usize] = new as u32;
+    }
+    rows_in_order(a_t, order, |c| label[c as usize])
+}
+
+/// `a_t`'s rows in `order`, columns untouched.
+fn rows_moved(a_t: &Csr, order: &[u32]) -> Csr {
+    rows_in_order(a_t, order, |c| c)
+}
+
+/// Row `r` of the result is row `order[r]` of `a_t`, its columns renamed by `column`, its
+/// entries in their original order.
+fn rows_in_order(a_t: &Csr, order: &[u32], column: impl Fn(u32) -> u32) -> Csr {
+    let mut out = Csr { offsets: Vec::with_capacity(order.len() + 1), cols: Vec::new(), vals: Vec::new() };
+    out.offsets.push(0);
+    for &old in order {
+        let (cols, vals) = a_t.row(old as usize);
+        out.cols.extend(cols.iter().map(|&c| column(c)));
+        out.vals.extend_from_slice(vals);
+        out.offsets.push(out.cols.len());
+    }
+    out
+}
+
+/// Particles by descending number of neighbours (`W`'s row length), ties by index.
+fn degree_order(op: &FocusOperator) -> Vec<u32> {
+    let degree: Vec<usize> = (0..op.len() as u32).map(|i| op.neighbours(i).count()).collect();
+    let mut order: Vec<u32> = (0..op.len() as u32).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(degree[i as usize]), i));
+    order
+}
+
+/// Reverse Cuthill–McKee over `W`'s structure: breadth-first from a least-connected particle of
+/// each component, neighbours in ascending degree, the whole order reversed.
+fn rcm_order(op: &FocusOperator) -> Vec<u32> {
+    let n = op.len();
+    let degree: Vec<usize> = (0..n as u32).map(|i| op.neighbours(i).count()).collect();
+    let mut starts: Vec<u32> = (0..n as u32).collect();
+    starts.sort_by_key(|&i| (degree[i as usize], i));
+    let (mut seen, mut order) = (vec![false; n], Vec::with_capacity(n));
+    let mut neighbours = Vec::new();
+    for start in starts {
+        if std::mem::replace(&mut seen[start as usize], true) {
+            continue;
+        }
+        let mut head = order.len();
+        order.push(start);
+        while head < order.len() {
+            let at = order[head];
+            head += 1;
+            neighbours.clear();
+            neighbours.extend(op.neighbours(at).map(|(j, _)| j).filter(|&j| !seen[j as usize]));
+            neighbours.sort_by_key(|&j| (degree[j as usize], j));
+            for &j in &neighbours {
+                seen[j as usize] = true;
+                order.push(j);
+            }
+        }
+    }
+    order.reverse();
+    order
 }
