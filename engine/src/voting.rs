@@ -370,15 +370,16 @@ impl SprintLedger {
 /// integer, at most 9 bytes) and its distance (DAG-CBOR writes every float in 64 bits: 9 bytes).
 const BYTES_PER_HIT: usize = 18;
 
-/// Everything else a proof transaction holds (the envelope, the claim's fixed fields, the claim's
-/// signature), with room to spare; a test pins it with the largest such transaction.
+/// Everything else a proof transaction holds but its chain id (the envelope, the claim's fixed
+/// fields, the claim's signature), with room to spare; a test pins it with the widest such
+/// transaction.
 const PROOF_TX_OVERHEAD: usize = 1024;
 
-/// The most hits a Sprint proof may claim and still fit in one transaction of `max_tx_bytes`
-/// (spec/sprint.md §5: proofs are size-capped). A prover stops there: more hits than this could
-/// never reach the chain.
-pub fn max_proof_hits(max_tx_bytes: usize) -> usize {
-    max_tx_bytes.saturating_sub(PROOF_TX_OVERHEAD) / BYTES_PER_HIT
+/// The most hits a Sprint proof may claim and still fit in one transaction of `max_tx_bytes` on
+/// chain `chain_id` (spec/sprint.md §5: proofs are size-capped). A prover stops there: more hits
+/// than this could never reach the chain.
+pub fn max_proof_hits(max_tx_bytes: usize, chain_id: &str) -> usize {
+    max_tx_bytes.saturating_sub(PROOF_TX_OVERHEAD + chain_id.len()) / BYTES_PER_HIT
 }
 
 /// Integer powers proportional to `weights`, scaled to [`POWER_SCALE`] and rounded down (so
@@ -404,15 +405,16 @@ mod tests {
         Address([i; 32])
     }
 
-    /// The largest proof (every nonce and the lane at their widest encoding) fits at the cap
-    /// and a few hits more do not, at the default limit and at a small one.
+    /// The widest proof (every nonce and the lane at their widest encoding) fits at the cap, and
+    /// one kilobyte of hits more does not (the overhead allowed is not far above what it takes),
+    /// at the default limit and a small one, with a short and a long chain id.
     #[test]
     fn a_proof_at_the_hit_cap_fits_one_transaction() {
         use sprint::proof::{Claim, Lane};
 
         use crate::{NeuronKey, Transaction, TxLimits};
         let key = NeuronKey::from_secret([5; 32]);
-        let signed = |hits: usize| {
+        let signed = |hits: usize, chain_id: &str| {
             let claim = Claim {
                 sprint: [0xff; 32],
                 profile: "paper".into(),
@@ -424,13 +426,14 @@ mod tests {
             }
             .sign(key.signing_key());
             let step = SprintTx::Proof { claim: claim.claim.encode(), signature: claim.signature };
-            Transaction::sprint("a-chain-id-of-some-length", &key, u64::MAX, step).sign(&key)
+            Transaction::sprint(chain_id, &key, u64::MAX, step).sign(&key)
         };
-        for max_tx_bytes in [TxLimits::default().max_tx_bytes, 8 * 1024] {
+        let long_id = "a-long-chain-id-".repeat(20);
+        for (max_tx_bytes, chain_id) in [(TxLimits::default().max_tx_bytes, "it"), (8 * 1024, long_id.as_str())] {
             let limits = TxLimits { max_tx_bytes, ..TxLimits::default() };
-            let cap = max_proof_hits(max_tx_bytes);
-            signed(cap).verify("a-chain-id-of-some-length", &limits).unwrap();
-            let over = signed(cap + PROOF_TX_OVERHEAD / BYTES_PER_HIT + 1);
+            let cap = max_proof_hits(max_tx_bytes, chain_id);
+            signed(cap, chain_id).verify(chain_id, &limits).unwrap();
+            let over = signed(cap + PROOF_TX_OVERHEAD / BYTES_PER_HIT + 1, chain_id);
             assert!(over.bytes.len() > max_tx_bytes, "{} bytes", over.bytes.len());
         }
     }

@@ -8,13 +8,15 @@
 //! - a validator finds each submitted proof in the blocks, recomputes its own sample of the
 //!   nonces and votes (validate stage).
 //!
-//! Every decision reads the committed state (the Sprint ledger after the tip), so a restarted
-//! node picks up where the chain is: a step the ledger holds is not repeated. A share is written
-//! and synced before its commitment is submitted, so a validator that restarts between its
-//! commitment and its reveal still reveals (withholding would cost it the penalty of §6).
+//! Every decision reads the committed state (the Sprint ledger after the tip), and only while
+//! the tip is recent: a node catching up on old blocks takes no steps for them. A step the
+//! ledger holds is not repeated; one it does not hold yet is relayed again at every block of its
+//! stage (a peer that was down, or a block behind at a stage boundary, refused it). A share is
+//! written and synced before its commitment is submitted, so a validator that restarts between
+//! its commitment and its reveal still reveals (withholding would cost it the penalty of §6).
 
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     path::{Path, PathBuf},
     sync::{
         Arc, Condvar, Mutex,
@@ -36,12 +38,18 @@ use sprint::{
 
 use crate::{
     pool::{BackgroundJob, DevicePool, Priority, idle_workers},
+    producer::unix_millis,
     relay::Relay,
     sprint_job::SprintCounters,
+    wire::SignedTxBody,
 };
 
 /// How often the job looks at its stop flag while no block arrives.
 const STOP_POLL: Duration = Duration::from_millis(250);
+
+/// A tip older than this (by its header's time) means the node is catching up: steps taken for
+/// such heights would land in stages long closed.
+const CATCHING_UP: Duration = Duration::from_secs(30);
 
 /// The chain's tip height, moved by the node's block listener.
 #[derive(Default)]
@@ -74,14 +82,39 @@ impl Tip {
     }
 }
 
-/// A step this node has submitted in the current Sprint (so a step still in the mempool is not
-/// submitted twice while the ledger does not show it yet).
+/// A step this node takes in a Sprint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Step {
     Commit,
     Reveal,
     Proof,
     Verdict(Address),
+}
+
+impl Step {
+    /// Whether a block at a height of `stage` can carry it.
+    fn lands_in(self, stage: Stage) -> bool {
+        match self {
+            Step::Commit => stage == Stage::Commit,
+            Step::Reveal => stage == Stage::Reveal,
+            Step::Proof => matches!(stage, Stage::Generate | Stage::Submit),
+            Step::Verdict(_) => stage == Stage::Validate,
+        }
+    }
+
+    /// Whether `ledger` holds it, taken by `validator` (or, for a proof, by `prover`).
+    fn is_in(self, ledger: &SprintLedger, validator: Option<Address>, prover: Option<Address>) -> bool {
+        let share = || validator.and_then(|me| ledger.shares.iter().find(|s| s.validator == me));
+        match self {
+            Step::Commit => share().is_some(),
+            Step::Reveal => share().is_some_and(|s| s.share.is_some()),
+            Step::Proof => prover.is_some_and(|me| ledger.proof_of(&me).is_some()),
+            Step::Verdict(prover) => ledger
+                .proof_of(&prover)
+                .zip(validator)
+                .is_some_and(|(entry, me)| entry.valid.contains(&me) || entry.invalid.contains(&me)),
+        }
+    }
 }
 
 /// What this node does in each Sprint.
@@ -104,9 +137,10 @@ struct Participant {
     relay: Arc<Relay>,
     tip: Arc<Tip>,
     workers: rayon::ThreadPool,
-    /// The Sprint `submitted` belongs to, and its steps.
+    /// The Sprint `submitted` belongs to, and its steps, each with the body relayed for it (to
+    /// relay again until the ledger holds it; none without peers).
     sprint: u64,
-    submitted: HashSet<Step>,
+    submitted: HashMap<Step, Option<Arc<SignedTxBody>>>,
     /// A proof of the current Sprint whose submission failed, to submit again.
     proved: Option<Proof>,
     /// The last Sprint model built (proving and verifying one Sprint share it).
@@ -124,6 +158,9 @@ pub(crate) fn start(
     relay: Arc<Relay>,
 ) -> Result<BackgroundJob> {
     std::fs::create_dir_all(&duties.shares).with_context(|| format!("creating {}", duties.shares.display()))?;
+    if duties.prover.is_some() && max_proof_hits(node.tx_limits().max_tx_bytes, node.chain_id()) == 0 {
+        tracing::warn!("this chain's max_tx_bytes leaves no room for a Sprint proof: proving is off");
+    }
     let tip = Arc::new(Tip::default());
     let listener = Arc::clone(&tip);
     node.on_block(move |event| listener.raise(event.block.height));
@@ -145,7 +182,7 @@ pub(crate) fn start(
         tip,
         workers: idle_workers("sprint")?,
         sprint: 0,
-        submitted: HashSet::new(),
+        submitted: HashMap::new(),
         proved: None,
         model: None,
     };
@@ -157,7 +194,7 @@ pub(crate) fn start(
                 continue;
             }
             seen = Some(height);
-            if let Err(error) = participant.act(height, stop) {
+            if let Err(error) = participant.act(stop) {
                 tracing::warn!(height, %error, "Sprint step not taken; trying again at the next block");
             }
         }
@@ -165,12 +202,20 @@ pub(crate) fn start(
 }
 
 impl Participant {
-    /// Takes this node's steps for the block after `height`.
-    fn act(&mut self, height: u64, stop: &AtomicBool) -> Result<()> {
-        let Some(ledger) = self.node.query().with_state(|state| state.sprint().cloned()) else { return Ok(()) };
+    /// Takes this node's steps for the block after the tip, unless the node is catching up.
+    fn act(&mut self, stop: &AtomicBool) -> Result<()> {
+        let (tip_time, height, ledger) = self.node.query().with_state(|state| {
+            let (header, _) = state.tip();
+            (header.time, header.height, state.sprint().cloned())
+        });
+        let Some(ledger) = ledger else { return Ok(()) };
+        let age = Duration::from_millis(unix_millis().saturating_sub(tip_time));
+        if age > CATCHING_UP {
+            return Ok(());
+        }
         let (sprint, stage) = self.params.schedule.stage(height + 1);
         if sprint != self.sprint {
-            (self.sprint, self.submitted, self.proved) = (sprint, HashSet::new(), None);
+            (self.sprint, self.submitted, self.proved) = (sprint, HashMap::new(), None);
         }
         // A validator's duties while the ledger lists it (the set deciding the next height).
         let validator = self
@@ -181,6 +226,7 @@ impl Participant {
             .filter(|me| ledger.validators.binary_search_by_key(me, |v| v.address).is_ok());
         let my_share = validator.and_then(|me| ledger.shares.iter().find(|s| s.validator == me));
         let prover = self.duties.prover.as_ref().map(NeuronKey::address);
+        self.relay_again(&ledger, stage, validator, prover);
         match (stage, validator, prover) {
             (Stage::Commit, Some(_), _) if my_share.is_none() => {
                 let share = self.share(sprint)?;
@@ -197,19 +243,31 @@ impl Participant {
             // The seed is fixed: a validator builds the model its votes will need meanwhile.
             (Stage::Generate | Stage::Submit, Some(_), _) => {
                 if let Some(seed) = ledger.seed {
-                    self.model(seed, Some(stop));
+                    self.model(seed, stop);
                 }
                 Ok(())
             }
-            (Stage::Validate, Some(me), _) => self.vote(&ledger, me, height),
+            (Stage::Validate, Some(me), _) => self.vote(&ledger, me, height, stop),
             _ => Ok(()),
+        }
+    }
+
+    /// Relays again each step submitted in this Sprint that the ledger does not hold yet, while
+    /// a block of this stage can still carry it (a peer admits a transaction it already holds
+    /// once: the repeat changes nothing there).
+    fn relay_again(&self, ledger: &SprintLedger, stage: Stage, validator: Option<Address>, prover: Option<Address>) {
+        for (step, body) in &self.submitted {
+            if let Some(body) = body.as_ref().filter(|_| step.lands_in(stage) && !step.is_in(ledger, validator, prover))
+            {
+                self.relay.forward(Arc::clone(body));
+            }
         }
     }
 
     /// Signs `tx` with the step's key (the prover's for a proof, the validator's otherwise) and
     /// its next nonce, admits it here and relays it, once per Sprint.
     fn submit(&mut self, step: Step, tx: SprintTx) -> Result<()> {
-        if self.submitted.contains(&step) {
+        if self.submitted.contains_key(&step) {
             return Ok(());
         }
         let key = match step {
@@ -221,9 +279,9 @@ impl Participant {
         let signed = Transaction::sprint(self.node.chain_id(), key, nonce, tx).sign(key);
         let outgoing = self.relay.prepare(&signed);
         let receipt = self.node.submit(signed)?;
-        outgoing.into_iter().for_each(|body| self.relay.forward(body));
+        outgoing.iter().for_each(|body| self.relay.forward(Arc::clone(body)));
         tracing::info!(sprint = self.sprint, ?step, tx = %receipt.cid, "Sprint step submitted");
-        self.submitted.insert(step);
+        self.submitted.insert(step, outgoing);
         Ok(())
     }
 
@@ -260,28 +318,22 @@ impl Participant {
         Ok(share)
     }
 
-    /// The Sprint model of `seed` (kept for the Sprint). Built on idle cores at Sprint priority
-    /// while there is time (`stop` given), or at once when a vote waits for it.
-    fn model(&mut self, seed: Seed, stop: Option<&AtomicBool>) -> &Model {
+    /// Builds the Sprint model of `seed` unless it is the one kept (one Sprint's proving and
+    /// votes share it), on idle cores at Sprint priority.
+    fn model(&mut self, seed: Seed, stop: &AtomicBool) {
         if self.model.as_ref().is_none_or(|model| *model.sprint() != seed) {
             let profile = self.params.profile().expect("the genesis checked the profile");
-            self.model = Some(match stop {
-                Some(stop) => {
-                    let pause = || {
-                        self.pool.wait_turn(Priority::Sprint, || stop.load(Ordering::Acquire));
-                    };
-                    self.workers.install(|| Model::generate(profile, seed, &pause))
-                }
-                None => Model::generate(profile, seed, &|| {}),
-            });
+            let pause = || {
+                self.pool.wait_turn(Priority::Sprint, || stop.load(Ordering::Acquire));
+            };
+            self.model = Some(self.workers.install(|| Model::generate(profile, seed, &pause)));
         }
-        self.model.as_ref().expect("built above")
     }
 
     /// Submits this Sprint's proof, proving first unless a proof is waiting from a submission
     /// that failed (it is kept and tried again at the next block, not proven again).
     fn prove_and_submit(&mut self, seed: Seed, stop: &AtomicBool) -> Result<()> {
-        if self.submitted.contains(&Step::Proof) {
+        if self.submitted.contains_key(&Step::Proof) {
             return Ok(());
         }
         let proof = match self.proved.take() {
@@ -293,7 +345,7 @@ impl Participant {
         };
         if proof.claim.nonces.is_empty() {
             // Nothing to claim: the proof would only spend a transaction.
-            self.submitted.insert(Step::Proof);
+            self.submitted.insert(Step::Proof, None);
             return Ok(());
         }
         let step = SprintTx::Proof { claim: proof.claim.encode(), signature: proof.signature };
@@ -309,8 +361,8 @@ impl Participant {
     fn prove(&mut self, seed: Seed, stop: &AtomicBool) -> Result<Option<Proof>> {
         let schedule = self.params.schedule;
         let generating = |tip: &Tip| schedule.stage(tip.get() + 1).1 == Stage::Generate;
-        let cap = max_proof_hits(self.node.tx_limits().max_tx_bytes);
-        self.model(seed, Some(stop));
+        let cap = max_proof_hits(self.node.tx_limits().max_tx_bytes, self.node.chain_id());
+        self.model(seed, stop);
         let (model, tip, pool, counters) =
             (self.model.as_ref().expect("built above"), &self.tip, &self.pool, &self.counters);
         let stopping = || stop.load(Ordering::Acquire);
@@ -341,12 +393,12 @@ impl Participant {
 
     /// Votes on every proof of the Sprint this validator has not voted on: its own sample of the
     /// nonces, seeded by the deadline header and its key, recomputed against the claim.
-    fn vote(&mut self, ledger: &SprintLedger, me: Address, height: u64) -> Result<()> {
+    fn vote(&mut self, ledger: &SprintLedger, me: Address, height: u64, stop: &AtomicBool) -> Result<()> {
         let unvoted: Vec<_> = ledger
             .proofs
             .iter()
             .filter(|p| !p.valid.contains(&me) && !p.invalid.contains(&me))
-            .filter(|p| !self.submitted.contains(&Step::Verdict(p.prover)))
+            .filter(|p| !self.submitted.contains_key(&Step::Verdict(p.prover)))
             .collect();
         if unvoted.is_empty() {
             return Ok(());
@@ -367,8 +419,14 @@ impl Participant {
             }
         }
         for (prover, proof) in proofs {
+            if stop.load(Ordering::Acquire) {
+                return Ok(());
+            }
             let sample = self.params.sample_of(&proof, &deadline_header, &me);
-            let failures = proof.failures(self.model(seed, None), &sample);
+            self.model(seed, stop);
+            let model = self.model.as_ref().expect("built above");
+            // On the idle workers: votes are Sprint work, below queries and the focus.
+            let failures = self.workers.install(|| proof.failures(model, &sample));
             let valid = failures < self.params.fraud_failures();
             tracing::info!(sprint, %prover, failures, sample = sample.len(), valid, "Sprint proof checked");
             self.submit(Step::Verdict(prover), SprintTx::Verdict { sprint, prover, valid })?;

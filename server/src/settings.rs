@@ -87,7 +87,7 @@ pub(crate) struct ConsensusSettings {
     pub(crate) key: Option<PathBuf>,
     /// The consensus network address to listen on.
     pub(crate) p2p_listen: String,
-    /// The other validators' consensus addresses.
+    /// The validators' (and other nodes') consensus addresses.
     pub(crate) peers: Vec<String>,
 }
 
@@ -129,6 +129,14 @@ impl ServeSettings {
         anyhow::ensure!(
             validate || follow || (peers.is_empty() && p2p_listen.is_none()),
             "consensus peers and a p2p address are for a node that validates (--validator) or follows (--follow)"
+        );
+        let tx_peers = match flags.tx_peers.is_empty() {
+            true => config.tx_peers.unwrap_or_default(),
+            false => flags.tx_peers,
+        };
+        anyhow::ensure!(
+            !follow || !tx_peers.is_empty(),
+            "a follower never proposes: it needs --tx-peers (the validators' APIs) to pass its clients' transactions on"
         );
         let consensus = match validate || follow {
             false => None,
@@ -186,10 +194,7 @@ impl ServeSettings {
             },
             consensus,
             model_file: model_file.or(config.model_file),
-            tx_peers: match flags.tx_peers.is_empty() {
-                true => config.tx_peers.unwrap_or_default(),
-                false => flags.tx_peers,
-            },
+            tx_peers,
         })
     }
 }
@@ -198,4 +203,60 @@ impl ServeSettings {
 pub(crate) fn default_data_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map_or_else(|| PathBuf::from(".cybergraph"), |home| PathBuf::from(home).join(".cybergraph"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(flags: ServeFlags) -> Result<ServeSettings> {
+        ServeSettings::resolve(
+            ServeFlags { data: Some("/tmp/cybergraph-settings".into()), ..flags },
+            ConfigFile::default(),
+        )
+    }
+
+    #[test]
+    fn a_node_validates_follows_or_produces_alone_and_its_peers_need_a_role() {
+        let peers = vec!["127.0.0.1:26657".to_owned()];
+        let apis = vec!["http://127.0.0.1:8081".to_owned()];
+        let alone = resolve(ServeFlags::default()).unwrap();
+        assert!(alone.consensus.is_none());
+        let error = resolve(ServeFlags { peers: peers.clone(), ..ServeFlags::default() }).unwrap_err();
+        assert!(error.to_string().contains("validates (--validator) or follows (--follow)"), "{error}");
+
+        let key = PathBuf::from("validator.key");
+        let validator = ServeFlags {
+            validator: true,
+            validator_key: Some(key.clone()),
+            peers: peers.clone(),
+            ..ServeFlags::default()
+        };
+        let consensus = resolve(validator).unwrap().consensus.unwrap();
+        assert_eq!((consensus.key, consensus.peers.len()), (Some(key.clone()), 1));
+        let keyless = resolve(ServeFlags { validator: true, ..ServeFlags::default() }).unwrap_err();
+        assert!(keyless.to_string().contains("needs its key"), "{keyless}");
+
+        let follower = ServeFlags { follow: true, peers: peers.clone(), tx_peers: apis, ..ServeFlags::default() };
+        assert_eq!(resolve(follower).unwrap().consensus.unwrap().key, None);
+        let mute = resolve(ServeFlags { follow: true, peers, ..ServeFlags::default() }).unwrap_err();
+        assert!(mute.to_string().contains("needs --tx-peers"), "{mute}");
+        let both = ServeFlags { follow: true, validator: true, validator_key: Some(key), ..ServeFlags::default() };
+        assert!(resolve(both).unwrap_err().to_string().contains("validates or follows, not both"));
+    }
+
+    #[test]
+    fn a_validator_proves_with_its_own_key_unless_told_otherwise() {
+        let key = PathBuf::from("validator.key");
+        let sprint = Some("tiny".to_owned());
+        let validator = ServeFlags {
+            validator: true,
+            validator_key: Some(key.clone()),
+            sprint_profile: sprint.clone(),
+            ..ServeFlags::default()
+        };
+        assert_eq!(resolve(validator).unwrap().sprint.unwrap().key, key);
+        let alone = resolve(ServeFlags { sprint_profile: sprint, ..ServeFlags::default() }).unwrap();
+        assert_eq!(alone.sprint.unwrap().key, PathBuf::from("/tmp/cybergraph-settings/dev-neuron.key"));
+    }
 }

@@ -19,7 +19,7 @@ use crate::{
 
 /// Where a serving node's blocks come from.
 enum BlockSource {
-    /// The genesis validators decide them (`--validator`).
+    /// Consensus decides them: this node votes (`--validator`) or follows (`--follow`).
     Consensus(consensus::Background),
     /// This node produces them every interval.
     Alone(Producer),
@@ -50,6 +50,9 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
             tracing::error!(file = %file.display(), %error, "model not adopted; `related` answers on the exact path");
         }
     }
+    // Sprint's settings (profile, keys) are checked before this node joins consensus.
+    let relay = Arc::new(crate::relay::Relay::start(&settings.tx_peers).context("starting the transaction relay")?);
+    let sprint = start_sprint(&settings, &data, &node, &pool, &counters, &relay)?;
     // Blocks come from consensus with the other validators, or from this node alone.
     let blocks_from = match &settings.consensus {
         Some(taking_part) => {
@@ -81,8 +84,6 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         }
     };
     let compiler = crate::compile_job::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;
-    let relay = Arc::new(crate::relay::Relay::start(&settings.tx_peers).context("starting the transaction relay")?);
-    let sprint = start_sprint(&settings, &data, &node, &pool, &counters, &relay)?;
     let metrics = Arc::new(Metrics::new(Arc::clone(&pool), counters));
     let http = crate::http::HttpSettings {
         listen: settings.listen,
