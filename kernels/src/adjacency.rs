@@ -322,12 +322,21 @@ impl Adjacency {
             }
             lens.push((entries.len() - first) as u32);
         }
-        Adjacency { rows: SlackRows::packed(lens, entries), classes, kinds, weighting }
+        let mut rows = SlackRows::packed(lens, entries);
+        rows.place_by_length();
+        Adjacency { rows, classes, kinds, weighting }
     }
 
     /// Number of rows (particles).
     pub(crate) fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// The order passes over every row visit them in: all rows, each [`crate::rows::WINDOW`] of ids
+    /// together (position `p` holds a row of ids `p / WINDOW · WINDOW ..`), in storage order.
+    /// A row's result never depends on when it is visited, so neither do the bits.
+    pub(crate) fn visit_order(&self) -> &[u32] {
+        self.rows.placement().expect("an adjacency places its rows when built")
     }
 
     /// Row `i`: the particles linked with `i` in either direction, ascending.

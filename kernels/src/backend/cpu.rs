@@ -12,6 +12,7 @@ use crate::{
     csr::Csr,
     dense,
     reduce::{l1_distance, tree_sum, tree_sum_by},
+    rows::WINDOW,
 };
 
 /// The CPU (the current rayon pool).
@@ -95,6 +96,11 @@ impl Backend for Cpu {
     }
 }
 
+/// The rows of window `window` in visiting order, each with its place in the window.
+fn window_rows(rows: &[u32], window: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    rows.iter().map(move |&i| (i as usize, i as usize - window * WINDOW))
+}
+
 /// The fused step of [`FocusOperator::apply`], in its documented order.
 fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], teleport: &[f64], out: &mut [f64]) {
     let p = &op.params;
@@ -111,49 +117,72 @@ fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], telepor
     // Diffusion pulls over Aᵀ (a row's entries without an in-link add +0.0); springs and the
     // first heat step pull over W, whose rows are the same adjacency rows, so one pass reads
     // each row once for all three (each sum still folds its row left to right from 0.0). The
-    // pass also starts the heat sum and divides the walk by degree for the next step.
-    let (prior, by_out) = (&op.prior, &ws.by_out);
+    // pass also starts the heat sum and divides the walk by degree for the next step. Passes
+    // over rows take each window of rows as one task and visit its rows in the adjacency's
+    // storage order ([`Adjacency::visit_order`]); `at` is a row's place in its window.
+    let (prior, by_out, order) = (&op.prior, &ws.by_out, adjacency.visit_order());
     if with_springs || with_heat {
         let (by_screen, by_degree) = (&ws.by_screen, &ws.by_degree);
         let heat_1 = heat.get(1).copied();
-        (&mut ws.diffusion, &mut ws.springs, &mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next)
+        (
+            ws.diffusion.par_chunks_mut(WINDOW),
+            ws.springs.par_chunks_mut(WINDOW),
+            ws.heat_walk.par_chunks_mut(WINDOW),
+            ws.heat_sum.par_chunks_mut(WINDOW),
+            ws.by_degree_next.par_chunks_mut(WINDOW),
+            order.par_chunks(WINDOW),
+        )
             .into_par_iter()
             .enumerate()
-            .for_each(|(i, (y, s, walk, sum, next_by_degree))| {
-                let (mut pulled, mut springs, mut step) = (0.0, 0.0, 0.0);
-                for e in adjacency.row(i) {
-                    let (kind, c) = (e.kind as usize, e.col as usize);
-                    pulled += a_in[kind] * by_out[c];
-                    springs += w[kind] * by_screen[c];
-                    step += w[kind] * by_degree[c];
+            .for_each(|(window, (y, s, walk, sum, next_by_degree, rows))| {
+                for (i, at) in window_rows(rows, window) {
+                    let (mut pulled, mut springs, mut step) = (0.0, 0.0, 0.0);
+                    for e in adjacency.row(i) {
+                        let (kind, c) = (e.kind as usize, e.col as usize);
+                        pulled += a_in[kind] * by_out[c];
+                        springs += w[kind] * by_screen[c];
+                        step += w[kind] * by_degree[c];
+                    }
+                    y[at] = pulled + prior[i] * dangling;
+                    s[at] = mu * by_screen[i] + springs;
+                    walk[at] = if d[i] > 0.0 { step } else { phi[i] };
+                    sum[at] = match heat_1 {
+                        Some(h1) => heat[0] * phi[i] + h1 * walk[at],
+                        None => heat[0] * phi[i],
+                    };
+                    next_by_degree[at] = if d[i] > 0.0 { walk[at] / d[i] } else { 0.0 };
                 }
-                *y = pulled + prior[i] * dangling;
-                *s = mu * by_screen[i] + springs;
-                *walk = if d[i] > 0.0 { step } else { phi[i] };
-                *sum = match heat_1 {
-                    Some(h1) => heat[0] * phi[i] + h1 * *walk,
-                    None => heat[0] * phi[i],
-                };
-                *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };
             });
         std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
     } else {
-        ws.diffusion.par_iter_mut().enumerate().for_each(|(i, y)| {
-            *y = adjacency.row_dot(i, a_in, by_out) + prior[i] * dangling;
-        });
+        (ws.diffusion.par_chunks_mut(WINDOW), order.par_chunks(WINDOW)).into_par_iter().enumerate().for_each(
+            |(window, (y, rows))| {
+                for (i, at) in window_rows(rows, window) {
+                    y[at] = adjacency.row_dot(i, a_in, by_out) + prior[i] * dangling;
+                }
+            },
+        );
     }
     if with_heat {
         for &weight in heat.iter().skip(2) {
             let by_degree = &ws.by_degree;
-            (&mut ws.heat_walk, &mut ws.heat_sum, &mut ws.by_degree_next).into_par_iter().enumerate().for_each(
-                |(i, (walk, sum, next_by_degree))| {
-                    if d[i] > 0.0 {
-                        *walk = adjacency.row_dot(i, w, by_degree);
+            (
+                ws.heat_walk.par_chunks_mut(WINDOW),
+                ws.heat_sum.par_chunks_mut(WINDOW),
+                ws.by_degree_next.par_chunks_mut(WINDOW),
+                order.par_chunks(WINDOW),
+            )
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(window, (walk, sum, next_by_degree, rows))| {
+                    for (i, at) in window_rows(rows, window) {
+                        if d[i] > 0.0 {
+                            walk[at] = adjacency.row_dot(i, w, by_degree);
+                        }
+                        sum[at] += weight * walk[at];
+                        next_by_degree[at] = if d[i] > 0.0 { walk[at] / d[i] } else { 0.0 };
                     }
-                    *sum += weight * *walk;
-                    *next_by_degree = if d[i] > 0.0 { *walk / d[i] } else { 0.0 };
-                },
-            );
+                });
             std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
         }
     }
