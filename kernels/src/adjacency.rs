@@ -332,9 +332,10 @@ impl Adjacency {
         self.rows.len()
     }
 
-    /// The order passes over every row visit them in: all rows, each [`crate::rows::WINDOW`] of ids
-    /// together (position `p` holds a row of ids `p / WINDOW · WINDOW ..`), in storage order.
-    /// A row's result never depends on when it is visited, so neither do the bits.
+    /// The order the focus step visits rows in: all rows, each [`crate::rows::WINDOW`] of ids
+    /// together (position `p` holds a row of ids `p / WINDOW · WINDOW ..`), in the order the
+    /// build stored them. A row's result never depends on when it is visited, so neither do the
+    /// bits.
     pub(crate) fn visit_order(&self) -> &[u32] {
         self.rows.placement().expect("an adjacency places its rows when built")
     }

@@ -121,6 +121,7 @@ fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], telepor
     // over rows take each window of rows as one task and visit its rows in the adjacency's
     // storage order ([`Adjacency::visit_order`]); `at` is a row's place in its window.
     let (prior, by_out, order) = (&op.prior, &ws.by_out, adjacency.visit_order());
+    assert_eq!(order.len(), ws.diffusion.len(), "scratch for another graph's size");
     if with_springs || with_heat {
         let (by_screen, by_degree) = (&ws.by_screen, &ws.by_degree);
         let heat_1 = heat.get(1).copied();
