@@ -47,6 +47,7 @@ pub use block::{BlockHeader, ProposedBlock};
 pub use error::{EngineError, ErrorCode, Result};
 pub use focus::{Focus, FocusSummary};
 pub use genesis::{ChainParams, Genesis, GenesisValidator};
+pub use mempool::Origin;
 pub use neuron::{Address, NeuronKey};
 pub use node::{Node, Proposal};
 pub use particle::Particle;

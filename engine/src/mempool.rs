@@ -15,6 +15,19 @@ use crate::{
     tx::VerifiedTx,
 };
 
+/// Where a submitted transaction comes from: what admission may refuse up front.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A client: a Sprint step the next height would make a no-op is refused, so the client
+    /// learns now rather than spending a nonce on nothing.
+    Client,
+    /// Another node that admitted it (a relay), or this node's own durable mempool at start-up:
+    /// such a step is admitted all the same. It stays a valid transaction (a block that carries
+    /// it spends its nonce and changes nothing), and refusing it here would leave every later
+    /// transaction of its signer waiting on a nonce this node never sees.
+    Peer,
+}
+
 /// What a neuron has waiting.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
@@ -65,8 +78,10 @@ impl Mempool {
     }
 
     /// The stateful admission rules: the next nonce, and the neuron's waiting links plus this
-    /// transaction's within one block's quota (so everything admitted fits the next block).
-    pub(crate) fn check(&self, state: &ChainState, tx: &VerifiedTx) -> Result<()> {
+    /// transaction's within one block's quota (so everything admitted fits the next block); a
+    /// Sprint step on a chain that runs Sprint, and, from `Origin::Client`, one the next height
+    /// would not make a no-op.
+    pub(crate) fn check(&self, state: &ChainState, tx: &VerifiedTx, origin: Origin) -> Result<()> {
         let expected = self.next_nonce(state, &tx.neuron);
         if tx.nonce != expected {
             return Err(EngineError::Nonce { neuron: tx.neuron, expected, got: tx.nonce });
@@ -82,7 +97,7 @@ impl Mempool {
             });
         }
         match &tx.sprint {
-            Some(step) => state.check_sprint(&tx.neuron, step),
+            Some(step) => state.check_sprint(&tx.neuron, step, origin == Origin::Client),
             None => Ok(()),
         }
     }

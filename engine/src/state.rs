@@ -156,12 +156,16 @@ impl ChainState {
         }
     }
 
-    /// Refuses a Sprint step that the next height's rules would make a no-op, as far as the
-    /// committed state tells (transactions still waiting in a mempool are not counted).
-    pub fn check_sprint(&self, signer: &Address, step: &SprintTx) -> Result<()> {
+    /// Refuses a Sprint step on a chain that runs no Sprint, and, with `refuse_no_ops`, one that
+    /// the next height's rules would make a no-op, as far as the committed state tells
+    /// (transactions still waiting in a mempool are not counted).
+    pub fn check_sprint(&self, signer: &Address, step: &SprintTx, refuse_no_ops: bool) -> Result<()> {
         let (Some(params), Some(ledger)) = (&self.genesis.sprint, &self.sprint) else {
             return Err(EngineError::SprintRefused("this chain runs no Sprint".into()));
         };
+        if !refuse_no_ops {
+            return Ok(());
+        }
         let mut ledger = ledger.clone();
         ledger.apply(params, self.tip.height + 1, signer, step).map_err(EngineError::SprintRefused)
     }

@@ -10,13 +10,14 @@
 //!
 //! Every decision reads the committed state (the Sprint ledger after the tip), and only while
 //! the tip is recent: a node catching up on old blocks takes no steps for them. A step the
-//! ledger holds is not repeated; one it does not hold yet is relayed again at every block of its
-//! stage (a peer that was down, or a block behind at a stage boundary, refused it). A share is
+//! ledger holds is not repeated. Each step's transaction is relayed again at every block until
+//! it is committed (a peer that was down missed it; peers admit a relayed step even when it has
+//! become a no-op, so the signer's next nonces never wait on it). A share is
 //! written and synced before its commitment is submitted, so a validator that restarts between
 //! its commitment and its reveal still reveals (withholding would cost it the penalty of §6).
 
 use std::{
-    collections::HashMap,
+    collections::HashSet,
     path::{Path, PathBuf},
     sync::{
         Arc, Condvar, Mutex,
@@ -27,9 +28,10 @@ use std::{
 
 use anyhow::{Context, Result};
 use engine::{
-    Address, NeuronKey, Node, SprintLedger, SprintParams, SprintTx, Transaction, particle::dag_cbor_cid,
+    Address, NeuronKey, Node, SprintLedger, SprintParams, SprintTx, Transaction, TxStatus, particle::dag_cbor_cid,
     voting::max_proof_hits,
 };
+use ipld_core::cid::Cid;
 use sprint::{
     Model, Seed,
     proof::{Lane, Proof, prove, random_seed, round_nonces},
@@ -91,32 +93,6 @@ enum Step {
     Verdict(Address),
 }
 
-impl Step {
-    /// Whether a block at a height of `stage` can carry it.
-    fn lands_in(self, stage: Stage) -> bool {
-        match self {
-            Step::Commit => stage == Stage::Commit,
-            Step::Reveal => stage == Stage::Reveal,
-            Step::Proof => matches!(stage, Stage::Generate | Stage::Submit),
-            Step::Verdict(_) => stage == Stage::Validate,
-        }
-    }
-
-    /// Whether `ledger` holds it, taken by `validator` (or, for a proof, by `prover`).
-    fn is_in(self, ledger: &SprintLedger, validator: Option<Address>, prover: Option<Address>) -> bool {
-        let share = || validator.and_then(|me| ledger.shares.iter().find(|s| s.validator == me));
-        match self {
-            Step::Commit => share().is_some(),
-            Step::Reveal => share().is_some_and(|s| s.share.is_some()),
-            Step::Proof => prover.is_some_and(|me| ledger.proof_of(&me).is_some()),
-            Step::Verdict(prover) => ledger
-                .proof_of(&prover)
-                .zip(validator)
-                .is_some_and(|(entry, me)| entry.valid.contains(&me) || entry.invalid.contains(&me)),
-        }
-    }
-}
-
 /// What this node does in each Sprint.
 pub(crate) struct Duties {
     /// The validator key that commits, reveals and votes while the ledger lists it.
@@ -137,10 +113,11 @@ struct Participant {
     relay: Arc<Relay>,
     tip: Arc<Tip>,
     workers: rayon::ThreadPool,
-    /// The Sprint `submitted` belongs to, and its steps, each with the body relayed for it (to
-    /// relay again until the ledger holds it; none without peers).
+    /// The Sprint `submitted` belongs to, and its steps.
     sprint: u64,
-    submitted: HashMap<Step, Option<Arc<SignedTxBody>>>,
+    submitted: HashSet<Step>,
+    /// Steps' transactions relayed and not yet committed (of any Sprint), to relay again.
+    uncommitted: Vec<(Cid, Arc<SignedTxBody>)>,
     /// A proof of the current Sprint whose submission failed, to submit again.
     proved: Option<Proof>,
     /// The last Sprint model built (proving and verifying one Sprint share it).
@@ -182,7 +159,8 @@ pub(crate) fn start(
         tip,
         workers: idle_workers("sprint")?,
         sprint: 0,
-        submitted: HashMap::new(),
+        submitted: HashSet::new(),
+        uncommitted: Vec::new(),
         proved: None,
         model: None,
     };
@@ -215,7 +193,7 @@ impl Participant {
         }
         let (sprint, stage) = self.params.schedule.stage(height + 1);
         if sprint != self.sprint {
-            (self.sprint, self.submitted, self.proved) = (sprint, HashMap::new(), None);
+            (self.sprint, self.submitted, self.proved) = (sprint, HashSet::new(), None);
         }
         // A validator's duties while the ledger lists it (the set deciding the next height).
         let validator = self
@@ -226,7 +204,7 @@ impl Participant {
             .filter(|me| ledger.validators.binary_search_by_key(me, |v| v.address).is_ok());
         let my_share = validator.and_then(|me| ledger.shares.iter().find(|s| s.validator == me));
         let prover = self.duties.prover.as_ref().map(NeuronKey::address);
-        self.relay_again(&ledger, stage, validator, prover);
+        self.relay_again();
         match (stage, validator, prover) {
             (Stage::Commit, Some(_), _) if my_share.is_none() => {
                 let share = self.share(sprint)?;
@@ -252,22 +230,20 @@ impl Participant {
         }
     }
 
-    /// Relays again each step submitted in this Sprint that the ledger does not hold yet, while
-    /// a block of this stage can still carry it (a peer admits a transaction it already holds
-    /// once: the repeat changes nothing there).
-    fn relay_again(&self, ledger: &SprintLedger, stage: Stage, validator: Option<Address>, prover: Option<Address>) {
-        for (step, body) in &self.submitted {
-            if let Some(body) = body.as_ref().filter(|_| step.lands_in(stage) && !step.is_in(ledger, validator, prover))
-            {
-                self.relay.forward(Arc::clone(body));
-            }
+    /// Relays again every step's transaction not committed yet (a peer that holds it already
+    /// refuses the repeat, which changes nothing there).
+    fn relay_again(&mut self) {
+        let query = self.node.query();
+        self.uncommitted.retain(|(cid, _)| !matches!(query.tx_status(cid), Ok(TxStatus::Committed { .. })));
+        for (_, body) in &self.uncommitted {
+            self.relay.forward(Arc::clone(body));
         }
     }
 
     /// Signs `tx` with the step's key (the prover's for a proof, the validator's otherwise) and
     /// its next nonce, admits it here and relays it, once per Sprint.
     fn submit(&mut self, step: Step, tx: SprintTx) -> Result<()> {
-        if self.submitted.contains_key(&step) {
+        if self.submitted.contains(&step) {
             return Ok(());
         }
         let key = match step {
@@ -279,9 +255,12 @@ impl Participant {
         let signed = Transaction::sprint(self.node.chain_id(), key, nonce, tx).sign(key);
         let outgoing = self.relay.prepare(&signed);
         let receipt = self.node.submit(signed)?;
-        outgoing.iter().for_each(|body| self.relay.forward(Arc::clone(body)));
+        if let Some(body) = outgoing {
+            self.relay.forward(Arc::clone(&body));
+            self.uncommitted.push((receipt.cid, body));
+        }
         tracing::info!(sprint = self.sprint, ?step, tx = %receipt.cid, "Sprint step submitted");
-        self.submitted.insert(step, outgoing);
+        self.submitted.insert(step);
         Ok(())
     }
 
@@ -333,7 +312,7 @@ impl Participant {
     /// Submits this Sprint's proof, proving first unless a proof is waiting from a submission
     /// that failed (it is kept and tried again at the next block, not proven again).
     fn prove_and_submit(&mut self, seed: Seed, stop: &AtomicBool) -> Result<()> {
-        if self.submitted.contains_key(&Step::Proof) {
+        if self.submitted.contains(&Step::Proof) {
             return Ok(());
         }
         let proof = match self.proved.take() {
@@ -345,7 +324,7 @@ impl Participant {
         };
         if proof.claim.nonces.is_empty() {
             // Nothing to claim: the proof would only spend a transaction.
-            self.submitted.insert(Step::Proof, None);
+            self.submitted.insert(Step::Proof);
             return Ok(());
         }
         let step = SprintTx::Proof { claim: proof.claim.encode(), signature: proof.signature };
@@ -398,7 +377,7 @@ impl Participant {
             .proofs
             .iter()
             .filter(|p| !p.valid.contains(&me) && !p.invalid.contains(&me))
-            .filter(|p| !self.submitted.contains_key(&Step::Verdict(p.prover)))
+            .filter(|p| !self.submitted.contains(&Step::Verdict(p.prover)))
             .collect();
         if unvoted.is_empty() {
             return Ok(());

@@ -14,7 +14,7 @@ use actix_web::{
     middleware::{Next, from_fn},
     web,
 };
-use engine::{Address, EngineError, ErrorCode, Node, Particle};
+use engine::{Address, EngineError, ErrorCode, Node, Origin, Particle};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -66,11 +66,12 @@ async fn submit(
         Err(e) => return engine_error(&EngineError::Malformed(e)),
     };
     let node = node.into_inner();
-    let outgoing = match request.headers().contains_key(RELAYED) {
-        true => None,
-        false => relay.prepare(&signed),
+    // A peer's relay is admitted as a peer's (`Origin::Peer`) and not forwarded again.
+    let (origin, outgoing) = match request.headers().contains_key(RELAYED) {
+        true => (Origin::Peer, None),
+        false => (Origin::Client, relay.prepare(&signed)),
     };
-    match blocking(move || node.submit(signed)).await {
+    match blocking(move || node.submit_from(signed, origin)).await {
         Ok(receipt) => {
             outgoing.into_iter().for_each(|body| relay.forward(body));
             HttpResponse::Ok().json(receipt)

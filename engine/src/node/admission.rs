@@ -9,6 +9,7 @@ use std::{
 
 use crate::{
     error::{EngineError, Result},
+    mempool::Origin,
     shared::{Inner, Shared},
     tx::{SignedTx, VerifiedTx},
     views::Receipt,
@@ -21,7 +22,7 @@ type Reply = mpsc::Sender<Result<Receipt>>;
 
 /// The admission thread and its queue.
 pub(super) struct Admission {
-    queue: Option<mpsc::Sender<(VerifiedTx, Reply)>>,
+    queue: Option<mpsc::Sender<(VerifiedTx, Origin, Reply)>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -35,12 +36,12 @@ impl Admission {
     }
 
     /// Queues a verified transaction and waits for its answer.
-    pub(super) fn admit(&self, tx: VerifiedTx) -> Result<Receipt> {
+    pub(super) fn admit(&self, tx: VerifiedTx, origin: Origin) -> Result<Receipt> {
         let (reply, answer) = mpsc::channel();
         self.queue
             .as_ref()
             .ok_or(EngineError::ShuttingDown)?
-            .send((tx, reply))
+            .send((tx, origin, reply))
             .map_err(|_| EngineError::ShuttingDown)?;
         answer.recv().map_err(|_| EngineError::ShuttingDown)?
     }
@@ -57,7 +58,7 @@ impl Drop for Admission {
 }
 
 /// Holding the lock across the write keeps the in-memory mempool identical to the durable one.
-fn run(shared: &Shared, queue: &mpsc::Receiver<(VerifiedTx, Reply)>) {
+fn run(shared: &Shared, queue: &mpsc::Receiver<(VerifiedTx, Origin, Reply)>) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP_COMMIT {
@@ -70,8 +71,8 @@ fn run(shared: &Shared, queue: &mpsc::Receiver<(VerifiedTx, Reply)>) {
         let Inner { state, mempool, .. } = &mut *inner;
         let mut admitted = Vec::new();
         let mut answers = Vec::with_capacity(group.len());
-        for (tx, reply) in group {
-            let answer = mempool.check(state, &tx).map(|()| {
+        for (tx, origin, reply) in group {
+            let answer = mempool.check(state, &tx, origin).map(|()| {
                 let receipt = Receipt { cid: tx.cid, duplicates: mempool.duplicates(state, &tx) };
                 let seq = mempool.next_seq();
                 let tx = Arc::new(tx);

@@ -19,6 +19,7 @@ use crate::{
     focus::Focus,
     genesis::{ChainParams, Genesis, GenesisValidator},
     ids::{Height, LinkIdx},
+    mempool::Origin,
     model::AdoptedModel,
     particle::Particle,
     query::Query,
@@ -153,10 +154,16 @@ impl Node {
         self.shared.limits
     }
 
-    /// Admits a signed transaction. Returns once it is in the synced write-ahead log; any
-    /// error leaves the store unchanged. Blocks the calling thread.
+    /// Admits a signed transaction from a client. Returns once it is in the synced write-ahead
+    /// log; any error leaves the store unchanged. Blocks the calling thread.
     pub fn submit(&self, signed: SignedTx) -> Result<Receipt> {
-        self.admission.admit(signed.verify(&self.shared.chain_id, &self.shared.limits)?)
+        self.submit_from(signed, Origin::Client)
+    }
+
+    /// [`Node::submit`] for a transaction from `origin` (see [`Origin`]: another node's relay
+    /// is admitted even when the next height would make its Sprint step a no-op).
+    pub fn submit_from(&self, signed: SignedTx, origin: Origin) -> Result<Receipt> {
+        self.admission.admit(signed.verify(&self.shared.chain_id, &self.shared.limits)?, origin)
     }
 
     /// Builds the next block from the mempool on the current tip, committing nothing: `None`

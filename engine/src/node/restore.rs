@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::{
     error::{EngineError, Result},
-    mempool::Mempool,
+    mempool::{Mempool, Origin},
     state::ChainState,
     store::{FullStore, StoreReader},
     tx::TxLimits,
@@ -37,7 +37,7 @@ pub(super) fn mempool(store: &dyn FullStore, state: &ChainState, limits: &TxLimi
     let mut unusable = Vec::new();
     for (seq, signed) in store.mempool()? {
         let admitted = signed.verify(state.chain_id(), limits).and_then(|tx| {
-            mempool.check(state, &tx)?;
+            mempool.check(state, &tx, Origin::Peer)?;
             Ok(tx)
         });
         match admitted {

@@ -3,7 +3,7 @@
 //! and vote, and from the next period on only the honest prover holds power.
 
 use engine::{
-    Address, GenesisValidator, SignedTx, SprintLedger, SprintParams, SprintTx, Transaction, voting::POWER_SCALE,
+    Address, GenesisValidator, Origin, SignedTx, SprintLedger, SprintParams, SprintTx, Transaction, voting::POWER_SCALE,
 };
 use sprint::{
     Model, TINY,
@@ -69,14 +69,20 @@ fn an_honest_prover_gets_the_power_and_a_fabricated_proof_earns_nothing() {
     let genesis_powers = powers(&chain);
     let shares = [[7u8; 32], [8u8; 32]];
 
-    // Height 1, commit stage: only validators may commit.
-    let refused = chain.node().submit(chain.sprint_tx(HONEST, SprintTx::Commit { sprint: 0, commitment: [1; 32] }));
+    // Height 1, commit stage: only validators may commit. A client learns it at once; the same
+    // transaction relayed by a peer (which admitted it) is admitted as the valid transaction it
+    // is, lands, spends its nonce and changes nothing.
+    let not_a_validator = chain.sprint_tx(HONEST, SprintTx::Commit { sprint: 0, commitment: [1; 32] });
+    let refused = chain.node().submit(not_a_validator.clone());
     assert!(refused.unwrap_err().to_string().contains("is not a validator"));
+    chain.node().submit_from(not_a_validator, Origin::Peer).unwrap();
     for (v, share) in shares.iter().enumerate() {
         let step = SprintTx::Commit { sprint: 0, commitment: commitment(share) };
         chain.node().submit(chain.sprint_tx(v, step)).unwrap();
     }
     chain.decide();
+    assert_eq!(chain.node().query().neuron(&chain.address(HONEST)).next_nonce, 2, "the no-op spent its nonce");
+    assert!(chain.ledger().shares.iter().all(|s| s.validator != chain.address(HONEST)));
     // Height 2, reveal stage: a share must match its commitment.
     let wrong = SprintTx::Reveal { sprint: 0, share: [9; 32] };
     assert!(chain.node().submit(chain.sprint_tx(0, wrong)).unwrap_err().to_string().contains("does not match"));
