@@ -19,6 +19,19 @@ pub enum KernelError {
     /// A GPU was asked for, but this build has no CUDA backend.
     #[error("CUDA is not available: this build has no CUDA backend (its kernels are not written yet)")]
     CudaNotCompiled,
+    /// NVRTC, which compiles the CUDA kernels, cannot be loaded.
+    #[error(
+        "NVRTC cannot be loaded: install the nvidia-cuda-nvrtc-cu12 wheel and put its nvidia/cuda_nvrtc/lib on LD_LIBRARY_PATH"
+    )]
+    NvrtcMissing,
+    /// A CUDA module does not compile.
+    #[error("the CUDA module {module} does not compile: {log}")]
+    CudaCompile {
+        /// The module (`kernels/cuda/<module>.cu`).
+        module: &'static str,
+        /// NVRTC's answer.
+        log: String,
+    },
 }
 
 impl From<std::convert::Infallible> for KernelError {

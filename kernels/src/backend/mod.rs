@@ -13,6 +13,8 @@
 //! [`Cuda::new`] says why ([`KernelError::CudaNotCompiled`]).
 
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda_ptx;
 mod cuda_stub;
 
 pub use cpu::{Cpu, CpuFocusScratch};

@@ -1,6 +1,8 @@
 //! Focus against its definition: dense oracles (faer), thread-count determinism, push paths.
 
 mod backend;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod dense;
 mod determinism;
 mod push;

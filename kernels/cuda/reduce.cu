@@ -1,0 +1,28 @@
+// The reduction tree's leaves (spec/focus.md §4, kernels/src/reduce.rs): chunk `c` of `CHUNK`
+// elements summed left to right from +0.0, one thread per chunk, so every chunk sum has the
+// CPU's bits. The pairwise levels above the leaves run on the host over the few chunk sums.
+// Every add and multiply is explicitly rounded (`__dadd_rn`, `__dsub_rn`): NVRTC may not fuse
+// them (the module is also compiled with --fmad=false).
+
+#define CHUNK 4096ULL
+
+extern "C" __global__ void chunk_sums(const double* xs, unsigned long long len, double* sums) {
+    unsigned long long c = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned long long first = c * CHUNK;
+    if (first >= len) return;
+    unsigned long long end = first + CHUNK < len ? first + CHUNK : len;
+    double acc = 0.0;
+    for (unsigned long long i = first; i < end; ++i) acc = __dadd_rn(acc, xs[i]);
+    sums[c] = acc;
+}
+
+// `Σ |a_i − b_i|` per chunk, the same way (the solver's stopping rule).
+extern "C" __global__ void l1_chunk_sums(const double* a, const double* b, unsigned long long len, double* sums) {
+    unsigned long long c = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned long long first = c * CHUNK;
+    if (first >= len) return;
+    unsigned long long end = first + CHUNK < len ? first + CHUNK : len;
+    double acc = 0.0;
+    for (unsigned long long i = first; i < end; ++i) acc = __dadd_rn(acc, fabs(__dsub_rn(a[i], b[i])));
+    sums[c] = acc;
+}

@@ -1,0 +1,38 @@
+//! The CUDA kernels (`kernels/cuda/*.cu`) and their compilation to PTX with NVRTC, which `cudarc`
+//! loads at run time: the CUDA C compiles, and its PTX can be checked, on a machine without a
+//! GPU (NVRTC comes from the `nvidia-cuda-nvrtc-cu12` wheel; `scripts/test` installs it). The
+//! backend that launches them on a device is not written yet; [`super::Cuda`] stays the stand-in.
+
+use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
+
+use crate::KernelError;
+
+/// Every CUDA module, by name, with its source (embedded at build time).
+pub const MODULES: &[(&str, &str)] =
+    &[("reduce", include_str!("../../cuda/reduce.cu")), ("spmv", include_str!("../../cuda/spmv.cu"))];
+
+/// Whether NVRTC can be loaded (the wheel's `nvidia/cuda_nvrtc/lib` on `LD_LIBRARY_PATH`, or a
+/// CUDA toolkit's).
+pub fn nvrtc_present() -> bool {
+    // SAFETY: only tries to open the shared library by its candidate names; nothing is called.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// Compiles every module to PTX with fused multiply-add off (bit-identity with the CPU needs
+/// each add and multiply rounded on its own); the first module that fails is the error, with
+/// NVRTC's log.
+pub fn compile_all() -> Result<Vec<(&'static str, Ptx)>, KernelError> {
+    if !nvrtc_present() {
+        return Err(KernelError::NvrtcMissing);
+    }
+    MODULES
+        .iter()
+        .map(|&(module, source)| {
+            let options =
+                CompileOptions { fmad: Some(false), name: Some(format!("{module}.cu")), ..Default::default() };
+            compile_ptx_with_opts(source, options)
+                .map(|ptx| (module, ptx))
+                .map_err(|error| KernelError::CudaCompile { module, log: format!("{error:?}") })
+        })
+        .collect()
+}
