@@ -37,7 +37,7 @@ pub struct Pace {
     pub block_interval: Duration,
     /// How far a live proposal's time may stray from this node's clock.
     pub max_clock_drift: Duration,
-    /// Most decided blocks served in one sync answer.
+    /// Most decided blocks served in one sync answer, and asked for in one sync request.
     pub max_sync_batch: u64,
 }
 

@@ -233,8 +233,14 @@ impl SprintLedger {
         self.proofs.binary_search_by_key(prover, |p| p.prover).ok().map(|at| &self.proofs[at])
     }
 
-    fn is_validator(&self, address: &Address) -> bool {
+    /// Whether `address` is among the validators that decide the next height.
+    pub fn is_validator(&self, address: &Address) -> bool {
         self.validators.binary_search_by_key(address, |v| v.address).is_ok()
+    }
+
+    /// The seed-share commitment (and, once revealed, the share) a validator made in this Sprint.
+    pub fn share_of(&self, validator: &Address) -> Option<&ShareEntry> {
+        self.shares.binary_search_by_key(validator, |s| s.validator).ok().map(|at| &self.shares[at])
     }
 
     /// Applies a Sprint transaction by `signer` in the block at `height`, or says why it

@@ -340,14 +340,15 @@ fn spmv_and_locality(label: &str, n: usize, edges: &[(u32, u32, f64)], bandwidth
         cols: (0..a_t.nnz() as u32).map(|k| k % n as u32).collect(),
         vals: a_t.vals.clone(),
     };
+    let by_degree = degree_order(&op);
     let layouts = [
         ("today's order", a_t.clone()),
         ("sequential columns (no gather misses)", sequential),
-        ("descending degree", relabelled(&a_t, &degree_order(&op))),
+        ("descending degree", relabelled(&a_t, &by_degree)),
         ("reverse Cuthill–McKee", relabelled(&a_t, &rcm_order(&op))),
         // Rows moved, x left as it is: what the row order alone wins (loop exits a branch
         // predictor learns when rows of one length follow each other) apart from x's locality.
-        ("rows by descending degree, columns as today", rows_moved(&a_t, &degree_order(&op))),
+        ("rows by descending degree, columns as today", rows_moved(&a_t, &by_degree)),
     ];
     let x: Vec<f64> = vec![1.0 / n as f64; n];
     let mut y = vec![0.0; n];

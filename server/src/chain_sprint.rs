@@ -4,15 +4,17 @@
 //!
 //! - a validator commits to a fresh seed share (commit stage) and reveals it (reveal stage);
 //! - a node started with `--sprint` proves over the generate stage, on idle cores at the device
-//!   pool's Sprint priority, and submits its proof as soon as the stage ends;
+//!   pool's Sprint priority, and submits its proof when the stage ends or when the proof holds
+//!   as many hits as one transaction carries, whichever comes first;
 //! - a validator finds each submitted proof in the blocks, recomputes its own sample of the
 //!   nonces and votes (validate stage).
 //!
 //! Every decision reads the committed state (the Sprint ledger after the tip), and only while
 //! the tip is recent: a node catching up on old blocks takes no steps for them. A step the
-//! ledger holds is not repeated. Each step's transaction is relayed again at every block until
-//! it is committed (a peer that was down missed it; peers admit a relayed step even when it has
-//! become a no-op, so the signer's next nonces never wait on it). A share is
+//! ledger holds is not repeated. With `--tx-peers`, each step's transaction is relayed again at
+//! each block the job sees (not while it proves) until it leaves this node's mempool (a peer
+//! that was down missed it; peers admit a relayed step even when it has become a no-op, so the
+//! signer's next nonces never wait on it). A share is
 //! written and synced before its commitment is submitted, so a validator that restarts between
 //! its commitment and its reveal still reveals (withholding would cost it the penalty of §6).
 
@@ -196,21 +198,18 @@ impl Participant {
             (self.sprint, self.submitted, self.proved) = (sprint, HashSet::new(), None);
         }
         // A validator's duties while the ledger lists it (the set deciding the next height).
-        let validator = self
-            .duties
-            .validator
-            .as_ref()
-            .map(NeuronKey::address)
-            .filter(|me| ledger.validators.binary_search_by_key(me, |v| v.address).is_ok());
-        let my_share = validator.and_then(|me| ledger.shares.iter().find(|s| s.validator == me));
+        let validator = self.duties.validator.as_ref().map(NeuronKey::address).filter(|me| ledger.is_validator(me));
+        let my_share = validator.and_then(|me| ledger.share_of(&me));
         let prover = self.duties.prover.as_ref().map(NeuronKey::address);
         self.relay_again();
         match (stage, validator, prover) {
-            (Stage::Commit, Some(_), _) if my_share.is_none() => {
+            (Stage::Commit, Some(_), _) if my_share.is_none() && !self.submitted.contains(&Step::Commit) => {
                 let share = self.share(sprint)?;
                 self.submit(Step::Commit, SprintTx::Commit { sprint, commitment: commitment(&share) })
             }
-            (Stage::Reveal, Some(_), _) if my_share.is_some_and(|s| s.share.is_none()) => {
+            (Stage::Reveal, Some(_), _)
+                if my_share.is_some_and(|s| s.share.is_none()) && !self.submitted.contains(&Step::Reveal) =>
+            {
                 let share = read_share(&self.share_file(sprint))?;
                 self.submit(Step::Reveal, SprintTx::Reveal { sprint, share })
             }
@@ -234,7 +233,9 @@ impl Participant {
     /// refuses the repeat, which changes nothing there).
     fn relay_again(&mut self) {
         let query = self.node.query();
-        self.uncommitted.retain(|(cid, _)| !matches!(query.tx_status(cid), Ok(TxStatus::Committed { .. })));
+        // Only while this node's mempool still holds it: committed, or dropped as unusable, it
+        // is done.
+        self.uncommitted.retain(|(cid, _)| matches!(query.tx_status(cid), Ok(TxStatus::Pending)));
         for (_, body) in &self.uncommitted {
             self.relay.forward(Arc::clone(body));
         }
@@ -304,6 +305,7 @@ impl Participant {
             let profile = self.params.profile().expect("the genesis checked the profile");
             let pause = || {
                 self.pool.wait_turn(Priority::Sprint, || stop.load(Ordering::Acquire));
+                std::thread::yield_now();
             };
             self.model = Some(self.workers.install(|| Model::generate(profile, seed, &pause)));
         }
@@ -397,12 +399,12 @@ impl Participant {
                 }
             }
         }
+        self.model(seed, stop);
         for (prover, proof) in proofs {
             if stop.load(Ordering::Acquire) {
                 return Ok(());
             }
             let sample = self.params.sample_of(&proof, &deadline_header, &me);
-            self.model(seed, stop);
             let model = self.model.as_ref().expect("built above");
             // On the idle workers: votes are Sprint work, below queries and the focus.
             let failures = self.workers.install(|| proof.failures(model, &sample));
