@@ -9,6 +9,7 @@ use crate::error::{EngineError, Result};
 pub use crate::ids::{ADDRESS_PREFIX, Address};
 
 /// A neuron's secret key, able to sign transactions.
+#[derive(Clone)]
 pub struct NeuronKey(SigningKey);
 
 /// On-disk form of a key: JSON, written with mode 0600.

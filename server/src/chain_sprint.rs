@@ -36,15 +36,15 @@ use engine::{
 use ipld_core::cid::Cid;
 use sprint::{
     Model, Seed,
-    proof::{Lane, Proof, prove, random_seed, round_nonces},
+    proof::{Proof, random_seed, round_nonces},
     schedule::{Stage, commitment},
 };
 
 use crate::{
-    pool::{BackgroundJob, DevicePool, Priority, idle_workers},
+    pool::{BackgroundJob, DevicePool, idle_workers},
     producer::unix_millis,
     relay::Relay,
-    sprint_job::SprintCounters,
+    sprint_job::{SprintCounters, pause, prove_counted},
     wire::SignedTxBody,
 };
 
@@ -303,10 +303,7 @@ impl Participant {
     fn model(&mut self, seed: Seed, stop: &AtomicBool) {
         if self.model.as_ref().is_none_or(|model| *model.sprint() != seed) {
             let profile = self.params.profile().expect("the genesis checked the profile");
-            let pause = || {
-                self.pool.wait_turn(Priority::Sprint, || stop.load(Ordering::Acquire));
-                std::thread::yield_now();
-            };
+            let pause = pause(&self.pool, stop);
             self.model = Some(self.workers.install(|| Model::generate(profile, seed, &pause)));
         }
     }
@@ -344,29 +341,16 @@ impl Participant {
         let generating = |tip: &Tip| schedule.stage(tip.get() + 1).1 == Stage::Generate;
         let cap = max_proof_hits(self.node.tx_limits().max_tx_bytes, self.node.chain_id());
         self.model(seed, stop);
-        let (model, tip, pool, counters) =
-            (self.model.as_ref().expect("built above"), &self.tip, &self.pool, &self.counters);
-        let stopping = || stop.load(Ordering::Acquire);
-        let pause = || {
-            pool.wait_turn(Priority::Sprint, stopping);
-            std::thread::yield_now();
-        };
-        let mut counted = 0;
+        let key = self.duties.prover.as_ref().context("proving needs the prover's key")?;
+        let proving = (self.model.as_ref().expect("built above"), key);
+        let tip = &self.tip;
         // Called on the workers' pool, so `round_nonces` counts its threads.
-        let more = |tried, hits| {
-            counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
-            counted = tried;
-            !stopping() && generating(tip) && hits + round_nonces() <= cap
-        };
-        let key = self.duties.prover.as_ref().context("proving needs the prover's key")?.signing_key();
-        let (proof, tried) = self.workers.install(|| prove(model, key, Lane { offset: 0, step: 1 }, more, &pause));
-        counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
-        if stopping() {
+        let more = |_, hits| generating(tip) && hits + round_nonces() <= cap;
+        let (proof, tried) = prove_counted(&self.workers, &self.pool, &self.counters, stop, proving, more);
+        if stop.load(Ordering::Acquire) {
             return Ok(None);
         }
         let hits = proof.claim.nonces.len();
-        counters.hits.fetch_add(hits as u64, Ordering::Relaxed);
-        counters.windows.fetch_add(1, Ordering::Relaxed);
         let capped = hits + self.workers.install(round_nonces) > cap;
         tracing::info!(sprint = self.sprint, tried, hits, capped, "Sprint proved");
         Ok(Some(proof))

@@ -11,7 +11,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -21,7 +21,7 @@ use engine::NeuronKey;
 use sprint::{
     Model, Profile, Seed,
     file::write_proof,
-    proof::{Lane, prove},
+    proof::{Lane, Proof, prove},
     schedule::seed_material,
     sprint_seed,
 };
@@ -53,6 +53,41 @@ fn next_seed(previous: &Seed) -> (Vec<u8>, Seed) {
     (material, sprint)
 }
 
+/// Sprint's pause, called after each tensor and each transformer block on every worker: sleep
+/// while higher-priority work runs (until `stop` is set), then hand the core to any thread the
+/// kernel has queued behind this one.
+pub(crate) fn pause<'a>(pool: &'a DevicePool, stop: &'a AtomicBool) -> impl Fn() + Sync + 'a {
+    move || {
+        pool.wait_turn(Priority::Sprint, || stop.load(Ordering::Acquire));
+        std::thread::yield_now();
+    }
+}
+
+/// Proves on `workers` with [`pause`] while `more(tried, hits)` holds and `stop` is not set,
+/// counting exactly: nonces as each round ends, hits and one window once done. Returns the proof
+/// and the nonces tried.
+pub(crate) fn prove_counted(
+    workers: &rayon::ThreadPool,
+    pool: &DevicePool,
+    counters: &SprintCounters,
+    stop: &AtomicBool,
+    (model, key): (&Model, &NeuronKey),
+    mut more: impl FnMut(u64, usize) -> bool + Send,
+) -> (Proof, u64) {
+    let pause = pause(pool, stop);
+    let mut counted = 0;
+    let more = |tried, hits| {
+        counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
+        counted = tried;
+        !stop.load(Ordering::Acquire) && more(tried, hits)
+    };
+    let (proof, tried) = workers.install(|| prove(model, key.signing_key(), Lane { offset: 0, step: 1 }, more, &pause));
+    counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
+    counters.hits.fetch_add(proof.claim.nonces.len() as u64, Ordering::Relaxed);
+    counters.windows.fetch_add(1, Ordering::Relaxed);
+    (proof, tried)
+}
+
 fn window_file(out: &Path, window: u64) -> PathBuf {
     out.join(format!("window-{window}.json"))
 }
@@ -79,27 +114,11 @@ pub(crate) fn start(
                 break;
             }
             let (material, sprint) = next_seed(&previous);
-            let stopping = || flag.load(Ordering::Acquire);
-            // After each tensor and each transformer block, on every worker: sleep while
-            // higher-priority work runs, then hand the core to any thread the kernel has
-            // queued behind this one.
-            let pause = || {
-                pool.wait_turn(Priority::Sprint, stopping);
-                std::thread::yield_now();
-            };
-            let model = workers.install(|| Model::generate(settings.profile, sprint, &pause));
+            let model = workers.install(|| Model::generate(settings.profile, sprint, &pause(&pool, flag)));
             let start = Instant::now();
-            let mut counted = 0;
-            let more = |tried, _| {
-                counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
-                counted = tried;
-                !stopping() && start.elapsed() < settings.window
-            };
+            let proving = (&model, &key);
             let (proof, tried) =
-                workers.install(|| prove(&model, key.signing_key(), Lane { offset: 0, step: 1 }, more, &pause));
-            counters.nonces.fetch_add(tried - counted, Ordering::Relaxed);
-            counters.hits.fetch_add(proof.claim.nonces.len() as u64, Ordering::Relaxed);
-            counters.windows.fetch_add(1, Ordering::Relaxed);
+                prove_counted(&workers, &pool, &counters, flag, proving, |_, _| start.elapsed() < settings.window);
             let file = window_file(&out, window);
             match write_proof(&file, &proof, &material) {
                 Ok(()) => {

@@ -33,9 +33,7 @@ pub(super) fn init(data: &DataDir, genesis: &Path) -> Result<()> {
 }
 
 pub(super) fn status(data: &DataDir) -> Result<()> {
-    let db = data.db_for_reading();
-    let store = engine::store::open_read_only(&db)?;
-    let state = engine::chain_state(&store)?;
+    let state = read_state(data)?;
     let counts = state.counts();
     println!("chain      {}", state.chain_id());
     println!("height     {}", counts.height);
@@ -44,6 +42,13 @@ pub(super) fn status(data: &DataDir) -> Result<()> {
     println!("links      {}", counts.links);
     println!("neurons    {}", counts.neurons);
     Ok(())
+}
+
+/// The chain state of a data directory, read-only (also while a node serves it).
+pub(super) fn read_state(data: &DataDir) -> Result<engine::ChainState> {
+    let db = data.db_for_reading();
+    let store = engine::store::open_read_only(&db)?;
+    Ok(engine::chain_state(&store)?)
 }
 
 pub(super) fn verify(data: &DataDir) -> Result<()> {

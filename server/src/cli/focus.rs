@@ -82,9 +82,7 @@ pub(super) fn run_focus(edges: &Path, out: &Path, threads: Option<usize>, params
 /// Writes the tip's diffusion matrix `A` as `src dst weight` lines ([`read_edges`]' format).
 /// Shortest round-trip decimals, so the weights read back bit for bit.
 pub(super) fn export_edges(data: &DataDir, out: &Path) -> Result<()> {
-    let db = data.db_for_reading();
-    let store = engine::store::open_read_only(&db)?;
-    let state = engine::chain_state(&store)?;
+    let state = super::chain::read_state(data)?;
     let a_t = state.focus_operator()?.diffusion_matrix();
     let mut writer = BufWriter::new(std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?);
     let height = state.counts().height;

@@ -51,12 +51,13 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         }
     }
     // Sprint's settings (profile, keys) are checked before this node joins consensus.
+    let validator_key = settings.consensus.as_ref().and_then(|c| c.key.as_deref()).map(read_key).transpose()?;
     let relay = Arc::new(crate::relay::Relay::start(&settings.tx_peers).context("starting the transaction relay")?);
-    let sprint = start_sprint(&settings, &data, &node, &pool, &counters, &relay)?;
+    let sprint = start_sprint(&settings, &data, validator_key.clone(), &node, &pool, &counters, &relay)?;
     // Blocks come from consensus with the other validators, or from this node alone.
     let blocks_from = match &settings.consensus {
         Some(taking_part) => {
-            let key = taking_part.key.as_deref().map(read_key).transpose()?;
+            let key = validator_key;
             let moniker = key.as_ref().map_or_else(|| "follower".to_owned(), |key| key.address().to_string());
             let consensus = consensus::Settings {
                 moniker: moniker.clone(),
@@ -114,6 +115,7 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
 fn start_sprint(
     settings: &ServeSettings,
     data: &DataDir,
+    validator_key: Option<engine::NeuronKey>,
     node: &Arc<Node>,
     pool: &Arc<DevicePool>,
     counters: &Arc<SprintCounters>,
@@ -131,7 +133,7 @@ fn start_sprint(
                 );
             }
             let duties = chain_sprint::Duties {
-                validator: settings.consensus.as_ref().and_then(|c| c.key.as_deref()).map(read_key).transpose()?,
+                validator: validator_key,
                 prover: proving.as_ref().map(|p| read_key(&p.key)).transpose()?,
                 shares: data.sprint(),
             };
