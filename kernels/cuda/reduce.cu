@@ -26,3 +26,15 @@ extern "C" __global__ void l1_chunk_sums(const double* a, const double* b, unsig
     for (unsigned long long i = first; i < end; ++i) acc = __dadd_rn(acc, fabs(__dsub_rn(a[i], b[i])));
     sums[c] = acc;
 }
+
+// `Σ_i [out_i = 0]·φ_i` per chunk, the same way: the dangling mass of a focus step (a particle
+// with out-links adds +0.0, as on the CPU).
+extern "C" __global__ void dangling_chunk_sums(const double* phi, const double* out_deg, unsigned long long len, double* sums) {
+    unsigned long long c = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned long long first = c * CHUNK;
+    if (first >= len) return;
+    unsigned long long end = first + CHUNK < len ? first + CHUNK : len;
+    double acc = 0.0;
+    for (unsigned long long i = first; i < end; ++i) acc = __dadd_rn(acc, out_deg[i] > 0.0 ? 0.0 : phi[i]);
+    sums[c] = acc;
+}

@@ -17,8 +17,14 @@ pub enum KernelError {
     #[error("{0} particles exceed the u32 index range")]
     TooLarge(usize),
     /// A GPU was asked for, but this build has no CUDA backend.
-    #[error("CUDA is not available: this build has no CUDA backend (its kernels are not written yet)")]
+    #[error("CUDA is not available: this build has no CUDA backend (build with the `cuda` feature)")]
     CudaNotCompiled,
+    /// No GPU can be used: no CUDA driver, or no device with that ordinal.
+    #[error("no GPU: {0}")]
+    NoGpu(String),
+    /// A CUDA driver call failed (allocation, copy, launch).
+    #[error("CUDA: {0}")]
+    Cuda(String),
     /// NVRTC, which compiles the CUDA kernels, cannot be loaded.
     #[error(
         "NVRTC cannot be loaded: install the nvidia-cuda-nvrtc-cu12 wheel and put its nvidia/cuda_nvrtc/lib on LD_LIBRARY_PATH"

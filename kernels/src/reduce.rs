@@ -36,7 +36,7 @@ pub fn l1_distance(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Reduces chunk sums level by level: `[a, b, c, d, e]` → `[a+b, c+d, e]` → `[(a+b)+(c+d), e]` → ….
-fn pairwise(sums: &mut Vec<f64>) -> f64 {
+pub(crate) fn pairwise(sums: &mut Vec<f64>) -> f64 {
     if sums.is_empty() {
         return 0.0;
     }

@@ -1,15 +1,19 @@
 //! The CUDA kernels (`kernels/cuda/*.cu`) and their compilation to PTX with NVRTC, which `cudarc`
 //! loads at run time: the CUDA C compiles, and its PTX can be checked, on a machine without a
-//! GPU (NVRTC comes from the `nvidia-cuda-nvrtc-cu12` wheel; `scripts/test` installs it). The
-//! backend that launches them on a device is not written yet; [`super::Cuda`] stays the stand-in.
+//! GPU (NVRTC comes from the `nvidia-cuda-nvrtc-cu12` wheel; `scripts/test` installs it).
+//! [`super::Cuda`] compiles them when it opens a device.
 
 use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
 
 use crate::KernelError;
 
 /// Every CUDA module, by name, with its source (embedded at build time).
-pub const MODULES: &[(&str, &str)] =
-    &[("reduce", include_str!("../../cuda/reduce.cu")), ("spmv", include_str!("../../cuda/spmv.cu"))];
+pub const MODULES: &[(&str, &str)] = &[
+    ("reduce", include_str!("../../cuda/reduce.cu")),
+    ("spmv", include_str!("../../cuda/spmv.cu")),
+    ("focus", include_str!("../../cuda/focus.cu")),
+    ("dense", include_str!("../../cuda/dense.cu")),
+];
 
 /// Whether NVRTC can be loaded (the wheel's `nvidia/cuda_nvrtc/lib` on `LD_LIBRARY_PATH`, or a
 /// CUDA toolkit's).

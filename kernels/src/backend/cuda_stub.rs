@@ -1,6 +1,6 @@
-//! The CUDA backend's stand-in while its kernels are not written (candle's dummy backend):
-//! the same type, which cannot be constructed, so no caller can reach a kernel that does not
-//! exist, and a clear error for whoever asks for a GPU.
+//! The CUDA backend's stand-in in a build without the `cuda` feature (candle's dummy backend):
+//! the same type, which cannot be constructed, so no caller can reach a kernel that is not
+//! compiled in, and a clear error for whoever asks for a GPU.
 
 use std::convert::Infallible;
 
@@ -17,6 +17,11 @@ impl Cuda {
     /// The GPU with this ordinal; fails with [`KernelError::CudaNotCompiled`].
     pub fn new(_ordinal: usize) -> Result<Self, KernelError> {
         Err(KernelError::CudaNotCompiled)
+    }
+
+    /// The device's name and ordinal, for logs.
+    pub fn device(&self) -> &str {
+        match self.never {}
     }
 }
 

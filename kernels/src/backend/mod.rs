@@ -9,15 +9,23 @@
 //! compute stays outside the backends ([`FocusOperator::solve_on`]), so no device can stop at
 //! another step than the CPU.
 //!
-//! [`Cuda`] is a stand-in until the CUDA kernels land: it cannot be constructed, and
-//! [`Cuda::new`] says why ([`KernelError::CudaNotCompiled`]).
+//! [`Cuda`] runs the same operations on a GPU (`cuda` feature: the kernels of `kernels/cuda/`,
+//! compiled with NVRTC when a device is opened); in a build without the feature it is a
+//! stand-in that cannot be constructed, and [`Cuda::new`] says why
+//! ([`KernelError::CudaNotCompiled`]).
 
 mod cpu;
 #[cfg(feature = "cuda")]
+mod cuda;
+#[cfg(feature = "cuda")]
 pub mod cuda_ptx;
+#[cfg(not(feature = "cuda"))]
 mod cuda_stub;
 
 pub use cpu::{Cpu, CpuFocusScratch};
+#[cfg(feature = "cuda")]
+pub use cuda::{Cuda, CudaFocusScratch};
+#[cfg(not(feature = "cuda"))]
 pub use cuda_stub::Cuda;
 
 use crate::{FocusOperator, KernelError, csr::Csr, dense};

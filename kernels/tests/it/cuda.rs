@@ -36,6 +36,6 @@ fn every_cuda_kernel_compiles_to_ptx_without_fused_multiply_add() {
         for kernel in kernels {
             assert!(entries.contains(&kernel), "{module}: no PTX entry for {kernel} in {entries:?}");
         }
-        assert!(!ptx.contains("fma.rn.f64"), "{module}: a fused multiply-add in its PTX");
+        assert!(!ptx.contains("fma.rn.f"), "{module}: a fused multiply-add in its PTX");
     }
 }

@@ -1,0 +1,369 @@
+//! The CUDA backend: the kernels of `kernels/cuda/` compiled with NVRTC when a device is opened
+//! and launched through `cudarc` (driver API, loaded at run time, so this builds and opens
+//! cleanly — with an error, not a panic — on a machine without a GPU or a driver).
+//!
+//! Every kernel computes each output the way the CPU does: one thread folds one row, one chunk
+//! or one dot product in the CPU's order, with each add, multiply and divide rounded on its own.
+//! The reduction tree's leaves run on the device and its few pairwise levels on the host, by
+//! the same function as the CPU's. So [`Cuda`] returns the CPU's bits, and
+//! [`crate::FocusOperator::solve_on`], which decides when to stop on those bits, stops at the
+//! same step on either.
+//!
+//! The [`Backend`] operations take host slices: a focus step uploads `φ` and the teleport and
+//! downloads its result, and the graph is uploaded once per solve (in
+//! [`Backend::focus_scratch`]).
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg};
+
+use super::{Backend, cuda_ptx};
+use crate::{FocusOperator, KernelError, csr::Csr, dense, reduce};
+
+/// Threads per block of every launch.
+const BLOCK: u32 = 256;
+
+/// A CUDA device with the kernels loaded.
+#[derive(Debug)]
+pub struct Cuda {
+    stream: Arc<CudaStream>,
+    kernels: Kernels,
+    device: String,
+}
+
+/// Every kernel the backend launches.
+#[derive(Debug)]
+struct Kernels {
+    chunk_sums: CudaFunction,
+    l1_chunk_sums: CudaFunction,
+    dangling_chunk_sums: CudaFunction,
+    spmv_pull: CudaFunction,
+    focus_prepare: CudaFunction,
+    focus_rows: CudaFunction,
+    heat_rows: CudaFunction,
+    focus_combine: CudaFunction,
+    matmul_rows: CudaFunction,
+}
+
+impl From<cudarc::driver::DriverError> for KernelError {
+    fn from(error: cudarc::driver::DriverError) -> Self {
+        KernelError::Cuda(error.to_string())
+    }
+}
+
+impl Cuda {
+    /// The GPU with this ordinal, its kernels compiled and loaded. Fails, without touching the
+    /// device further, when no CUDA driver can be loaded ([`KernelError::NoGpu`]), when there is
+    /// no such device, or when NVRTC is missing ([`KernelError::NvrtcMissing`]).
+    pub fn new(ordinal: usize) -> Result<Self, KernelError> {
+        // SAFETY: only tries to open the driver library by its candidate names. cudarc panics
+        // on the first driver call when the library is absent; this turns that into an error.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(KernelError::NoGpu("no CUDA driver (libcuda) can be loaded".into()));
+        }
+        let count = CudaContext::device_count()?;
+        if ordinal >= count.max(0) as usize {
+            return Err(KernelError::NoGpu(format!("no CUDA device {ordinal} ({count} present)")));
+        }
+        let context = CudaContext::new(ordinal)?;
+        let device = format!("{} (CUDA device {ordinal})", context.name()?);
+        let modules = cuda_ptx::compile_all()?
+            .into_iter()
+            .map(|(name, ptx)| Ok((name, context.load_module(ptx)?)))
+            .collect::<Result<Vec<_>, KernelError>>()?;
+        let function = |module: &str, name: &str| -> Result<CudaFunction, KernelError> {
+            let (_, loaded) = modules.iter().find(|(m, _)| *m == module).expect("every module is compiled");
+            Ok(loaded.load_function(name)?)
+        };
+        let kernels = Kernels {
+            chunk_sums: function("reduce", "chunk_sums")?,
+            l1_chunk_sums: function("reduce", "l1_chunk_sums")?,
+            dangling_chunk_sums: function("reduce", "dangling_chunk_sums")?,
+            spmv_pull: function("spmv", "spmv_pull")?,
+            focus_prepare: function("focus", "focus_prepare")?,
+            focus_rows: function("focus", "focus_rows")?,
+            heat_rows: function("focus", "heat_rows")?,
+            focus_combine: function("focus", "focus_combine")?,
+            matmul_rows: function("dense", "matmul_rows")?,
+        };
+        Ok(Cuda { stream: context.default_stream(), kernels, device })
+    }
+
+    /// The device's name and ordinal, for logs.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// A device copy of `host` (one zero element for an empty slice: CUDA allocates no empty
+    /// buffer, and no kernel reads past the length it is given).
+    fn upload<T: DeviceRepr + Default + Clone>(&self, host: &[T]) -> Result<CudaSlice<T>, KernelError> {
+        Ok(match host {
+            [] => self.stream.clone_htod(&[T::default()][..])?,
+            _ => self.stream.clone_htod(host)?,
+        })
+    }
+
+    /// A zeroed device buffer of `len` elements (at least one).
+    fn zeros<T: DeviceRepr + cudarc::driver::ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>, KernelError> {
+        Ok(self.stream.alloc_zeros(len.max(1))?)
+    }
+
+    /// The first `len` elements of `device`, on the host.
+    fn download<T: DeviceRepr + Default + Clone>(
+        &self,
+        device: &CudaSlice<T>,
+        len: usize,
+    ) -> Result<Vec<T>, KernelError> {
+        let mut host = self.stream.clone_dtoh(device)?;
+        host.truncate(len);
+        Ok(host)
+    }
+
+    /// The reduction tree over chunk sums a `launch` wrote into a fresh buffer: the leaves on the
+    /// device, the pairwise levels on the host ([`reduce::pairwise`], the CPU's).
+    fn tree(
+        &self,
+        len: usize,
+        launch: impl FnOnce(&mut CudaSlice<f64>, LaunchConfig) -> Result<(), KernelError>,
+    ) -> Result<f64, KernelError> {
+        if len == 0 {
+            return Ok(0.0);
+        }
+        let chunks = len.div_ceil(reduce::CHUNK);
+        let mut sums = self.zeros::<f64>(chunks)?;
+        launch(&mut sums, grid(chunks))?;
+        let mut sums = self.download(&sums, chunks)?;
+        Ok(reduce::pairwise(&mut sums))
+    }
+}
+
+/// A launch of one thread per element of `count`, in blocks of [`BLOCK`].
+fn grid(count: usize) -> LaunchConfig {
+    let blocks = count.div_ceil(BLOCK as usize).max(1);
+    LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// An index count as the `u32` the kernels take.
+fn count_u32(count: usize) -> Result<u32, KernelError> {
+    u32::try_from(count).map_err(|_| KernelError::TooLarge(count))
+}
+
+/// The graph of one operator on the device, rows packed in the adjacency's storage order.
+#[derive(Debug)]
+struct DeviceGraph {
+    /// `order[p]`: the row at position `p`.
+    order: CudaSlice<u32>,
+    /// `offsets[p]..offsets[p + 1]`: position `p`'s entries.
+    offsets: CudaSlice<u64>,
+    cols: CudaSlice<u32>,
+    kinds: CudaSlice<u32>,
+    a_in: CudaSlice<f64>,
+    w: CudaSlice<f64>,
+    out: CudaSlice<f64>,
+    d: CudaSlice<f64>,
+    prior: CudaSlice<f64>,
+}
+
+/// A focus solve's state on the device: the graph and the step's vectors.
+#[derive(Debug)]
+pub struct CudaFocusScratch {
+    graph: DeviceGraph,
+    n: usize,
+    phi: CudaSlice<f64>,
+    teleport: CudaSlice<f64>,
+    by_out: CudaSlice<f64>,
+    by_screen: CudaSlice<f64>,
+    by_degree: CudaSlice<f64>,
+    by_degree_next: CudaSlice<f64>,
+    heat_walk: CudaSlice<f64>,
+    heat_sum: CudaSlice<f64>,
+    springs: CudaSlice<f64>,
+    diffusion: CudaSlice<f64>,
+    out: CudaSlice<f64>,
+}
+
+impl Backend for Cuda {
+    type Error = KernelError;
+    type FocusScratch = CudaFocusScratch;
+
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn spmv(&self, a: &Csr, x: &[f64], y: &mut [f64]) -> Result<(), KernelError> {
+        let rows = a.rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let offsets: Vec<u64> = a.offsets.iter().map(|&o| o as u64).collect();
+        let (offsets, cols, vals) = (self.upload(&offsets)?, self.upload(&a.cols)?, self.upload(&a.vals)?);
+        let x = self.upload(x)?;
+        let mut out = self.zeros::<f64>(rows)?;
+        let rows_u32 = count_u32(rows)?;
+        let mut launch = self.stream.launch_builder(&self.kernels.spmv_pull);
+        launch.arg(&offsets).arg(&cols).arg(&vals).arg(&x).arg(&mut out).arg(&rows_u32);
+        // SAFETY: the arguments match spmv_pull's parameters in order and type; every buffer
+        // holds what the kernel indexes (offsets rows + 1, cols/vals nnz, x columns, out rows).
+        unsafe { launch.launch(grid(rows)) }?;
+        y[..rows].copy_from_slice(&self.download(&out, rows)?);
+        Ok(())
+    }
+
+    fn tree_sum(&self, xs: &[f64]) -> Result<f64, KernelError> {
+        let device = self.upload(xs)?;
+        let len = xs.len() as u64;
+        self.tree(xs.len(), |sums, config| {
+            let mut launch = self.stream.launch_builder(&self.kernels.chunk_sums);
+            launch.arg(&device).arg(&len).arg(sums);
+            // SAFETY: chunk_sums(xs, len, sums); `sums` has a slot per chunk of `len`.
+            unsafe { launch.launch(config) }?;
+            Ok(())
+        })
+    }
+
+    fn l1_distance(&self, a: &[f64], b: &[f64]) -> Result<f64, KernelError> {
+        assert_eq!(a.len(), b.len(), "l1_distance of vectors of different lengths");
+        let (a_device, b_device) = (self.upload(a)?, self.upload(b)?);
+        let len = a.len() as u64;
+        self.tree(a.len(), |sums, config| {
+            let mut launch = self.stream.launch_builder(&self.kernels.l1_chunk_sums);
+            launch.arg(&a_device).arg(&b_device).arg(&len).arg(sums);
+            // SAFETY: l1_chunk_sums(a, b, len, sums); both inputs hold `len` elements.
+            unsafe { launch.launch(config) }?;
+            Ok(())
+        })
+    }
+
+    fn focus_scratch(&self, op: &FocusOperator) -> Result<CudaFocusScratch, KernelError> {
+        let adjacency = &op.adjacency;
+        let order = adjacency.visit_order();
+        let mut offsets = Vec::with_capacity(order.len() + 1);
+        let (mut cols, mut kinds) = (Vec::new(), Vec::new());
+        offsets.push(0u64);
+        for &i in order {
+            for entry in adjacency.row(i as usize) {
+                cols.push(entry.col);
+                kinds.push(entry.kind);
+            }
+            offsets.push(cols.len() as u64);
+        }
+        let graph = DeviceGraph {
+            order: self.upload(order)?,
+            offsets: self.upload(&offsets)?,
+            cols: self.upload(&cols)?,
+            kinds: self.upload(&kinds)?,
+            a_in: self.upload(adjacency.a_in())?,
+            w: self.upload(adjacency.w())?,
+            out: self.upload(&op.out)?,
+            d: self.upload(&op.d)?,
+            prior: self.upload(&op.prior)?,
+        };
+        let n = op.len();
+        Ok(CudaFocusScratch {
+            graph,
+            n,
+            phi: self.zeros(n)?,
+            teleport: self.zeros(n)?,
+            by_out: self.zeros(n)?,
+            by_screen: self.zeros(n)?,
+            by_degree: self.zeros(n)?,
+            by_degree_next: self.zeros(n)?,
+            heat_walk: self.zeros(n)?,
+            heat_sum: self.zeros(n)?,
+            springs: self.zeros(n)?,
+            diffusion: self.zeros(n)?,
+            out: self.zeros(n)?,
+        })
+    }
+
+    fn focus_step(
+        &self,
+        op: &FocusOperator,
+        ws: &mut CudaFocusScratch,
+        phi: &[f64],
+        teleport: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), KernelError> {
+        let n = ws.n;
+        assert_eq!((op.len(), phi.len(), teleport.len(), out.len()), (n, n, n, n), "scratch for another graph's size");
+        if n == 0 {
+            return Ok(());
+        }
+        let p = &op.params;
+        let (n_u32, n_u64) = (count_u32(n)?, n as u64);
+        let g = &ws.graph;
+        self.stream.memcpy_htod(phi, &mut ws.phi)?;
+        self.stream.memcpy_htod(teleport, &mut ws.teleport)?;
+
+        let mut launch = self.stream.launch_builder(&self.kernels.focus_prepare);
+        launch.arg(&ws.phi).arg(&g.out).arg(&g.d).arg(&p.mu).arg(&n_u32);
+        launch.arg(&mut ws.by_out).arg(&mut ws.by_screen).arg(&mut ws.by_degree);
+        // SAFETY: focus_prepare(phi, out_deg, d, mu, n, by_out, by_screen, by_degree), n each.
+        unsafe { launch.launch(grid(n)) }?;
+
+        let dangling = self.tree(n, |sums, config| {
+            let mut launch = self.stream.launch_builder(&self.kernels.dangling_chunk_sums);
+            launch.arg(&ws.phi).arg(&g.out).arg(&n_u64).arg(sums);
+            // SAFETY: dangling_chunk_sums(phi, out_deg, len, sums), a slot per chunk.
+            unsafe { launch.launch(config) }?;
+            Ok(())
+        })?;
+
+        let (heat_0, heat_1) = (op.heat[0], op.heat.get(1).copied());
+        let has_heat_1 = i32::from(heat_1.is_some());
+        let heat_1 = heat_1.unwrap_or(0.0);
+        let mut launch = self.stream.launch_builder(&self.kernels.focus_rows);
+        launch.arg(&g.order).arg(&g.offsets).arg(&g.cols).arg(&g.kinds).arg(&g.a_in).arg(&g.w);
+        launch.arg(&ws.by_out).arg(&ws.by_screen).arg(&ws.by_degree);
+        launch.arg(&g.prior).arg(&dangling).arg(&g.d).arg(&ws.phi);
+        launch.arg(&p.mu).arg(&heat_0).arg(&heat_1).arg(&has_heat_1).arg(&n_u32);
+        launch.arg(&mut ws.diffusion).arg(&mut ws.springs).arg(&mut ws.heat_walk);
+        launch.arg(&mut ws.heat_sum).arg(&mut ws.by_degree_next);
+        // SAFETY: the arguments follow focus_rows's parameters; `order` holds n rows, `offsets`
+        // n + 1 entry bounds into `cols`/`kinds`, whose kinds index `a_in`/`w`; vectors hold n.
+        unsafe { launch.launch(grid(n)) }?;
+        std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
+
+        let with_heat = p.lambda_h > 0.0;
+        if with_heat {
+            for weight in op.heat.iter().skip(2) {
+                let mut launch = self.stream.launch_builder(&self.kernels.heat_rows);
+                launch.arg(&g.order).arg(&g.offsets).arg(&g.cols).arg(&g.kinds).arg(&g.w);
+                launch.arg(&ws.by_degree).arg(&g.d).arg(weight).arg(&n_u32);
+                launch.arg(&mut ws.heat_walk).arg(&mut ws.heat_sum).arg(&mut ws.by_degree_next);
+                // SAFETY: heat_rows's parameters, with the same graph buffers as focus_rows.
+                unsafe { launch.launch(grid(n)) }?;
+                std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
+            }
+        }
+
+        let (c_diffusion, c_teleport) = (p.lambda_d * (1.0 - p.alpha), p.lambda_d * p.alpha);
+        let (with_springs, with_heat) = (i32::from(p.lambda_s > 0.0), i32::from(with_heat));
+        let mut launch = self.stream.launch_builder(&self.kernels.focus_combine);
+        launch.arg(&ws.diffusion).arg(&ws.springs).arg(&ws.heat_sum).arg(&ws.teleport);
+        launch.arg(&c_diffusion).arg(&p.lambda_s).arg(&p.lambda_h).arg(&c_teleport);
+        launch.arg(&with_springs).arg(&with_heat).arg(&n_u32).arg(&mut ws.out);
+        // SAFETY: focus_combine's parameters; every vector holds n.
+        unsafe { launch.launch(grid(n)) }?;
+        self.stream.memcpy_dtoh(&ws.out, out)?;
+        Ok(())
+    }
+
+    fn matmul(&self, x: &[f32], w: &dense::Matrix, _path: dense::Path) -> Result<Vec<f32>, KernelError> {
+        let (rows, cols) = (w.rows(), w.cols());
+        assert_eq!(x.len() % rows.max(1), 0, "x is not a whole number of rows of {rows}");
+        let count = x.len() / rows.max(1);
+        if count * cols == 0 {
+            return Ok(vec![0.0; count * cols]);
+        }
+        let (x_device, w_device) = (self.upload(x)?, self.upload(w.data())?);
+        let mut out = self.zeros::<f32>(count * cols)?;
+        let dims = [count_u32(count)?, count_u32(rows)?, count_u32(cols)?];
+        let mut launch = self.stream.launch_builder(&self.kernels.matmul_rows);
+        launch.arg(&x_device).arg(&w_device).arg(&dims[0]).arg(&dims[1]).arg(&dims[2]).arg(&mut out);
+        // SAFETY: matmul_rows(x, w, count, rows, cols, out): x holds count·rows, w rows·cols,
+        // out count·cols.
+        unsafe { launch.launch(grid(count * cols)) }?;
+        self.download(&out, count * cols)
+    }
+}
