@@ -20,11 +20,17 @@ pub struct NodeConfig {
     pub max_content_bytes: usize,
     /// The database's memory beyond mapped files.
     pub store_memory: MemoryBudget,
+    /// Where the per-block focus solves run (every device gives the same bits).
+    pub device: kernels::Device,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        NodeConfig { max_content_bytes: 256 * 1024, store_memory: MemoryBudget::default() }
+        NodeConfig {
+            max_content_bytes: 256 * 1024,
+            store_memory: MemoryBudget::default(),
+            device: kernels::Device::Cpu,
+        }
     }
 }
 

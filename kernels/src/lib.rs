@@ -12,8 +12,8 @@
 //! - [`reduce`]: the fixed reduction tree that makes every sum bit-identical on any thread count.
 //! - [`Csr`]: `u32`/`f64` CSR with the pull SpMV and its naive reference loop.
 //! - [`dense`]: f32 matrices and their product, with a reference walk and a tiled one.
-//! - [`backend`]: the [`Backend`] trait those operations run behind, on the [`Cpu`] (and on
-//!   CUDA once its kernels exist; until then [`Cuda::new`] says it is not compiled).
+//! - [`backend`]: the [`Backend`] trait those operations run behind, on the [`Cpu`] and, in
+//!   builds with the `cuda` feature, on a GPU ([`Cuda`]); [`Device`] is the node's choice.
 //!
 //! Architecture invariant: kernels do no IO, read no clock and hold no locks; every result is
 //! a deterministic function of the inputs, whatever rayon's thread count.
@@ -40,7 +40,7 @@ pub mod push;
 pub mod reduce;
 mod rows;
 
-pub use backend::{Backend, Cpu, Cuda};
+pub use backend::{Backend, Cpu, Cuda, Device};
 pub use csr::Csr;
 pub use error::{KernelError, Result};
 pub use focus::{FocusOperator, FocusParams, FocusSolution, syntropy};

@@ -8,6 +8,7 @@ mod client;
 mod codes;
 mod compile_job;
 mod data_dir;
+mod device;
 mod graphiql;
 mod graphql;
 mod http;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use sprint::Profile;
 
-use crate::{data_dir::DataDir, sprint_job::SprintSettings};
+use crate::{data_dir::DataDir, device::DeviceChoice, sprint_job::SprintSettings};
 
 /// What `serve` reads from `--config FILE` (every key optional).
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +39,7 @@ pub(crate) struct ConfigFile {
     p2p_listen: Option<String>,
     peers: Option<Vec<String>>,
     tx_peers: Option<Vec<String>>,
+    device: Option<DeviceChoice>,
 }
 
 impl ConfigFile {
@@ -77,6 +78,8 @@ pub(crate) struct ServeSettings {
     /// The other nodes' HTTP APIs (`http://host:port`) that transactions admitted here are
     /// forwarded to.
     pub(crate) tx_peers: Vec<String>,
+    /// Where the per-block focus solve runs.
+    pub(crate) device: DeviceChoice,
 }
 
 /// How a node takes part in consensus.
@@ -106,6 +109,7 @@ pub(crate) struct ServeFlags {
     pub(crate) p2p_listen: Option<String>,
     pub(crate) peers: Vec<String>,
     pub(crate) tx_peers: Vec<String>,
+    pub(crate) device: Option<DeviceChoice>,
 }
 
 pub(crate) const DEFAULT_P2P_LISTEN: &str = "127.0.0.1:26656";
@@ -195,6 +199,7 @@ impl ServeSettings {
             consensus,
             model_file: model_file.or(config.model_file),
             tx_peers,
+            device: flags.device.or(config.device).unwrap_or_default(),
         })
     }
 }

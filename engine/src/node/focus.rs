@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use kernels::{FocusOperator, FocusSolution};
+use kernels::{Device, FocusOperator, FocusSolution};
 
 use crate::{
     error::{EngineError, Result},
@@ -17,7 +17,7 @@ use crate::{
 /// The focus of the tip after start-up, with whether it changed at the tip (so a block must
 /// still commit it): read from the history, or (after a crash between a block and its focus)
 /// recomputed from the previous height's stored focus, bit for bit.
-pub(super) fn load(store: &dyn FullStore, state: &ChainState) -> Result<(Focus, bool)> {
+pub(super) fn load(store: &dyn FullStore, device: &Device, state: &ChainState) -> Result<(Focus, bool)> {
     let tip = state.tip().0.height;
     let tip_block = store.block(Height(tip))?.ok_or_else(|| EngineError::Corruption("tip block missing".into()))?;
     let changed = tip_block.link_count > 0;
@@ -38,7 +38,7 @@ pub(super) fn load(store: &dyn FullStore, state: &ChainState) -> Result<(Focus, 
                     })?
                 }
             };
-            advance(store, operator, changed, &previous, tip)?
+            advance(store, device, operator, changed, &previous, tip)?
         }
     };
     Ok((Focus { karma: Arc::new(state.karma(&focus.pi)), ..focus }, changed))
@@ -101,10 +101,12 @@ fn stored(store: &dyn FullStore, height: u64, operator: &Arc<FocusOperator>) -> 
 }
 
 /// The focus transition of one height, stored before it is returned (see `crate::focus`): if
-/// the block changed the graph, the solver from the incremental push of `previous` (or from
-/// `previous` where the push declines), else `previous` carried over.
+/// the block changed the graph, the solver on `device` from the incremental push of `previous`
+/// (or from `previous` where the push declines), else `previous` carried over. A device that
+/// fails hands the solve to the CPU, which computes the same bits.
 pub(super) fn advance(
     store: &dyn FullStore,
+    device: &Device,
     operator: Arc<FocusOperator>,
     changed: bool,
     previous: &Focus,
@@ -116,7 +118,10 @@ pub(super) fn advance(
         let budget = operator.incremental_budget();
         let pushed = operator.incremental_focus(&previous.operator, &previous.pi, epsilon, budget);
         let from = pushed.as_ref().map_or(previous.pi.as_slice(), |pushed| pushed.vector.as_slice());
-        let solution = operator.solve(Some(from));
+        let solution = device.solve(&operator, Some(from)).unwrap_or_else(|error| {
+            tracing::warn!(height, device = %device.describe(), %error, "the focus solve failed on its device; solving on the CPU");
+            operator.solve(Some(from))
+        });
         tracing::debug!(height, pushed = pushed.map(|p| p.pushes), iterations = solution.iterations, "focus");
         Focus::solved(solution, height, start.elapsed().as_micros() as u64, operator)
     } else {

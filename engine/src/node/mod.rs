@@ -112,7 +112,7 @@ impl Node {
         let chain_id = state.chain_id().to_owned();
         let limits = state.genesis().params.tx_limits();
         let mempool = restore::mempool(store.as_ref(), &state, &limits)?;
-        let (focus, focus_pending) = focus::load(store.as_ref(), &state)?;
+        let (focus, focus_pending) = focus::load(store.as_ref(), &config.device, &state)?;
         let model = crate::model::restore(store.as_reader(), state.tip().0.model);
         let shared = Arc::new(Shared {
             store,
@@ -333,7 +333,8 @@ impl Node {
             (summary, links, update, changed, focus.clone())
         };
         let operator = focus::operator_after(&previous.operator, update)?;
-        let focus = focus::advance(self.shared.store.as_ref(), operator, changed, &previous, summary.height)?;
+        let device = &self.shared.config.device;
+        let focus = focus::advance(self.shared.store.as_ref(), device, operator, changed, &previous, summary.height)?;
         let focus = {
             let mut inner = self.shared.lock();
             let focus = if changed { Focus { karma: Arc::new(inner.state.karma(&focus.pi)), ..focus } } else { focus };

@@ -28,7 +28,38 @@ pub use cuda::{Cuda, CudaFocusScratch};
 #[cfg(not(feature = "cuda"))]
 pub use cuda_stub::Cuda;
 
-use crate::{FocusOperator, KernelError, csr::Csr, dense};
+use std::sync::Arc;
+
+use crate::{FocusOperator, FocusSolution, KernelError, csr::Csr, dense};
+
+/// The device a node's focus solves run on, chosen once at start-up. Either gives the same bits
+/// (so the choice is a node's own, not consensus).
+#[derive(Clone, Debug, Default)]
+pub enum Device {
+    /// The CPU's cores.
+    #[default]
+    Cpu,
+    /// A GPU.
+    Cuda(Arc<Cuda>),
+}
+
+impl Device {
+    /// `"cpu"`, or the GPU's name and ordinal.
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Cpu => "cpu".into(),
+            Device::Cuda(gpu) => gpu.device().to_owned(),
+        }
+    }
+
+    /// [`FocusOperator::solve`] on this device.
+    pub fn solve(&self, op: &FocusOperator, warm: Option<&[f64]>) -> Result<FocusSolution, KernelError> {
+        match self {
+            Device::Cpu => Ok(op.solve(warm)),
+            Device::Cuda(gpu) => op.solve_on(gpu.as_ref(), op.prior(), warm, op.params.epsilon),
+        }
+    }
+}
 
 /// A device the kernels run on. Slices are host memory.
 pub trait Backend: Sync {

@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use crate::data_dir::DataDir;
+use crate::{data_dir::DataDir, device::DeviceChoice};
 use kernels::{FocusOperator, FocusParams};
 use serde_json::json;
 
@@ -46,14 +46,21 @@ fn read_edges(path: &Path) -> Result<(usize, Vec<Edge>)> {
     Ok((n, edges))
 }
 
-pub(super) fn run_focus(edges: &Path, out: &Path, threads: Option<usize>, params: FocusParams) -> Result<()> {
+pub(super) fn run_focus(
+    edges: &Path,
+    out: &Path,
+    threads: Option<usize>,
+    device: DeviceChoice,
+    params: FocusParams,
+) -> Result<()> {
     params.validate()?;
     let (n, edge_list) = read_edges(edges)?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
+    let device = crate::device::open(device)?;
     let start = Instant::now();
     let (operator, solution) = pool.install(|| -> Result<_> {
         let operator = FocusOperator::from_edges(n, &edge_list, params)?;
-        let solution = operator.solve(None);
+        let solution = device.solve(&operator, None)?;
         Ok((operator, solution))
     })?;
     let wall = start.elapsed();
@@ -73,6 +80,7 @@ pub(super) fn run_focus(edges: &Path, out: &Path, threads: Option<usize>, params
         "syntropy_nats": solution.syntropy,
         "syntropy_bits": solution.syntropy / std::f64::consts::LN_2,
         "threads": pool.current_num_threads(),
+        "device": device.describe(),
         "wall_ms": wall.as_secs_f64() * 1e3,
     });
     eprintln!("{summary}");

@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     data_dir::DataDir,
+    device::DeviceChoice,
     settings::{ConfigFile, ServeFlags, ServeSettings, default_data_dir},
 };
 
@@ -71,7 +72,7 @@ enum Command {
         /// (RocksDB's memtables and block cache, default 64 each), compile_every_blocks
         /// (background recompile of the transformer, default 1000; 0 never), compile_min_links
         /// (no model below this many links, default 100000), model_file, validator,
-        /// validator_key, follow, p2p_listen, peers, tx_peers.
+        /// validator_key, follow, p2p_listen, peers, tx_peers, device.
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,
         /// Decide blocks with the genesis validators through BFT consensus (Malachite) instead
@@ -98,6 +99,10 @@ enum Command {
         /// clients submit here are forwarded to them, so whoever proposes next can include them.
         #[arg(long, value_delimiter = ',')]
         tx_peers: Vec<String>,
+        /// Where the per-block focus solve runs: a GPU if one can be used, the CPU, or a GPU
+        /// (else an error). Every device computes the same bits [default: auto].
+        #[arg(long, value_enum)]
+        device: Option<DeviceChoice>,
     },
     /// Print the GraphQL schema (SDL); `schema.graphql` at the repository root is its copy.
     Schema,
@@ -157,6 +162,10 @@ enum Command {
         /// Worker threads [default: one per core]. The result is identical for any count.
         #[arg(long)]
         threads: Option<usize>,
+        /// Where to solve: a GPU if one can be used, the CPU, or a GPU (else an error). The
+        /// result is identical on each.
+        #[arg(long, value_enum, default_value_t)]
+        device: DeviceChoice,
         #[command(flatten)]
         params: focus::FocusArgs,
     },
@@ -211,6 +220,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             p2p_listen,
             peers,
             tx_peers,
+            device,
         } => {
             let config = ConfigFile::read(config.as_deref())?;
             let flags = ServeFlags {
@@ -226,6 +236,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
                 p2p_listen,
                 peers,
                 tx_peers,
+                device,
             };
             serve::serve(ServeSettings::resolve(flags, config)?)
         }
@@ -238,7 +249,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Key { command } => command.run(),
         Command::Link { key, node, pairs } => keys::link(&key, &node, &pairs),
         Command::Status { data } => chain::status(&data_dir(data)),
-        Command::Focus { edges, out, threads, params } => focus::run_focus(&edges, &out, threads, params.params()),
+        Command::Focus { edges, out, threads, device, params } => {
+            focus::run_focus(&edges, &out, threads, device, params.params())
+        }
         Command::Edges { data, out } => focus::export_edges(&data_dir(data), &out),
         Command::Compile { data, args } => compile::run(&data_dir(data), &args),
         Command::Verify { data } => chain::verify(&data_dir(data)),

@@ -34,7 +34,11 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     if !Node::is_initialised(&db)? {
         create_development_chain(&data, &db)?;
     }
-    let config = NodeConfig { max_content_bytes: settings.max_content_bytes, store_memory: settings.store_memory };
+    let config = NodeConfig {
+        max_content_bytes: settings.max_content_bytes,
+        store_memory: settings.store_memory,
+        device: crate::device::open(settings.device)?,
+    };
     let node = Arc::new(Node::open(&db, config)?);
     let search = Arc::new(crate::search::SearchIndex::open(&data.search(), &node)?);
     let (blocks, _) = tokio::sync::broadcast::channel(1024);
