@@ -230,7 +230,7 @@ fn product<B: Backend>(backend: &B, x: &[f32], w: &[f32], r: usize, c: usize) ->
     let matrix = Matrix::new(r, c, w.to_vec());
     let parts: Vec<Vec<f32>> = x
         .par_chunks(ROWS_PER_TASK * r)
-        .map(|rows| backend.matmul(rows, &matrix, Path::Fast).expect("the CPU backend does not fail"))
+        .map(|rows| backend.matmul(rows, &matrix, Path::Fast).expect("a matrix product failed on its device"))
         .collect();
     parts.concat()
 }
@@ -570,6 +570,20 @@ mod tests {
                 check(grads.tokens[slot * 8 + e], numeric, &format!("token {token} entry {e}"));
             }
         }
+    }
+
+    #[test]
+    fn the_forward_pass_on_a_gpu_is_the_cpus() {
+        let gpu = match kernels::Cuda::new(0) {
+            Ok(gpu) => gpu,
+            Err(why) => return eprintln!("skipped on CUDA: {why}"),
+        };
+        let model = small_model();
+        let mut contexts = Contexts::new();
+        contexts.push(&[(2, 1.0)]);
+        contexts.push(&[(0, 0.5), (3, 0.3), (6, 0.2)]);
+        let bits = |h: Vec<f32>| h.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(model.encode(&gpu, &contexts)), bits(model.encode(&Cpu, &contexts)));
     }
 
     #[test]

@@ -30,50 +30,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kernels::{Csr, FocusOperator, FocusParams, LinkGraph};
+use kernels::{
+    Csr, FocusOperator, FocusParams, LinkGraph,
+    synthetic::{XorShift, rmat},
+};
 use rayon::prelude::*;
-
-struct Rng(u64);
-
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// R-MAT edges: each picks a quadrant per bit level with probabilities a, b, c, d.
-fn rmat(scale: u32, edges: usize, seed: u64) -> Vec<(u32, u32, f64)> {
-    let (a, b, c) = (0.57, 0.19, 0.19);
-    let mut rng = Rng(seed);
-    (0..edges)
-        .map(|_| {
-            let (mut from, mut to) = (0u32, 0u32);
-            for _ in 0..scale {
-                let r = rng.unit();
-                let (bit_from, bit_to) = if r < a {
-                    (0, 0)
-                } else if r < a + b {
-                    (0, 1)
-                } else if r < a + b + c {
-                    (1, 0)
-                } else {
-                    (1, 1)
-                };
-                from = from << 1 | bit_from;
-                to = to << 1 | bit_to;
-            }
-            (from, to, 1.0)
-        })
-        .collect()
-}
 
 /// `clusters` communities of `size` particles with `per_node` random links per particle inside,
 /// and one link from each community to the next.
 fn communities(clusters: usize, size: usize, per_node: usize, seed: u64) -> Vec<(u32, u32, f64)> {
-    let mut rng = Rng(seed);
+    let mut rng = XorShift(seed);
     let mut pick = |base: usize| (base + (rng.unit() * size as f64) as usize) as u32;
     let mut edges = Vec::with_capacity(clusters * size * per_node + clusters);
     for c in 0..clusters {

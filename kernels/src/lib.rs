@@ -11,6 +11,7 @@
 //!   incremental update by forward push ([`push`]).
 //! - [`reduce`]: the fixed reduction tree that makes every sum bit-identical on any thread count.
 //! - [`Csr`]: `u32`/`f64` CSR with the pull SpMV and its naive reference loop.
+//! - [`synthetic`]: seeded R-MAT graphs for benchmarks and tests.
 //! - [`dense`]: f32 matrices and their product, with a reference walk and a tiled one.
 //! - [`backend`]: the [`Backend`] trait those operations run behind, on the [`Cpu`] and, in
 //!   builds with the `cuda` feature, on a GPU ([`Cuda`]); [`Device`] is the node's choice.
@@ -39,6 +40,7 @@ mod graph;
 pub mod push;
 pub mod reduce;
 mod rows;
+pub mod synthetic;
 
 pub use backend::{Backend, Cpu, Cuda, Device};
 pub use csr::Csr;

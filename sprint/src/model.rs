@@ -291,6 +291,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_gpu_batch_gives_the_cpus_verdicts() {
+        // Bit for bit (the products round each operation as the CPU does), stronger than δ.
+        let gpu = match kernels::Cuda::new(0) {
+            Ok(gpu) => gpu,
+            Err(why) => return eprintln!("skipped on CUDA: {why}"),
+        };
+        for (model, node) in [tiny(), (Model::new(SMALL, sprint_seed(b"gpu")), node_seed(&[3; 32]))] {
+            let nonces: Vec<u64> = (0..64).collect();
+            let on_gpu = model.evaluate_batch_on(&gpu, &node, &nonces, Path::Fast, &|| {}).unwrap();
+            assert_eq!(on_gpu, model.evaluate_batch(&node, &nonces, Path::Fast, &|| {}), "{}", model.profile.name);
+        }
+    }
+
     fn tiny() -> (Model, Seed) {
         (Model::new(TINY, sprint_seed(b"golden")), node_seed(&[9; 32]))
     }

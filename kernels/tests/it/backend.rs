@@ -1,7 +1,7 @@
 //! Every backend present computes the CPU's bits: the SpMV against its naive loop, the reduction
 //! tree, whole focus solves, and both dense product paths against plain dot products.
 
-use kernels::{Backend, Csr, FocusParams, dense, reduce};
+use kernels::{Backend, Csr, FocusParams, dense, reduce, synthetic::rmat};
 
 use crate::*;
 
@@ -93,4 +93,21 @@ fn dense_products_match_plain_dot_products<B: Backend>(backend: &B) {
             assert_eq!(product, plain, "{} {path:?}, {count} rows", backend.name());
         }
     }
+}
+
+/// The focus-at-scale graph (R-MAT, 2^20 particles, 10M links, spec defaults): the GPU's `π*`
+/// and step count are the CPU's, bit for bit. GPU only: the CPU against itself is what the
+/// determinism tests check.
+#[test]
+fn rmat_focus_on_a_gpu_is_the_cpus() {
+    let gpu = match kernels::Cuda::new(0) {
+        Ok(gpu) => gpu,
+        Err(why) => return eprintln!("skipped on CUDA: {why}"),
+    };
+    let n = 1 << 20;
+    let op = operator(&rmat(20, 10_000_000, 0x5eed_cafe_f00d_1234), n, FocusParams::default());
+    let cpu = op.solve(None);
+    let on_gpu = op.solve_on(&gpu, op.prior(), None, op.params().epsilon).unwrap();
+    assert_eq!(on_gpu.iterations, cpu.iterations);
+    assert!(bits(&on_gpu.pi) == bits(&cpu.pi), "{}: π* differs from the CPU's", gpu.device());
 }

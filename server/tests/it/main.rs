@@ -2,6 +2,7 @@
 
 mod compile;
 mod crash;
+mod gpu;
 mod graphql;
 mod hostile;
 mod http;
