@@ -12,7 +12,10 @@ use std::{
 
 use engine::Node;
 
-use crate::{pool::DevicePool, sprint_job::SprintCounters};
+use crate::{
+    pool::{ClassCounts, DevicePool, Priority},
+    sprint_job::SprintCounters,
+};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BOUNDS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -56,6 +59,9 @@ pub(crate) enum Route {
     Rest,
 }
 
+/// A family of per-class pool metrics: name, type, help, and the value of one class.
+type MetricFamily = (&'static str, &'static str, &'static str, fn(&ClassCounts) -> f64);
+
 /// The node's metrics.
 pub(crate) struct Metrics {
     graphql: Histogram,
@@ -63,16 +69,19 @@ pub(crate) struct Metrics {
     rate_limited: AtomicU64,
     pool: Arc<DevicePool>,
     sprint: Arc<SprintCounters>,
+    /// The focus solve's device, as `--device` opened it.
+    focus_device: String,
 }
 
 impl Metrics {
-    pub(crate) fn new(pool: Arc<DevicePool>, sprint: Arc<SprintCounters>) -> Self {
+    pub(crate) fn new(pool: Arc<DevicePool>, sprint: Arc<SprintCounters>, focus_device: &kernels::Device) -> Self {
         Metrics {
             graphql: Histogram::default(),
             rest: Histogram::default(),
             rate_limited: AtomicU64::default(),
             pool,
             sprint,
+            focus_device: focus_device.describe().replace(['\\', '"'], ""),
         }
     }
 
@@ -119,11 +128,38 @@ impl Metrics {
             ("cybergraph_sprint_nonces_total", "Nonces the in-node Sprint job evaluated.", load(&self.sprint.nonces)),
             ("cybergraph_sprint_hits_total", "Hits among them.", load(&self.sprint.hits)),
             ("cybergraph_sprint_windows_total", "Sprint windows proved.", load(&self.sprint.windows)),
-            ("cybergraph_sprint_yields_total", "Times Sprint waited for higher-priority work.", self.pool.waits()),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
         }
+        self.render_pool(&mut out);
         out
+    }
+
+    /// The device pool per job class, and the focus solve's device.
+    fn render_pool(&self, out: &mut String) {
+        let counts = Priority::ALL.map(|class| (class.label(), self.pool.counts(class)));
+        let families: [MetricFamily; 4] = [
+            ("cybergraph_pool_running", "gauge", "Units of work running, by job class.", |c| c.running as f64),
+            ("cybergraph_pool_units_total", "counter", "Units of work run, by job class.", |c| c.entered as f64),
+            ("cybergraph_pool_busy_seconds_total", "counter", "Wall time of those units, by job class.", |c| {
+                c.busy_micros as f64 / 1e6
+            }),
+            (
+                "cybergraph_pool_waits_total",
+                "counter",
+                "Times a job waited for higher-priority work, by job class (Sprint between rounds, training between steps).",
+                |c| c.waits as f64,
+            ),
+        ];
+        for (name, kind, help, value) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (class, counts) in &counts {
+                let _ = writeln!(out, "{name}{{class=\"{class}\"}} {}", value(counts));
+            }
+        }
+        let name = "cybergraph_focus_device";
+        let _ = writeln!(out, "# HELP {name} The device the focus solve runs on (value 1).\n# TYPE {name} gauge");
+        let _ = writeln!(out, "{name}{{device=\"{}\"}} 1", self.focus_device);
     }
 }

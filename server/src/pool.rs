@@ -1,6 +1,8 @@
-//! The node's device pool (spec/sprint.md §7): one set of compute resources — the CPU cores
-//! now, the GPU when the CUDA path lands — shared by every job in priority order: user queries,
-//! then the per-block focus solve, then compiling the transformer, then Sprint.
+//! The node's device pool (spec/sprint.md §7): one set of compute resources — the CPU cores and
+//! the GPU that `--device` gives the focus solve — shared by every job in priority order: user
+//! queries, then the per-block focus solve, then compiling the transformer, then Sprint. One
+//! gate for all devices: a job's host side (uploads, the stopping rule, normalisation) runs on
+//! the cores whichever device computes its steps.
 //!
 //! Higher-priority work announces itself with [`DevicePool::enter`] for as long as it runs;
 //! preemptible work calls [`DevicePool::wait_turn`] between its units (Sprint: between rounds
@@ -30,17 +32,50 @@ pub(crate) enum Priority {
 }
 
 impl Priority {
+    /// Every class, highest priority first.
+    pub(crate) const ALL: [Priority; 4] = [Priority::Query, Priority::Focus, Priority::Training, Priority::Sprint];
+
     fn rank(self) -> usize {
         self as usize
     }
+
+    /// The class's name in metrics.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Priority::Query => "query",
+            Priority::Focus => "focus",
+            Priority::Training => "training",
+            Priority::Sprint => "sprint",
+        }
+    }
 }
 
-/// Running work per class, when each class last finished, and how often preemptible work
-/// waited.
+/// Running work per class, when each class last finished, and per class: units of work run,
+/// their time, and how often the class waited for work above it.
 #[derive(Default)]
 pub(crate) struct DevicePool {
     state: Mutex<PoolState>,
+    stats: [ClassStats; 4],
+}
+
+/// One class's counters.
+#[derive(Default)]
+struct ClassStats {
+    /// Units entered with [`DevicePool::enter`].
+    entered: AtomicU64,
+    /// Their wall time, microseconds.
+    busy_micros: AtomicU64,
+    /// Waits in [`DevicePool::wait_turn`].
     waits: AtomicU64,
+}
+
+/// A snapshot of one class's counters, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ClassCounts {
+    pub(crate) running: usize,
+    pub(crate) entered: u64,
+    pub(crate) busy_micros: u64,
+    pub(crate) waits: u64,
 }
 
 #[derive(Default)]
@@ -67,13 +102,18 @@ impl PoolState {
 pub(crate) struct Turn {
     pool: Arc<DevicePool>,
     priority: Priority,
+    started: Instant,
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
+        let now = Instant::now();
+        let rank = self.priority.rank();
+        let busy = now.duration_since(self.started).as_micros() as u64;
+        self.pool.stats[rank].busy_micros.fetch_add(busy, Ordering::Relaxed);
         let mut state = self.pool.state.lock().expect("the pool lock is never poisoned");
-        state.running[self.priority.rank()] -= 1;
-        state.last_finished[self.priority.rank()] = Some(Instant::now());
+        state.running[rank] -= 1;
+        state.last_finished[rank] = Some(now);
     }
 }
 
@@ -91,7 +131,8 @@ impl DevicePool {
     /// Work of class `priority` starts; it runs until the returned turn is dropped.
     pub(crate) fn enter(self: &Arc<Self>, priority: Priority) -> Turn {
         self.state.lock().expect("the pool lock is never poisoned").running[priority.rank()] += 1;
-        Turn { pool: Arc::clone(self), priority }
+        self.stats[priority.rank()].entered.fetch_add(1, Ordering::Relaxed);
+        Turn { pool: Arc::clone(self), priority, started: Instant::now() }
     }
 
     /// Blocks while work of a higher priority than `priority` runs or has just finished, or
@@ -110,14 +151,21 @@ impl DevicePool {
             waited = true;
         }
         if waited {
-            self.waits.fetch_add(1, Ordering::Relaxed);
+            self.stats[priority.rank()].waits.fetch_add(1, Ordering::Relaxed);
         }
         waited
     }
 
-    /// How many times preemptible work has waited for higher-priority work.
-    pub(crate) fn waits(&self) -> u64 {
-        self.waits.load(Ordering::Relaxed)
+    /// The counters of class `priority`.
+    pub(crate) fn counts(&self, priority: Priority) -> ClassCounts {
+        let running = self.state.lock().expect("the pool lock is never poisoned").running[priority.rank()];
+        let stats = &self.stats[priority.rank()];
+        ClassCounts {
+            running,
+            entered: stats.entered.load(Ordering::Relaxed),
+            busy_micros: stats.busy_micros.load(Ordering::Relaxed),
+            waits: stats.waits.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -184,7 +232,10 @@ mod tests {
         assert!(!waiter.is_finished(), "Sprint waits while a query runs");
         drop(query);
         assert!(waiter.join().unwrap(), "and resumes when it ends");
-        assert_eq!(pool.waits(), 1);
+        assert_eq!(pool.counts(Priority::Sprint).waits, 1);
+        let queries = pool.counts(Priority::Query);
+        assert_eq!((queries.running, queries.entered, queries.waits), (0, 1, 0));
+        assert!(queries.busy_micros >= 100_000, "the query ran while Sprint waited: {queries:?}");
 
         assert!(!pool.wait_turn(Priority::Focus, || false), "the focus solve waits for no Sprint");
 

@@ -34,10 +34,11 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     if !Node::is_initialised(&db)? {
         create_development_chain(&data, &db)?;
     }
+    let device = crate::device::open(settings.device)?;
     let config = NodeConfig {
         max_content_bytes: settings.max_content_bytes,
         store_memory: settings.store_memory,
-        device: crate::device::open(settings.device)?,
+        device: device.clone(),
     };
     let node = Arc::new(Node::open(&db, config)?);
     let search = Arc::new(crate::search::SearchIndex::open(&data.search(), &node)?);
@@ -89,7 +90,7 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
         }
     };
     let compiler = crate::compile_job::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;
-    let metrics = Arc::new(Metrics::new(Arc::clone(&pool), counters));
+    let metrics = Arc::new(Metrics::new(Arc::clone(&pool), counters, &device));
     let http = crate::http::HttpSettings {
         listen: settings.listen,
         max_content_bytes: settings.max_content_bytes,

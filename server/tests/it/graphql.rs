@@ -188,6 +188,14 @@ fn post_subscribe_query_and_verify_proofs_end_to_end() {
     let metrics = ureq::get(&format!("{}/metrics", node.url)).call().unwrap().into_string().unwrap();
     assert!(metrics.contains("cybergraph_http_request_duration_seconds_bucket{route=\"graphql\""));
     assert!(metrics.contains(&format!("cybergraph_block_height {}", stats["data"]["graphStats"]["height"])));
+    // The device pool by job class: these requests were queries, the blocks focus solves.
+    let units = |class: &str| -> f64 {
+        let name = format!("cybergraph_pool_units_total{{class=\"{class}\"}} ");
+        let line = metrics.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("{name}"));
+        line[name.len()..].parse().unwrap()
+    };
+    assert!(units("query") > 0.0 && units("focus") > 0.0, "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("cybergraph_focus_device{device=\"")), "{metrics}");
 }
 
 #[test]
