@@ -86,6 +86,12 @@ impl Query {
         })
     }
 
+    /// Which of `cids` this node's mempool holds (one lock for all).
+    pub fn pending(&self, cids: &[Cid]) -> Vec<bool> {
+        let inner = self.shared.lock();
+        cids.iter().map(|cid| inner.mempool.contains(cid)).collect()
+    }
+
     /// The content of a particle, if posted.
     pub fn content(&self, particle: &Particle) -> Result<Option<Vec<u8>>> {
         self.store().content(particle)

@@ -11,10 +11,9 @@
 //!
 //! Every decision reads the committed state (the Sprint ledger after the tip), and only while
 //! the tip is recent: a node catching up on old blocks takes no steps for them. A step the
-//! ledger holds is not repeated. With `--tx-peers`, each step's transaction is relayed again at
-//! each block the job sees (not while it proves) until it leaves this node's mempool (a peer
-//! that was down missed it; peers admit a relayed step even when it has become a no-op, so the
-//! signer's next nonces never wait on it). A share is
+//! ledger holds is not repeated. With `--tx-peers`, each step's transaction is relayed like a
+//! client's, again while it stays in this node's mempool (`crate::relay`; peers admit a relayed
+//! step even when it has become a no-op, so the signer's next nonces never wait on it). A share is
 //! written and synced before its commitment is submitted, so a validator that restarts between
 //! its commitment and its reveal still reveals (withholding would cost it the penalty of §6).
 
@@ -30,10 +29,9 @@ use std::{
 
 use anyhow::{Context, Result};
 use engine::{
-    Address, NeuronKey, Node, SprintLedger, SprintParams, SprintTx, Transaction, TxStatus, particle::dag_cbor_cid,
+    Address, NeuronKey, Node, SprintLedger, SprintParams, SprintTx, Transaction, particle::dag_cbor_cid,
     voting::max_proof_hits,
 };
-use ipld_core::cid::Cid;
 use sprint::{
     Model, Seed,
     proof::{Proof, random_seed, round_nonces},
@@ -45,7 +43,6 @@ use crate::{
     producer::unix_millis,
     relay::Relay,
     sprint_job::{SprintCounters, pause, prove_counted},
-    wire::SignedTxBody,
 };
 
 /// How often the job looks at its stop flag while no block arrives.
@@ -118,8 +115,6 @@ struct Participant {
     /// The Sprint `submitted` belongs to, and its steps.
     sprint: u64,
     submitted: HashSet<Step>,
-    /// Steps' transactions relayed and not yet committed (of any Sprint), to relay again.
-    uncommitted: Vec<(Cid, Arc<SignedTxBody>)>,
     /// A proof of the current Sprint whose submission failed, to submit again.
     proved: Option<Proof>,
     /// The last Sprint model built (proving and verifying one Sprint share it).
@@ -162,7 +157,6 @@ pub(crate) fn start(
         workers: idle_workers("sprint")?,
         sprint: 0,
         submitted: HashSet::new(),
-        uncommitted: Vec::new(),
         proved: None,
         model: None,
     };
@@ -201,7 +195,6 @@ impl Participant {
         let validator = self.duties.validator.as_ref().map(NeuronKey::address).filter(|me| ledger.is_validator(me));
         let my_share = validator.and_then(|me| ledger.share_of(&me));
         let prover = self.duties.prover.as_ref().map(NeuronKey::address);
-        self.relay_again();
         match (stage, validator, prover) {
             (Stage::Commit, Some(_), _) if my_share.is_none() && !self.submitted.contains(&Step::Commit) => {
                 let share = self.share(sprint)?;
@@ -229,18 +222,6 @@ impl Participant {
         }
     }
 
-    /// Relays again every step's transaction not committed yet (a peer that holds it already
-    /// refuses the repeat, which changes nothing there).
-    fn relay_again(&mut self) {
-        let query = self.node.query();
-        // Only while this node's mempool still holds it: committed, or dropped as unusable, it
-        // is done.
-        self.uncommitted.retain(|(cid, _)| matches!(query.tx_status(cid), Ok(TxStatus::Pending)));
-        for (_, body) in &self.uncommitted {
-            self.relay.forward(Arc::clone(body));
-        }
-    }
-
     /// Signs `tx` with the step's key (the prover's for a proof, the validator's otherwise) and
     /// its next nonce, admits it here and relays it, once per Sprint.
     fn submit(&mut self, step: Step, tx: SprintTx) -> Result<()> {
@@ -257,8 +238,7 @@ impl Participant {
         let outgoing = self.relay.prepare(&signed);
         let receipt = self.node.submit(signed)?;
         if let Some(body) = outgoing {
-            self.relay.forward(Arc::clone(&body));
-            self.uncommitted.push((receipt.cid, body));
+            self.relay.forward(receipt.cid, body);
         }
         tracing::info!(sprint = self.sprint, ?step, tx = %receipt.cid, "Sprint step submitted");
         self.submitted.insert(step);

@@ -73,7 +73,7 @@ async fn submit(
     };
     match blocking(move || node.submit_from(signed, origin)).await {
         Ok(receipt) => {
-            outgoing.into_iter().for_each(|body| relay.forward(body));
+            outgoing.into_iter().for_each(|body| relay.forward(receipt.cid, body));
             HttpResponse::Ok().json(receipt)
         }
         Err(response) => response,

@@ -58,6 +58,7 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     // Sprint's settings (profile, keys) are checked before this node joins consensus.
     let validator_key = settings.consensus.as_ref().and_then(|c| c.key.as_deref()).map(read_key).transpose()?;
     let relay = Arc::new(crate::relay::Relay::start(&settings.tx_peers).context("starting the transaction relay")?);
+    relay.follow(&node);
     let sprint = start_sprint(&settings, &data, validator_key.clone(), &node, &pool, &counters, &relay)?;
     // Blocks come from consensus with the other validators, or from this node alone.
     let blocks_from = match &settings.consensus {
