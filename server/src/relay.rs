@@ -125,7 +125,7 @@ impl Relay {
 
     fn send(&self, body: &Arc<SignedTxBody>) {
         for (peer, queue) in &self.peers {
-            if let Err(TrySendError::Full(_)) = queue.try_send(Arc::clone(&body)) {
+            if let Err(TrySendError::Full(_)) = queue.try_send(Arc::clone(body)) {
                 tracing::warn!(%peer, "the peer's relay queue is full: a transaction waits for the next forward");
             }
         }
