@@ -4,7 +4,8 @@
 // Every add and multiply is explicitly rounded (`__dadd_rn`, `__dsub_rn`): NVRTC may not fuse
 // them (the module is also compiled with --fmad=false).
 
-#define CHUNK 4096ULL
+// CHUNK comes from the host (`-DCHUNK=`, kernels/src/reduce.rs's `CHUNK`), so both trees
+// have the same leaves.
 
 extern "C" __global__ void chunk_sums(const double* xs, unsigned long long len, double* sums) {
     unsigned long long c = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;

@@ -42,7 +42,7 @@ pub mod reduce;
 mod rows;
 pub mod synthetic;
 
-pub use backend::{Backend, Cpu, Cuda, Device};
+pub use backend::{Backend, Cpu, Cuda, Device, Gpu};
 pub use csr::Csr;
 pub use error::{KernelError, Result};
 pub use focus::{FocusOperator, FocusParams, FocusSolution, syntropy};

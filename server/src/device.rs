@@ -1,8 +1,6 @@
 //! `--device`: where the per-block focus solve runs. Every device computes the same bits, so this
 //! is a node's own choice, never consensus.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use kernels::{Cuda, Device};
 use serde::Deserialize;
@@ -24,9 +22,9 @@ pub(crate) enum DeviceChoice {
 pub(crate) fn open(choice: DeviceChoice) -> Result<Device> {
     let device = match choice {
         DeviceChoice::Cpu => Device::Cpu,
-        DeviceChoice::Cuda => Device::Cuda(Arc::new(Cuda::new(0).context("--device cuda")?)),
+        DeviceChoice::Cuda => Device::gpu(Cuda::new(0).context("--device cuda")?),
         DeviceChoice::Auto => match Cuda::new(0) {
-            Ok(gpu) => Device::Cuda(Arc::new(gpu)),
+            Ok(gpu) => Device::gpu(gpu),
             Err(why) => {
                 tracing::info!(%why, "no GPU to use; focus solves on the CPU");
                 Device::Cpu

@@ -103,7 +103,7 @@ fn stored(store: &dyn FullStore, height: u64, operator: &Arc<FocusOperator>) -> 
 /// The focus transition of one height, stored before it is returned (see `crate::focus`): if
 /// the block changed the graph, the solver on `device` from the incremental push of `previous`
 /// (or from `previous` where the push declines), else `previous` carried over. A device that
-/// fails hands the solve to the CPU, which computes the same bits.
+/// fails hands this solve and every later one to the CPU, which computes the same bits.
 pub(super) fn advance(
     store: &dyn FullStore,
     device: &Device,
@@ -119,7 +119,7 @@ pub(super) fn advance(
         let pushed = operator.incremental_focus(&previous.operator, &previous.pi, epsilon, budget);
         let from = pushed.as_ref().map_or(previous.pi.as_slice(), |pushed| pushed.vector.as_slice());
         let solution = device.solve(&operator, Some(from)).unwrap_or_else(|error| {
-            tracing::warn!(height, device = %device.describe(), %error, "the focus solve failed on its device; solving on the CPU");
+            tracing::error!(height, device = %device.describe(), %error, "the focus device failed; the CPU solves from now on");
             operator.solve(Some(from))
         });
         tracing::debug!(height, pushed = pushed.map(|p| p.pushes), iterations = solution.iterations, "focus");

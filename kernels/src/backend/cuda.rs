@@ -11,14 +11,19 @@
 //!
 //! The [`Backend`] operations take host slices: a focus step uploads `φ` and the teleport and
 //! downloads its result, and the graph is uploaded once per solve (in
-//! [`Backend::focus_scratch`]).
+//! [`Backend::focus_scratch`]). Every operation waits for the device before it returns, so a
+//! result on the host is complete and a device fault is this call's error.
+//!
+//! [`Cuda::new`] checks the device before anyone uses it: a small focus solve and a product,
+//! compared bit for bit with the CPU's; a device that differs is refused, since a node whose
+//! focus differed would split from every other.
 
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg};
 
-use super::{Backend, cuda_ptx};
-use crate::{FocusOperator, KernelError, csr::Csr, dense, reduce};
+use super::{Backend, Cpu, cuda_ptx};
+use crate::{FocusOperator, FocusParams, KernelError, csr::Csr, dense, reduce, synthetic};
 
 /// Threads per block of every launch.
 const BLOCK: u32 = 256;
@@ -52,20 +57,22 @@ impl From<cudarc::driver::DriverError> for KernelError {
 }
 
 impl Cuda {
-    /// The GPU with this ordinal, its kernels compiled and loaded. Fails, without touching the
-    /// device further, when no CUDA driver can be loaded ([`KernelError::NoGpu`]), when there is
-    /// no such device, or when NVRTC is missing ([`KernelError::NvrtcMissing`]).
+    /// The GPU with this ordinal, its kernels compiled and loaded and its results checked
+    /// against the CPU's. Fails when no CUDA driver can be loaded or there is no such device
+    /// ([`KernelError::NoGpu`]), when NVRTC is missing ([`KernelError::NvrtcMissing`]), or when
+    /// the device computes other bits than the CPU ([`KernelError::Cuda`]).
     pub fn new(ordinal: usize) -> Result<Self, KernelError> {
         // SAFETY: only tries to open the driver library by its candidate names. cudarc panics
         // on the first driver call when the library is absent; this turns that into an error.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
             return Err(KernelError::NoGpu("no CUDA driver (libcuda) can be loaded".into()));
         }
-        let count = CudaContext::device_count()?;
+        let no_gpu = |error: cudarc::driver::DriverError| KernelError::NoGpu(error.to_string());
+        let count = CudaContext::device_count().map_err(no_gpu)?;
         if ordinal >= count.max(0) as usize {
             return Err(KernelError::NoGpu(format!("no CUDA device {ordinal} ({count} present)")));
         }
-        let context = CudaContext::new(ordinal)?;
+        let context = CudaContext::new(ordinal).map_err(no_gpu)?;
         let device = format!("{} (CUDA device {ordinal})", context.name()?);
         let modules = cuda_ptx::compile_all()?
             .into_iter()
@@ -86,7 +93,31 @@ impl Cuda {
             focus_combine: function("focus", "focus_combine")?,
             matmul_rows: function("dense", "matmul_rows")?,
         };
-        Ok(Cuda { stream: context.default_stream(), kernels, device })
+        let gpu = Cuda { stream: context.default_stream(), kernels, device };
+        gpu.check_against_the_cpu()?;
+        Ok(gpu)
+    }
+
+    /// A focus solve on a small R-MAT graph (every kernel of the step, the reduction tree) and a
+    /// dense product, bit for bit against the CPU.
+    fn check_against_the_cpu(&self) -> Result<(), KernelError> {
+        let op = FocusOperator::from_edges(1 << 10, &synthetic::rmat(10, 8_000, 0x5e1f_7e57), FocusParams::default())?;
+        let (cpu, gpu) = (op.solve(None), op.solve_on(self, op.prior(), None, op.params.epsilon)?);
+        let same = |a: &[f64], b: &[f64]| a.iter().map(|x| x.to_bits()).eq(b.iter().map(|x| x.to_bits()));
+        if gpu.iterations != cpu.iterations || !same(&gpu.pi, &cpu.pi) {
+            return Err(KernelError::Cuda(format!("{}: a focus solve differs from the CPU's; not used", self.device)));
+        }
+        let w = dense::Matrix::new(37, 19, (0..37 * 19).map(|i| (i as f32 * 0.618).sin()).collect());
+        let x: Vec<f32> = (0..5 * 37).map(|i| (i as f32 * 1.3).cos() * 1e-3).collect();
+        let Ok(expected) = Cpu.matmul(&x, &w, dense::Path::Reference);
+        if self.matmul(&x, &w, dense::Path::Fast)?.iter().map(|v| v.to_bits()).ne(expected.iter().map(|v| v.to_bits()))
+        {
+            return Err(KernelError::Cuda(format!(
+                "{}: a matrix product differs from the CPU's; not used",
+                self.device
+            )));
+        }
+        Ok(())
     }
 
     /// The device's name and ordinal, for logs.
@@ -108,13 +139,14 @@ impl Cuda {
         Ok(self.stream.alloc_zeros(len.max(1))?)
     }
 
-    /// The first `len` elements of `device`, on the host.
+    /// The first `len` elements of `device`, on the host, once everything queued before is done.
     fn download<T: DeviceRepr + Default + Clone>(
         &self,
         device: &CudaSlice<T>,
         len: usize,
     ) -> Result<Vec<T>, KernelError> {
         let mut host = self.stream.clone_dtoh(device)?;
+        self.stream.synchronize()?;
         host.truncate(len);
         Ok(host)
     }
@@ -164,10 +196,12 @@ struct DeviceGraph {
     prior: CudaSlice<f64>,
 }
 
-/// A focus solve's state on the device: the graph and the step's vectors.
+/// A focus solve's state on the device: the graph of one operator and the step's vectors.
 #[derive(Debug)]
 pub struct CudaFocusScratch {
     graph: DeviceGraph,
+    /// The operator the graph was uploaded from (its address), which every step must be given.
+    operator: usize,
     n: usize,
     phi: CudaSlice<f64>,
     teleport: CudaSlice<f64>,
@@ -195,6 +229,17 @@ impl Backend for Cuda {
         if rows == 0 {
             return Ok(());
         }
+        // The device reads what the host would index: a matrix that does not fit `x` is a
+        // panic here, as on the CPU, never a read outside a buffer.
+        assert!(y.len() >= rows, "y has {} entries for {rows} rows", y.len());
+        assert!(
+            a.offsets.windows(2).all(|w| w[0] <= w[1])
+                && a.offsets[rows] == a.cols.len()
+                && a.vals.len() == a.cols.len()
+                && a.cols.iter().all(|&c| (c as usize) < x.len()),
+            "a CSR matrix that does not fit x ({} entries)",
+            x.len()
+        );
         let offsets: Vec<u64> = a.offsets.iter().map(|&o| o as u64).collect();
         let (offsets, cols, vals) = (self.upload(&offsets)?, self.upload(&a.cols)?, self.upload(&a.vals)?);
         let x = self.upload(x)?;
@@ -247,6 +292,7 @@ impl Backend for Cuda {
             }
             offsets.push(cols.len() as u64);
         }
+        assert_eq!(order.len(), op.len(), "every row is visited once");
         let graph = DeviceGraph {
             order: self.upload(order)?,
             offsets: self.upload(&offsets)?,
@@ -259,8 +305,9 @@ impl Backend for Cuda {
             prior: self.upload(&op.prior)?,
         };
         let n = op.len();
-        Ok(CudaFocusScratch {
+        let scratch = CudaFocusScratch {
             graph,
+            operator: op as *const FocusOperator as usize,
             n,
             phi: self.zeros(n)?,
             teleport: self.zeros(n)?,
@@ -273,7 +320,10 @@ impl Backend for Cuda {
             springs: self.zeros(n)?,
             diffusion: self.zeros(n)?,
             out: self.zeros(n)?,
-        })
+        };
+        // The host copies above are freed on return; the uploads must be done by then.
+        self.stream.synchronize()?;
+        Ok(scratch)
     }
 
     fn focus_step(
@@ -285,7 +335,8 @@ impl Backend for Cuda {
         out: &mut [f64],
     ) -> Result<(), KernelError> {
         let n = ws.n;
-        assert_eq!((op.len(), phi.len(), teleport.len(), out.len()), (n, n, n, n), "scratch for another graph's size");
+        assert_eq!(ws.operator, op as *const FocusOperator as usize, "scratch for another operator");
+        assert_eq!((op.len(), phi.len(), teleport.len(), out.len()), (n, n, n, n), "vectors of another graph's size");
         if n == 0 {
             return Ok(());
         }
@@ -346,13 +397,15 @@ impl Backend for Cuda {
         // SAFETY: focus_combine's parameters; every vector holds n.
         unsafe { launch.launch(grid(n)) }?;
         self.stream.memcpy_dtoh(&ws.out, out)?;
+        self.stream.synchronize()?;
         Ok(())
     }
 
     fn matmul(&self, x: &[f32], w: &dense::Matrix, _path: dense::Path) -> Result<Vec<f32>, KernelError> {
         let (rows, cols) = (w.rows(), w.cols());
-        assert_eq!(x.len() % rows.max(1), 0, "x is not a whole number of rows of {rows}");
-        let count = x.len() / rows.max(1);
+        // As on the CPU: whole rows of x, a ragged tail ignored.
+        debug_assert_eq!(x.len() % rows, 0);
+        let count = x.len() / rows;
         if count * cols == 0 {
             return Ok(vec![0.0; count * cols]);
         }

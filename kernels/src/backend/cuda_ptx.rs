@@ -22,9 +22,10 @@ pub fn nvrtc_present() -> bool {
     unsafe { cudarc::nvrtc::sys::is_culib_present() }
 }
 
-/// Compiles every module to PTX with fused multiply-add off (bit-identity with the CPU needs
-/// each add and multiply rounded on its own); the first module that fails is the error, with
-/// NVRTC's log.
+/// Compiles every module to PTX with fused multiply-add off, denormals kept and IEEE division
+/// (bit-identity with the CPU needs each operation rounded on its own, as the CPU rounds it),
+/// and the reduction tree's leaf size from [`crate::reduce::CHUNK`]; the first module that
+/// fails is the error, with NVRTC's log.
 pub fn compile_all() -> Result<Vec<(&'static str, Ptx)>, KernelError> {
     if !nvrtc_present() {
         return Err(KernelError::NvrtcMissing);
@@ -32,8 +33,15 @@ pub fn compile_all() -> Result<Vec<(&'static str, Ptx)>, KernelError> {
     MODULES
         .iter()
         .map(|&(module, source)| {
-            let options =
-                CompileOptions { fmad: Some(false), name: Some(format!("{module}.cu")), ..Default::default() };
+            let options = CompileOptions {
+                fmad: Some(false),
+                ftz: Some(false),
+                prec_div: Some(true),
+                prec_sqrt: Some(true),
+                options: vec![format!("-DCHUNK={}ULL", crate::reduce::CHUNK)],
+                name: Some(format!("{module}.cu")),
+                ..Default::default()
+            };
             compile_ptx_with_opts(source, options)
                 .map(|ptx| (module, ptx))
                 .map_err(|error| KernelError::CudaCompile { module, log: format!("{error:?}") })

@@ -28,7 +28,13 @@ pub use cuda::{Cuda, CudaFocusScratch};
 #[cfg(not(feature = "cuda"))]
 pub use cuda_stub::Cuda;
 
-use std::sync::Arc;
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use crate::{FocusOperator, FocusSolution, KernelError, csr::Csr, dense};
 
@@ -39,24 +45,51 @@ pub enum Device {
     /// The CPU's cores.
     #[default]
     Cpu,
-    /// A GPU.
-    Cuda(Arc<Cuda>),
+    /// A GPU, until it fails.
+    Cuda(Arc<Gpu>),
+}
+
+/// A GPU a node solves on, and whether it has failed (then the CPU takes every solve).
+#[derive(Debug)]
+pub struct Gpu {
+    cuda: Cuda,
+    failed: AtomicBool,
 }
 
 impl Device {
+    /// Solves on `cuda`.
+    pub fn gpu(cuda: Cuda) -> Self {
+        Device::Cuda(Arc::new(Gpu { cuda, failed: AtomicBool::new(false) }))
+    }
+
     /// `"cpu"`, or the GPU's name and ordinal.
     pub fn describe(&self) -> String {
         match self {
             Device::Cpu => "cpu".into(),
-            Device::Cuda(gpu) => gpu.device().to_owned(),
+            Device::Cuda(gpu) => gpu.cuda.device().to_owned(),
         }
     }
 
-    /// [`FocusOperator::solve`] on this device.
+    /// [`FocusOperator::solve`] on this device. A GPU that fails — an error or a panic in its
+    /// path — answers this call with the error and is not used again: later solves run on the
+    /// CPU, which computes the same bits.
     pub fn solve(&self, op: &FocusOperator, warm: Option<&[f64]>) -> Result<FocusSolution, KernelError> {
         match self {
-            Device::Cpu => Ok(op.solve(warm)),
-            Device::Cuda(gpu) => op.solve_on(gpu.as_ref(), op.prior(), warm, op.params.epsilon),
+            Device::Cuda(gpu) if !gpu.failed.load(Ordering::Acquire) => {
+                let solved =
+                    catch_unwind(AssertUnwindSafe(|| op.solve_on(&gpu.cuda, op.prior(), warm, op.params.epsilon)))
+                        .unwrap_or_else(|panic| {
+                            let message = panic.downcast_ref::<String>().map(String::as_str);
+                            let message =
+                                message.or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("a panic");
+                            Err(KernelError::Cuda(format!("the solve panicked: {message}")))
+                        });
+                if solved.is_err() {
+                    gpu.failed.store(true, Ordering::Release);
+                }
+                solved
+            }
+            Device::Cpu | Device::Cuda(_) => Ok(op.solve(warm)),
         }
     }
 }
