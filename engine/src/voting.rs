@@ -194,6 +194,12 @@ pub struct SprintLedger {
     pub validators: Vec<GenesisValidator>,
     /// The set this Sprint's accepted proofs give, in force from the next Sprint's first height.
     pub next_validators: Option<Vec<GenesisValidator>>,
+    /// Validators that committed to a share in this Sprint and did not reveal it, sorted (set
+    /// when the reveal stage closes). Their penalty: their own proofs earn nothing this Sprint,
+    /// and a set kept for want of accepted proofs drops them (unless none would be left).
+    /// (Absent from the encoding while empty, so ledgers from before it keep their CIDs.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<Address>,
 }
 
 /// Why a Sprint transaction changes nothing.
@@ -210,6 +216,7 @@ impl SprintLedger {
             proofs: Vec::new(),
             validators,
             next_validators: None,
+            withheld: Vec::new(),
         }
     }
 
@@ -339,11 +346,13 @@ impl SprintLedger {
         if stage == Stage::Reveal && next_stage != Stage::Reveal {
             let commitments = self.shares.iter().map(|s| (s.validator.0, s.commitment)).collect();
             let reveals = self.shares.iter().filter_map(|s| Some((s.validator.0, s.share?))).collect();
-            let (material, _withheld) = seed_material(&self.previous_seed, &commitments, &reveals);
+            let (material, withheld) = seed_material(&self.previous_seed, &commitments, &reveals);
             self.seed = Some(sprint_seed(&material));
+            // `seed_material` lists them by commitment, in address order.
+            self.withheld = withheld.into_iter().map(Address).collect();
         }
         if stage == Stage::Validate && next_stage != Stage::Validate {
-            self.next_validators = self.accepted_weights();
+            self.next_validators = self.accepted_weights().or_else(|| self.kept_without_withholders());
         }
         if next != current {
             // Reveals close inside every period (its commit stage holds height 0 for Sprint 0).
@@ -351,6 +360,7 @@ impl SprintLedger {
             self.sprint = next;
             self.shares.clear();
             self.proofs.clear();
+            self.withheld.clear();
             if let Some(validators) = self.next_validators.take() {
                 self.validators = validators;
             }
@@ -363,12 +373,20 @@ impl SprintLedger {
         let weights: Vec<(Address, u64)> = self
             .proofs
             .iter()
-            .filter(|p| p.hits > 0)
+            .filter(|p| p.hits > 0 && self.withheld.binary_search(&p.prover).is_err())
             .filter(|p| accepted(&previous, &p.valid.iter().map(|a| a.0).collect::<Vec<_>>()))
             .map(|p| (p.prover, p.hits))
             .collect();
         let validators = normalise(&weights);
         (!validators.is_empty()).then_some(validators)
+    }
+
+    /// The set in force without this Sprint's withholders, when any withheld and any other
+    /// validator is left (their powers unchanged); `None` keeps the set as it is.
+    fn kept_without_withholders(&self) -> Option<Vec<GenesisValidator>> {
+        let kept: Vec<GenesisValidator> =
+            self.validators.iter().filter(|v| self.withheld.binary_search(&v.address).is_err()).cloned().collect();
+        (!kept.is_empty() && kept.len() < self.validators.len()).then_some(kept)
     }
 }
 

@@ -160,3 +160,57 @@ fn an_epoch_without_accepted_proofs_keeps_the_validators() {
     assert_eq!(powers(&chain), before);
     assert_eq!(chain.ledger().sprint, 1);
 }
+
+/// Both validators commit; validator 1 withholds its reveal. Both prove honestly and both
+/// proofs are voted valid, yet only validator 0's earns power: withholding costs the withholder.
+#[test]
+fn a_validator_that_withholds_its_reveal_earns_nothing_from_its_proof() {
+    let chain = sprint_chain();
+    let shares = [[7u8; 32], [8u8; 32]];
+    for (v, share) in shares.iter().enumerate() {
+        chain.node().submit(chain.sprint_tx(v, SprintTx::Commit { sprint: 0, commitment: commitment(share) })).unwrap();
+    }
+    chain.decide();
+    chain.node().submit(chain.sprint_tx(0, SprintTx::Reveal { sprint: 0, share: shares[0] })).unwrap();
+    chain.decide_until(3);
+    let ledger = chain.ledger();
+    assert_eq!(ledger.withheld, vec![chain.address(1)]);
+    let seed = ledger.seed.expect("the seed falls back for the withheld share");
+
+    let model = Model::new(TINY, seed);
+    let proofs: Vec<_> = (0..2)
+        .map(|v| {
+            prove(&model, chain.keys[v].signing_key(), Lane { offset: 0, step: 1 }, |tried, _| tried < 256, &|| {}).0
+        })
+        .collect();
+    for (v, proof) in proofs.iter().enumerate() {
+        let step = SprintTx::Proof { claim: proof.claim.encode(), signature: proof.signature };
+        chain.node().submit(chain.sprint_tx(v, step)).unwrap();
+    }
+    chain.decide_until(8);
+    for voter in 0..2 {
+        for prover in 0..2 {
+            let step = SprintTx::Verdict { sprint: 0, prover: chain.address(prover), valid: true };
+            chain.node().submit(chain.sprint_tx(voter, step)).unwrap();
+        }
+    }
+    chain.decide_until(10);
+    let ledger = chain.ledger();
+    assert!((0..2).all(|prover| ledger.proof_of(&chain.address(prover)).unwrap().valid.len() == 2));
+    assert_eq!(ledger.next_validators, Some(vec![GenesisValidator { address: chain.address(0), power: POWER_SCALE }]));
+    chain.decide_until(12);
+    assert_eq!(powers(&chain), vec![(chain.address(0), POWER_SCALE)]);
+    assert!(chain.ledger().withheld.is_empty(), "a new Sprint starts with a clean slate");
+}
+
+/// Nobody proves, so the set is kept, but without the validator that withheld its reveal.
+#[test]
+fn a_kept_set_drops_a_validator_that_withheld_its_reveal() {
+    let chain = sprint_chain();
+    let before = powers(&chain);
+    chain.node().submit(chain.sprint_tx(1, SprintTx::Commit { sprint: 0, commitment: commitment(&[8; 32]) })).unwrap();
+    chain.decide_until(13);
+    let kept: Vec<_> = before.into_iter().filter(|&(address, _)| address != chain.address(1)).collect();
+    assert_eq!(powers(&chain), kept);
+    assert_eq!(kept.len(), 1);
+}
