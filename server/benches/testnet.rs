@@ -14,7 +14,8 @@
 //!
 //! Run: `cargo bench -p server --bench testnet` (`TESTNET_INTERVAL_MS`, default 200: the block
 //! interval every node is started with; `TESTNET_BIN`: another `cybergraph` binary to run, e.g. a
-//! baseline build for an A/B comparison).
+//! baseline build for an A/B comparison; `TESTNET_LOG_DIR`: keep each node's info log there, as
+//! `node-<i>.log`, appended across restarts).
 
 use std::{
     net::TcpListener,
@@ -143,13 +144,24 @@ impl Testnet {
         let tx_peers = others(&|v| v.url()).join(",");
         let v = &self.validators[i];
         let binary = std::env::var("TESTNET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cybergraph").to_owned());
+        let (log_level, log) = match std::env::var_os("TESTNET_LOG_DIR") {
+            Some(dir) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(Path::new(&dir).join(format!("node-{i}.log")))
+                    .unwrap();
+                ("info", Stdio::from(file))
+            }
+            None => ("warn", Stdio::null()),
+        };
         let child = Command::new(binary)
             .args(["serve", "--data", v.data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", v.http)])
             .args(["--block-interval-ms", &self.interval_ms.to_string(), "--validator"])
             .args(["--key", v.key.to_str().unwrap(), "--p2p-listen", &format!("127.0.0.1:{}", v.p2p)])
             .args(["--peers", &peers, "--tx-peers", &tx_peers])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .env("RUST_LOG", log_level)
+            .stdout(log)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
