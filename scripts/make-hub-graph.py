@@ -3,12 +3,14 @@
 with hubs of 10^5 in-links each (where a push from a hub gets expensive).
 
 - HUBS hubs; 2.0M leaves, each linking to one hub (100,000 in-links per hub with 20 hubs);
-- a core of 1.1M particles with 0.7M links between them, targets skewed toward low indices
+- 0.7M links from fresh particles into a core of 1.1M, targets skewed toward low indices
   (index = n·u³), so the core has its own smaller hubs.
 
+Prints the particle and link counts.
+
 Particles are CIDs (v1, raw, sha2-256 of "hub-graph/<kind>/<i>"), so the import stores no
-content. Links alternate between the fixture's import neurons `wordnet` and `foldoc`. Seeded:
-the same file every run. Writes OUT (JSON lines) and OUT.hubs (the hubs' CIDs, one per line).
+content. Links alternate between two of the fixture genesis's WordNet neurons, whose stakes let a
+block carry the importer's 50,000 links. Seeded: the same file every run. Writes OUT (JSON lines) and OUT.hubs (the hubs' CIDs, one per line).
 
 Usage: scripts/make-hub-graph.py OUT
 """
@@ -25,20 +27,21 @@ def cid(kind, i):
 
 def main(out):
     rng = random.Random(20261124)
-    neurons = ("wordnet", "foldoc")
+    neurons = ("wordnet/hypernym", "wordnet/hyponym")
     with open(out, "w") as f:
         for i in range(LEAVES):
             link = {"from_cid": cid("leaf", i), "to_cid": cid("hub", i % HUBS), "neuron": neurons[i % 2]}
             f.write(json.dumps(link) + "\n")
-        seen = set()
-        while len(seen) < CORE_LINKS:
-            a, b = rng.randrange(CORE), int(CORE * rng.random() ** 3)
-            if a != b and (a, b) not in seen:
-                seen.add((a, b))
-                link = {"from_cid": cid("core", a), "to_cid": cid("core", b), "neuron": neurons[len(seen) % 2]}
-                f.write(json.dumps(link) + "\n")
+        targets = set()
+        for i in range(CORE_LINKS):
+            target = int(CORE * rng.random() ** 3)
+            targets.add(target)
+            link = {"from_cid": cid("source", i), "to_cid": cid("core", target), "neuron": neurons[i % 2]}
+            f.write(json.dumps(link) + "\n")
     with open(out + ".hubs", "w") as f:
         f.write("\n".join(cid("hub", h) for h in range(HUBS)) + "\n")
+    particles = HUBS + LEAVES + CORE_LINKS + len(targets)
+    print(f"{particles} particles, {LEAVES + CORE_LINKS} links, {HUBS} hubs of {LEAVES // HUBS} in-links")
 
 
 if __name__ == "__main__":
