@@ -52,6 +52,11 @@ impl Mempool {
         self.entries.len()
     }
 
+    /// The waiting transactions, in admission order.
+    pub(crate) fn transactions(&self) -> impl Iterator<Item = &Arc<VerifiedTx>> {
+        self.entries.values()
+    }
+
     /// Whether a transaction is waiting.
     pub(crate) fn contains(&self, cid: &Cid) -> bool {
         self.cids.contains_key(cid)

@@ -92,6 +92,11 @@ impl Query {
         cids.iter().map(|cid| inner.mempool.contains(cid)).collect()
     }
 
+    /// Every waiting transaction with its CID, in admission order.
+    pub fn pending_txs(&self) -> Vec<(Cid, crate::SignedTx)> {
+        self.shared.lock().mempool.transactions().map(|tx| (tx.cid, tx.signed.clone())).collect()
+    }
+
     /// The content of a particle, if posted.
     pub fn content(&self, particle: &Particle) -> Result<Option<Vec<u8>>> {
         self.store().content(particle)

@@ -238,7 +238,8 @@ impl Participant {
         let outgoing = self.relay.prepare(&signed);
         let receipt = self.node.submit(signed)?;
         if let Some(body) = outgoing {
-            self.relay.forward(receipt.cid, body);
+            // A stage may last a few blocks: forwarded again after one, then two, four, …
+            self.relay.forward(receipt.cid, body, 1);
         }
         tracing::info!(sprint = self.sprint, ?step, tx = %receipt.cid, "Sprint step submitted");
         self.submitted.insert(step);

@@ -26,7 +26,7 @@ use crate::{
     limits::{InFlight, RateLimiter},
     metrics::{Metrics, Route},
     pool::{DevicePool, Priority},
-    relay::{RELAYED, Relay},
+    relay::{FIRST_RESEND, RELAYED, Relay},
     search::SearchIndex,
     wire::{ErrorBody, ErrorDetail, SignedTxBody},
 };
@@ -73,7 +73,7 @@ async fn submit(
     };
     match blocking(move || node.submit_from(signed, origin)).await {
         Ok(receipt) => {
-            outgoing.into_iter().for_each(|body| relay.forward(receipt.cid, body));
+            outgoing.into_iter().for_each(|body| relay.forward(receipt.cid, body, FIRST_RESEND));
             HttpResponse::Ok().json(receipt)
         }
         Err(response) => response,

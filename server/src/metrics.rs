@@ -59,6 +59,11 @@ pub(crate) enum Route {
     Rest,
 }
 
+/// `value` as a Prometheus label value: backslash, double quote and newline escaped.
+fn label_value(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 /// A family of per-class pool metrics: name, type, help, and the value of one class.
 type MetricFamily = (&'static str, &'static str, &'static str, fn(&ClassCounts) -> f64);
 
@@ -69,8 +74,8 @@ pub(crate) struct Metrics {
     rate_limited: AtomicU64,
     pool: Arc<DevicePool>,
     sprint: Arc<SprintCounters>,
-    /// The focus solve's device, as `--device` opened it.
-    focus_device: String,
+    /// The focus solve's device (named at each scrape: a GPU that failed hands over to the CPU).
+    focus_device: kernels::Device,
 }
 
 impl Metrics {
@@ -81,7 +86,7 @@ impl Metrics {
             rate_limited: AtomicU64::default(),
             pool,
             sprint,
-            focus_device: focus_device.describe().replace(['\\', '"'], ""),
+            focus_device: focus_device.clone(),
         }
     }
 
@@ -160,6 +165,23 @@ impl Metrics {
         }
         let name = "cybergraph_focus_device";
         let _ = writeln!(out, "# HELP {name} The device the focus solve runs on (value 1).\n# TYPE {name} gauge");
-        let _ = writeln!(out, "{name}{{device=\"{}\"}} 1", self.focus_device);
+        let _ = writeln!(out, "{name}{{device=\"{}\"}} 1", label_value(&self.focus_device.describe()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_escape_what_the_exposition_format_requires() {
+        assert_eq!(
+            label_value(
+                r#"GPU "A\B"
+x"#
+            ),
+            r#"GPU \"A\\B\"\nx"#
+        );
+        assert_eq!(label_value("cpu"), "cpu");
     }
 }

@@ -6,16 +6,19 @@
 //! posts in admission order, so a neuron's nonces arrive in the order they were admitted. When a
 //! peer is slow or down its queue fills and further transactions are dropped for that peer only.
 //! Nothing is lost for that: every admitted transaction is durable in this node's mempool, and
-//! the relay forwards again each one still there after [`FIRST_RESEND`] blocks, then after twice
-//! as many, and so on up to every [`MAX_RESEND_GAP`] blocks, until a block commits it or the
-//! mempool drops it. A follower, which never proposes, depends on that: a peer that was down when
-//! its client posted gets the transaction once it is back. (A peer that holds it already refuses
-//! the repeat, which changes nothing there.)
+//! the relay forwards again each one still there after [`FIRST_RESEND`] blocks (a Sprint step,
+//! whose stage may last only a few blocks, after one), then after twice as many, and so on up
+//! to every [`MAX_RESEND_GAP`] blocks, until a block commits it or the mempool drops it; after a
+//! restart it takes up what the durable mempool holds. A follower, which never proposes, depends
+//! on that: a peer that was down when its client posted gets the transaction once it is back. (A
+//! peer that holds it already refuses the repeat, which changes nothing there.) What it keeps is
+//! bounded by the mempool: whatever left it is forgotten at the next block.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashSet, VecDeque},
     sync::{
         Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
         mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
     },
     time::Duration,
@@ -37,20 +40,24 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Blocks a forwarded transaction may stay in this node's mempool before it is forwarded again:
 /// longer than a transaction waits for a block when every peer has it.
-const FIRST_RESEND: u32 = 3;
+pub(crate) const FIRST_RESEND: u32 = 3;
 
 /// The longest gap, in blocks, between forwards of one transaction.
 const MAX_RESEND_GAP: u32 = 64;
 
-/// Forwarded transactions kept to forward again; beyond it the oldest are left to this node's
-/// own proposals.
-const OUTSTANDING: usize = QUEUE;
-
 /// The forwarding side of a node: one queue per peer API, and what was forwarded and is not
 /// committed yet.
 pub(crate) struct Relay {
-    peers: Vec<(String, SyncSender<Arc<SignedTxBody>>)>,
+    peers: Vec<Peer>,
     outstanding: Mutex<VecDeque<Outstanding>>,
+}
+
+/// One peer's queue, and whether it was full at the last try (so a full queue is logged once,
+/// not per transaction).
+struct Peer {
+    api: String,
+    queue: SyncSender<Arc<SignedTxBody>>,
+    full: AtomicBool,
 }
 
 /// A forwarded transaction still in this node's mempool.
@@ -71,16 +78,23 @@ impl Relay {
             let (sender, queue) = sync_channel(QUEUE);
             let url = format!("{}/tx", peer.trim_end_matches('/'));
             std::thread::Builder::new().name("tx-relay".into()).spawn(move || forward_all(&url, queue))?;
-            senders.push((peer.clone(), sender));
+            senders.push(Peer { api: peer.clone(), queue: sender, full: AtomicBool::new(false) });
         }
         Ok(Relay { peers: senders, outstanding: Mutex::default() })
     }
 
     /// Forwards again, after each block `node` commits, what is still in its mempool (see the
-    /// module documentation).
+    /// module documentation), starting with what its durable mempool held at start-up.
     pub(crate) fn follow(self: &Arc<Self>, node: &Arc<Node>) {
         if self.peers.is_empty() {
             return;
+        }
+        {
+            let mut outstanding = self.outstanding.lock().unwrap_or_else(|e| e.into_inner());
+            for (cid, signed) in node.query().pending_txs() {
+                let body = Arc::new(SignedTxBody::encode(&signed));
+                outstanding.push_back(Outstanding { cid, body, waited: 0, gap: FIRST_RESEND });
+            }
         }
         let (relay, weak_node) = (Arc::downgrade(self), Arc::downgrade(node));
         node.on_block(move |_| {
@@ -96,23 +110,25 @@ impl Relay {
     }
 
     /// Queues the body of admitted transaction `cid` for every peer, and keeps it to forward
-    /// again while it stays in the mempool; never waits.
-    pub(crate) fn forward(&self, cid: Cid, body: Arc<SignedTxBody>) {
+    /// again after `first_gap` blocks (then doubling) while it stays in the mempool; never
+    /// waits.
+    pub(crate) fn forward(&self, cid: Cid, body: Arc<SignedTxBody>, first_gap: u32) {
         self.send(&body);
-        let mut outstanding = self.outstanding.lock().unwrap_or_else(|e| e.into_inner());
-        if outstanding.len() == OUTSTANDING {
-            outstanding.pop_front();
-        }
-        outstanding.push_back(Outstanding { cid, body, waited: 0, gap: FIRST_RESEND });
+        let gap = first_gap.max(1);
+        self.outstanding.lock().unwrap_or_else(|e| e.into_inner()).push_back(Outstanding { cid, body, waited: 0, gap });
     }
 
     /// One block later: forgets what `pending` (which of these transactions the mempool still
     /// holds) says has left, and forwards again what has waited its gap, doubling the gap.
+    /// `pending` runs without the relay's lock held (it takes the node's, which admission holds
+    /// across a sync, and a client's forward must not wait behind that).
     fn after_block(&self, pending: impl FnOnce(&[Cid]) -> Vec<bool>) {
+        let cids: Vec<Cid> = self.outstanding.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|o| o.cid).collect();
+        let gone: HashSet<Cid> =
+            cids.iter().zip(pending(&cids)).filter(|(_, held)| !held).map(|(cid, _)| *cid).collect();
         let mut outstanding = self.outstanding.lock().unwrap_or_else(|e| e.into_inner());
-        let cids: Vec<Cid> = outstanding.iter().map(|o| o.cid).collect();
-        let mut still = pending(&cids).into_iter();
-        outstanding.retain(|_| still.next().unwrap_or(false));
+        // Entries forwarded meanwhile were not asked about: they stay.
+        outstanding.retain(|o| !gone.contains(&o.cid));
         for entry in outstanding.iter_mut() {
             entry.waited += 1;
             if entry.waited >= entry.gap {
@@ -124,9 +140,12 @@ impl Relay {
     }
 
     fn send(&self, body: &Arc<SignedTxBody>) {
-        for (peer, queue) in &self.peers {
-            if let Err(TrySendError::Full(_)) = queue.try_send(Arc::clone(body)) {
-                tracing::warn!(%peer, "the peer's relay queue is full: a transaction waits for the next forward");
+        for peer in &self.peers {
+            let full = matches!(peer.queue.try_send(Arc::clone(body)), Err(TrySendError::Full(_)));
+            if full && !peer.full.swap(true, Ordering::Relaxed) {
+                tracing::warn!(peer = %peer.api, "the peer's relay queue is full: transactions wait for their next forward");
+            } else if !full {
+                peer.full.store(false, Ordering::Relaxed);
             }
         }
     }
@@ -197,7 +216,7 @@ mod tests {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let relay = Relay::start(&[format!("http://127.0.0.1:{port}")]).unwrap();
         let body = Arc::new(SignedTxBody { tx: "dHg=".into(), signature: "c2ln".into() });
-        relay.forward(Cid::default(), body);
+        relay.forward(Cid::default(), body, FIRST_RESEND);
         std::thread::sleep(Duration::from_millis(300));
         let peer = TcpListener::bind(("127.0.0.1", port)).unwrap();
 

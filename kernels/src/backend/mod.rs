@@ -62,10 +62,11 @@ impl Device {
         Device::Cuda(Arc::new(Gpu { cuda, failed: AtomicBool::new(false) }))
     }
 
-    /// `"cpu"`, or the GPU's name and ordinal.
+    /// `"cpu"`, or the GPU's name and ordinal (and, once it failed, that the CPU solves).
     pub fn describe(&self) -> String {
         match self {
             Device::Cpu => "cpu".into(),
+            Device::Cuda(gpu) if gpu.failed.load(Ordering::Acquire) => format!("cpu ({} failed)", gpu.cuda.device()),
             Device::Cuda(gpu) => gpu.cuda.device().to_owned(),
         }
     }

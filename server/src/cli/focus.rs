@@ -56,11 +56,20 @@ pub(super) fn run_focus(
     params.validate()?;
     let (n, edge_list) = read_edges(edges)?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
-    let device = crate::device::open(device)?;
+    let choice = device;
+    let device = crate::device::open(choice)?;
     let start = Instant::now();
     let (operator, solution) = pool.install(|| -> Result<_> {
         let operator = FocusOperator::from_edges(n, &edge_list, params)?;
-        let solution = device.solve(&operator, None)?;
+        let solution = match device.solve(&operator, None) {
+            Ok(solution) => solution,
+            // As `serve` does: with `auto`, a GPU that fails hands the solve to the CPU.
+            Err(error) if choice == DeviceChoice::Auto => {
+                eprintln!("the GPU failed ({error}); solving on the CPU");
+                operator.solve(None)
+            }
+            Err(error) => return Err(error.into()),
+        };
         Ok((operator, solution))
     })?;
     let wall = start.elapsed();

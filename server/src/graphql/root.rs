@@ -235,7 +235,7 @@ impl MutationRoot {
         let relay = &context.data_unchecked::<super::Context>().relay;
         let outgoing = relay.prepare(&signed);
         let receipt = run_blocking(move || node.submit(signed)).await?.map_err(engine_error)?;
-        outgoing.into_iter().for_each(|body| relay.forward(receipt.cid, body));
+        outgoing.into_iter().for_each(|body| relay.forward(receipt.cid, body, crate::relay::FIRST_RESEND));
         Ok(TxReceipt {
             cid: receipt.cid.to_string(),
             duplicates: receipt.duplicates.into_iter().map(|d| d as u32).collect(),
