@@ -51,6 +51,10 @@ pub(crate) struct Inner {
 
 pub(crate) type Listener = Box<dyn Fn(&BlockEvent) + Send + Sync>;
 
+/// Starts a block's commit for whoever schedules the node's work; what it returns is held until
+/// the block's focus is published.
+pub(crate) type CommitTurn = Box<dyn Fn() -> Box<dyn Send> + Send + Sync>;
+
 /// One node's shared state. **Invariant:** the in-memory mempool equals the durable one: both
 /// change under `inner`, the durable side first.
 pub(crate) struct Shared {
@@ -60,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) committing: Mutex<()>,
     /// Called after every block.
     pub(crate) listeners: Mutex<Vec<Listener>>,
+    /// Held over every commit, if set ([`crate::Node::take_commit_turns`]).
+    pub(crate) commit_turn: std::sync::OnceLock<CommitTurn>,
     pub(crate) chain_id: String,
     pub(crate) limits: TxLimits,
     pub(crate) config: NodeConfig,

@@ -2,10 +2,10 @@
 //! the GPU that `--device` gives the focus solve — shared by every job in priority order: user
 //! queries, then the per-block focus solve, then compiling the transformer, then Sprint. One
 //! gate for all devices: a job's host side (uploads, the stopping rule, normalisation) runs on
-//! the cores whichever device computes its steps. Queries and the single-node producer's block
-//! turns (commit and focus) run in turns and are counted as units and busy time; training and
-//! Sprint wait between their steps and are counted as waits. (A node in consensus commits
-//! outside the pool for now: its focus solves are neither waited for nor counted.)
+//! the cores whichever device computes its steps. Queries and block commits (each with its focus
+//! solve, whether the node produced the block alone or consensus decided it:
+//! `Node::take_commit_turns`) run in turns and are counted as units and busy time; training and
+//! Sprint wait between their steps and are counted as waits.
 //!
 //! Higher-priority work announces itself with [`DevicePool::enter`] for as long as it runs;
 //! preemptible work calls [`DevicePool::wait_turn`] between its units (Sprint: between rounds

@@ -11,8 +11,6 @@ use std::{
 
 use engine::Node;
 
-use crate::pool::{DevicePool, Priority};
-
 /// A running producer; [`Producer::stop`] lets the current block finish.
 pub(crate) struct Producer {
     stop: Arc<AtomicBool>,
@@ -20,7 +18,7 @@ pub(crate) struct Producer {
 }
 
 impl Producer {
-    pub(crate) fn start(node: Arc<Node>, pool: Arc<DevicePool>, interval: Duration) -> std::io::Result<Self> {
+    pub(crate) fn start(node: Arc<Node>, interval: Duration) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new().name("producer".into()).spawn(move || {
@@ -33,8 +31,6 @@ impl Producer {
                     continue;
                 }
                 next += interval;
-                // The commit and its focus solve go before Sprint in the device pool.
-                let _turn = pool.enter(Priority::Focus);
                 if let Err(error) = node.produce_block(unix_millis()) {
                     tracing::error!(%error, "block production failed");
                 }

@@ -119,6 +119,7 @@ impl Node {
             inner: Mutex::new(Inner { state, mempool, focus, focus_pending, model, model_pending: false }),
             committing: Mutex::new(()),
             listeners: Mutex::new(Vec::new()),
+            commit_turn: std::sync::OnceLock::new(),
             chain_id,
             limits,
             config,
@@ -291,8 +292,17 @@ impl Node {
         self.shared.committing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Has every block's commit — whether this node produced it alone or consensus decided it —
+    /// take a turn from `enter`, held from the start of the commit until its focus is published
+    /// (the server's device pool: the commit and its solve go before training and Sprint). Set
+    /// once, at start-up: a second call is a programming error and panics.
+    pub fn take_commit_turns(&self, enter: impl Fn() -> Box<dyn Send> + Send + Sync + 'static) {
+        assert!(self.shared.commit_turn.set(Box::new(enter)).is_ok(), "commit turns are taken once");
+    }
+
     /// The commit, with `committing` held by the caller.
     fn commit_held(&self, Proposal { mut block, .. }: Proposal, certificate: Option<&[u8]>) -> Result<BlockSummary> {
+        let _turn = self.shared.commit_turn.get().map(|enter| enter());
         let (summary, links, update, changed, previous) = {
             let mut inner = self.shared.lock();
             let Inner { state, mempool, focus, focus_pending, model, model_pending } = &mut *inner;

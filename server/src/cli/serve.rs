@@ -11,7 +11,7 @@ use crate::{
     chain_sprint,
     data_dir::DataDir,
     metrics::Metrics,
-    pool::{BackgroundJob, DevicePool},
+    pool::{BackgroundJob, DevicePool, Priority},
     producer::Producer,
     settings::ServeSettings,
     sprint_job::SprintCounters,
@@ -47,6 +47,10 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
     let status = node.query().status();
     tracing::info!(data = %settings.data.display(), chain = %status.chain_id, height = status.counts.height, "node open");
     let pool = Arc::new(DevicePool::default());
+    // Every block's commit and its focus solve — produced alone or decided in consensus — go
+    // before training and Sprint in the device pool.
+    let committing = Arc::clone(&pool);
+    node.take_commit_turns(move || Box::new(committing.enter(Priority::Focus)));
     let counters = Arc::new(SprintCounters::default());
     if let Some(file) = &settings.model_file {
         // A bad file costs the fast path, not the node: `related` answers exactly meanwhile.
@@ -87,7 +91,7 @@ pub(super) fn serve(settings: ServeSettings) -> Result<()> {
                 validators == 0,
                 "this chain is decided by {validators} validators: serve with --validator --key FILE --peers ... (or --follow --peers ...)"
             );
-            BlockSource::Alone(Producer::start(Arc::clone(&node), Arc::clone(&pool), settings.block_interval)?)
+            BlockSource::Alone(Producer::start(Arc::clone(&node), settings.block_interval)?)
         }
     };
     let compiler = crate::compile_job::start(Arc::clone(&node), Arc::clone(&pool), settings.compile)?;

@@ -200,6 +200,11 @@ fn a_follower_holds_the_validators_chain_and_relays_its_clients_transactions() {
         let path = format!("/block/{height}");
         assert_eq!(follower.get(&path), net.node(0).get(&path), "the follower differs at {height}");
     }
+    // Blocks decided in consensus take their turn in the device pool, as a lone producer's do.
+    let metrics = ureq::get(&format!("{}/metrics", follower.url)).call().unwrap().into_string().unwrap();
+    let focus = r#"cybergraph_pool_units_total{class="focus"} "#;
+    let units: f64 = metrics.lines().find_map(|l| l.strip_prefix(focus)).unwrap().parse().unwrap();
+    assert!(units >= tip as f64 - 1.0, "{units} commit turns for {tip} blocks");
     follower.stop();
     let report: Value = serde_json::from_str(&run_cli(&["verify", "--data", data.to_str().unwrap()])).unwrap();
     assert!(report["txs"].as_u64().unwrap() >= 1, "{report}");
