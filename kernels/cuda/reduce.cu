@@ -3,39 +3,32 @@
 // CPU's bits. The pairwise levels above the leaves run on the host over the few chunk sums.
 // Every add and multiply is explicitly rounded (`__dadd_rn`, `__dsub_rn`): NVRTC may not fuse
 // them (the module is also compiled with --fmad=false).
-
 // CHUNK comes from the host (`-DCHUNK=`, kernels/src/reduce.rs's `CHUNK`), so both trees
 // have the same leaves.
 
+// This thread's chunk of `value(0..len)`, summed into `sums[chunk]`.
+template <typename Value>
+__device__ void chunk_sum(unsigned long long len, double* sums, Value value) {
+    unsigned long long c = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned long long first = c * CHUNK;
+    if (first >= len) return;
+    unsigned long long end = first + CHUNK < len ? first + CHUNK : len;
+    double acc = 0.0;
+    for (unsigned long long i = first; i < end; ++i) acc = __dadd_rn(acc, value(i));
+    sums[c] = acc;
+}
+
 extern "C" __global__ void chunk_sums(const double* xs, unsigned long long len, double* sums) {
-    unsigned long long c = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
-    unsigned long long first = c * CHUNK;
-    if (first >= len) return;
-    unsigned long long end = first + CHUNK < len ? first + CHUNK : len;
-    double acc = 0.0;
-    for (unsigned long long i = first; i < end; ++i) acc = __dadd_rn(acc, xs[i]);
-    sums[c] = acc;
+    chunk_sum(len, sums, [=](unsigned long long i) { return xs[i]; });
 }
 
-// `Σ |a_i − b_i|` per chunk, the same way (the solver's stopping rule).
+// `Σ |a_i − b_i|` per chunk (the solver's stopping rule).
 extern "C" __global__ void l1_chunk_sums(const double* a, const double* b, unsigned long long len, double* sums) {
-    unsigned long long c = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
-    unsigned long long first = c * CHUNK;
-    if (first >= len) return;
-    unsigned long long end = first + CHUNK < len ? first + CHUNK : len;
-    double acc = 0.0;
-    for (unsigned long long i = first; i < end; ++i) acc = __dadd_rn(acc, fabs(__dsub_rn(a[i], b[i])));
-    sums[c] = acc;
+    chunk_sum(len, sums, [=](unsigned long long i) { return fabs(__dsub_rn(a[i], b[i])); });
 }
 
-// `Σ_i [out_i = 0]·φ_i` per chunk, the same way: the dangling mass of a focus step (a particle
-// with out-links adds +0.0, as on the CPU).
+// `Σ_i [out_i = 0]·φ_i` per chunk: the dangling mass of a focus step (a particle with out-links
+// adds +0.0, as on the CPU).
 extern "C" __global__ void dangling_chunk_sums(const double* phi, const double* out_deg, unsigned long long len, double* sums) {
-    unsigned long long c = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
-    unsigned long long first = c * CHUNK;
-    if (first >= len) return;
-    unsigned long long end = first + CHUNK < len ? first + CHUNK : len;
-    double acc = 0.0;
-    for (unsigned long long i = first; i < end; ++i) acc = __dadd_rn(acc, out_deg[i] > 0.0 ? 0.0 : phi[i]);
-    sums[c] = acc;
+    chunk_sum(len, sums, [=](unsigned long long i) { return out_deg[i] > 0.0 ? 0.0 : phi[i]; });
 }
