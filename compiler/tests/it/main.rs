@@ -118,9 +118,9 @@ fn the_same_graph_and_seed_give_the_same_file_and_it_round_trips() {
 #[test]
 fn a_compile_told_to_stop_stops_at_its_next_step() {
     let fixture = two_cliques();
-    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let asked = std::sync::Mutex::new(Vec::new());
     let stop_in_training = |progress: Progress| {
-        asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        asked.lock().unwrap().push(progress);
         match progress {
             Progress::Training { step, .. } if step >= 20 => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
@@ -128,8 +128,18 @@ fn a_compile_told_to_stop_stops_at_its_next_step() {
     };
     let settings = Settings { steps: 1_000, ..small_settings() };
     assert!(compiler::compile(&fixture.graph(), &settings, &stop_in_training).is_none());
-    // The teacher's chunk, the initialisation, and steps 10 and 20: nothing after the stop.
-    assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 4);
+    // Every teacher chunk, the initialisation, and steps 10 and 20: nothing after the stop.
+    let asked = asked.into_inner().unwrap();
+    let teacher = asked.iter().take_while(|p| matches!(p, Progress::Teacher { .. })).count();
+    assert!(matches!(asked[teacher - 1], Progress::Teacher { done, total } if done == total), "{asked:?}");
+    let rest = &asked[teacher..];
+    assert!(
+        matches!(
+            rest,
+            [Progress::Initialising, Progress::Training { step: 10, .. }, Progress::Training { step: 20, .. }]
+        ),
+        "{rest:?}"
+    );
     assert!(compiler::compile(&fixture.graph(), &settings, &|_| ControlFlow::Break(())).is_none());
 }
 
