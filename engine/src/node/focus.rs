@@ -118,10 +118,10 @@ pub(super) fn advance(
         let budget = operator.incremental_budget();
         let pushed = operator.incremental_focus(&previous.operator, &previous.pi, epsilon, budget);
         let from = pushed.as_ref().map_or(previous.pi.as_slice(), |pushed| pushed.vector.as_slice());
-        let solution = device.solve(&operator, Some(from)).unwrap_or_else(|error| {
+        let (solution, failure) = device.solve(&operator, Some(from));
+        if let Some(error) = failure {
             tracing::error!(height, device = %device.describe(), %error, "the focus device failed; the CPU solves from now on");
-            operator.solve(Some(from))
-        });
+        }
         tracing::debug!(height, pushed = pushed.map(|p| p.pushes), iterations = solution.iterations, "focus");
         Focus::solved(solution, height, start.elapsed().as_micros() as u64, operator)
     } else {

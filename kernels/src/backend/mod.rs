@@ -1,5 +1,5 @@
 //! Compute backends: the operations the focus solver and the transformers run, behind one trait
-//! with the CPU implementation and a stand-in for CUDA.
+//! with a CPU and a CUDA implementation.
 //!
 //! The pattern is candle's `BackendStorage`: [`Backend`] names the operations — the pull SpMV
 //! with its fixed in-row order, the reduction tree of spec/focus.md §4, the fused focus step and
@@ -71,26 +71,27 @@ impl Device {
         }
     }
 
-    /// [`FocusOperator::solve`] on this device. A GPU that fails — an error or a panic in its
-    /// path — answers this call with the error and is not used again: later solves run on the
-    /// CPU, which computes the same bits.
-    pub fn solve(&self, op: &FocusOperator, warm: Option<&[f64]>) -> Result<FocusSolution, KernelError> {
-        match self {
-            Device::Cuda(gpu) if !gpu.failed.load(Ordering::Acquire) => {
-                let solved =
-                    catch_unwind(AssertUnwindSafe(|| op.solve_on(&gpu.cuda, op.prior(), warm, op.params.epsilon)))
-                        .unwrap_or_else(|panic| {
-                            let message = panic.downcast_ref::<String>().map(String::as_str);
-                            let message =
-                                message.or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("a panic");
-                            Err(KernelError::Cuda(format!("the solve panicked: {message}")))
-                        });
-                if solved.is_err() {
-                    gpu.failed.store(true, Ordering::Release);
-                }
-                solved
+    /// [`FocusOperator::solve`] on this device, always answered: a GPU that fails — an error or
+    /// a panic in its path — hands this solve to the CPU, which computes the same bits, and is
+    /// not used again. The failure comes back beside the solution, once, for the caller to
+    /// report.
+    pub fn solve(&self, op: &FocusOperator, warm: Option<&[f64]>) -> (FocusSolution, Option<KernelError>) {
+        let Device::Cuda(gpu) = self else { return (op.solve(warm), None) };
+        if gpu.failed.load(Ordering::Acquire) {
+            return (op.solve(warm), None);
+        }
+        let solved = catch_unwind(AssertUnwindSafe(|| op.solve_on(&gpu.cuda, op.prior(), warm, op.params.epsilon)))
+            .unwrap_or_else(|panic| {
+                let message = panic.downcast_ref::<String>().map(String::as_str);
+                let message = message.or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("a panic");
+                Err(KernelError::Cuda(format!("the solve panicked: {message}")))
+            });
+        match solved {
+            Ok(solution) => (solution, None),
+            Err(failure) => {
+                gpu.failed.store(true, Ordering::Release);
+                (op.solve(warm), Some(failure))
             }
-            Device::Cpu | Device::Cuda(_) => Ok(op.solve(warm)),
         }
     }
 }

@@ -50,26 +50,23 @@ pub(super) fn run_focus(
     edges: &Path,
     out: &Path,
     threads: Option<usize>,
-    device: DeviceChoice,
+    choice: DeviceChoice,
     params: FocusParams,
 ) -> Result<()> {
     params.validate()?;
     let (n, edge_list) = read_edges(edges)?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
-    let choice = device;
     let device = crate::device::open(choice)?;
     let start = Instant::now();
     let (operator, solution) = pool.install(|| -> Result<_> {
         let operator = FocusOperator::from_edges(n, &edge_list, params)?;
-        let solution = match device.solve(&operator, None) {
-            Ok(solution) => solution,
-            // As `serve` does: with `auto`, a GPU that fails hands the solve to the CPU.
-            Err(error) if choice == DeviceChoice::Auto => {
-                eprintln!("the GPU failed ({error}); solving on the CPU");
-                operator.solve(None)
-            }
-            Err(error) => return Err(error.into()),
-        };
+        let (solution, failure) = device.solve(&operator, None);
+        match failure {
+            // `cuda` insists on the GPU; `auto` takes the CPU's answer, as `serve` does.
+            Some(error) if choice == DeviceChoice::Cuda => return Err(error.into()),
+            Some(error) => eprintln!("the GPU failed ({error}); solved on the CPU"),
+            None => {}
+        }
         Ok((operator, solution))
     })?;
     let wall = start.elapsed();
