@@ -32,6 +32,7 @@ use std::{
 
 use kernels::{
     Csr, FocusOperator, FocusParams, LinkGraph,
+    edge_list::EdgeList,
     synthetic::{XorShift, rmat},
 };
 use rayon::prelude::*;
@@ -239,17 +240,11 @@ fn synthetic(bandwidth: f64) {
 /// applied alone to the rest (the links as one neuron's, as for R-MAT).
 fn real_graph(path: &str, bandwidth: f64) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    let mut edges = Vec::new();
-    let mut n = 0usize;
-    for line in text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let id = |s: &str| s.parse::<u32>().unwrap_or_else(|e| panic!("{path}: {line:?}: {e}"));
-        let (from, to) = (id(fields[0]), id(fields[1]));
-        let weight =
-            fields.get(2).map_or(1.0, |w| w.parse::<f64>().unwrap_or_else(|e| panic!("{path}: {line:?}: {e}")));
-        n = n.max(from.max(to) as usize + 1);
-        edges.push((from, to, weight));
+    let mut list = EdgeList::default();
+    for (number, line) in text.lines().enumerate() {
+        list.push_line(line).unwrap_or_else(|e| panic!("{path}:{}: {e}", number + 1));
     }
+    let EdgeList { particles: n, edges } = list;
     println!("{path}: {n} particles, {} edges", edges.len());
     pagerank_mode(path, &spmv_and_locality(path, n, &edges, bandwidth));
     let held_out = 10_000.min(edges.len() / 2);

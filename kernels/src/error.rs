@@ -16,6 +16,9 @@ pub enum KernelError {
     /// More particles than `u32` indices address.
     #[error("{0} particles exceed the u32 index range")]
     TooLarge(usize),
+    /// A line of an edge list that is not one ([`crate::edge_list`]).
+    #[error("not an edge: {0}")]
+    EdgeList(String),
     /// A GPU was asked for, but this build has no CUDA backend.
     #[error("CUDA is not available: this build has no CUDA backend (build with the `cuda` feature)")]
     CudaNotCompiled,

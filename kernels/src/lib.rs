@@ -11,7 +11,8 @@
 //!   incremental update by forward push ([`push`]).
 //! - [`reduce`]: the fixed reduction tree that makes every sum bit-identical on any thread count.
 //! - [`Csr`]: `u32`/`f64` CSR with the pull SpMV and its naive reference loop.
-//! - [`synthetic`]: seeded R-MAT graphs for benchmarks and tests.
+//! - [`synthetic`]: seeded R-MAT graphs for benchmarks and tests; [`edge_list`]: the plain
+//!   `src dst [weight]` format graphs are exported and read in.
 //! - [`dense`]: f32 matrices and their product, with a reference walk and a tiled one.
 //! - [`backend`]: the [`Backend`] trait those operations run behind, on the [`Cpu`] and, in
 //!   builds with the `cuda` feature, on a GPU ([`Cuda`]); [`Device`] is the node's choice.
@@ -34,6 +35,7 @@ mod adjacency;
 pub mod backend;
 mod csr;
 pub mod dense;
+pub mod edge_list;
 mod error;
 mod focus;
 mod graph;

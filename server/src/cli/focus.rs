@@ -6,44 +6,21 @@ use std::{
     time::Instant,
 };
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::{data_dir::DataDir, device::DeviceChoice};
-use kernels::{FocusOperator, FocusParams};
+use kernels::{FocusOperator, FocusParams, edge_list::EdgeList};
 use serde_json::json;
 
-/// `(from, to, weight)`.
-type Edge = (u32, u32, f64);
-
-/// Reads lines `src dst [weight]` (0-based ids, weight 1 when absent; `#` starts a comment).
-fn read_edges(path: &Path) -> Result<(usize, Vec<Edge>)> {
+/// Reads an edge list file ([`kernels::edge_list`]), line by line.
+fn read_edges(path: &Path) -> Result<EdgeList> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut edges = Vec::new();
-    let mut n = 0usize;
+    let mut list = EdgeList::default();
     for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
-        let content = line.split('#').next().unwrap_or("").trim();
-        if content.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = content.split_whitespace().collect();
-        let at = || format!("{}:{}: {content:?}", path.display(), number + 1);
-        if !(2..=3).contains(&fields.len()) {
-            bail!("{}: expected `src dst [weight]`", at());
-        }
-        let id = |s: &str| s.parse::<u32>().with_context(|| format!("{}: {s:?} is not a u32 id", at()));
-        let (from, to) = (id(fields[0])?, id(fields[1])?);
-        let weight = match fields.get(2) {
-            Some(w) => w.parse::<f64>().with_context(|| format!("{}: {w:?} is not a number", at()))?,
-            None => 1.0,
-        };
-        if !(weight.is_finite() && weight >= 0.0) {
-            bail!("{}: weight must be finite and ≥ 0", at());
-        }
-        n = n.max(from.max(to) as usize + 1);
-        edges.push((from, to, weight));
+        list.push_line(&line).with_context(|| format!("{}:{}", path.display(), number + 1))?;
     }
-    Ok((n, edges))
+    Ok(list)
 }
 
 pub(super) fn run_focus(
@@ -54,7 +31,7 @@ pub(super) fn run_focus(
     params: FocusParams,
 ) -> Result<()> {
     params.validate()?;
-    let (n, edge_list) = read_edges(edges)?;
+    let EdgeList { particles: n, edges: edge_list } = read_edges(edges)?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
     let device = crate::device::open(choice)?;
     let start = Instant::now();
@@ -93,7 +70,7 @@ pub(super) fn run_focus(
     Ok(())
 }
 
-/// Writes the tip's diffusion matrix `A` as `src dst weight` lines ([`read_edges`]' format).
+/// Writes the tip's diffusion matrix `A` as `src dst weight` lines ([`kernels::edge_list`]).
 /// Shortest round-trip decimals, so the weights read back bit for bit.
 pub(super) fn export_edges(data: &DataDir, out: &Path) -> Result<()> {
     let state = super::chain::read_state(data)?;
