@@ -197,7 +197,8 @@ pub struct SprintLedger {
     /// Validators that committed to a share in this Sprint and did not reveal it, sorted (set
     /// when the reveal stage closes). Their penalty: their own proofs earn nothing this Sprint,
     /// and a set kept for want of accepted proofs drops them (unless none would be left).
-    /// (Absent from the encoding while empty, so ledgers from before it keep their CIDs.)
+    /// (Absent from the encoding while empty, so a ledger in which nobody withheld keeps the CID
+    /// it had before this field existed.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<Address>,
 }
@@ -373,7 +374,7 @@ impl SprintLedger {
         let weights: Vec<(Address, u64)> = self
             .proofs
             .iter()
-            .filter(|p| p.hits > 0 && self.withheld.binary_search(&p.prover).is_err())
+            .filter(|p| p.hits > 0 && !self.has_withheld(&p.prover))
             .filter(|p| accepted(&previous, &p.valid.iter().map(|a| a.0).collect::<Vec<_>>()))
             .map(|p| (p.prover, p.hits))
             .collect();
@@ -385,8 +386,13 @@ impl SprintLedger {
     /// validator is left (their powers unchanged); `None` keeps the set as it is.
     fn kept_without_withholders(&self) -> Option<Vec<GenesisValidator>> {
         let kept: Vec<GenesisValidator> =
-            self.validators.iter().filter(|v| self.withheld.binary_search(&v.address).is_err()).cloned().collect();
+            self.validators.iter().filter(|v| !self.has_withheld(&v.address)).cloned().collect();
         (!kept.is_empty() && kept.len() < self.validators.len()).then_some(kept)
+    }
+
+    /// Whether `address` committed to a share in this Sprint and withheld it.
+    fn has_withheld(&self, address: &Address) -> bool {
+        self.withheld.binary_search(address).is_ok()
     }
 }
 

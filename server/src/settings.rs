@@ -125,19 +125,13 @@ impl ServeSettings {
         let (validate, follow) =
             (flags.validator || config.validator.unwrap_or(false), flags.follow || config.follow.unwrap_or(false));
         anyhow::ensure!(!(validate && follow), "a node either validates or follows, not both");
-        let peers = match flags.peers.is_empty() {
-            true => config.peers.unwrap_or_default(),
-            false => flags.peers,
-        };
+        let peers = flag_list_or(flags.peers, config.peers);
         let p2p_listen = flags.p2p_listen.or(config.p2p_listen);
         anyhow::ensure!(
             validate || follow || (peers.is_empty() && p2p_listen.is_none()),
             "consensus peers and a p2p address are for a node that validates (--validator) or follows (--follow)"
         );
-        let tx_peers = match flags.tx_peers.is_empty() {
-            true => config.tx_peers.unwrap_or_default(),
-            false => flags.tx_peers,
-        };
+        let tx_peers = flag_list_or(flags.tx_peers, config.tx_peers);
         anyhow::ensure!(
             !follow || !tx_peers.is_empty(),
             "a follower never proposes: it needs --tx-peers (the validators' APIs) to pass its clients' transactions on"
@@ -202,6 +196,11 @@ impl ServeSettings {
             device: flags.device.or(config.device).unwrap_or_default(),
         })
     }
+}
+
+/// A list flag if given (non-empty), else the config file's list.
+fn flag_list_or(flag: Vec<String>, config: Option<Vec<String>>) -> Vec<String> {
+    if flag.is_empty() { config.unwrap_or_default() } else { flag }
 }
 
 /// `$CYBERGRAPH_DATA` is read by clap; without it the node lives in `~/.cybergraph`.

@@ -101,21 +101,20 @@ impl Cuda {
     /// A focus solve on a small R-MAT graph (every kernel of the step, the reduction tree) and a
     /// dense product, bit for bit against the CPU.
     fn check_against_the_cpu(&self) -> Result<(), KernelError> {
+        let refuse =
+            |what: &str| Err(KernelError::Cuda(format!("{}: {what} differs from the CPU's; not used", self.device)));
         let op = FocusOperator::from_edges(1 << 10, &synthetic::rmat(10, 8_000, 0x5e1f_7e57), FocusParams::default())?;
         let (cpu, gpu) = (op.solve(None), op.solve_on(self, op.prior(), None, op.params.epsilon)?);
-        let same = |a: &[f64], b: &[f64]| a.iter().map(|x| x.to_bits()).eq(b.iter().map(|x| x.to_bits()));
-        if gpu.iterations != cpu.iterations || !same(&gpu.pi, &cpu.pi) {
-            return Err(KernelError::Cuda(format!("{}: a focus solve differs from the CPU's; not used", self.device)));
+        if gpu.iterations != cpu.iterations || gpu.pi.iter().map(|x| x.to_bits()).ne(cpu.pi.iter().map(|x| x.to_bits()))
+        {
+            return refuse("a focus solve");
         }
         let w = dense::Matrix::new(37, 19, (0..37 * 19).map(|i| (i as f32 * 0.618).sin()).collect());
         let x: Vec<f32> = (0..5 * 37).map(|i| (i as f32 * 1.3).cos() * 1e-3).collect();
         let Ok(expected) = Cpu.matmul(&x, &w, dense::Path::Reference);
         if self.matmul(&x, &w, dense::Path::Fast)?.iter().map(|v| v.to_bits()).ne(expected.iter().map(|v| v.to_bits()))
         {
-            return Err(KernelError::Cuda(format!(
-                "{}: a matrix product differs from the CPU's; not used",
-                self.device
-            )));
+            return refuse("a matrix product");
         }
         Ok(())
     }
@@ -140,11 +139,7 @@ impl Cuda {
     }
 
     /// The first `len` elements of `device`, on the host, once everything queued before is done.
-    fn download<T: DeviceRepr + Default + Clone>(
-        &self,
-        device: &CudaSlice<T>,
-        len: usize,
-    ) -> Result<Vec<T>, KernelError> {
+    fn download<T: DeviceRepr>(&self, device: &CudaSlice<T>, len: usize) -> Result<Vec<T>, KernelError> {
         let mut host = self.stream.clone_dtoh(device)?;
         self.stream.synchronize()?;
         host.truncate(len);
@@ -282,6 +277,7 @@ impl Backend for Cuda {
     fn focus_scratch(&self, op: &FocusOperator) -> Result<CudaFocusScratch, KernelError> {
         let adjacency = &op.adjacency;
         let order = adjacency.visit_order();
+        assert_eq!(order.len(), op.len(), "every row is visited once");
         let mut offsets = Vec::with_capacity(order.len() + 1);
         let (mut cols, mut kinds) = (Vec::new(), Vec::new());
         offsets.push(0u64);
@@ -292,7 +288,6 @@ impl Backend for Cuda {
             }
             offsets.push(cols.len() as u64);
         }
-        assert_eq!(order.len(), op.len(), "every row is visited once");
         let graph = DeviceGraph {
             order: self.upload(order)?,
             offsets: self.upload(&offsets)?,
