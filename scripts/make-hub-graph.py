@@ -10,7 +10,8 @@ Prints the particle and link counts.
 
 Particles are CIDs (v1, raw, sha2-256 of "hub-graph/<kind>/<i>"), so the import stores no
 content. Links alternate between two of the fixture genesis's WordNet neurons, whose stakes let a
-block carry the importer's 50,000 links. Seeded: the same file every run. Writes OUT (JSON lines) and OUT.hubs (the hubs' CIDs, one per line).
+block carry the importer's 50,000 links. Seeded: the same file every run. Writes OUT (JSON lines)
+and OUT.hubs (the hubs' CIDs, one per line).
 
 Usage: scripts/make-hub-graph.py OUT
 """
