@@ -11,7 +11,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use engine::{Node, ProposedBlock};
+use engine::{Node, ProposedBlock, focus::FocusTransfer};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use malachitebft_codec::Codec;
 use malachitebft_core_consensus::{LocallyProposedValue, ProposedValue};
@@ -26,6 +26,8 @@ use crate::{
     context::{BlockId, Cybergraph, Height, ValidatorAddress, ValidatorSet},
     error::{ConsensusError, Result},
     parts::{self, Assembled, Reassembly},
+    service::CERTIFICATE_ALLOWANCE,
+    synced,
 };
 
 /// How this node takes part, beyond the validator set.
@@ -70,6 +72,14 @@ enum Verdict {
     Invalid,
 }
 
+/// How a block reached this node.
+enum Source {
+    /// A proposal: live consensus, or this node's own.
+    Proposal,
+    /// Value sync, with the focus after the block where the serving peer sent it.
+    Sync(Option<FocusTransfer>),
+}
+
 /// A block of the current or a later height seen but not decided: its proposer's value.
 struct Undecided {
     round: Round,
@@ -77,6 +87,7 @@ struct Undecided {
     proposer: ValidatorAddress,
     block: ProposedBlock,
     verdict: Verdict,
+    source: Source,
 }
 
 impl Undecided {
@@ -103,6 +114,8 @@ pub struct App {
     node: Arc<Node>,
     me: Option<ValidatorAddress>,
     pace: Pace,
+    /// The most bytes one sync answer may carry (the network's limit).
+    answer_limit: usize,
     reassembly: Reassembly,
     /// Blocks seen at heights not yet committed, by header CID.
     undecided: HashMap<BlockId, Undecided>,
@@ -119,9 +132,17 @@ async fn blocking<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) 
 
 impl App {
     /// The application of `node`, signing as `me` (a validator) or following (`None`),
-    /// reassembling blocks of up to `max_block_bytes` (see [`max_block_bytes`]).
-    pub fn new(node: Arc<Node>, me: Option<ValidatorAddress>, pace: Pace, max_block_bytes: usize) -> Self {
-        App { node, me, pace, reassembly: Reassembly::new(max_block_bytes), undecided: HashMap::new() }
+    /// reassembling blocks of up to `max_block_bytes` (see [`max_block_bytes`]) and answering
+    /// sync requests within `answer_limit` bytes.
+    pub fn new(
+        node: Arc<Node>,
+        me: Option<ValidatorAddress>,
+        pace: Pace,
+        max_block_bytes: usize,
+        answer_limit: usize,
+    ) -> Self {
+        let reassembly = Reassembly::new(max_block_bytes);
+        App { node, me, pace, answer_limit, reassembly, undecided: HashMap::new() }
     }
 
     /// The parameters of the height after the tip: the validators the committed state names
@@ -165,7 +186,9 @@ impl App {
                     .map(|(id, _)| *id)
                     .collect();
                 for id in early {
-                    let verdict = self.judge(self.undecided[&id].block.clone(), false).await?;
+                    let early = &self.undecided[&id];
+                    let synced = matches!(early.source, Source::Sync(_));
+                    let verdict = self.judge(early.block.clone(), false, synced).await?;
                     if let Some(undecided) = self.undecided.get_mut(&id) {
                         undecided.verdict = verdict;
                     }
@@ -184,12 +207,20 @@ impl App {
                 let id = BlockId(block.header.cid());
                 publish(channels, height, round, me, Round::Nil, &block).await?;
                 let verdict = Verdict::Valid(Box::new(proposal));
-                self.undecided.insert(id, Undecided { round, valid_round: Round::Nil, proposer: me, block, verdict });
+                let undecided = Undecided {
+                    round,
+                    valid_round: Round::Nil,
+                    proposer: me,
+                    block,
+                    verdict,
+                    source: Source::Proposal,
+                };
+                self.undecided.insert(id, undecided);
                 let _ = reply.send(LocallyProposedValue::new(height, round, id));
             }
             AppMsg::ReceivedProposalPart { from, published_by, part, reply } => {
                 let value = match self.reassembly.receive(published_by.unwrap_or(from), part) {
-                    Some(assembled) => self.received(assembled, true).await?,
+                    Some(assembled) => self.received(assembled, Source::Proposal).await?,
                     None => None,
                 };
                 let _ = reply.send(value);
@@ -220,14 +251,22 @@ impl App {
             }
             AppMsg::GetDecidedValues { range, reply } => {
                 let (start, end) = (range.start().0, range.end().0.min(range.start().0 + self.pace.max_sync_batch - 1));
-                let node = Arc::clone(&self.node);
-                let values = blocking(move || decided_values(&node, start, end)).await??;
+                let (node, limit) = (Arc::clone(&self.node), self.answer_limit);
+                let values = blocking(move || decided_values(&node, start, end, limit)).await??;
                 let _ = reply.send(values);
             }
             AppMsg::ProcessSyncedValue { height, round, proposer, value_bytes, reply } => {
-                let assembled =
-                    Assembled { height, round, proposer, valid_round: Round::Nil, block: value_bytes.to_vec() };
-                let outcome = match self.received(assembled, false).await? {
+                let value = match synced::decode(&value_bytes) {
+                    Ok((block, focus)) => {
+                        let assembled = Assembled { height, round, proposer, valid_round: Round::Nil, block };
+                        self.received(assembled, Source::Sync(focus)).await?
+                    }
+                    Err(error) => {
+                        tracing::warn!(%height, %error, "a synced value is no block");
+                        None
+                    }
+                };
+                let outcome = match value {
                     Some(value) => SyncedValueOutcome::Verdict(value),
                     None => SyncedValueOutcome::PeerFault,
                 };
@@ -270,8 +309,9 @@ impl App {
 
     /// A block received from a peer (live) or from sync: decoded and, at the next height,
     /// validated by the node. `None` when the bytes are no block or no value for consensus.
-    async fn received(&mut self, assembled: Assembled, live: bool) -> Result<Option<ProposedValue<Cybergraph>>> {
+    async fn received(&mut self, assembled: Assembled, source: Source) -> Result<Option<ProposedValue<Cybergraph>>> {
         let Assembled { height, round, proposer, valid_round, block } = assembled;
+        let live = matches!(source, Source::Proposal);
         let block = match ProposedBlock::decode(&block) {
             Ok(block) if block.header.height == height.0 => block,
             Ok(_) | Err(_) => {
@@ -302,10 +342,10 @@ impl App {
         }
         // A later height's block waits, unanswered, until that height is next (`StartedRound`).
         let verdict = match height == next {
-            true => self.judge(block.clone(), live && valid_round == Round::Nil).await?,
+            true => self.judge(block.clone(), live && valid_round == Round::Nil, !live).await?,
             false => Verdict::Pending,
         };
-        let undecided = Undecided { round, valid_round, proposer, block, verdict };
+        let undecided = Undecided { round, valid_round, proposer, block, verdict, source };
         let value = undecided.proposed_value(id);
         self.undecided.insert(id, undecided);
         Ok(value)
@@ -314,7 +354,9 @@ impl App {
     /// Whether this node's state machine derives the block. `fresh`: a new proposal, whose time
     /// may not run ahead of this node's clock by more than the drift allowance (a re-proposal
     /// of a locked block keeps its old time, and the parent's time bounds it from below).
-    async fn judge(&self, block: ProposedBlock, fresh: bool) -> Result<Verdict> {
+    /// `synced`: the block came by sync, so it may build on the focus a peer sent
+    /// ([`Node::validate_synced`]).
+    async fn judge(&self, block: ProposedBlock, fresh: bool, synced: bool) -> Result<Verdict> {
         let height = block.header.height;
         if fresh {
             let ahead = block.header.time.saturating_sub(now_millis());
@@ -324,7 +366,8 @@ impl App {
             }
         }
         let node = Arc::clone(&self.node);
-        Ok(match blocking(move || node.validate_proposal(block)).await? {
+        let validate = move || if synced { node.validate_synced(block) } else { node.validate_proposal(block) };
+        Ok(match blocking(validate).await? {
             Ok(proposal) => Verdict::Valid(Box::new(proposal)),
             Err(error) => {
                 tracing::warn!(height, %error, "proposal refused");
@@ -337,13 +380,17 @@ impl App {
     /// without this node's vote for it — derived now. One this node never saw cannot be
     /// committed, and consensus restarts the height (sync then brings it).
     async fn commit(&mut self, certificate: &CommitCertificate<Cybergraph>) -> Result<()> {
-        let Some(undecided) = self.undecided.get(&certificate.value_id) else {
+        let Some(undecided) = self.undecided.get_mut(&certificate.value_id) else {
             tracing::error!(height = %certificate.height, value = %certificate.value_id, "decided a block this node does not hold");
             return Ok(());
         };
         let derived = match &undecided.verdict {
             Verdict::Valid(proposal) => Ok(proposal.as_ref().clone()),
             Verdict::Pending | Verdict::Invalid => Err(undecided.block.clone()),
+        };
+        let next_focus = match &mut undecided.source {
+            Source::Sync(focus) => focus.take(),
+            Source::Proposal => None,
         };
         let encoded = BorshCodec.encode(certificate)?;
         let node = Arc::clone(&self.node);
@@ -353,7 +400,7 @@ impl App {
                 Ok(proposal) => proposal,
                 Err(block) => node.validate_proposal(block)?,
             };
-            node.commit_decided(proposal, &encoded)
+            node.commit_decided(proposal, &encoded, next_focus)
         })
         .await?;
         match summary {
@@ -393,17 +440,44 @@ pub(crate) fn max_block_bytes(node: &Node) -> usize {
     budget + budget / engine::SIGNATURE_BYTES * TX_FRAMING + HEADER
 }
 
-/// Decided blocks `start..=end` with their certificates, as far as this node holds them.
-fn decided_values(node: &Node, start: u64, end: u64) -> Result<Vec<RawDecidedValue<Cybergraph>>> {
+/// Decided blocks `start..=end` with their certificates, as far as this node holds them and
+/// they fit in `limit` bytes (the first always does: `service::start` checks the largest block).
+/// Each carries the focus after it where the next block is here to certify it, and while the
+/// answer has room: a node catching up then stores it instead of solving. A value whose focus
+/// does not fit ends the answer, so the next request asks for it first; alone in an answer it
+/// goes without (its receiver solves).
+fn decided_values(node: &Node, start: u64, end: u64, limit: usize) -> Result<Vec<RawDecidedValue<Cybergraph>>> {
+    let tip = node.query().status().counts.height;
     let mut values = Vec::new();
+    let mut bytes = 0;
     for height in start..=end {
         let Some((block, Some(certificate))) = node.decided_block(height)? else {
             break;
         };
         let certificate: CommitCertificate<Cybergraph> = BorshCodec.decode(Bytes::from(certificate))?;
+        let block = block.encode();
+        let plain = block.len() + CERTIFICATE_ALLOWANCE;
+        if !values.is_empty() && bytes + plain > limit {
+            break;
+        }
+        let focus = match height < tip {
+            true => node.focus_transfer(height)?,
+            false => None,
+        };
+        let focus = match focus {
+            Some(focus) if bytes + plain + synced::focus_bytes(focus.leaves.len()) > limit => {
+                if !values.is_empty() {
+                    break;
+                }
+                None
+            }
+            focus => focus,
+        };
+        let value = Bytes::from(synced::encode(block, focus)?);
+        bytes += value.len() + CERTIFICATE_ALLOWANCE;
         let certificate =
             ExtendedCommitCertificate::from_commit_certificate_and_extensions(certificate, VoteExtensions::default());
-        values.push(RawDecidedValue::new(Bytes::from(block.encode()), certificate));
+        values.push(RawDecidedValue::new(value, certificate));
     }
     Ok(values)
 }

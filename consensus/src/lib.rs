@@ -6,6 +6,7 @@
 //! - [`signing`]: ed25519 under the chain id.
 //! - [`codec`]: borsh for every message on the wire and in the write-ahead log.
 //! - [`parts`]: a block as a stream of proposal parts.
+//! - [`synced`]: a decided block as sync carries it, with the focus after it.
 //! - [`app`]: the answers to consensus — propose, validate, commit, sync.
 //! - [`service`]: starting it all over a node.
 
@@ -16,6 +17,7 @@ mod error;
 pub mod parts;
 pub mod service;
 pub mod signing;
+pub mod synced;
 
 pub use app::Pace;
 pub use error::{ConsensusError, Result};

@@ -3,6 +3,7 @@
 
 use std::{path::PathBuf, sync::Arc};
 
+use bytesize::ByteSize;
 use ed25519_dalek::SigningKey;
 use engine::Node;
 use malachitebft_app_channel::{
@@ -41,7 +42,12 @@ pub struct Settings {
 
 /// Room for a commit certificate in a sync answer: some 100 bytes per signing validator, for
 /// several hundred of them.
-const CERTIFICATE_ALLOWANCE: usize = 64 * 1024;
+pub(crate) const CERTIFICATE_ALLOWANCE: usize = 64 * 1024;
+
+/// The most a sync answer may carry: blocks with their certificates and the focus after each
+/// (8 bytes a particle), so a node catching up on a graph of a few million particles still
+/// takes a height's focus in one answer instead of solving it (Malachite's default is 10 MiB).
+const SYNC_ANSWER_LIMIT: ByteSize = ByteSize::mib(64);
 
 /// Malachite's configuration, as its builder reads it.
 struct Config {
@@ -120,6 +126,7 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
             p2p: P2pConfig {
                 listen_addr: multiaddr(&settings.listen)?,
                 persistent_peers: settings.peers.iter().map(|p| multiaddr(p)).collect::<Result<_>>()?,
+                rpc_max_size: SYNC_ANSWER_LIMIT,
                 ..P2pConfig::default()
             },
             ..ConsensusConfig::default()
@@ -154,7 +161,7 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
     )
     .await
     .map_err(|e| ConsensusError::Start(e.to_string()))?;
-    let app = App::new(node, me, settings.pace, max_block_bytes);
+    let app = App::new(node, me, settings.pace, max_block_bytes, answer_limit);
     let app = tokio::spawn(async move { app.run(&mut channels).await });
     Ok(Running { engine, app })
 }

@@ -15,6 +15,13 @@
 //! rebuilds the graph of `h − 1` and recomputes the missing tip focus from the stored
 //! `π*_{h−1}`, bit for bit.
 //!
+//! **Committed values.** The vector a height commits, stores and warm-starts the next solve from
+//! is the solver's result with each value replaced by the one its leaf stands for,
+//! `round(π·2^60)/2^60` ([`committed`]). So the root certifies every bit the next transition
+//! reads, and a node catching up can take a height's focus from a peer, checked against the
+//! certified header after it, instead of solving it ([`FocusTransfer`]): it continues from the
+//! same bits as the nodes that solved.
+//!
 //! **History.** Every `CHECKPOINT_INTERVAL` heights the full vector is stored; in between, per
 //! chunk of [`FOCUS_CHUNK`] particles, the XOR of each value's bits with the previous height's
 //! (LEB128 varints; unchanged chunks are not stored). Any `π*_h[p]` is exact: the checkpoint's
@@ -44,6 +51,20 @@ pub fn quantise(focus: f64) -> u64 {
     (focus * LEAF_SCALE).round() as u64
 }
 
+/// The value a leaf stands for: `leaf / 2^60`, exact (a power-of-two scale). For a value
+/// [`committed`] made, `dequantise(quantise(x)) == x` bit for bit.
+pub fn dequantise(leaf: u64) -> f64 {
+    leaf as f64 / LEAF_SCALE
+}
+
+/// A solver's result as a height commits it: each value replaced by the one its leaf stands for
+/// (the solver's bound and iterations kept: rounding moves the vector by at most `n·2^-61` in
+/// L1, far below any ε), and the syntropy of the values committed.
+pub fn committed(solution: FocusSolution) -> FocusSolution {
+    let pi: Vec<f64> = solution.pi.into_iter().map(|x| dequantise(quantise(x))).collect();
+    FocusSolution { syntropy: kernels::syntropy(&pi), pi, ..solution }
+}
+
 /// The leaf bytes: the quantised value, little-endian.
 pub fn focus_leaf(focus: f64) -> [u8; 8] {
     quantise(focus).to_le_bytes()
@@ -61,6 +82,38 @@ pub fn focus_root(pi: &[f64]) -> Hash {
 /// The inclusion proof of particle `index`'s leaf.
 pub fn focus_proof(pi: &[f64], index: ParticleIdx) -> Option<InclusionProof> {
     ((index.0 as usize) < pi.len()).then(|| InclusionProof::new(&leaf_hashes(pi), index.0 as usize))
+}
+
+/// A height's committed focus as one node hands it to another that is catching up: the leaves,
+/// and the solver's report of how it got there. The receiver checks the leaves' root against the
+/// certified header of the next height before it stores them; `iterations` and `bound` are the
+/// solving node's word (every honest solver reports the same ones), not checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FocusTransfer {
+    /// `quantise(π_i)` in particle-index order.
+    pub leaves: Vec<u64>,
+    /// Solver iterations that reached the vector.
+    pub iterations: u32,
+    /// The solver's a-posteriori bound.
+    pub bound: f64,
+}
+
+impl FocusTransfer {
+    /// The transfer of a committed focus.
+    pub fn of(pi: &[f64], summary: &FocusSummary) -> Self {
+        FocusTransfer {
+            leaves: pi.iter().map(|&x| quantise(x)).collect(),
+            iterations: summary.iterations,
+            bound: summary.bound,
+        }
+    }
+
+    /// The vector the leaves stand for, with its root.
+    pub(crate) fn vector(&self) -> (Vec<f64>, Hash) {
+        let pi: Vec<f64> = self.leaves.iter().map(|&leaf| dequantise(leaf)).collect();
+        let root = focus_root(&pi);
+        (pi, root)
+    }
 }
 
 /// The focus of one height, held in memory for the tip with what queries need beside it.
@@ -252,5 +305,36 @@ mod tests {
         assert!(proof.verify(&focus_leaf(0.25), &focus_root(&pi)));
         assert!(!proof.verify(&focus_leaf(0.5), &focus_root(&pi)));
         assert!(focus_proof(&pi, ParticleIdx(3)).is_none());
+    }
+
+    #[test]
+    fn committed_values_are_exactly_what_their_leaves_stand_for() {
+        let solved = [0.5, 1.0 / 3.0, 1e-9, 7.3e-300, 0.0, 0.999_999_999_999, 2f64.powi(-8) * 1.1];
+        let solution =
+            FocusSolution { pi: solved.to_vec(), iterations: 3, bound: 1e-9, converged: true, syntropy: 0.0 };
+        let committed = committed(solution);
+        assert_eq!(committed.iterations, 3);
+        assert_eq!(committed.syntropy, kernels::syntropy(&committed.pi));
+        for (&x, &c) in solved.iter().zip(&committed.pi) {
+            assert_eq!(quantise(c), quantise(x), "the leaf of {x} does not move");
+            assert_eq!(dequantise(quantise(c)).to_bits(), c.to_bits(), "{c} is its leaf's value");
+            assert!((c - x).abs() <= 0.5 / LEAF_SCALE);
+        }
+        // Values of 2^-8 and above are on the grid already.
+        assert_eq!(committed.pi[0], 0.5);
+        assert_eq!(committed.pi[6], solved[6]);
+        // A transfer carries the root of the committed vector.
+        let summary = FocusSummary {
+            height: 1,
+            particles: 7,
+            iterations: 3,
+            bound: 1e-9,
+            syntropy: 0.0,
+            root: focus_root(&committed.pi),
+            solve_micros: 1,
+        };
+        let (pi, root) = FocusTransfer::of(&committed.pi, &summary).vector();
+        assert_eq!(root, summary.root);
+        assert!(pi.iter().zip(&committed.pi).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }

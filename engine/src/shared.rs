@@ -38,8 +38,10 @@ impl Default for NodeConfig {
 pub(crate) struct Inner {
     pub(crate) state: ChainState,
     pub(crate) mempool: Mempool,
-    /// The focus of the tip's state.
+    /// The focus of the tip's state — of the height before it while `deferred` holds the tip's.
     pub(crate) focus: Focus,
+    /// The tip's focus as a peer sent it, while it awaits the next certified header.
+    pub(crate) deferred: Option<crate::node::DeferredFocus>,
     /// Whether the tip's focus differs from the one its header commits to, so a block is due
     /// even with an empty mempool (it carries the new `focus_root`).
     pub(crate) focus_pending: bool,

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use kernels::{Device, FocusOperator, FocusSolution};
 
 use crate::{
+    block::BlockHeader,
     error::{EngineError, Result},
-    focus::{Focus, focus_at, history_chunks},
+    focus::{Focus, FocusTransfer, committed, focus_at, history_chunks},
     ids::Height,
+    merkle::Hash,
     records::BlockRecord,
     state::{ChainState, OperatorUpdate},
     store::FullStore,
+    views::{BlockSummary, LinkView},
 };
 
 /// The focus of the tip after start-up, with whether it changed at the tip (so a block must
@@ -100,6 +103,65 @@ fn stored(store: &dyn FullStore, height: u64, operator: &Arc<FocusOperator>) -> 
     Ok(Some(Focus { summary, ..solved }))
 }
 
+/// What subscribers hear of a committed block, kept until its focus is published.
+pub(super) struct Committed {
+    pub(super) block: BlockSummary,
+    pub(super) header: BlockHeader,
+    pub(super) links: Vec<LinkView>,
+}
+
+/// A committed tip whose focus was not solved at its commit: sync brought, with the block, the
+/// focus a peer committed after it. The certified header of the next height settles it — the
+/// peer's vector is taken when that header commits its root, else the node solves.
+pub(crate) struct DeferredFocus {
+    pub(super) operator: Arc<FocusOperator>,
+    pub(super) transfer: FocusTransfer,
+    pub(super) pi: Vec<f64>,
+    /// The root of `pi`: what a header must commit for the peer's vector to be taken.
+    pub(crate) root: Hash,
+    pub(super) committed: Committed,
+}
+
+/// Whether a peer's `transfer` can be the focus of the state `operator` describes at `height`
+/// (its particle count); a transfer that cannot is logged and the focus solved.
+pub(super) fn fits(transfer: &FocusTransfer, operator: &FocusOperator, height: u64) -> bool {
+    let fits = transfer.leaves.len() == operator.len();
+    if !fits {
+        tracing::warn!(
+            height,
+            sent = transfer.leaves.len(),
+            particles = operator.len(),
+            "a peer's focus has another particle count than the state; solving it"
+        );
+    }
+    fits
+}
+
+impl DeferredFocus {
+    /// The tip (`committed`) with `operator` of its state and a peer's `transfer` of its focus.
+    pub(super) fn new(operator: Arc<FocusOperator>, transfer: FocusTransfer, committed: Committed) -> Self {
+        let (pi, root) = transfer.vector();
+        DeferredFocus { operator, transfer, pi, root, committed }
+    }
+
+    /// The peer's vector as the focus of `height`, stored like a solved one (its root was
+    /// checked by the caller against a certified header).
+    pub(super) fn adopt(self, store: &dyn FullStore, previous: &Focus, height: u64) -> Result<(Focus, Committed)> {
+        let FocusTransfer { iterations, bound, .. } = self.transfer;
+        let solution = committed(FocusSolution {
+            pi: self.pi,
+            iterations: iterations as usize,
+            bound,
+            converged: true,
+            syntropy: 0.0,
+        });
+        // No solve ran here: the time is zero, as for a carried focus.
+        let focus = Focus::solved(solution, height, 0, self.operator);
+        store.put_focus(&focus.summary, &history_chunks(height, &previous.pi, &focus.pi))?;
+        Ok((focus, self.committed))
+    }
+}
+
 /// The focus transition of one height, stored before it is returned (see `crate::focus`): if
 /// the block changed the graph, the solver on `device` from the incremental push of `previous`
 /// (or from `previous` where the push declines), else `previous` carried over. A device that
@@ -119,6 +181,7 @@ pub(super) fn advance(
         let pushed = operator.incremental_focus(&previous.operator, &previous.pi, epsilon, budget);
         let from = pushed.as_ref().map_or(previous.pi.as_slice(), |pushed| pushed.vector.as_slice());
         let (solution, failure) = device.solve(&operator, Some(from));
+        let solution = committed(solution);
         if let Some(error) = failure {
             tracing::error!(height, device = %device.describe(), %error, "the focus device failed; the CPU solves from now on");
         }

@@ -16,7 +16,7 @@ use std::{
 use crate::{
     block::ProposedBlock,
     error::{EngineError, Result},
-    focus::Focus,
+    focus::{Focus, FocusTransfer},
     genesis::{ChainParams, Genesis, GenesisValidator},
     ids::{Height, LinkIdx},
     mempool::Origin,
@@ -32,7 +32,8 @@ use crate::{
 };
 
 use admission::Admission;
-use focus::OperatorChange;
+pub(crate) use focus::DeferredFocus;
+use focus::{Committed, OperatorChange};
 pub(crate) use restore::chain_state as restore_chain_state;
 
 /// A block built on the current tip, not committed: from the mempool ([`Node::propose`]) or
@@ -116,7 +117,15 @@ impl Node {
         let model = crate::model::restore(store.as_reader(), state.tip().0.model);
         let shared = Arc::new(Shared {
             store,
-            inner: Mutex::new(Inner { state, mempool, focus, focus_pending, model, model_pending: false }),
+            inner: Mutex::new(Inner {
+                state,
+                mempool,
+                focus,
+                deferred: None,
+                focus_pending,
+                model,
+                model_pending: false,
+            }),
             committing: Mutex::new(()),
             listeners: Mutex::new(Vec::new()),
             commit_turn: std::sync::OnceLock::new(),
@@ -187,8 +196,9 @@ impl Node {
 
     /// The proposal, with `committing` held by the caller.
     fn propose_held(&self, time: u64, even_if_empty: bool) -> Result<Option<Proposal>> {
+        self.settle_focus(None)?;
         let mut inner = self.shared.lock();
-        let Inner { state, mempool, focus, focus_pending, model, model_pending } = &mut *inner;
+        let Inner { state, mempool, focus, focus_pending, model, model_pending, .. } = &mut *inner;
         let (chosen, stale) = mempool.select(state);
         if !stale.is_empty() {
             self.shared.store.drop_mempool(&stale)?;
@@ -206,8 +216,21 @@ impl Node {
     /// Checks a block another validator proposed for the next height: it extends this tip,
     /// every transaction passes its stateless checks, and this node's state machine derives the
     /// same header from those transactions, the proposer's time and model, and this node's own
-    /// focus of the tip. Commits nothing; the proposal commits with [`Node::commit_decided`].
+    /// focus of the tip (solved now if sync left it to a peer's vector). Commits nothing; the
+    /// proposal commits with [`Node::commit_decided`].
     pub fn validate_proposal(&self, proposed: ProposedBlock) -> Result<Proposal> {
+        self.validate(proposed, false)
+    }
+
+    /// [`Node::validate_proposal`] of a block sync brought, which a commit certificate vouches
+    /// for once decided: where the tip's focus awaits a peer's vector whose root the block's
+    /// header commits, the block is derived on that root; the vector is stored only when the
+    /// block is decided ([`Node::commit_decided`]), and solved for instead if another block is.
+    pub fn validate_synced(&self, proposed: ProposedBlock) -> Result<Proposal> {
+        self.validate(proposed, true)
+    }
+
+    fn validate(&self, proposed: ProposedBlock, synced: bool) -> Result<Proposal> {
         let ProposedBlock { header, txs } = proposed;
         let refuse = EngineError::InvalidProposal;
         let verified = txs
@@ -216,6 +239,11 @@ impl Node {
             .collect::<Result<Vec<_>>>()
             .map_err(|e| refuse(format!("height {}: a transaction fails its checks: {e}", header.height)))?;
         let _one_at_a_time = self.lock_commits();
+        let peers_root = self.shared.lock().deferred.as_ref().map(|deferred| deferred.root);
+        let on_peers_focus = synced && peers_root == Some(header.focus_root);
+        if !on_peers_focus {
+            self.settle_focus(None)?;
+        }
         let inner = self.shared.lock();
         let (tip, tip_cid) = inner.state.tip();
         if header.height != tip.height + 1 || header.parent != tip_cid {
@@ -224,10 +252,11 @@ impl Node {
                 header.height, header.parent, tip.height
             )));
         }
+        let focus_root = if on_peers_focus { header.focus_root } else { inner.focus.summary.root };
         let chosen: Vec<&VerifiedTx> = verified.iter().collect();
         let block = inner
             .state
-            .prepare_block(&chosen, header.time, inner.focus.summary.root, header.model)
+            .prepare_block(&chosen, header.time, focus_root, header.model)
             .map_err(|e| refuse(format!("height {}: {e}", header.height)))?;
         if block.header != header {
             return Err(refuse(format!(
@@ -246,14 +275,35 @@ impl Node {
     /// lock, so admission goes on) and stores it; the next block commits to it.
     pub fn commit(&self, proposal: Proposal) -> Result<BlockSummary> {
         let _one_at_a_time = self.lock_commits();
-        self.commit_held(proposal, None)
+        self.commit_held(proposal, None, None)
     }
 
     /// [`Node::commit`] of a block consensus decided, with the commit certificate (the consensus
-    /// crate's encoding) written in the block's batch.
-    pub fn commit_decided(&self, proposal: Proposal, certificate: &[u8]) -> Result<BlockSummary> {
+    /// crate's encoding) written in the block's batch. `next_focus`: the focus after this block
+    /// as a peer sent it with the block (sync); if the block adds links, the node keeps it
+    /// instead of solving, and stores it when the next decided header commits its root (solving
+    /// if that header commits another, or if a proposal needs the focus first).
+    pub fn commit_decided(
+        &self,
+        proposal: Proposal,
+        certificate: &[u8],
+        next_focus: Option<FocusTransfer>,
+    ) -> Result<BlockSummary> {
         let _one_at_a_time = self.lock_commits();
-        self.commit_held(proposal, Some(certificate))
+        self.commit_held(proposal, Some(certificate), next_focus)
+    }
+
+    /// What a node catching up needs besides block `height` to skip its solve: the focus after
+    /// it, if the block changed the graph (a block without links carries the focus over, which
+    /// needs no solve) and the focus is settled here.
+    pub fn focus_transfer(&self, height: u64) -> Result<Option<FocusTransfer>> {
+        let store = self.shared.store.as_reader();
+        if store.block(Height(height))?.is_none_or(|block| block.link_count == 0) {
+            return Ok(None);
+        }
+        let Some(summary) = store.focus_summary(Height(height))? else { return Ok(None) };
+        let pi = crate::focus::focus_at(store, Height(height))?.unwrap_or_default();
+        Ok(Some(FocusTransfer::of(&pi, &summary)))
     }
 
     /// A committed block as validators exchange it, and the certificate that decided it (what a
@@ -285,7 +335,7 @@ impl Node {
     /// [`Node::propose`] and [`Node::commit`] as one step (a single-node chain's producer).
     pub fn produce_block(&self, time: u64) -> Result<Option<BlockSummary>> {
         let _one_at_a_time = self.lock_commits();
-        self.propose_held(time, false)?.map(|proposal| self.commit_held(proposal, None)).transpose()
+        self.propose_held(time, false)?.map(|proposal| self.commit_held(proposal, None, None)).transpose()
     }
 
     fn lock_commits(&self) -> MutexGuard<'_, ()> {
@@ -301,11 +351,19 @@ impl Node {
     }
 
     /// The commit, with `committing` held by the caller.
-    fn commit_held(&self, Proposal { mut block, .. }: Proposal, certificate: Option<&[u8]>) -> Result<BlockSummary> {
+    fn commit_held(
+        &self,
+        Proposal { mut block, .. }: Proposal,
+        certificate: Option<&[u8]>,
+        next_focus: Option<FocusTransfer>,
+    ) -> Result<BlockSummary> {
+        // A decided header certifies the root of the focus it builds on.
+        let certified = block.header.focus_root;
+        self.settle_focus(certificate.map(|_| &certified))?;
         let _turn = self.shared.commit_turn.get().map(|enter| enter());
-        let (summary, links, update, changed, previous) = {
+        let (committed, update, changed, behind, previous) = {
             let mut inner = self.shared.lock();
-            let Inner { state, mempool, focus, focus_pending, model, model_pending } = &mut *inner;
+            let Inner { state, mempool, focus, focus_pending, model, model_pending, .. } = &mut *inner;
             let tip = state.tip().0.height;
             // Built on this tip, committing the focus of this tip's state (what the next
             // header must carry), or not at all.
@@ -340,11 +398,54 @@ impl Node {
                 .enumerate()
                 .map(|(i, record)| LinkView::resolve(state, LinkIdx(block.first_link.0 + i as u64), *record))
                 .collect();
-            (summary, links, update, changed, focus.clone())
+            let committed = Committed { block: summary, header: block.header, links };
+            (committed, update, changed, behind, focus.clone())
         };
+        let summary = committed.block.clone();
         let operator = focus::operator_after(&previous.operator, update)?;
+        let deferrable =
+            |transfer: &FocusTransfer| changed && !behind && focus::fits(transfer, &operator, summary.height);
+        if let Some(transfer) = next_focus.filter(deferrable) {
+            tracing::info!(
+                height = summary.height,
+                txs = summary.txs,
+                links = summary.links,
+                "block committed; its focus awaits the next certified header"
+            );
+            self.shared.lock().deferred = Some(DeferredFocus::new(operator, transfer, committed));
+            return Ok(summary);
+        }
         let device = &self.shared.config.device;
         let focus = focus::advance(self.shared.store.as_ref(), device, operator, changed, &previous, summary.height)?;
+        self.publish(focus, changed, committed, "solved");
+        Ok(summary)
+    }
+
+    /// Settles a tip focus that awaits a peer's vector, with `committing` held: takes the vector
+    /// when `certified` — the focus root a decided header commits for the tip's state — is its
+    /// root, else solves it.
+    fn settle_focus(&self, certified: Option<&crate::merkle::Hash>) -> Result<()> {
+        let Some(deferred) = self.shared.lock().deferred.take() else { return Ok(()) };
+        let _turn = self.shared.commit_turn.get().map(|enter| enter());
+        let previous = self.shared.focus();
+        let height = deferred.committed.block.height;
+        let store = self.shared.store.as_ref();
+        if certified == Some(&deferred.root) {
+            let (focus, committed) = deferred.adopt(store, &previous, height)?;
+            self.publish(focus, true, committed, "from a peer, checked against the certified header");
+        } else {
+            if certified.is_some() {
+                tracing::warn!(height, "the focus a peer sent is not the one the next header certifies; solving it");
+            }
+            let focus = focus::advance(store, &self.shared.config.device, deferred.operator, true, &previous, height)?;
+            self.publish(focus, true, deferred.committed, "solved");
+        }
+        Ok(())
+    }
+
+    /// Makes `focus` the tip's (with its karma, if the block `changed` the graph) and tells the
+    /// block's subscribers.
+    fn publish(&self, focus: Focus, changed: bool, Committed { block, header, links }: Committed, how: &str) {
         let focus = {
             let mut inner = self.shared.lock();
             let focus = if changed { Focus { karma: Arc::new(inner.state.karma(&focus.pi)), ..focus } } else { focus };
@@ -352,18 +453,18 @@ impl Node {
             focus
         };
         tracing::info!(
-            height = summary.height,
-            txs = summary.txs,
-            links = summary.links,
+            height = block.height,
+            txs = block.txs,
+            links = block.links,
+            focus = how,
             focus_iterations = focus.summary.iterations,
             focus_ms = focus.summary.solve_micros / 1000,
             "block committed"
         );
-        let event = BlockEvent { block: summary.clone(), header: block.header, links, focus: focus.summary };
+        let event = BlockEvent { block, header, links, focus: focus.summary };
         for listener in self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             listener(&event);
         }
-        Ok(summary)
     }
 
     /// Adopts a compiled model: checks the file, stores it as content (so `GET /model/{cid}` and

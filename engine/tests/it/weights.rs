@@ -41,7 +41,7 @@ impl Chain {
     fn decide(&self) {
         let height = self.node().query().status().counts.height + 1;
         let proposal = self.node().propose_block(10_000 + height).unwrap();
-        self.node().commit_decided(proposal, b"certificate").unwrap();
+        self.node().commit_decided(proposal, b"certificate", None).unwrap();
     }
 
     fn decide_until(&self, height: u64) {
