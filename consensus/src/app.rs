@@ -203,6 +203,15 @@ impl App {
             }
             AppMsg::GetValue { height, round, reply, .. } => {
                 let me = self.me.ok_or_else(|| ConsensusError::Protocol("asked to propose without a key".into()))?;
+                // A peer sent the tip's focus because it held this height decided already: the
+                // sync brings that block, and a proposal would cost the solve the peer saved.
+                // The request goes unanswered (Malachite logs that), so the round's proposal
+                // times out; a later round (the peer was wrong) proposes.
+                if round == Round::new(0) && self.node.awaits_peers_focus() {
+                    tracing::info!(%height, "not proposing while catching up: peers hold this height decided");
+                    drop(reply);
+                    return Ok(());
+                }
                 let (proposal, block) = self.own_proposal(height, round).await?;
                 let id = BlockId(block.header.cid());
                 publish(channels, height, round, me, Round::Nil, &block).await?;

@@ -30,6 +30,7 @@
 use std::sync::Arc;
 
 use kernels::{FocusOperator, FocusSolution};
+use rayon::prelude::*;
 
 pub use crate::records::FocusSummary;
 use crate::{
@@ -71,7 +72,7 @@ pub fn focus_leaf(focus: f64) -> [u8; 8] {
 }
 
 fn leaf_hashes(pi: &[f64]) -> Vec<Hash> {
-    pi.iter().map(|&x| merkle::leaf_hash(&focus_leaf(x))).collect()
+    pi.par_iter().map(|&x| merkle::leaf_hash(&focus_leaf(x))).collect()
 }
 
 /// `focus_root`: the Merkle root over the quantised leaves in particle-index order.
@@ -154,13 +155,25 @@ impl Focus {
 
     /// A solver result at `height` (karma is filled in by the caller, which holds the graph).
     pub fn solved(solution: FocusSolution, height: u64, solve_micros: u64, operator: Arc<FocusOperator>) -> Self {
+        let root = focus_root(&solution.pi);
+        Focus::rooted(solution, root, height, solve_micros, operator)
+    }
+
+    /// [`Focus::solved`] where the caller has the vector's root already.
+    pub(crate) fn rooted(
+        solution: FocusSolution,
+        root: Hash,
+        height: u64,
+        solve_micros: u64,
+        operator: Arc<FocusOperator>,
+    ) -> Self {
         let summary = FocusSummary {
             height,
             particles: solution.pi.len() as u32,
             iterations: solution.iterations as u32,
             bound: solution.bound,
             syntropy: solution.syntropy,
-            root: focus_root(&solution.pi),
+            root,
             solve_micros,
         };
         let pi = solution.pi;

@@ -148,15 +148,10 @@ impl DeferredFocus {
     /// checked by the caller against a certified header).
     pub(super) fn adopt(self, store: &dyn FullStore, previous: &Focus, height: u64) -> Result<(Focus, Committed)> {
         let FocusTransfer { iterations, bound, .. } = self.transfer;
-        let solution = committed(FocusSolution {
-            pi: self.pi,
-            iterations: iterations as usize,
-            bound,
-            converged: true,
-            syntropy: 0.0,
-        });
+        let syntropy = kernels::syntropy(&self.pi);
+        let solution = FocusSolution { pi: self.pi, iterations: iterations as usize, bound, converged: true, syntropy };
         // No solve ran here: the time is zero, as for a carried focus.
-        let focus = Focus::solved(solution, height, 0, self.operator);
+        let focus = Focus::rooted(solution, self.root, height, 0, self.operator);
         store.put_focus(&focus.summary, &history_chunks(height, &previous.pi, &focus.pi))?;
         Ok((focus, self.committed))
     }

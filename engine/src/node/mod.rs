@@ -293,6 +293,12 @@ impl Node {
         self.commit_held(proposal, Some(certificate), next_focus)
     }
 
+    /// Whether the tip's focus awaits a peer's vector: this node is catching up, and the peer
+    /// that sent the vector already held the next height decided.
+    pub fn awaits_peers_focus(&self) -> bool {
+        self.shared.lock().deferred.is_some()
+    }
+
     /// What a node catching up needs besides block `height` to skip its solve: the focus after
     /// it, if the block changed the graph (a block without links carries the focus over, which
     /// needs no solve) and the focus is settled here.
