@@ -36,9 +36,9 @@ fn without_the_15_the_rest_decide_and_a_restarted_validator_catches_up() {
             net.node(i).submit(tx.clone()).unwrap();
         }
         net.await_more(0, 5, Duration::from_secs(60)).await;
-        let store = net.node(0).query().store();
+        let query = net.node(0).query();
         let linked = (1..=net.height(0))
-            .find(|&h| store.block(Height(h)).unwrap().unwrap().link_count > 0)
+            .find(|&h| query.store().block(Height(h)).unwrap().unwrap().link_count > 0)
             .expect("the link was decided");
         net.start(3).await;
         net.await_more(0, 2, Duration::from_secs(90)).await;
