@@ -1,7 +1,7 @@
 //! The focus lifecycle of a node: load the tip's focus at start-up, advance it after each
 //! block, and persist every height's vector in the history (see `crate::focus`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use kernels::{Device, FocusOperator, FocusSolution};
 
@@ -115,10 +115,12 @@ pub(super) struct Committed {
 /// peer's vector is taken when that header commits its root, else the node solves.
 pub(crate) struct DeferredFocus {
     pub(super) operator: Arc<FocusOperator>,
-    pub(super) transfer: FocusTransfer,
-    pub(super) pi: Vec<f64>,
-    /// The root of `pi`: what a header must commit for the peer's vector to be taken.
-    pub(crate) root: Hash,
+    iterations: u32,
+    bound: f64,
+    /// The peer's vector and its root, hashed on the global pool from the commit on, while the
+    /// next block arrives and its transactions are checked (the root is what that block's
+    /// header must commit for the vector to be taken).
+    vector: Arc<OnceLock<(Vec<f64>, Hash)>>,
     pub(super) committed: Committed,
 }
 
@@ -140,18 +142,38 @@ pub(super) fn fits(transfer: &FocusTransfer, operator: &FocusOperator, height: u
 impl DeferredFocus {
     /// The tip (`committed`) with `operator` of its state and a peer's `transfer` of its focus.
     pub(super) fn new(operator: Arc<FocusOperator>, transfer: FocusTransfer, committed: Committed) -> Self {
-        let (pi, root) = transfer.vector();
-        DeferredFocus { operator, transfer, pi, root, committed }
+        let FocusTransfer { iterations, bound, .. } = transfer;
+        let vector = Arc::new(OnceLock::new());
+        let hashed = Arc::clone(&vector);
+        rayon::spawn(move || {
+            let _ = hashed.set(transfer.vector());
+        });
+        DeferredFocus { operator, iterations, bound, vector, committed }
+    }
+
+    /// A handle on the vector and its root, to wait on without holding the node's lock.
+    pub(crate) fn vector(&self) -> Arc<OnceLock<(Vec<f64>, Hash)>> {
+        Arc::clone(&self.vector)
+    }
+
+    /// The root of the peer's vector (waits for its hashing).
+    pub(super) fn root(&self) -> Hash {
+        self.vector.wait().1
     }
 
     /// The peer's vector as the focus of `height`, stored like a solved one (its root was
     /// checked by the caller against a certified header).
     pub(super) fn adopt(self, store: &dyn FullStore, previous: &Focus, height: u64) -> Result<(Focus, Committed)> {
-        let FocusTransfer { iterations, bound, .. } = self.transfer;
-        let syntropy = kernels::syntropy(&self.pi);
-        let solution = FocusSolution { pi: self.pi, iterations: iterations as usize, bound, converged: true, syntropy };
+        self.vector.wait();
+        let (pi, root) = match Arc::try_unwrap(self.vector) {
+            Ok(vector) => vector.into_inner().expect("waited for above"),
+            Err(shared) => shared.wait().clone(),
+        };
+        let syntropy = kernels::syntropy(&pi);
+        let solution =
+            FocusSolution { pi, iterations: self.iterations as usize, bound: self.bound, converged: true, syntropy };
         // No solve ran here: the time is zero, as for a carried focus.
-        let focus = Focus::rooted(solution, self.root, height, 0, self.operator);
+        let focus = Focus::rooted(solution, root, height, 0, self.operator);
         store.put_focus(&focus.summary, &history_chunks(height, &previous.pi, &focus.pi))?;
         Ok((focus, self.committed))
     }
