@@ -132,7 +132,13 @@ pub async fn start(node: Arc<Node>, key: Option<SigningKey>, settings: Settings)
             ..ConsensusConfig::default()
         },
         // A node catching up asks for as many blocks at once as a node serves in one answer.
-        value_sync: ValueSyncConfig { batch_size: settings.pace.max_sync_batch as usize, ..ValueSyncConfig::default() },
+        // Malachite's sync truncates an answer to its own limit as well (to nothing, if the
+        // first value is over it): the same as the network's.
+        value_sync: ValueSyncConfig {
+            batch_size: settings.pace.max_sync_batch as usize,
+            max_response_size: SYNC_ANSWER_LIMIT,
+            ..ValueSyncConfig::default()
+        },
     };
     // A sync answer carries at least one block and its certificate whole; a chain whose blocks
     // could outgrow the network's answer would stall every node catching up on such a block.
