@@ -104,7 +104,7 @@ fn stored(store: &dyn FullStore, height: u64, operator: &Arc<FocusOperator>) -> 
 }
 
 /// What subscribers hear of a committed block, kept until its focus is published.
-pub(super) struct Committed {
+pub(super) struct CommittedBlock {
     pub(super) block: BlockSummary,
     pub(super) header: BlockHeader,
     pub(super) links: Vec<LinkView>,
@@ -121,7 +121,7 @@ pub(crate) struct DeferredFocus {
     /// next block arrives and its transactions are checked (the root is what that block's
     /// header must commit for the vector to be taken).
     vector: Arc<OnceLock<(Vec<f64>, Hash)>>,
-    pub(super) committed: Committed,
+    pub(super) committed: CommittedBlock,
 }
 
 /// Whether a peer's `transfer` can be the focus of the state `operator` describes at `height`
@@ -141,7 +141,7 @@ pub(super) fn fits(transfer: &FocusTransfer, operator: &FocusOperator, height: u
 
 impl DeferredFocus {
     /// The tip (`committed`) with `operator` of its state and a peer's `transfer` of its focus.
-    pub(super) fn new(operator: Arc<FocusOperator>, transfer: FocusTransfer, committed: Committed) -> Self {
+    pub(super) fn new(operator: Arc<FocusOperator>, transfer: FocusTransfer, committed: CommittedBlock) -> Self {
         let FocusTransfer { iterations, bound, .. } = transfer;
         let vector = Arc::new(OnceLock::new());
         let hashed = Arc::clone(&vector);
@@ -163,7 +163,7 @@ impl DeferredFocus {
 
     /// The peer's vector as the focus of `height`, stored like a solved one (its root was
     /// checked by the caller against a certified header).
-    pub(super) fn adopt(self, store: &dyn FullStore, previous: &Focus, height: u64) -> Result<(Focus, Committed)> {
+    pub(super) fn adopt(self, store: &dyn FullStore, previous: &Focus, height: u64) -> Result<(Focus, CommittedBlock)> {
         self.vector.wait();
         let (pi, root) = match Arc::try_unwrap(self.vector) {
             Ok(vector) => vector.into_inner().expect("waited for above"),

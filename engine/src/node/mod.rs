@@ -33,7 +33,7 @@ use crate::{
 
 use admission::Admission;
 pub(crate) use focus::DeferredFocus;
-use focus::{Committed, OperatorChange};
+use focus::{CommittedBlock, OperatorChange};
 pub(crate) use restore::chain_state as restore_chain_state;
 
 /// A block built on the current tip, not committed: from the mempool ([`Node::propose`]) or
@@ -406,7 +406,7 @@ impl Node {
                 .enumerate()
                 .map(|(i, record)| LinkView::resolve(state, LinkIdx(block.first_link.0 + i as u64), *record))
                 .collect();
-            let committed = Committed { block: summary, header: block.header, links };
+            let committed = CommittedBlock { block: summary, header: block.header, links };
             (committed, update, changed, behind, focus.clone())
         };
         let summary = committed.block.clone();
@@ -453,7 +453,7 @@ impl Node {
 
     /// Makes `focus` the tip's (with its karma, if the block `changed` the graph) and tells the
     /// block's subscribers.
-    fn publish(&self, focus: Focus, changed: bool, Committed { block, header, links }: Committed, how: &str) {
+    fn publish(&self, focus: Focus, changed: bool, CommittedBlock { block, header, links }: CommittedBlock, how: &str) {
         let focus = {
             let mut inner = self.shared.lock();
             let focus = if changed { Focus { karma: Arc::new(inner.state.karma(&focus.pi)), ..focus } } else { focus };
