@@ -203,11 +203,17 @@ impl App {
             }
             AppMsg::GetValue { height, round, reply, .. } => {
                 let me = self.me.ok_or_else(|| ConsensusError::Protocol("asked to propose without a key".into()))?;
-                // A peer sent the tip's focus because it held this height decided already: the
-                // sync brings that block, and a proposal would cost the solve the peer saved.
-                // The request goes unanswered (Malachite logs that), so the round's proposal
-                // times out; a later round (the peer was wrong) proposes.
-                if round == Round::new(0) && self.node.awaits_peers_focus() {
+                // Catching up, the height is decided already: sync brought its block, or a peer
+                // sent the tip's focus because it held the height decided. A proposal would
+                // cost a block's derivation, a synced write and its broadcast (and the solve
+                // the peer saved) for a value nobody decides. The request goes unanswered
+                // (Malachite logs that), so the round's proposal times out; a later round (the
+                // peer was wrong) proposes.
+                let synced_here = self
+                    .undecided
+                    .values()
+                    .any(|u| matches!(u.source, Source::Sync(_)) && u.block.header.height == height.0);
+                if round == Round::new(0) && (synced_here || self.node.awaits_peers_focus()) {
                     tracing::info!(%height, "not proposing while catching up: peers hold this height decided");
                     drop(reply);
                     return Ok(());

@@ -11,11 +11,16 @@
 //! 3. **Catch-up**: the chain grows to `TESTNET_CATCH_UP` blocks (default 1000); node 3 stops,
 //!    gets a fresh data directory and restarts; the time until it holds the height the others
 //!    had when it restarted, in blocks per second (the other three keep deciding meanwhile).
+//!    `TESTNET_CATCH_UP_ROUNDS` repeats it on the same chain, node 3 a process of each binary of
+//!    `TESTNET_CATCH_UP_BINS` (comma-separated; an A/B comparison alternates them) in turn, and
+//!    prints each binary's median.
 //!
 //! Run: `cargo bench -p server --bench testnet` (`TESTNET_INTERVAL_MS`, default 200: the block
 //! interval every node is started with; `TESTNET_BIN`: another `cybergraph` binary to run, e.g. a
 //! baseline build for an A/B comparison; `TESTNET_LOG_DIR`: keep each node's info log there, as
-//! `node-<i>.log`, appended across restarts).
+//! `node-<i>.log`, appended across restarts; `TESTNET_CONFIG`: a `serve --config` file every node
+//! reads, e.g. `compile_every_blocks = 0`: four nodes on two cores otherwise compile models in
+//! their idle time, which moves a catch-up's rate by ±15 % from run to run).
 
 use std::{
     net::TcpListener,
@@ -137,13 +142,18 @@ impl Testnet {
     }
 
     fn start(&mut self, i: usize) {
+        let binary = std::env::var("TESTNET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cybergraph").to_owned());
+        self.start_with(i, &binary);
+    }
+
+    /// Starts validator `i` as a process of `binary`.
+    fn start_with(&mut self, i: usize, binary: &str) {
         let others = |render: &dyn Fn(&Validator) -> String| {
             self.validators.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, v)| render(v)).collect::<Vec<_>>()
         };
         let peers = others(&|v| format!("127.0.0.1:{}", v.p2p)).join(",");
         let tx_peers = others(&|v| v.url()).join(",");
         let v = &self.validators[i];
-        let binary = std::env::var("TESTNET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cybergraph").to_owned());
         let (log_level, log) = match std::env::var_os("TESTNET_LOG_DIR") {
             Some(dir) => {
                 let file = std::fs::OpenOptions::new()
@@ -155,16 +165,16 @@ impl Testnet {
             }
             None => ("warn", Stdio::null()),
         };
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["serve", "--data", v.data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", v.http)])
             .args(["--block-interval-ms", &self.interval_ms.to_string(), "--validator"])
             .args(["--key", v.key.to_str().unwrap(), "--p2p-listen", &format!("127.0.0.1:{}", v.p2p)])
-            .args(["--peers", &peers, "--tx-peers", &tx_peers])
-            .env("RUST_LOG", log_level)
-            .stdout(log)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .args(["--peers", &peers, "--tx-peers", &tx_peers]);
+        if let Some(config) = std::env::var_os("TESTNET_CONFIG") {
+            command.arg("--config").arg(config);
+        }
+        let child = command.env("RUST_LOG", log_level).stdout(log).stderr(Stdio::null()).spawn().unwrap();
         let url = v.url();
         self.validators[i].child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -321,16 +331,45 @@ fn main() {
     let start = Instant::now();
     net.await_height(0, catch_up, Duration::from_secs(catch_up * interval_ms / 1000 * 4 + 120));
     println!("grown to     {catch_up} blocks in {:.1} s more", start.elapsed().as_secs_f64());
+    let default_binary = std::env::var("TESTNET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cybergraph").to_owned());
+    let binaries: Vec<String> = match std::env::var("TESTNET_CATCH_UP_BINS") {
+        Ok(list) => list.split(',').map(str::to_owned).collect(),
+        Err(_) => vec![default_binary],
+    };
+    let rounds = env_or("TESTNET_CATCH_UP_ROUNDS", 1);
+    let mut rates = vec![Vec::new(); binaries.len()];
+    for _ in 0..rounds {
+        for (binary, rates) in binaries.iter().zip(&mut rates) {
+            rates.push(catch_up_once(&mut net, binary));
+        }
+    }
+    if rounds > 1 {
+        for (binary, rates) in binaries.iter().zip(rates) {
+            let shown: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+            println!("catch-up     median {:.0} blocks/s of {} ({binary})", median(rates), shown.join(", "));
+        }
+    }
+}
+
+/// Node 3 stops, gets a fresh data directory and restarts as a process of `binary`; the time
+/// until it holds the height the others had when it restarted. Answers blocks per second.
+fn catch_up_once(net: &mut Testnet, binary: &str) -> f64 {
     net.validators[3].stop();
     net.init(3);
     let target = net.validators[0].height();
     let start = Instant::now();
-    net.start(3);
+    net.start_with(3, binary);
     let serving = start.elapsed().as_secs_f64();
     net.await_height(3, target, Duration::from_secs(600));
     let elapsed = start.elapsed().as_secs_f64();
+    let rate = target as f64 / elapsed;
     println!(
-        "catch-up     {target} blocks in {elapsed:.1} s from process start ({serving:.1} s until it served): {:.0} blocks/s",
-        target as f64 / elapsed
+        "catch-up     {target} blocks in {elapsed:.1} s from process start ({serving:.1} s until it served): {rate:.0} blocks/s ({binary})"
     );
+    rate
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
