@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     pub(crate) model: Option<Arc<AdoptedModel>>,
     /// Whether the model changed since the tip's header, so a block is due to record it.
     pub(crate) model_pending: bool,
+    /// Whether the tip is a block sync brought ([`crate::Node::catching_up`]).
+    pub(crate) tip_synced: bool,
 }
 
 pub(crate) type Listener = Box<dyn Fn(&BlockEvent) + Send + Sync>;

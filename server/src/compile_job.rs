@@ -2,7 +2,8 @@
 //! has no model yet (and enough links to need one), or the model in force was compiled
 //! `every_blocks` or more blocks ago, it compiles the tip's focus at the device pool's training
 //! priority — below queries and the block's focus, above Sprint — and adopts the result; the
-//! next block's header records its CID.
+//! next block's header records its CID. A node catching up (`Node::catching_up`) compiles
+//! nothing until it decides live.
 
 use std::{
     ops::ControlFlow,
@@ -48,10 +49,13 @@ pub(crate) fn start(
             std::thread::sleep(LOOK_EVERY);
             let query = node.query();
             let counts = query.status().counts;
-            let due = match query.model() {
-                None => counts.links >= schedule.min_links,
-                Some((_, height)) => counts.height >= height + schedule.every_blocks,
-            };
+            // A node catching up compiles nothing: its tip is history its peers have passed,
+            // and the cores are the sync's (a model compiles once the node decides live).
+            let due = !node.catching_up()
+                && match query.model() {
+                    None => counts.links >= schedule.min_links,
+                    Some((_, height)) => counts.height >= height + schedule.every_blocks,
+                };
             if !due || last_attempt == Some(counts.height) {
                 continue;
             }

@@ -43,6 +43,8 @@ pub(crate) use restore::chain_state as restore_chain_state;
 pub struct Proposal {
     block: BlockDiff,
     txs: Vec<SignedTx>,
+    /// Sync brought it: a block decided without this node.
+    synced: bool,
 }
 
 impl Proposal {
@@ -126,6 +128,7 @@ impl Node {
                 focus_pending,
                 model,
                 model_pending: false,
+                tip_synced: false,
             }),
             committing: Mutex::new(()),
             listeners: Mutex::new(Vec::new()),
@@ -211,7 +214,7 @@ impl Node {
         let txs: Vec<&VerifiedTx> = chosen.iter().map(|(_, tx)| tx.as_ref()).collect();
         let model = model.as_ref().map(|m| m.cid);
         let block = state.prepare_block(&txs, time, focus.summary.root, model)?;
-        Ok(Some(Proposal { block, txs: txs.iter().map(|tx| tx.signed.clone()).collect() }))
+        Ok(Some(Proposal { block, txs: txs.iter().map(|tx| tx.signed.clone()).collect(), synced: false }))
     }
 
     /// Checks a block another validator proposed for the next height: it extends this tip,
@@ -271,7 +274,7 @@ impl Node {
                 if block.header.focus_root == header.focus_root { "" } else { " (another focus root)" }
             )));
         }
-        Ok(Proposal { block, txs })
+        Ok(Proposal { block, txs, synced })
     }
 
     /// Commits a proposal made on the current tip: writes it in one synced batch, applies it,
@@ -295,6 +298,12 @@ impl Node {
     ) -> Result<BlockSummary> {
         let _one_at_a_time = self.lock_commits();
         self.commit_held(proposal, Some(certificate), next_focus)
+    }
+
+    /// Whether this node is catching up: its tip is a block sync brought, decided without it
+    /// (the next block it commits live, or a restart, ends that).
+    pub fn catching_up(&self) -> bool {
+        self.shared.lock().tip_synced
     }
 
     /// Whether the tip's focus awaits a peer's vector: this node is catching up, and the peer
@@ -363,7 +372,7 @@ impl Node {
     /// The commit, with `committing` held by the caller.
     fn commit_held(
         &self,
-        Proposal { mut block, .. }: Proposal,
+        Proposal { mut block, synced, .. }: Proposal,
         certificate: Option<&[u8]>,
         next_focus: Option<FocusTransfer>,
     ) -> Result<BlockSummary> {
@@ -373,7 +382,7 @@ impl Node {
         let _turn = self.shared.commit_turn.get().map(|enter| enter());
         let (committed, update, changed, behind, previous) = {
             let mut inner = self.shared.lock();
-            let Inner { state, mempool, focus, focus_pending, model, model_pending, .. } = &mut *inner;
+            let Inner { state, mempool, focus, focus_pending, model, model_pending, tip_synced, .. } = &mut *inner;
             let tip = state.tip().0.height;
             // Built on this tip, committing the focus of this tip's state (what the next
             // header must carry), or not at all.
@@ -388,6 +397,7 @@ impl Node {
             // from one that lacks that block's links, and the focus is recomputed.
             let behind = focus.summary.height != tip;
             state.apply(&block);
+            *tip_synced = synced;
             mempool.remove(&block.mempool_done);
             let changed = !block.links.is_empty() || behind;
             *focus_pending = changed;

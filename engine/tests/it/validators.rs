@@ -206,3 +206,17 @@ fn a_live_proposal_or_a_restart_solves_a_focus_that_awaits_a_peers() {
     d.restart();
     assert_eq!(d.node().query().focus_at(1).unwrap(), c.node().query().focus_at(1).unwrap(), "solved at start-up");
 }
+
+#[test]
+fn a_node_is_catching_up_while_its_tip_is_a_block_sync_brought() {
+    let (a, b) = two_validators();
+    let chain = decided_chain(&a);
+    assert!(!a.node().catching_up(), "a decided every block itself");
+    let [(first, certificate, focus), (second, second_certificate, _), ..] = chain.as_slice() else { unreachable!() };
+    assert!(!b.node().catching_up());
+    b.node().commit_decided(b.node().validate_synced(first.clone()).unwrap(), certificate, focus.clone()).unwrap();
+    assert!(b.node().catching_up(), "its tip came by sync");
+    let live = b.node().validate_proposal(second.clone()).unwrap();
+    b.node().commit_decided(live, second_certificate, None).unwrap();
+    assert!(!b.node().catching_up(), "it decided the next block live");
+}
