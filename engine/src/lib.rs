@@ -49,7 +49,7 @@ pub use focus::{Focus, FocusSummary};
 pub use genesis::{ChainParams, Genesis, GenesisValidator};
 pub use mempool::Origin;
 pub use neuron::{Address, NeuronKey};
-pub use node::{Node, Proposal};
+pub use node::{CATCHING_UP_LAG_MS, Node, Proposal};
 pub use particle::Particle;
 pub use query::Query;
 pub use shared::NodeConfig;

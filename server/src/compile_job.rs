@@ -2,8 +2,8 @@
 //! has no model yet (and enough links to need one), or the model in force was compiled
 //! `every_blocks` or more blocks ago, it compiles the tip's focus at the device pool's training
 //! priority — below queries and the block's focus, above Sprint — and adopts the result; the
-//! next block's header records its CID. A node catching up (`Node::catching_up`) compiles
-//! nothing until it decides live.
+//! next block's header records its CID. A node catching up (`Node::catching_up`: its tip a
+//! block sync brought, long behind the clock) compiles nothing until it is level again.
 
 use std::{
     ops::ControlFlow,
@@ -51,7 +51,7 @@ pub(crate) fn start(
             let counts = query.status().counts;
             // A node catching up compiles nothing: its tip is history its peers have passed,
             // and the cores are the sync's (a model compiles once the node decides live).
-            let due = !node.catching_up()
+            let due = !node.catching_up(crate::producer::unix_millis())
                 && match query.model() {
                     None => counts.links >= schedule.min_links,
                     Some((_, height)) => counts.height >= height + schedule.every_blocks,

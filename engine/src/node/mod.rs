@@ -37,6 +37,9 @@ pub(crate) use focus::DeferredFocus;
 use focus::{CommittedBlock, OperatorChange};
 pub(crate) use restore::chain_state as restore_chain_state;
 
+/// How far a synced tip's time lies behind the clock before [`Node::catching_up`] says so.
+pub const CATCHING_UP_LAG_MS: u64 = 10_000;
+
 /// A block built on the current tip, not committed: from the mempool ([`Node::propose`]) or
 /// from another validator's proposal ([`Node::validate_proposal`]).
 #[derive(Clone, Debug)]
@@ -300,10 +303,12 @@ impl Node {
         self.commit_held(proposal, Some(certificate), next_focus)
     }
 
-    /// Whether this node is catching up: its tip is a block sync brought, decided without it
-    /// (the next block it commits live, or a restart, ends that).
-    pub fn catching_up(&self) -> bool {
-        self.shared.lock().tip_synced
+    /// Whether this node is catching up at `now` (Unix milliseconds): its tip is a block sync
+    /// brought, decided without it, and timed more than [`CATCHING_UP_LAG_MS`] before `now`. A
+    /// node that commits blocks live, or follows by sync close behind the chain, is not.
+    pub fn catching_up(&self, now: u64) -> bool {
+        let inner = self.shared.lock();
+        inner.tip_synced && now.saturating_sub(inner.state.tip().0.time) > CATCHING_UP_LAG_MS
     }
 
     /// Whether the tip's focus awaits a peer's vector: this node is catching up, and the peer

@@ -211,12 +211,15 @@ fn a_live_proposal_or_a_restart_solves_a_focus_that_awaits_a_peers() {
 fn a_node_is_catching_up_while_its_tip_is_a_block_sync_brought() {
     let (a, b) = two_validators();
     let chain = decided_chain(&a);
-    assert!(!a.node().catching_up(), "a decided every block itself");
     let [(first, certificate, focus), (second, second_certificate, _), ..] = chain.as_slice() else { unreachable!() };
-    assert!(!b.node().catching_up());
+    let long_after = |block: &engine::block::ProposedBlock| block.header.time + engine::CATCHING_UP_LAG_MS + 1;
+    let soon_after = |block: &engine::block::ProposedBlock| block.header.time + 1_000;
+    assert!(!a.node().catching_up(long_after(&chain[3].0)), "a decided every block itself");
+    assert!(!b.node().catching_up(long_after(first)));
     b.node().commit_decided(b.node().validate_synced(first.clone()).unwrap(), certificate, focus.clone()).unwrap();
-    assert!(b.node().catching_up(), "its tip came by sync");
+    assert!(b.node().catching_up(long_after(first)), "its tip came by sync, long ago");
+    assert!(!b.node().catching_up(soon_after(first)), "a synced tip close behind the clock is following");
     let live = b.node().validate_proposal(second.clone()).unwrap();
     b.node().commit_decided(live, second_certificate, None).unwrap();
-    assert!(!b.node().catching_up(), "it decided the next block live");
+    assert!(!b.node().catching_up(long_after(second)), "it decided the next block live");
 }
