@@ -142,8 +142,7 @@ impl Testnet {
     }
 
     fn start(&mut self, i: usize) {
-        let binary = std::env::var("TESTNET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cybergraph").to_owned());
-        self.start_with(i, &binary);
+        self.start_with(i, &default_binary());
     }
 
     /// Starts validator `i` as a process of `binary`.
@@ -222,9 +221,14 @@ fn watch_blocks(url: &str, seen: Arc<Mutex<Vec<(u64, u64, u64)>>>) {
     });
 }
 
-fn percentile(values: &mut [u64], p: f64) -> u64 {
-    values.sort_unstable();
-    values.get(((values.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0)
+/// The `cybergraph` binary every node runs: `TESTNET_BIN`, or this build's.
+fn default_binary() -> String {
+    std::env::var("TESTNET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cybergraph").to_owned())
+}
+
+fn percentile<T: Copy + Default + PartialOrd>(values: &mut [T], p: f64) -> T {
+    values.sort_unstable_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    values.get(((values.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default()
 }
 
 /// Blocks per second, gaps and latencies of the blocks announced during a phase.
@@ -331,10 +335,9 @@ fn main() {
     let start = Instant::now();
     net.await_height(0, catch_up, Duration::from_secs(catch_up * interval_ms / 1000 * 4 + 120));
     println!("grown to     {catch_up} blocks in {:.1} s more", start.elapsed().as_secs_f64());
-    let default_binary = std::env::var("TESTNET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cybergraph").to_owned());
     let binaries: Vec<String> = match std::env::var("TESTNET_CATCH_UP_BINS") {
         Ok(list) => list.split(',').map(str::to_owned).collect(),
-        Err(_) => vec![default_binary],
+        Err(_) => vec![default_binary()],
     };
     let rounds = env_or("TESTNET_CATCH_UP_ROUNDS", 1);
     let mut rates = vec![Vec::new(); binaries.len()];
@@ -344,9 +347,13 @@ fn main() {
         }
     }
     if rounds > 1 {
-        for (binary, rates) in binaries.iter().zip(rates) {
+        for (binary, mut rates) in binaries.iter().zip(rates) {
             let shown: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-            println!("catch-up     median {:.0} blocks/s of {} ({binary})", median(rates), shown.join(", "));
+            println!(
+                "catch-up     median {:.0} blocks/s of {} ({binary})",
+                percentile(&mut rates, 0.5),
+                shown.join(", ")
+            );
         }
     }
 }
@@ -367,9 +374,4 @@ fn catch_up_once(net: &mut Testnet, binary: &str) -> f64 {
         "catch-up     {target} blocks in {elapsed:.1} s from process start ({serving:.1} s until it served): {rate:.0} blocks/s ({binary})"
     );
     rate
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
