@@ -54,14 +54,14 @@ pub fn quantise(focus: f64) -> u64 {
 
 /// The value a leaf stands for: `leaf / 2^60`, exact (a power-of-two scale). For a value
 /// [`committed`] made, `dequantise(quantise(x)) == x` bit for bit.
-pub fn dequantise(leaf: u64) -> f64 {
+pub(crate) fn dequantise(leaf: u64) -> f64 {
     leaf as f64 / LEAF_SCALE
 }
 
 /// A solver's result as a height commits it: each value replaced by the one its leaf stands for
 /// (the solver's bound and iterations kept: rounding moves the vector by at most `n·2^-61` in
 /// L1, far below any ε), and the syntropy of the values committed.
-pub fn committed(solution: FocusSolution) -> FocusSolution {
+pub(crate) fn committed(solution: FocusSolution) -> FocusSolution {
     let pi: Vec<f64> = solution.pi.into_iter().map(|x| dequantise(quantise(x))).collect();
     FocusSolution { syntropy: kernels::syntropy(&pi), pi, ..solution }
 }
@@ -101,7 +101,7 @@ pub struct FocusTransfer {
 
 impl FocusTransfer {
     /// The transfer of a committed focus.
-    pub fn of(pi: &[f64], summary: &FocusSummary) -> Self {
+    pub(crate) fn of(pi: &[f64], summary: &FocusSummary) -> Self {
         FocusTransfer {
             leaves: pi.iter().map(|&x| quantise(x)).collect(),
             iterations: summary.iterations,

@@ -177,7 +177,8 @@ impl Query {
         })
     }
 
-    /// The focus of the tip's state.
+    /// The focus of the tip's state (of the height before, while a node catching up waits to
+    /// check the tip's against the next certified header).
     pub fn focus(&self) -> Focus {
         self.shared.focus()
     }

@@ -90,7 +90,7 @@ impl Shared {
         f(&self.lock().state)
     }
 
-    /// The focus of the tip's state.
+    /// The focus of the tip's state (of the height before, while the tip's awaits a peer's).
     pub(crate) fn focus(&self) -> Focus {
         self.lock().focus.clone()
     }

@@ -99,8 +99,9 @@ fn stored(store: &dyn FullStore, height: u64, operator: &Arc<FocusOperator>) -> 
         converged: true,
         syntropy: summary.syntropy,
     };
-    let solved = Focus::solved(solution, height, summary.solve_micros, Arc::clone(operator));
-    Ok(Some(Focus { summary, ..solved }))
+    // The stored root is the vector's (the store wrote both in one batch): no need to hash it.
+    let stored = Focus::rooted(solution, summary.root, height, summary.solve_micros, Arc::clone(operator));
+    Ok(Some(Focus { summary, ..stored }))
 }
 
 /// What subscribers hear of a committed block, kept until its focus is published.

@@ -248,9 +248,11 @@ impl Node {
             .map_err(|e| refuse(format!("height {}: a transaction fails its checks: {e}", header.height)))?;
         let _one_at_a_time = self.lock_commits();
         // The peer's root is waited for outside the lock (its hashing may still run).
-        let peers_vector = self.shared.lock().deferred.as_ref().map(DeferredFocus::vector);
-        let peers_root = peers_vector.map(|vector| vector.wait().1);
-        let on_peers_focus = synced && peers_root == Some(header.focus_root);
+        let peers_vector = match synced {
+            true => self.shared.lock().deferred.as_ref().map(DeferredFocus::vector),
+            false => None,
+        };
+        let on_peers_focus = peers_vector.is_some_and(|vector| vector.wait().1 == header.focus_root);
         if !on_peers_focus {
             self.settle_focus(None)?;
         }
@@ -455,7 +457,7 @@ impl Node {
         let previous = self.shared.focus();
         let height = deferred.committed.block.height;
         let store = self.shared.store.as_ref();
-        if certified == Some(&deferred.root()) {
+        if certified.is_some_and(|root| *root == deferred.root()) {
             let (focus, committed) = deferred.adopt(store, &previous, height)?;
             self.publish(focus, true, committed, "from a peer, checked against the certified header");
         } else {

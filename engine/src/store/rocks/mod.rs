@@ -195,11 +195,10 @@ impl RocksStore {
             Table::ParticleByCid,
             particles.iter().map(|(idx, p)| (p.to_bytes(), idx.to_be_bytes())),
         );
-        self.put_ascending(
-            batch,
-            Table::CidByParticle,
-            particles.iter().map(|(idx, p)| (idx.to_be_bytes(), p.to_bytes())),
-        );
+        // Particle and link indices are new and consecutive: those keys come in order already.
+        for (idx, particle) in particles {
+            batch.put_cf(self.cf(Table::CidByParticle), idx.to_be_bytes(), particle.to_bytes());
+        }
         for (idx, address) in &block.new_neurons {
             batch.put_cf(self.cf(Table::NeuronKeys), idx.to_be_bytes(), address.0);
         }
@@ -207,7 +206,9 @@ impl RocksStore {
             batch.put_cf(self.cf(Table::Neurons), address.0, record.encode());
         }
         let links = || (block.first_link.0..).map(LinkIdx).zip(&block.links);
-        self.put_ascending(batch, Table::Links, links().map(|(idx, link)| (idx.to_be_bytes(), link.encode())));
+        for (idx, link) in links() {
+            batch.put_cf(self.cf(Table::Links), idx.to_be_bytes(), link.encode());
+        }
         self.put_ascending(
             batch,
             Table::LinksByFrom,
