@@ -24,6 +24,8 @@
 //! `scripts/bench-focus` runs scipy and SuiteSparse:GraphBLAS on the same graph right after.
 //!
 //! Run: `scripts/bench-focus` (all of it) or `cargo bench -p kernels --bench focus`.
+//! `FOCUS_ONLY=pagerank` builds the graph and runs only PageRank mode (for runs that alternate
+//! this bench with the baselines or with another build of it).
 
 use std::{
     io::Write,
@@ -218,6 +220,9 @@ fn synthetic(bandwidth: f64) {
     out.flush().unwrap();
 
     pagerank_mode("R-MAT", &spmv_and_locality("R-MAT", n, &edges, bandwidth));
+    if pagerank_only() {
+        return;
+    }
 
     let blocks: Vec<_> = [100, 1000, 10_000].iter().map(|&links| rmat(scale, links, 0xdead_beef)).collect();
     block_updates("R-MAT", n, &edges, &blocks);
@@ -247,11 +252,19 @@ fn real_graph(path: &str, bandwidth: f64) {
     let EdgeList { particles: n, edges } = list;
     println!("{path}: {n} particles, {} edges", edges.len());
     pagerank_mode(path, &spmv_and_locality(path, n, &edges, bandwidth));
+    if pagerank_only() {
+        return;
+    }
     let held_out = 10_000.min(edges.len() / 2);
     let (base, recent) = edges.split_at(edges.len() - held_out);
     let blocks: Vec<_> =
         [100, 1000, 10_000].iter().map(|&k| recent[recent.len() - k.min(held_out)..].to_vec()).collect();
     block_updates(path, n, base, &blocks);
+}
+
+/// Whether `FOCUS_ONLY=pagerank` asks for PageRank mode alone.
+fn pagerank_only() -> bool {
+    std::env::var("FOCUS_ONLY").is_ok_and(|only| only == "pagerank")
 }
 
 /// PageRank mode's solve from uniform (what `scripts/pagerank_baselines.py` times for scipy and
@@ -275,7 +288,6 @@ fn spmv_and_locality(label: &str, n: usize, edges: &[(u32, u32, f64)], bandwidth
     // built from (here one neuron made every link).
     let (graph, weights) = one_neuron(n, edges);
     let (build, op) = best_of(1, || FocusOperator::from_link_graph(&graph, &weights, pagerank).unwrap());
-    let a_t = op.diffusion_matrix();
     println!(
         "{label}: operator build {:.0} ms ({} distinct edges, {} symmetric entries)",
         build.as_secs_f64() * 1e3,
@@ -291,6 +303,10 @@ fn spmv_and_locality(label: &str, n: usize, edges: &[(u32, u32, f64)], bandwidth
         graph.link_count(),
         n
     );
+    if pagerank_only() {
+        return op;
+    }
+    let a_t = op.diffusion_matrix();
     // Minimal traffic: each entry's column (4 B) and value (8 B), the row offsets (8 B/row),
     // x read once and y written once (8 B/row each).
     let floor = (a_t.nnz() * 12 + n * 24) as f64 / bandwidth;

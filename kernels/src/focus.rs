@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::{
     LinkGraph,
-    adjacency::Adjacency,
+    adjacency::{Adjacency, InRows},
     backend::{Backend, Cpu, CpuFocusScratch},
     csr::Csr,
     error::{KernelError, Result},
@@ -56,6 +56,12 @@ impl FocusParams {
     /// PageRank mode: diffusion only (`λ_s = λ_h = 0`).
     pub fn pagerank(alpha: f64, epsilon: f64) -> Self {
         FocusParams { lambda_d: 1.0, lambda_s: 0.0, lambda_h: 0.0, alpha, epsilon, ..Self::default() }
+    }
+
+    /// Whether only diffusion runs (`λ_s = λ_h = 0`, as in PageRank mode): the step then pulls
+    /// `Aᵀ` alone.
+    pub fn diffusion_only(&self) -> bool {
+        self.lambda_s == 0.0 && self.lambda_h == 0.0
     }
 
     /// Checks every parameter's range.
@@ -146,6 +152,9 @@ pub struct FocusOperator {
     pub(crate) prior: Vec<f64>,
     /// `Σ (d_i + ε_u)`: the prior's normaliser.
     pub(crate) prior_total: f64,
+    /// With diffusion only ([`FocusParams::diffusion_only`]): each row's in-links, all the step
+    /// reads ([`Adjacency::in_rows`]; rebuilt after every block). `None` for the tri-kernel.
+    pub(crate) in_rows: Option<Vec<InRows>>,
 }
 
 /// Refuses a weight that is negative, NaN or infinite.
@@ -207,8 +216,10 @@ impl FocusOperator {
             d: vec![0.0; n],
             prior: Vec::new(),
             prior_total: 0.0,
+            in_rows: None,
         };
         operator.refold_all();
+        operator.refresh_in_rows();
         operator
     }
 
@@ -222,7 +233,8 @@ impl FocusOperator {
     /// O(particles) for the prior, and the row sums `out` and `d` of the rows the block
     /// touched — or of every row when a weight in use changed (a neuron that linked moves its
     /// `stake/links` for all its links, and a new maximum rescales everything: spec's
-    /// `max A = 1`). Refuses, changing nothing, a link outside the particles or the neurons, a
+    /// `max A = 1`) — and, with diffusion only, the in-links rebuilt (O(entries), in parallel).
+    /// Refuses, changing nothing, a link outside the particles or the neurons, a
     /// bad weight, fewer particles than before, or an operator built from weighted edges.
     pub fn apply_links(&mut self, particles: u32, links: &[(u32, u32, u32)], neuron_weight: &[f64]) -> Result<()> {
         check_weights(neuron_weight)?;
@@ -242,7 +254,13 @@ impl FocusOperator {
             }
             self.refresh_prior();
         }
+        self.refresh_in_rows();
         Ok(())
+    }
+
+    /// Rebuilds the in-links when only diffusion runs (O(entries), in parallel).
+    fn refresh_in_rows(&mut self) {
+        self.in_rows = self.params.diffusion_only().then(|| self.adjacency.in_rows());
     }
 
     /// `out` and `d` of every row, then the prior.
@@ -282,10 +300,15 @@ impl FocusOperator {
         self.adjacency.positive_entries(self.adjacency.a_in())
     }
 
-    /// Bytes held: the adjacency and the per-particle arrays.
+    /// Bytes held: the adjacency, the per-particle arrays and the in-links (diffusion only).
     pub fn memory_bytes(&self) -> usize {
         let per_particle = |v: &Vec<f64>| v.capacity() * size_of::<f64>();
-        self.adjacency.memory_bytes() + per_particle(&self.out) + per_particle(&self.d) + per_particle(&self.prior)
+        let in_rows = self.in_rows.iter().flatten().map(InRows::memory_bytes).sum::<usize>();
+        self.adjacency.memory_bytes()
+            + per_particle(&self.out)
+            + per_particle(&self.d)
+            + per_particle(&self.prior)
+            + in_rows
     }
 
     /// Entries of `W` (pairs linked with positive weight in either direction, counted from both
@@ -329,7 +352,7 @@ impl FocusOperator {
     /// `(Sφ)_i = μ·z_i + Σ_j W[i,j]·z_j` with `z = φ ⊘ (μ + d)`, and
     /// `Hφ = ((π_0·φ + π_1·Rφ) + π_2·R²φ) + …` with `(Rv)_i = Σ_j W[i,j]·(v_j/d_j) + [d_i = 0]·v_i`.
     pub fn apply(&self, phi: &[f64], teleport: &[f64], out: &mut [f64]) {
-        let Ok(()) = Cpu.focus_step(self, &mut CpuFocusScratch::new(self.len()), phi, teleport, out);
+        let Ok(()) = Cpu.focus_step(self, &mut CpuFocusScratch::new(self), phi, teleport, out);
     }
 
     /// The focus `π*`: cold start from uniform, or warm from `warm` (a previous focus, padded
@@ -422,7 +445,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// Everything the operator holds that a solve reads, as bits: per row each entry's column
-    /// and three weights, then `out`, `d`, `u` and `Z`.
+    /// and three weights, then `out`, `d`, `u` and `Z`, then the in-links (diffusion only).
     fn bits(op: &FocusOperator) -> Vec<u64> {
         let a = &op.adjacency;
         let mut bits = Vec::new();
@@ -434,6 +457,20 @@ mod tests {
             bits.extend([u64::MAX, op.out[i].to_bits(), op.d[i].to_bits(), op.prior[i].to_bits()]);
         }
         bits.push(op.prior_total.to_bits());
+        if let Some(in_rows) = &op.in_rows {
+            // By particle: the windows follow the visit order, which a fresh build places.
+            let mut by_particle = vec![Vec::new(); op.len()];
+            for (rows, window) in in_rows.iter().zip(a.visit_order().chunks(crate::rows::WINDOW)) {
+                for (k, &i) in window.iter().enumerate() {
+                    by_particle[i as usize] =
+                        rows.row(k).iter().flat_map(|e| [e.col as u64, a.a_in()[e.kind as usize].to_bits()]).collect();
+                }
+            }
+            for row in by_particle {
+                bits.extend(row);
+                bits.push(u64::MAX);
+            }
+        }
         bits
     }
 
@@ -486,16 +523,69 @@ mod tests {
         assert!(a.pi.iter().zip(&b.pi).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
+    /// PageRank mode's step reads only the in-links, yet has the bits of a pull over whole rows
+    /// of `W` (each entry it skips adds `+0.0`): links of a zero-stake neuron, reciprocal pairs,
+    /// out-only neighbours and dangling particles included, over several windows.
+    #[test]
+    fn pagerank_steps_over_in_links_have_the_bits_of_whole_rows() {
+        let n = 3 * crate::rows::WINDOW as u32 + 5;
+        let mut graph = LinkGraph::default();
+        for k in 0..4 * n {
+            // The last 64 particles link nowhere (dangling).
+            let (from, to) = (k * 7919 % (n - 64), (k * k + 3) % (n / 2));
+            // Neuron 1 has no stake: its links weigh 0 and are no in-links.
+            graph.insert(from, to, k % 3 / 2);
+            if k % 5 == 0 {
+                graph.insert(to, from, 0);
+            }
+        }
+        graph.ensure_nodes(n);
+        let weights = [1.0 / graph.link_count() as f64, 0.0];
+        let op = FocusOperator::from_link_graph(&graph, &weights, FocusParams::pagerank(0.15, 1e-8)).unwrap();
+        let n = op.len();
+        let phi: Vec<f64> = (0..n).map(|i| 1.0 + (i % 11) as f64).collect();
+        let teleport: Vec<f64> = (0..n).map(|i| (i % 3) as f64).collect();
+        let mut step = vec![0.0; n];
+        op.apply(&phi, &teleport, &mut step);
+
+        let (adjacency, p) = (&op.adjacency, &op.params);
+        let by_out: Vec<f64> = (0..n).map(|i| if op.out[i] > 0.0 { phi[i] / op.out[i] } else { 0.0 }).collect();
+        let dangling = tree_sum_by(n, |i| if op.out[i] > 0.0 { 0.0 } else { phi[i] });
+        assert!(dangling > 0.0, "no dangling particle");
+        let (c_diffusion, c_teleport) = (p.lambda_d * (1.0 - p.alpha), p.lambda_d * p.alpha);
+        let whole_rows: Vec<u64> = (0..n)
+            .map(|i| {
+                let pulled = adjacency.row_dot(i, adjacency.a_in(), &by_out);
+                (c_diffusion * (pulled + op.prior[i] * dangling) + c_teleport * teleport[i]).to_bits()
+            })
+            .collect();
+        assert_eq!(step.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), whole_rows);
+
+        let in_rows = op.in_rows.as_ref().expect("diffusion only keeps its in-links");
+        let in_entries: usize = in_rows
+            .iter()
+            .enumerate()
+            .map(|(w, rows)| {
+                (0..crate::rows::WINDOW.min(n - w * crate::rows::WINDOW)).map(|k| rows.row(k).len()).sum::<usize>()
+            })
+            .sum();
+        let all_entries: usize = (0..n).map(|i| adjacency.row(i).len()).sum();
+        assert_eq!(in_entries, op.edge_count());
+        assert!(2 * in_entries < all_entries + n, "{in_entries} in-links of {all_entries} entries");
+    }
+
     proptest! {
         /// Random blocks by neurons of random stakes (zero included), with self-links, reverse
         /// pairs and pairs linked by several neurons; after every block the operator updated in
-        /// place equals the one built from the grown graph, bit for bit.
+        /// place equals the one built from the grown graph, bit for bit (the tri-kernel's, and
+        /// PageRank mode's with its in-links).
         #[test]
         fn in_place_updates_equal_a_fresh_build(
             stakes in prop::collection::vec(0u32..50, 1..6),
             blocks in prop::collection::vec(prop::collection::vec((0u32..30, 0u32..30, 0usize..6), 0..25), 1..8),
+            pagerank: bool,
         ) {
-            let params = FocusParams::default();
+            let params = if pagerank { FocusParams::pagerank(0.15, 1e-8) } else { FocusParams::default() };
             let mut graph = LinkGraph::default();
             let mut links_of = vec![0u64; stakes.len()];
             let mut op = FocusOperator::from_link_graph(&graph, &[], params).unwrap();

@@ -24,6 +24,24 @@ pub fn tree_sum_by(len: usize, value: impl Fn(usize) -> f64 + Sync) -> f64 {
     pairwise(&mut sums)
 }
 
+/// Writes `out[i] = value(i).0` and sums `value(i).1` with the fixed tree, in one pass.
+pub(crate) fn fill_and_tree_sum(out: &mut [f64], value: impl Fn(usize) -> (f64, f64) + Sync) -> f64 {
+    let mut sums: Vec<f64> = out
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let mut acc = 0.0;
+            for (k, slot) in chunk.iter_mut().enumerate() {
+                let (written, term) = value(c * CHUNK + k);
+                *slot = written;
+                acc += term;
+            }
+            acc
+        })
+        .collect();
+    pairwise(&mut sums)
+}
+
 /// `Σ xs` with the fixed tree.
 pub fn tree_sum(xs: &[f64]) -> f64 {
     tree_sum_by(xs.len(), |i| xs[i])
@@ -60,6 +78,15 @@ mod tests {
         assert_eq!(tree_sum(&xs).to_bits(), expected.to_bits());
         assert_eq!(tree_sum(&[]), 0.0);
         assert_eq!(tree_sum(&[2.5]), 2.5);
+    }
+
+    #[test]
+    fn filling_sums_with_the_same_tree() {
+        let xs: Vec<f64> = (0..3 * CHUNK + 5).map(|i| 1.0 / (i as f64 + 1.0)).collect();
+        let mut out = vec![0.0; xs.len()];
+        let sum = fill_and_tree_sum(&mut out, |i| (2.0 * xs[i], xs[i]));
+        assert_eq!(sum.to_bits(), tree_sum(&xs).to_bits());
+        assert!(out.iter().zip(&xs).all(|(o, x)| *o == 2.0 * x));
     }
 
     #[test]

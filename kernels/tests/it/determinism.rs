@@ -13,18 +13,20 @@ fn focus_is_bit_identical_on_1_2_and_8_threads() {
     // Large enough for many reduction chunks and SpMV tasks.
     let n = 30_000;
     let edges = random_edges(42, n, 150_000);
-    let params = FocusParams { epsilon: 1e-10, ..FocusParams::default() };
-    let runs: Vec<(Vec<u64>, usize)> = [1, 2, 8]
-        .into_iter()
-        .map(|threads| {
-            in_pool(threads, || {
-                let focus = operator(&edges, n, params).solve(None);
-                (focus.pi.iter().map(|x| x.to_bits()).collect(), focus.iterations)
+    // The tri-kernel, and PageRank mode (whose step reads only the in-links).
+    for params in [FocusParams { epsilon: 1e-10, ..FocusParams::default() }, FocusParams::pagerank(0.15, 1e-10)] {
+        let runs: Vec<(Vec<u64>, usize)> = [1, 2, 8]
+            .into_iter()
+            .map(|threads| {
+                in_pool(threads, || {
+                    let focus = operator(&edges, n, params).solve(None);
+                    (focus.pi.iter().map(|x| x.to_bits()).collect(), focus.iterations)
+                })
             })
-        })
-        .collect();
-    assert!(runs[0].1 > 1);
-    assert!(runs.windows(2).all(|w| w[0] == w[1]), "focus differs between thread counts");
+            .collect();
+        assert!(runs[0].1 > 1);
+        assert!(runs.windows(2).all(|w| w[0] == w[1]), "focus differs between thread counts: {params:?}");
+    }
 }
 
 #[test]
