@@ -63,6 +63,20 @@ fn one_neuron(n: usize, edges: &[(u32, u32, f64)]) -> (LinkGraph, Vec<f64>) {
     (graph, weights)
 }
 
+/// The resident graph's bytes per link: the operator (`what` it is) and the link multigraph it
+/// is built from (here one neuron made every link).
+fn resident(label: &str, what: &str, op: &FocusOperator, graph: &LinkGraph) {
+    let per_link = |bytes: usize| bytes as f64 / graph.link_count() as f64;
+    println!(
+        "{label}: resident graph ({what}): operator {:.1} + link graph {:.1} = {:.1} B per link ({} links, {} particles)",
+        per_link(op.memory_bytes()),
+        per_link(graph.memory_bytes()),
+        per_link(op.memory_bytes() + graph.memory_bytes()),
+        graph.link_count(),
+        op.len()
+    );
+}
+
 /// Per block of new links (each of `blocks` applied alone to `edges` over `n`, all by one
 /// neuron): the operator rebuilt from the grown link graph against the previous operator copied
 /// and updated in place (what the node does), the warm solve from the previous focus, and the
@@ -73,6 +87,7 @@ fn block_updates(label: &str, n: usize, edges: &[(u32, u32, f64)], blocks: &[Vec
     let params = FocusParams::default();
     let (graph, weights) = one_neuron(n, edges);
     let before = FocusOperator::from_link_graph(&graph, &weights, params).unwrap();
+    resident(label, "tri-kernel, what a node holds", &before, &graph);
     let (cold_time, cold) = best_of(1, || before.solve(None));
     println!(
         "{label}: tri-kernel cold (ε=1e-8): {} iterations, {:.1} ms/iteration, {:.2} s",
@@ -284,8 +299,6 @@ fn pagerank_mode(label: &str, op: &FocusOperator) {
 /// PageRank-mode operator.
 fn spmv_and_locality(label: &str, n: usize, edges: &[(u32, u32, f64)], bandwidth: f64) -> FocusOperator {
     let pagerank = FocusParams::pagerank(0.15, 1e-6);
-    // What the engine keeps resident per link: the operator, and the link multigraph it is
-    // built from (here one neuron made every link).
     let (graph, weights) = one_neuron(n, edges);
     let (build, op) = best_of(1, || FocusOperator::from_link_graph(&graph, &weights, pagerank).unwrap());
     println!(
@@ -294,15 +307,7 @@ fn spmv_and_locality(label: &str, n: usize, edges: &[(u32, u32, f64)], bandwidth
         op.edge_count(),
         op.symmetric_nnz()
     );
-    let per_link = |bytes: usize| bytes as f64 / graph.link_count() as f64;
-    println!(
-        "{label}: resident graph: operator {:.1} + link graph {:.1} = {:.1} B per link ({} links, {} particles)",
-        per_link(op.memory_bytes()),
-        per_link(graph.memory_bytes()),
-        per_link(op.memory_bytes() + graph.memory_bytes()),
-        graph.link_count(),
-        n
-    );
+    resident(label, "PageRank mode (with its in-links)", &op, &graph);
     if pagerank_only() {
         return op;
     }
