@@ -170,6 +170,28 @@ fn dense_answer(graph: &Graph<'_>, pool: &ScratchPool, method: &Method<'_>, quer
     dense
 }
 
+/// How far a model has drifted from the graph it serves (spec/compiled-transformer.md,
+/// "Retraining"): the mean share of the exact path's ten best answers for each probe particle
+/// that the model alone also ranks in its ten best. The exact path stands in for the reference
+/// here (within 0.02 recall@10 of it on WordNet, at a local push's cost), so a node can afford
+/// the check every few blocks.
+pub fn agreement(graph: &Graph<'_>, pool: &ScratchPool, served: &Served, probes: &[u32]) -> f64 {
+    if probes.is_empty() {
+        return 1.0;
+    }
+    let best_ten = |answer: Answer| answer.particles.into_iter().map(|(j, _)| j).collect::<Vec<_>>();
+    let shared: f64 = probes
+        .iter()
+        .map(|&probe| {
+            let exact = best_ten(serve::exact(graph, pool, &[probe], 10, conditional::EXACT));
+            let model = best_ten(served.model_only(&[probe], 10));
+            let hits = model.iter().filter(|j| exact.contains(j)).count();
+            if exact.is_empty() { 1.0 } else { hits as f64 / exact.len() as f64 }
+        })
+        .sum();
+    shared / probes.len() as f64
+}
+
 /// References for `queries`, in parallel (each is a deterministic solve).
 pub fn references(graph: &Graph<'_>, queries: &[u32]) -> Vec<Vec<f64>> {
     queries.par_iter().map(|&q| reference(graph, q)).collect()

@@ -183,6 +183,19 @@ impl Served {
         &self.model
     }
 
+    /// This model on a graph that has grown since it was compiled, without retraining: rows
+    /// for the particles added since (and for any still without one), each the weighted mean of
+    /// its neighbours' rows, with bias `log π*` ([`crate::train::fold_in`]). `None` when the
+    /// graph has no particle the model lacks.
+    pub fn folded_in(&self, graph: &Graph<'_>) -> Option<Served> {
+        if graph.focus.len() <= self.model.shape.particles {
+            return None;
+        }
+        let mut model = self.model.clone();
+        crate::train::fold_in(&mut model, graph);
+        Some(Served::new(model))
+    }
+
     fn scan(&self, h: &[f32], keep: usize) -> ScanResult {
         let d = self.model.shape.dim;
         let (hq, h_scale) = quantise(h);

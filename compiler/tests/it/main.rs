@@ -29,18 +29,27 @@ impl Fixture {
     }
 }
 
-/// Two 6-cliques joined by the edge 5–6.
-fn two_cliques() -> Fixture {
+/// `count` cliques of `size` particles, each joined to the next by one edge (its last
+/// particle to the next one's first).
+fn clique_edges(count: u32, size: u32) -> Vec<(u32, u32)> {
     let mut edges = Vec::new();
-    for clique in [0u32..6, 6..12] {
+    for c in 0..count {
+        let clique = c * size..(c + 1) * size;
         for a in clique.clone() {
             for b in clique.clone().filter(|&b| b > a) {
                 edges.push((a, b));
             }
         }
+        if c + 1 < count {
+            edges.push((clique.end - 1, clique.end));
+        }
     }
-    edges.push((5, 6));
-    Fixture::new(12, &edges)
+    edges
+}
+
+/// Two 6-cliques joined by the edge 5–6.
+fn two_cliques() -> Fixture {
+    Fixture::new(12, &clique_edges(2, 6))
 }
 
 /// A star: particle 0 linked with 1..=8.
@@ -208,4 +217,36 @@ fn the_exact_path_agrees_with_the_reference_solver() {
         let ranked: Vec<u32> = answer.particles.iter().map(|&(j, _)| j).collect();
         assert_eq!(eval::recall_at_10(&exact, &ranked, query), 1.0);
     }
+}
+
+#[test]
+fn a_particle_added_after_the_compile_folds_in_with_its_neighbours_clique() {
+    let fixture = two_cliques();
+    let served = Served::new(compile(&fixture.graph(), &small_settings()).model);
+    assert!(served.folded_in(&fixture.graph()).is_none(), "nothing new to fold in");
+    // Particle 12 arrives linked with three of the first clique.
+    let mut edges = clique_edges(2, 6);
+    edges.extend([(12, 0), (12, 2), (12, 4)]);
+    let grown = Fixture::new(13, &edges);
+    assert!(model_top(&served, 12, 3).is_empty(), "the compiled model has no row for it");
+    let folded = served.folded_in(&grown.graph()).expect("a particle to fold in");
+    assert_eq!(folded.model().shape.particles, 13);
+    let top = model_top(&folded, 12, 3);
+    assert!(top.len() == 3 && top.iter().all(|j| (0..6).contains(j)), "{top:?}");
+}
+
+#[test]
+fn the_drift_measure_tells_a_trained_model_from_a_uniform_one() {
+    // Four 12-cliques: a probe's exact ten best are ten of its own clique.
+    let fixture = Fixture::new(48, &clique_edges(4, 12));
+    let graph = fixture.graph();
+    let pool = ScratchPool::default();
+    let probes: Vec<u32> = (0..48).step_by(5).collect();
+    let trained = Served::new(compile(&graph, &small_settings()).model);
+    let shape = compiler::Shape { particles: 48, dim: 4, hidden: 4, blocks: 1 };
+    let uniform = Served::new(Model::initial(shape, vec![0.0; 48 * 4], vec![0.0; 48], 1));
+    let (good, flat) =
+        (eval::agreement(&graph, &pool, &trained, &probes), eval::agreement(&graph, &pool, &uniform, &probes));
+    assert!(good >= 0.8 && good > flat + 0.3, "trained {good}, uniform {flat}");
+    assert_eq!(eval::agreement(&graph, &pool, &trained, &[]), 1.0);
 }
