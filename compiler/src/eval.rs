@@ -170,26 +170,24 @@ fn dense_answer(graph: &Graph<'_>, pool: &ScratchPool, method: &Method<'_>, quer
     dense
 }
 
-/// How far a model has drifted from the graph it serves (spec/compiled-transformer.md,
-/// "Retraining"): the mean share of the exact path's ten best answers for each probe particle
-/// that the model alone also ranks in its ten best. The exact path stands in for the reference
-/// here (within 0.02 recall@10 of it on WordNet, at a local push's cost), so a node can afford
-/// the check every few blocks.
-pub fn agreement(graph: &Graph<'_>, pool: &ScratchPool, served: &Served, probes: &[u32]) -> f64 {
-    if probes.is_empty() {
-        return 1.0;
-    }
-    let best_ten = |answer: Answer| answer.particles.into_iter().map(|(j, _)| j).collect::<Vec<_>>();
-    let shared: f64 = probes
+/// The probe-set drift of spec/compiled-transformer.md ("Retraining"): the mean
+/// `KL(π*_t(·|p) ‖ q(·|p))` over probe particles `p`, the model alone's distribution `q`
+/// against the exact path's on today's graph (its push to [`conditional::EXACT`] completed with
+/// `π*`, as [`evaluate`] does; within 0.02 recall@10 of the reference on WordNet at a local
+/// push's cost, so a node can afford the check every few blocks). A node compares it with its
+/// value when the model was adopted.
+pub fn probe_divergence(graph: &Graph<'_>, pool: &ScratchPool, served: &Served, probes: &[u32]) -> f64 {
+    let (n, rows) = (graph.focus.len(), served.model().shape.particles);
+    // A probe the model has no row for (not folded in yet) tells nothing about it.
+    let probes: Vec<u32> = probes.iter().copied().filter(|&p| (p as usize) < rows).collect();
+    let total: f64 = probes
         .iter()
         .map(|&probe| {
-            let exact = best_ten(serve::exact(graph, pool, &[probe], 10, conditional::EXACT));
-            let model = best_ten(served.model_only(&[probe], 10));
-            let hits = model.iter().filter(|j| exact.contains(j)).count();
-            if exact.is_empty() { 1.0 } else { hits as f64 / exact.len() as f64 }
+            let exact = dense_answer(graph, pool, &Method::Exact(conditional::EXACT), probe, n);
+            kl(&exact, &model_distribution(served, &[(probe, 1.0)], n))
         })
         .sum();
-    shared / probes.len() as f64
+    total / probes.len().max(1) as f64
 }
 
 /// References for `queries`, in parallel (each is a deterministic solve).

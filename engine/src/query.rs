@@ -304,6 +304,11 @@ impl Query {
         self.shared.focus_and_model().1.map(|m| (m.cid, m.height))
     }
 
+    /// The model in force as served (rows folded in included).
+    pub fn served_model(&self) -> Option<Arc<crate::model::AdoptedModel>> {
+        self.shared.focus_and_model().1
+    }
+
     /// The particles with the highest focus.
     pub fn top(&self, first: usize) -> Vec<Ranked> {
         let focus = self.focus();

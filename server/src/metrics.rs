@@ -119,6 +119,11 @@ impl Metrics {
             ("cybergraph_focus_solve_seconds", "Wall time of the last focus solve.", focus.solve_micros as f64 / 1e6),
             ("cybergraph_focus_iterations", "Iterations of the last focus solve.", f64::from(focus.iterations)),
             ("cybergraph_focus_syntropy_bits", "Syntropy of the last focus.", focus.syntropy / std::f64::consts::LN_2),
+            (
+                "cybergraph_model_rows",
+                "Particles the served model has rows for, folded-in ones included (0: no model).",
+                node.query().served_model().map_or(0.0, |m| m.served.model().shape.particles as f64),
+            ),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");

@@ -32,6 +32,7 @@ pub(crate) struct ConfigFile {
     db_block_cache_mb: Option<usize>,
     compile_every_blocks: Option<u64>,
     compile_min_links: Option<u64>,
+    compile_drift: Option<f64>,
     model_file: Option<PathBuf>,
     validator: Option<bool>,
     validator_key: Option<PathBuf>,
@@ -189,6 +190,7 @@ impl ServeSettings {
             compile: crate::compile_job::CompileSchedule {
                 every_blocks: config.compile_every_blocks.unwrap_or(1000),
                 min_links: config.compile_min_links.unwrap_or(100_000),
+                drift: config.compile_drift.unwrap_or(0.25),
             },
             consensus,
             model_file: model_file.or(config.model_file),

@@ -516,6 +516,22 @@ impl Node {
         Ok(cid)
     }
 
+    /// Serves the model in force with `served`, its weights folded in for particles added since
+    /// it was compiled (`compiler::Served::folded_in`), and returns it as now served. The CID
+    /// and headers stay the compiled file's (an auditor folds in alike). Nothing changes — and
+    /// the answer is `None` — when `cid` is no longer the model in force or `served` has rows
+    /// for more particles than the graph.
+    pub fn serve_folded(&self, cid: Cid, served: compiler::Served) -> Option<Arc<AdoptedModel>> {
+        let particles = self.shared.with_state(|state| state.counts().particles);
+        let rows = served.model().shape.particles;
+        let mut inner = self.shared.lock();
+        let height = inner.model.as_ref().filter(|m| m.cid == cid && rows as u64 <= particles)?.height;
+        let model = Arc::new(AdoptedModel { cid, height, served });
+        inner.model = Some(Arc::clone(&model));
+        tracing::info!(model = %cid, rows, "model folded in for new particles");
+        Some(model)
+    }
+
     /// Calls `listener` after every block, once its focus is computed (subscriptions).
     pub fn on_block(&self, listener: impl Fn(&BlockEvent) + Send + Sync + 'static) {
         self.shared.listeners.lock().unwrap_or_else(|p| p.into_inner()).push(Box::new(listener));

@@ -70,8 +70,10 @@ enum Command {
         /// key, else <data>/dev-neuron.key),
         /// request_timeout_ms (default 10000), db_write_buffer_mb and db_block_cache_mb
         /// (RocksDB's memtables and block cache, default 64 each), compile_every_blocks
-        /// (background recompile of the transformer, default 1000; 0 never), compile_min_links
-        /// (no model below this many links, default 100000), model_file, validator,
+        /// (background recompile of the transformer, default 1000; 0 no background model work),
+        /// compile_min_links (no model below this many links, default 100000), compile_drift
+        /// (recompile once the probe-set drift rose this many nats, default 0.25; 0 never),
+        /// model_file, validator,
         /// validator_key, follow, p2p_listen, peers, tx_peers, device.
         #[arg(long, env = "CYBERGRAPH_CONFIG")]
         config: Option<PathBuf>,

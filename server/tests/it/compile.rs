@@ -14,6 +14,13 @@ fn related(node: &NodeProcess, cid: &str, exact: bool) -> Value {
     post_json(&format!("{}/graphql", node.url), &query.to_string()).unwrap()["data"]["related"].clone()
 }
 
+/// Particles the node's served model has rows for (`/metrics`).
+fn model_rows(node: &NodeProcess) -> u64 {
+    let metrics = ureq::get(&format!("{}/metrics", node.url)).call().unwrap().into_string().unwrap();
+    let line = metrics.lines().find(|l| l.starts_with("cybergraph_model_rows ")).expect("a model_rows gauge");
+    line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() as u64
+}
+
 /// The recall@10 column of the evaluation line whose path starts with `name`.
 fn recall(report: &str, name: &str) -> f64 {
     let line = report.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} line in:\n{report}"));
@@ -97,6 +104,19 @@ fn a_model_compiled_from_the_wordnet_sample_beats_the_baseline_and_is_served() {
     assert_eq!(served, bytes);
     let missing = get_json(&format!("{}/model/{oak}", node.url)).unwrap_err();
     assert_eq!(missing.0, 404);
+    // A particle linked after the compile is folded in without recompiling: the served model
+    // grows a row for it at the compile job's next upkeep (every 10 blocks), and the CID stays.
+    let compiled_rows = model_rows(&node);
+    let fresh = particle("a particle the model never saw").to_string();
+    let key = data.join("dev-neuron.key");
+    run_cli(&["link", "--key", key.to_str().unwrap(), "--node", &node.url, &fresh, &oak]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while model_rows(&node) <= compiled_rows && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(model_rows(&node), compiled_rows + 1, "the new particle was not folded in");
+    let answer = related(&node, &fresh, false);
+    assert_eq!(answer["model"], cid.as_str(), "{answer}");
     node.stop();
 
     // A truncated file is refused at start; the node serves the exact path.
