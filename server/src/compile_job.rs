@@ -148,6 +148,14 @@ pub(crate) fn start(
     Ok(Some(job))
 }
 
+/// The drift check's probe particles on `graph`: [`PROBES`] of the particles a compile with the
+/// default settings holds out (never trained on).
+pub(crate) fn probes(graph: &compiler::Graph<'_>) -> Vec<u32> {
+    let settings = Settings::default();
+    let held_out = compiler::teacher::held_out(graph, settings.held_out_permille, settings.seed);
+    compiler::eval::queries(&held_out, PROBES)
+}
+
 /// One round of upkeep of the model in force at `height`: folds in the particles added since
 /// it was compiled, then measures its divergence from the exact path on its probes (chosen, and
 /// the baseline taken, the first time the model is seen: `previous` is `None`).
@@ -159,9 +167,7 @@ fn look_after(node: &Node, model: &AdoptedModel, previous: Option<Upkeep>, heigh
     let pool = compiler::ScratchPool::default();
     match previous {
         None => {
-            let settings = Settings::default();
-            let held_out = compiler::teacher::held_out(&graph, settings.held_out_permille, settings.seed);
-            let probes = compiler::eval::queries(&held_out, PROBES);
+            let probes = probes(&graph);
             let baseline = compiler::eval::probe_divergence(&graph, &pool, served, &probes);
             tracing::info!(model = %model.cid, probes = probes.len(), divergence = baseline, "model probes chosen");
             Upkeep { cid: model.cid, probes, baseline, height, drift: 0.0 }

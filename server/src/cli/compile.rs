@@ -125,18 +125,33 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
         methods.push((format!("exact push (θ = {threshold:e})"), Method::Exact(limits)));
     }
     print_rows(&eval::evaluate(&graph, &queries, &references, &methods));
+    // The node's drift check on the same graphs (its probes, its fold-in), and what it costs.
+    let (probes, pool) = (crate::compile_job::probes(&graph), compiler::ScratchPool::default());
+    let baseline = eval::probe_divergence(&graph, &pool, &trained, &probes);
     for &links in &args.drift_links {
         let grown = grow(&operator, links, settings.seed)?;
         let solution = grown.solve(Some(&focus));
         let order = compiler::conditional::focus_order(&solution.pi);
         let later = Graph { operator: &grown, focus: &solution.pi, order: &order };
-        let mut model = trained.model().clone();
-        compiler::train::fold_in(&mut model, &later);
-        let served = Served::new(model);
+        let started = std::time::Instant::now();
+        let folded = trained.folded_in(&later);
+        let fold_in = match folded {
+            Some(_) => format!("fold-in {:.0} ms", started.elapsed().as_secs_f64() * 1e3),
+            None => "no new particle to fold in".into(),
+        };
+        let served = folded.as_ref().unwrap_or(&trained);
+        let started = std::time::Instant::now();
+        let divergence = eval::probe_divergence(&later, &pool, served, &probes);
+        println!(
+            "after {links} new links: probe-set drift {:+.3} nats ({} probes, {baseline:.3} → {divergence:.3}; check {:.0} ms); {fold_in}",
+            divergence - baseline,
+            probes.len(),
+            started.elapsed().as_secs_f64() * 1e3
+        );
         println!("after {links} new links, not recompiled:");
         let methods = [
-            (format!("model alone (d = {d})"), Method::ModelOnly(&served)),
-            (format!("served hybrid (d = {d})"), Method::Hybrid(&served)),
+            (format!("model alone (d = {d})"), Method::ModelOnly(served)),
+            (format!("served hybrid (d = {d})"), Method::Hybrid(served)),
             ("exact push".to_string(), Method::Exact(compiler::conditional::EXACT)),
         ];
         print_rows(&eval::evaluate(&later, &queries, &eval::references(&later, &queries), &methods));
