@@ -142,8 +142,8 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
         let served = folded.as_ref().unwrap_or(&trained);
         let started = std::time::Instant::now();
         let divergence = eval::probe_divergence(&later, &pool, served, &probes);
-        println!(
-            "after {links} new links: probe-set drift {:+.3} nats ({} probes, {baseline:.3} → {divergence:.3}; check {:.0} ms); {fold_in}",
+        let drift = format!(
+            "probe-set drift at +{links} links: {:+.3} nats ({} probes, {baseline:.3} → {divergence:.3}; check {:.0} ms); {fold_in}",
             divergence - baseline,
             probes.len(),
             started.elapsed().as_secs_f64() * 1e3
@@ -155,6 +155,7 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
             ("exact push".to_string(), Method::Exact(compiler::conditional::EXACT)),
         ];
         print_rows(&eval::evaluate(&later, &queries, &eval::references(&later, &queries), &methods));
+        println!("{drift}");
     }
     Ok(())
 }
