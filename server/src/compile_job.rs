@@ -4,8 +4,8 @@
 //! mean KL of the exact path's answers to its own has risen by more than `drift` nats since it
 //! was adopted — it compiles the tip's focus at the device pool's training priority (below queries
 //! and the block's focus, above Sprint) and adopts the result; the next block's header records
-//! its CID. Between compiles, every [`UPKEEP_EVERY_BLOCKS`] blocks, particles added since the
-//! model was compiled are folded in (rows from their neighbours', no retraining) and the drift
+//! its CID. Between compiles, at most every [`UPKEEP_EVERY`] and only after new blocks,
+//! particles added since the model was compiled are folded in (rows from their neighbours', no retraining) and the drift
 //! is measured. A node catching up (`Node::catching_up`: its tip a block sync brought, long
 //! behind the clock) does none of this until it is level again.
 
@@ -15,7 +15,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Result;
@@ -41,8 +41,11 @@ pub(crate) struct CompileSchedule {
 /// How often the job looks at the chain.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-/// Blocks between two rounds of upkeep of the model in force (fold-in, then the drift check).
-const UPKEEP_EVERY_BLOCKS: u64 = 10;
+/// The least time between two rounds of upkeep of the model in force (fold-in, then the drift
+/// check): one round costs ~0.65 s of one core on WordNet + FOLDOC (a copy of the weights and
+/// 32 exact pushes), at the training priority. Serving is each node's own, so wall time may
+/// decide it.
+const UPKEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Probe particles of the drift check: held-out particles of the graph the model is first
 /// seen on (each costs an exact push, ~20 ms on WordNet, per check).
@@ -54,8 +57,9 @@ struct Upkeep {
     probes: Vec<u32>,
     /// The probe-set divergence when the model was first seen, nats.
     baseline: f64,
-    /// The height of the last upkeep.
+    /// The height and time of the last upkeep.
     height: u64,
+    at: Instant,
     /// The latest divergence minus the baseline.
     drift: f64,
 }
@@ -101,7 +105,8 @@ pub(crate) fn start(
             let served = query.served_model();
             if let Some(model) = &served {
                 let fresh = upkeep.as_ref().is_none_or(|u| u.cid != model.cid);
-                if fresh || counts.height >= upkeep.as_ref().map_or(0, |u| u.height) + UPKEEP_EVERY_BLOCKS {
+                let stale = upkeep.as_ref().is_some_and(|u| u.height < counts.height && u.at.elapsed() >= UPKEEP_EVERY);
+                if fresh || stale {
                     pool.wait_turn(Priority::Training, stopping);
                     if stopping() {
                         break;
@@ -121,7 +126,7 @@ pub(crate) fn start(
             let focus = query.focus();
             let graph = focus.graph();
             let settings = Settings::default();
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             tracing::info!(height = focus.summary.height, reason, "compiling a model");
             // Between teacher chunks and every ten steps: wait while queries or a block's focus
             // run, and give the compile up when the node stops.
@@ -170,13 +175,13 @@ fn look_after(node: &Node, model: &AdoptedModel, previous: Option<Upkeep>, heigh
             let probes = probes(&graph);
             let baseline = compiler::eval::probe_divergence(&graph, &pool, served, &probes);
             tracing::info!(model = %model.cid, probes = probes.len(), divergence = baseline, "model probes chosen");
-            Upkeep { cid: model.cid, probes, baseline, height, drift: 0.0 }
+            Upkeep { cid: model.cid, probes, baseline, height, at: Instant::now(), drift: 0.0 }
         }
         Some(upkeep) => {
             let divergence = compiler::eval::probe_divergence(&graph, &pool, served, &upkeep.probes);
             let drift = divergence - upkeep.baseline;
             tracing::debug!(model = %model.cid, divergence, drift, "model drift checked");
-            Upkeep { height, drift, ..upkeep }
+            Upkeep { height, at: Instant::now(), drift, ..upkeep }
         }
     }
 }
@@ -188,7 +193,14 @@ mod tests {
     #[test]
     fn a_compile_is_due_without_a_model_when_old_or_when_drifted() {
         let schedule = CompileSchedule { every_blocks: 100, min_links: 1000, drift: 0.25 };
-        let upkeep = |drift| Upkeep { cid: Cid::default(), probes: Vec::new(), baseline: 1.5, height: 0, drift };
+        let upkeep = |drift| Upkeep {
+            cid: Cid::default(),
+            probes: Vec::new(),
+            baseline: 1.5,
+            height: 0,
+            at: Instant::now(),
+            drift,
+        };
         assert_eq!(compile_due(&schedule, 999, 5, None), None);
         assert_eq!(compile_due(&schedule, 1000, 5, None), Some("no model yet"));
         assert_eq!(compile_due(&schedule, 1000, 149, Some((50, &upkeep(0.0)))), None);

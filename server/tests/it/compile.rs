@@ -105,7 +105,8 @@ fn a_model_compiled_from_the_wordnet_sample_beats_the_baseline_and_is_served() {
     let missing = get_json(&format!("{}/model/{oak}", node.url)).unwrap_err();
     assert_eq!(missing.0, 404);
     // A particle linked after the compile is folded in without recompiling: the served model
-    // grows a row for it at the compile job's next upkeep (every 10 blocks), and the CID stays.
+    // grows a row for it at the compile job's next upkeep (at most every 10 s), and the CID
+    // stays.
     let compiled_rows = model_rows(&node);
     let fresh = particle("a particle the model never saw").to_string();
     let key = data.join("dev-neuron.key");
