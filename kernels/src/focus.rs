@@ -1,5 +1,7 @@
 //! The tri-kernel focus operator and its fixed-point solver (spec/focus.md §1–§4, §7).
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::{
@@ -153,8 +155,10 @@ pub struct FocusOperator {
     /// `Σ (d_i + ε_u)`: the prior's normaliser.
     pub(crate) prior_total: f64,
     /// With diffusion only ([`FocusParams::diffusion_only`]): each row's in-links, all the step
-    /// reads ([`Adjacency::in_rows`]; rebuilt after every block). `None` for the tri-kernel.
-    pub(crate) in_rows: Option<Vec<InRows>>,
+    /// reads ([`Adjacency::in_rows`]; rebuilt after every block, so a copy of the operator —
+    /// the node copies it per block — shares them instead of copying them). `None` for the
+    /// tri-kernel.
+    pub(crate) in_rows: Option<Arc<[InRows]>>,
 }
 
 /// Refuses a weight that is negative, NaN or infinite.
@@ -260,7 +264,7 @@ impl FocusOperator {
 
     /// Rebuilds the in-links when only diffusion runs (O(entries), in parallel).
     fn refresh_in_rows(&mut self) {
-        self.in_rows = self.params.diffusion_only().then(|| self.adjacency.in_rows());
+        self.in_rows = self.params.diffusion_only().then(|| self.adjacency.in_rows().into());
     }
 
     /// `out` and `d` of every row, then the prior.
@@ -303,7 +307,7 @@ impl FocusOperator {
     /// Bytes held: the adjacency, the per-particle arrays and the in-links (diffusion only).
     pub fn memory_bytes(&self) -> usize {
         let per_particle = |v: &Vec<f64>| v.capacity() * size_of::<f64>();
-        let in_rows = self.in_rows.iter().flatten().map(InRows::memory_bytes).sum::<usize>();
+        let in_rows = self.in_rows.iter().flat_map(|rows| rows.iter()).map(InRows::memory_bytes).sum::<usize>();
         self.adjacency.memory_bytes()
             + per_particle(&self.out)
             + per_particle(&self.d)
