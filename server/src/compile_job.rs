@@ -64,17 +64,12 @@ struct Upkeep {
     drift: f64,
 }
 
-/// Why a compile is due, if it is.
-fn compile_due(
-    schedule: &CompileSchedule,
-    links: u64,
-    height: u64,
-    model: Option<(u64, &Upkeep)>,
-) -> Option<&'static str> {
+/// Why a compile is due, if it is: `model` is the model in force's height and drift.
+fn compile_due(schedule: &CompileSchedule, links: u64, height: u64, model: Option<(u64, f64)>) -> Option<&'static str> {
     match model {
         None => (links >= schedule.min_links).then_some("no model yet"),
         Some((compiled_at, _)) if height >= compiled_at + schedule.every_blocks => Some("the model is old"),
-        Some((_, upkeep)) if schedule.drift > 0.0 && upkeep.drift > schedule.drift => Some("the model drifted"),
+        Some((_, drift)) if schedule.drift > 0.0 && drift > schedule.drift => Some("the model drifted"),
         Some(_) => None,
     }
 }
@@ -112,15 +107,13 @@ pub(crate) fn start(
                         break;
                     }
                     let previous = upkeep.take().filter(|_| !fresh);
-                    upkeep = Some(workers.install(|| look_after(&node, model, previous, counts.height)));
+                    let measure = schedule.drift > 0.0;
+                    upkeep = Some(workers.install(|| look_after(&node, model, previous, counts.height, measure)));
                 }
             }
-            let due = compile_due(
-                &schedule,
-                counts.links,
-                counts.height,
-                served.as_ref().zip(upkeep.as_ref()).map(|(model, upkeep)| (model.height, upkeep)),
-            );
+            let drift = |model: &AdoptedModel| upkeep.as_ref().filter(|u| u.cid == model.cid).map_or(0.0, |u| u.drift);
+            let due =
+                compile_due(&schedule, counts.links, counts.height, served.as_deref().map(|m| (m.height, drift(m))));
             let Some(reason) = due.filter(|_| last_attempt != Some(counts.height)) else { continue };
             last_attempt = Some(counts.height);
             let focus = query.focus();
@@ -163,8 +156,9 @@ pub(crate) fn probes(graph: &compiler::Graph<'_>) -> Vec<u32> {
 
 /// One round of upkeep of the model in force at `height`: folds in the particles added since
 /// it was compiled, then measures its divergence from the exact path on its probes (chosen, and
-/// the baseline taken, the first time the model is seen: `previous` is `None`).
-fn look_after(node: &Node, model: &AdoptedModel, previous: Option<Upkeep>, height: u64) -> Upkeep {
+/// the baseline taken, the first time the model is seen: `previous` is `None`; none when the
+/// drift is not to be `measure`d, so no check costs anything).
+fn look_after(node: &Node, model: &AdoptedModel, previous: Option<Upkeep>, height: u64, measure: bool) -> Upkeep {
     let focus = node.query().focus();
     let graph = focus.graph();
     let folded = model.served.folded_in(&graph).and_then(|folded| node.serve_folded(model.cid, folded));
@@ -172,7 +166,7 @@ fn look_after(node: &Node, model: &AdoptedModel, previous: Option<Upkeep>, heigh
     let pool = compiler::ScratchPool::default();
     match previous {
         None => {
-            let probes = probes(&graph);
+            let probes = if measure { probes(&graph) } else { Vec::new() };
             let baseline = compiler::eval::probe_divergence(&graph, &pool, served, &probes);
             tracing::info!(model = %model.cid, probes = probes.len(), divergence = baseline, "model probes chosen");
             Upkeep { cid: model.cid, probes, baseline, height, at: Instant::now(), drift: 0.0 }
@@ -193,21 +187,13 @@ mod tests {
     #[test]
     fn a_compile_is_due_without_a_model_when_old_or_when_drifted() {
         let schedule = CompileSchedule { every_blocks: 100, min_links: 1000, drift: 0.25 };
-        let upkeep = |drift| Upkeep {
-            cid: Cid::default(),
-            probes: Vec::new(),
-            baseline: 1.5,
-            height: 0,
-            at: Instant::now(),
-            drift,
-        };
         assert_eq!(compile_due(&schedule, 999, 5, None), None);
         assert_eq!(compile_due(&schedule, 1000, 5, None), Some("no model yet"));
-        assert_eq!(compile_due(&schedule, 1000, 149, Some((50, &upkeep(0.0)))), None);
-        assert_eq!(compile_due(&schedule, 1000, 150, Some((50, &upkeep(0.0)))), Some("the model is old"));
-        assert_eq!(compile_due(&schedule, 1000, 60, Some((50, &upkeep(0.25)))), None);
-        assert_eq!(compile_due(&schedule, 1000, 60, Some((50, &upkeep(0.26)))), Some("the model drifted"));
+        assert_eq!(compile_due(&schedule, 1000, 149, Some((50, 0.0))), None);
+        assert_eq!(compile_due(&schedule, 1000, 150, Some((50, 0.0))), Some("the model is old"));
+        assert_eq!(compile_due(&schedule, 1000, 60, Some((50, 0.25))), None);
+        assert_eq!(compile_due(&schedule, 1000, 60, Some((50, 0.26))), Some("the model drifted"));
         let no_drift_trigger = CompileSchedule { drift: 0.0, ..schedule };
-        assert_eq!(compile_due(&no_drift_trigger, 1000, 60, Some((50, &upkeep(0.5)))), None);
+        assert_eq!(compile_due(&no_drift_trigger, 1000, 60, Some((50, 0.5))), None);
     }
 }

@@ -125,6 +125,9 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
         methods.push((format!("exact push (θ = {threshold:e})"), Method::Exact(limits)));
     }
     print_rows(&eval::evaluate(&graph, &queries, &references, &methods));
+    if args.drift_links.is_empty() {
+        return Ok(());
+    }
     // The node's drift check on the same graphs (its probes, its fold-in), and what it costs.
     let (probes, pool) = (crate::compile_job::probes(&graph), compiler::ScratchPool::default());
     let baseline = eval::probe_divergence(&graph, &pool, &trained, &probes);
