@@ -7,7 +7,9 @@
 //! - [`model`]: the transformer and its hand-written backward pass.
 //! - [`train`]: the analytic initialisation (randomised SVD) and AdamW on the forward KL.
 //! - [`file`]: the safetensors model file.
-//! - [`serve`]: the model alone and the served hybrid, with the int8 output scan.
+//! - `scan`: the int8 output scan, over every row or the clusters an index picks
+//!   (clustered by `kmeans`).
+//! - [`serve`]: the model alone and the served hybrid.
 //! - [`eval`]: tie-aware recall@10, NDCG@10 and KL against the exact conditional.
 //!
 //! Invariant: the same graph, focus and [`Settings`] give the same model file, byte for byte, on
@@ -18,8 +20,10 @@ pub mod conditional;
 mod error;
 pub mod eval;
 pub mod file;
+mod kmeans;
 mod linalg;
 pub mod model;
+mod scan;
 pub mod serve;
 pub mod teacher;
 pub mod train;
@@ -28,5 +32,6 @@ pub use conditional::{Graph, ScratchPool};
 pub use error::{CompileError, Result};
 pub use file::ModelFile;
 pub use model::{Contexts, Model, Shape};
+pub use scan::Scan;
 pub use serve::{Answer, Path, Served};
 pub use train::{Compiled, Proceed, Progress, Settings, compile};
