@@ -31,6 +31,36 @@ pub(crate) struct Clusters {
     pub(crate) of_row: Vec<u32>,
 }
 
+impl Clusters {
+    /// These clusters with every one of more than `most` rows cut into pieces of at most `most`
+    /// rows (in row order), each piece a cluster with the whole one's centroid.
+    pub(crate) fn split_larger_than(self, most: usize, d: usize) -> Clusters {
+        let count = self.centroids.len() / d;
+        let mut sizes = vec![0usize; count];
+        for &c in &self.of_row {
+            sizes[c as usize] += 1;
+        }
+        let (mut first_piece, mut centroids) = (Vec::with_capacity(count), Vec::new());
+        for (centroid, &size) in self.centroids.chunks_exact(d).zip(&sizes) {
+            first_piece.push(centroids.len() / d);
+            for _ in 0..size.div_ceil(most).max(1) {
+                centroids.extend_from_slice(centroid);
+            }
+        }
+        let mut placed = vec![0usize; count];
+        let of_row = self
+            .of_row
+            .iter()
+            .map(|&c| {
+                let c = c as usize;
+                placed[c] += 1;
+                (first_piece[c] + (placed[c] - 1) / most) as u32
+            })
+            .collect();
+        Clusters { centroids, of_row }
+    }
+}
+
 /// Clusters of about `size` rows each of the `d`-wide `rows`.
 pub(crate) fn cluster(rows: &[f32], d: usize, size: usize, seed: u64) -> Clusters {
     let n = rows.len() / d;
@@ -192,6 +222,14 @@ mod tests {
         let again = alone.install(|| cluster(&rows, d, 500, 3));
         assert_eq!(again.of_row, clusters.of_row);
         assert_eq!(again.centroids, clusters.centroids);
+    }
+
+    #[test]
+    fn a_cluster_too_large_is_cut_into_pieces_in_row_order() {
+        let clusters = Clusters { centroids: vec![1.0, 2.0, 3.0], of_row: vec![0, 2, 2, 2, 0, 2, 2, 2, 2] };
+        let split = clusters.split_larger_than(3, 1);
+        assert_eq!(split.centroids, [1.0, 2.0, 3.0, 3.0, 3.0]);
+        assert_eq!(split.of_row, [0, 2, 2, 2, 0, 3, 3, 3, 4]);
     }
 
     #[test]

@@ -36,14 +36,19 @@ const CLUSTER_SHRINK: f64 = 4.0;
 /// … and at least this many.
 const MIN_CLUSTER_ROWS: usize = 64;
 
+/// A cluster of more than this many times the clusters' size is cut into pieces, each with its
+/// own summary: rows the clustering cannot tell apart (a hub's 10⁵ leaves) would otherwise make
+/// one cluster that any query ranking it first reads whole.
+const PIECE_FACTOR: usize = 4;
+
 /// The clustering's seed (the clusters only decide what a scan reads, never a committed bit).
 const CLUSTER_SEED: u64 = 0x5ca7;
 
-/// The indexed scan reads at least this many rows …
+/// The indexed scan reads at least this many rows (0.5 MB of int8 at d = 64) …
 const PROBE_MIN_ROWS: usize = 8_192;
 
 /// … and at least this share of them.
-const PROBE_SHARE: f64 = 0.02;
+const PROBE_SHARE: f64 = 0.005;
 
 /// Which rows a scan reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,8 +135,10 @@ impl OutputRows {
     /// The model's output rows, clustered.
     pub(crate) fn new(model: &Model) -> Self {
         let d = model.shape.dim;
-        let size = (model.shape.particles as f64).sqrt() / CLUSTER_SHRINK;
-        Self::arrange(model, kmeans::cluster(&model.embedding, d, (size as usize).max(MIN_CLUSTER_ROWS), CLUSTER_SEED))
+        let size = ((model.shape.particles as f64).sqrt() / CLUSTER_SHRINK) as usize;
+        let size = size.max(MIN_CLUSTER_ROWS);
+        let clusters = kmeans::cluster(&model.embedding, d, size, CLUSTER_SEED);
+        Self::arrange(model, clusters.split_larger_than(PIECE_FACTOR * size, d))
     }
 
     /// These rows for `model`, a fold-in of the model they were made for: the rows `reassign`
@@ -220,7 +227,7 @@ impl OutputRows {
         let scale = quantise_into(h, &mut values);
         let query = Query { values, scale };
         let (ranges, skipped) = match scan {
-            Scan::Full => (vec![0..self.order.len()], Vec::new()),
+            Scan::Full => (std::iter::once(0..self.order.len()).collect(), Vec::new()),
             Scan::Indexed => self.probe(h),
         };
         let tasks = tasks(&ranges);

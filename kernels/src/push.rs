@@ -60,13 +60,17 @@ pub struct LocalPush {
 }
 
 /// When a local push stops: no particle's unsettled mass above `threshold` (the ranking rule:
-/// what is left is spread thin), or `max_edge_reads` read (a budget for hubs).
+/// what is left is spread thin), or `max_edge_reads` read (a budget for hubs); and which
+/// particles it never pushes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PushLimits {
     /// Per-particle unsettled mass (in units of the answer) below which nothing is pushed.
     pub threshold: f64,
     /// Entries read after which no further push starts.
     pub max_edge_reads: usize,
+    /// A particle whose row has more entries than this is never pushed: its mass stays
+    /// unsettled, for whatever answers for the residual (the compiled model, for a hub).
+    pub longest_row: usize,
 }
 
 /// Where layer `layer` of particle `i` lives in a particle-major array of `layers` per particle.
@@ -144,6 +148,8 @@ struct Pusher<'a> {
     weights: Vec<f64>,
     dangling: f64,
     threshold: f64,
+    /// Particles with longer rows are not pushed ([`PushLimits::longest_row`]).
+    longest_row: usize,
     pushes: usize,
     edge_reads: usize,
 }
@@ -157,7 +163,16 @@ impl<'a> Pusher<'a> {
         for k in 0..heat.len() {
             weights.push(heat[k..].iter().sum());
         }
-        Pusher { op, s, weights, dangling: 0.0, threshold: f64::INFINITY, pushes: 0, edge_reads: 0 }
+        Pusher {
+            op,
+            s,
+            weights,
+            dangling: 0.0,
+            threshold: f64::INFINITY,
+            longest_row: usize::MAX,
+            pushes: 0,
+            edge_reads: 0,
+        }
     }
 
     fn weighted(&self, layer: usize, i: u32) -> f64 {
@@ -254,7 +269,7 @@ impl<'a> Pusher<'a> {
         {
             let at = self.s.at(l, i);
             self.s.flags[at] &= !QUEUED;
-            if self.weighted(l, i) > self.threshold {
+            if self.weighted(l, i) > self.threshold && self.op.adjacency.row(i as usize).len() <= self.longest_row {
                 self.push(l, i);
             }
         }
@@ -292,6 +307,7 @@ impl FocusOperator {
         let mut pusher = Pusher::new(self, scratch);
         // In units of the answer a unit of residual is worth 1/teleport.
         pusher.threshold = limits.threshold * teleport;
+        pusher.longest_row = limits.longest_row;
         for &(i, w) in seeds {
             pusher.add(0, i, teleport * w / total);
         }

@@ -202,12 +202,35 @@ fn a_uniform_model_leaves_the_push_heads_certified_ranking_alone() {
 }
 
 #[test]
+fn a_push_leaves_a_row_longer_than_its_limit_unpushed() {
+    // The star's centre has 8 entries, each leaf 1.
+    let fixture = star();
+    let graph = fixture.graph();
+    let pool = ScratchPool::default();
+    let push = |longest_row| {
+        let limits = kernels::PushLimits { threshold: 1e-9, max_edge_reads: usize::MAX, longest_row };
+        pool.with(graph.operator, |s| graph.operator.local_push(s, &[(1, 1.0)], limits))
+    };
+    let (whole, capped) = (push(usize::MAX), push(4));
+    assert!(whole.estimate.iter().any(|&(j, _)| j == 5), "the centre spreads to the other leaves");
+    // Capped: the leaf is settled, its mass reaches the centre and stays there.
+    assert!(capped.estimate.iter().all(|&(j, _)| j == 1), "only the query settles: {:?}", capped.estimate);
+    assert!(capped.residual.iter().any(|&(j, mass)| j == 0 && mass > 0.1), "{:?}", capped.residual);
+    assert!(capped.remainder > 0.1 && capped.edge_reads < whole.edge_reads);
+    // The centre's conditional then answers for that mass: the hybrid's frontier holds it.
+    let served = Served::new(compile(&graph, &small_settings()).model);
+    let answer = served.hybrid(&graph, &capped, serve::HYBRID_CONTEXT, 3, &[1]);
+    assert_eq!(answer.path, Path::Hybrid);
+    assert_eq!(answer.particles.len(), 3);
+}
+
+#[test]
 fn the_exact_path_agrees_with_the_reference_solver() {
     let fixture = two_cliques();
     let graph = fixture.graph();
     let pool = ScratchPool::default();
     for query in 0..12u32 {
-        let tight = kernels::PushLimits { threshold: 1e-12, max_edge_reads: usize::MAX };
+        let tight = kernels::PushLimits { threshold: 1e-12, max_edge_reads: usize::MAX, longest_row: usize::MAX };
         let answer = serve::exact(&graph, &pool, &[query], 11, tight);
         let exact = eval::reference(&graph, query);
         assert!(answer.error_bound < 1e-9);
