@@ -32,6 +32,10 @@ pub(crate) struct CompileArgs {
     /// Held-out queries to evaluate on.
     #[arg(long, default_value_t = 200)]
     eval_queries: usize,
+    /// Evaluate on the particles listed in this file (one CID per line; e.g. the hubs of
+    /// `scripts/make-hub-graph.py`) instead of held-out ones.
+    #[arg(long, value_name = "FILE")]
+    eval_particles: Option<PathBuf>,
     /// Per-particle residual thresholds of the exact push rows in the table.
     #[arg(long, value_delimiter = ',', default_values_t = [compiler::conditional::EXACT.threshold])]
     exact_thresholds: Vec<f64>,
@@ -104,10 +108,16 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
     if !(args.eval || args.evaluate.is_some() || !args.drift_links.is_empty()) {
         return Ok(());
     }
-    let held_out = compiler::teacher::held_out(&graph, settings.held_out_permille, settings.seed);
-    let queries = eval::queries(&held_out, args.eval_queries);
+    let queries = match &args.eval_particles {
+        Some(file) => listed_particles(&state, file)?,
+        None => {
+            let held_out = compiler::teacher::held_out(&graph, settings.held_out_permille, settings.seed);
+            eval::queries(&held_out, args.eval_queries)
+        }
+    };
+    let which = if args.eval_particles.is_some() { "listed" } else { "held-out" };
     eprintln!(
-        "evaluating on {} held-out query particles (references at ε = {:e})",
+        "evaluating on {} {which} query particles (references at ε = {:e})",
         queries.len(),
         eval::REFERENCE_EPSILON
     );
@@ -166,6 +176,18 @@ pub(super) fn run(data: &DataDir, args: &CompileArgs) -> Result<()> {
         println!("{drift}");
     }
     Ok(())
+}
+
+/// The index of every particle listed in `file` (one CID per line).
+fn listed_particles(state: &engine::ChainState, file: &std::path::Path) -> Result<Vec<u32>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    text.split_whitespace()
+        .map(|cid| {
+            let particle = Particle::parse(cid).with_context(|| format!("{}: {cid} is not a CID", file.display()))?;
+            let idx = state.particle_idx(&particle).with_context(|| format!("{cid} is not in this graph"))?;
+            Ok(idx.0)
+        })
+        .collect()
 }
 
 /// Compiles `graph` (the focus at `height`) with the arguments' settings, writes the model file
