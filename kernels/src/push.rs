@@ -83,6 +83,8 @@ fn entry(layers: usize, layer: usize, i: u32) -> usize {
 const SEEN: u8 = 1;
 /// An entry is in the queue.
 const QUEUED: u8 = 2;
+/// The entry's particle is in the list a finished push collects its residual from.
+const LISTED: u8 = 4;
 
 /// Dense work arrays for pushes on one operator, reset through the list of entries a push
 /// touched, so a query allocates nothing of the graph's size. Reuse one per thread.
@@ -312,18 +314,26 @@ impl FocusOperator {
             pusher.add(0, i, teleport * w / total);
         }
         pusher.sweep(limits.max_edge_reads);
-        let mut residual: Vec<(u32, f64)> = Vec::new();
-        // The next push resets these lists in any order, so they are sorted in place.
-        pusher.s.touched.sort_unstable_by_key(|&(l, i)| (i, l));
+        // Each touched particle once (marked on an entry it touched, which the next push's reset
+        // clears), ascending; its layers' mass summed in layer order (the untouched ones are
+        // +0.0, which changes no sum of nonnegative terms).
+        let layers = pusher.s.layers;
+        let mut particles: Vec<u32> = Vec::new();
         for &(l, i) in &pusher.s.touched {
-            let mass = pusher.weighted(l, i) / teleport;
-            match residual.last_mut() {
-                Some((last, sum)) if *last == i => *sum += mass,
-                _ if mass > 0.0 => residual.push((i, mass)),
-                _ => {}
+            let first = pusher.s.at(0, i);
+            if pusher.s.flags[first..first + layers].iter().all(|&f| f & LISTED == 0) {
+                pusher.s.flags[first + l] |= LISTED;
+                particles.push(i);
             }
         }
+        particles.sort_unstable();
+        let residual: Vec<(u32, f64)> = particles
+            .into_iter()
+            .map(|i| (i, (0..layers).map(|l| pusher.weighted(l, i) / teleport).sum::<f64>()))
+            .filter(|&(_, mass)| mass > 0.0)
+            .collect();
         let remainder = residual.iter().map(|(_, m)| m).sum();
+        // The next push resets this list in any order, so it is sorted in place.
         pusher.s.settled.sort_unstable();
         pusher.s.settled.dedup();
         let estimate = pusher.s.settled.iter().map(|&i| (i, pusher.s.estimate[i as usize])).collect();
