@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::{
     conditional::{self, Graph, ScratchPool},
+    scan::Scan,
     serve::{self, Answer, Served},
     teacher,
 };
@@ -103,8 +104,8 @@ pub enum Method<'a> {
     Exact(PushLimits),
     /// A model alone.
     ModelOnly(&'a Served),
-    /// The served hybrid with a model.
-    Hybrid(&'a Served),
+    /// The served hybrid with a model, its tail read by this scan.
+    Hybrid(&'a Served, Scan),
 }
 
 /// Evaluates `methods` on `queries` against `references` (one [`reference`] per query), one
@@ -127,7 +128,7 @@ pub fn evaluate(
                 let answer: Answer = match method {
                     Method::Exact(limits) => serve::exact(graph, &pool, &[query], 10, *limits),
                     Method::ModelOnly(served) => served.model_only(&[query], 10),
-                    Method::Hybrid(served) => serve::related(graph, &pool, Some(served), &[query], 10),
+                    Method::Hybrid(served, scan) => serve::hybrid(graph, &pool, served, &[query], 10, *scan),
                 };
                 times.push(started.elapsed().as_secs_f64() * 1e6);
                 let ranked: Vec<u32> = answer.particles.iter().map(|&(j, _)| j).collect();
@@ -155,11 +156,11 @@ fn dense_answer(graph: &Graph<'_>, pool: &ScratchPool, method: &Method<'_>, quer
     let limits = match method {
         Method::ModelOnly(served) => return model_distribution(served, &[(query, 1.0)], n),
         Method::Exact(limits) => *limits,
-        Method::Hybrid(_) => conditional::HEAD,
+        Method::Hybrid(..) => conditional::HEAD,
     };
     let push = pool.with(graph.operator, |s| graph.operator.local_push(s, &[(query, 1.0)], limits));
     let rest = match method {
-        Method::Hybrid(served) => {
+        Method::Hybrid(served, _) => {
             let frontier = teacher::frontier(&push, serve::HYBRID_CONTEXT);
             if frontier.is_empty() { graph.focus.to_vec() } else { model_distribution(served, &frontier, n) }
         }

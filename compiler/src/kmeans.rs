@@ -164,13 +164,7 @@ fn seeds(rows: &[f32], d: usize, k: usize, seed: u64) -> Vec<f32> {
 /// `x·c − |c|²/2`, the products in one matrix product per task.
 pub(crate) fn nearest(rows: &[f32], d: usize, centroids: &[f32]) -> Vec<u32> {
     let k = centroids.len() / d;
-    let mut transposed = vec![0.0f32; k * d];
-    for (c, centroid) in centroids.chunks_exact(d).enumerate() {
-        for (i, &x) in centroid.iter().enumerate() {
-            transposed[i * k + c] = x;
-        }
-    }
-    let transposed = Matrix::new(d, k, transposed);
+    let transposed = Matrix::new(d, k, crate::model::transpose(centroids, k, d));
     let half_norms: Vec<f32> = centroids.chunks_exact(d).map(|c| 0.5 * crate::model::dot(c, c)).collect();
     rows.par_chunks(ROWS_PER_TASK * d)
         .flat_map_iter(|chunk| {

@@ -236,7 +236,7 @@ fn product<B: Backend>(backend: &B, x: &[f32], w: &[f32], r: usize, c: usize) ->
 }
 
 /// The row-major transpose of a row-major `r × c` matrix.
-fn transpose(a: &[f32], r: usize, c: usize) -> Vec<f32> {
+pub(crate) fn transpose(a: &[f32], r: usize, c: usize) -> Vec<f32> {
     let mut t = vec![0.0; a.len()];
     for i in 0..r {
         for j in 0..c {

@@ -78,8 +78,6 @@ pub(crate) struct OutputRows {
     mass_means: Matrix,
     /// `log Σ_{j∈c} e^{b_j}` (−∞ for an empty cluster).
     log_mass: Vec<f32>,
-    /// How many rows an indexed scan reads at least.
-    probe_rows: usize,
 }
 
 /// What one scan found.
@@ -183,10 +181,13 @@ impl OutputRows {
             .collect();
         let bias: Vec<f32> = order.iter().map(|&row| model.bias[row as usize]).collect();
         // Each cluster's e^b-weighted mean and log-mass, in f64 and in row order.
-        let summaries: Vec<(Vec<f32>, f32)> = starts
+        let (means, log_mass): (Vec<Vec<f32>>, Vec<f32>) = starts
             .par_windows(2)
             .map(|range| {
                 let members = &order[range[0]..range[1]];
+                if members.is_empty() {
+                    return (vec![0.0; d], f32::NEG_INFINITY);
+                }
                 let top = members.iter().fold(f64::NEG_INFINITY, |m, &j| m.max(model.bias[j as usize] as f64));
                 let mut mean = vec![0.0f64; d];
                 let mut total = 0.0;
@@ -195,18 +196,9 @@ impl OutputRows {
                     total += weight;
                     mean.iter_mut().zip(model.row(j)).for_each(|(m, &x)| *m += weight * x as f64);
                 }
-                if members.is_empty() {
-                    return (vec![0.0; d], f32::NEG_INFINITY);
-                }
                 (mean.iter().map(|m| (m / total) as f32).collect(), (top + libm::log(total)) as f32)
             })
-            .collect();
-        let mut by_columns = vec![0.0f32; d * count];
-        for (c, (mean, _)) in summaries.iter().enumerate() {
-            for (i, &x) in mean.iter().enumerate() {
-                by_columns[i * count + c] = x;
-            }
-        }
+            .unzip();
         OutputRows {
             dim: d,
             order,
@@ -215,10 +207,14 @@ impl OutputRows {
             scales,
             bias,
             centroids: clusters.centroids,
-            mass_means: Matrix::new(d, count, by_columns),
-            log_mass: summaries.into_iter().map(|(_, log_mass)| log_mass).collect(),
-            probe_rows: PROBE_MIN_ROWS.max((PROBE_SHARE * n as f64) as usize),
+            mass_means: Matrix::new(d, count, crate::model::transpose(&means.concat(), count, d)),
+            log_mass,
         }
+    }
+
+    /// How many rows an indexed scan reads at least.
+    fn probe_rows(&self) -> usize {
+        PROBE_MIN_ROWS.max((PROBE_SHARE * self.order.len() as f64) as usize)
     }
 
     /// The best `keep` rows (by int8 logit) for the query state `h`, and the normaliser.
@@ -254,9 +250,9 @@ impl OutputRows {
             .map(|(c, (score, log_mass))| (score + log_mass, c as u32))
             .collect();
         ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let (mut ranges, mut skipped, mut read) = (Vec::new(), Vec::new(), 0);
+        let (probe_rows, mut ranges, mut skipped, mut read) = (self.probe_rows(), Vec::new(), Vec::new(), 0);
         for (score, c) in ranked {
-            if read < self.probe_rows {
+            if read < probe_rows {
                 let range = self.starts[c as usize]..self.starts[c as usize + 1];
                 read += range.len();
                 ranges.push(range);

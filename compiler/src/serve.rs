@@ -46,7 +46,6 @@ pub struct Answer {
 pub struct Served {
     model: Model,
     rows: OutputRows,
-    scan: Scan,
 }
 
 /// What one scan found, re-scored.
@@ -60,15 +59,8 @@ struct ScanResult {
 impl Served {
     /// Prepares `model` for serving.
     pub fn new(model: Model) -> Self {
-        Self::with_scan(model, Scan::Indexed)
-    }
-
-    /// Prepares `model` for serving with the given scan for the hybrid's tail (the node's is
-    /// [`Scan::Indexed`]; [`Scan::Full`] is the reference an evaluation compares it with). The
-    /// model alone always reads every row: it is the model's own claim, measured.
-    pub fn with_scan(model: Model, scan: Scan) -> Self {
         let rows = OutputRows::new(&model);
-        Served { model, rows, scan }
+        Served { model, rows }
     }
 
     /// The weights.
@@ -91,7 +83,7 @@ impl Served {
             row >= before.shape.particles || before.embedding[row * d..][..d] != model.embedding[row * d..][..d]
         };
         let rows = self.rows.refitted(&model, changed);
-        Some(Served { model, rows, scan: self.scan })
+        Some(Served { model, rows })
     }
 
     fn scan(&self, h: &[f32], keep: usize, scan: Scan) -> ScanResult {
@@ -133,8 +125,18 @@ impl Served {
     }
 
     /// The served hybrid: the push head's settled part plus `ρ·q`, `q` the model's answer for
-    /// the head's frontier. Where the head settles everything, it is the exact path.
-    pub fn hybrid(&self, graph: &Graph<'_>, head: &LocalPush, context_len: usize, k: usize, exclude: &[u32]) -> Answer {
+    /// the head's frontier from the rows `scan` reads (the node's is [`Scan::Indexed`]; the
+    /// model alone always reads every row: it is the model's own claim, measured). Where the
+    /// head settles everything, it is the exact path.
+    pub fn hybrid(
+        &self,
+        graph: &Graph<'_>,
+        head: &LocalPush,
+        context_len: usize,
+        k: usize,
+        exclude: &[u32],
+        scan: Scan,
+    ) -> Answer {
         let settled = conditional::settled_top(graph, head, k + RESCORED, exclude);
         let frontier: Vec<(u32, f32)> = teacher::frontier(head, context_len)
             .into_iter()
@@ -145,7 +147,7 @@ impl Served {
             return Answer { particles, error_bound: head.remainder, path: Path::Exact };
         }
         let h = self.encode(&frontier);
-        let scan = self.scan(&h, RESCORED, self.scan);
+        let scan = self.scan(&h, RESCORED, scan);
         let q = |j: u32| {
             if (j as usize) < self.model.shape.particles {
                 ((self.logit(&h, j) - scan.log_partition) as f64).exp()
@@ -182,12 +184,17 @@ pub fn exact(graph: &Graph<'_>, pool: &ScratchPool, context: &[u32], k: usize, l
     }
 }
 
-/// `related` on one graph: the served hybrid when a model is given, else the exact path.
+/// The served hybrid for a context: the push head to [`conditional::HEAD`], then
+/// [`Served::hybrid`] with `scan`.
+pub fn hybrid(graph: &Graph<'_>, pool: &ScratchPool, served: &Served, context: &[u32], k: usize, scan: Scan) -> Answer {
+    served.hybrid(graph, &push(graph, pool, context, conditional::HEAD), HYBRID_CONTEXT, k, context, scan)
+}
+
+/// `related` on one graph: the served hybrid (indexed scan) when a model is given, else the
+/// exact path.
 pub fn related(graph: &Graph<'_>, pool: &ScratchPool, model: Option<&Served>, context: &[u32], k: usize) -> Answer {
     match model {
-        Some(served) => {
-            served.hybrid(graph, &push(graph, pool, context, conditional::HEAD), HYBRID_CONTEXT, k, context)
-        }
+        Some(served) => hybrid(graph, pool, served, context, k, Scan::Indexed),
         None => exact(graph, pool, context, k, conditional::EXACT),
     }
 }

@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 
 use compiler::{
-    Compiled, Graph, Model, ModelFile, Path, Progress, ScratchPool, Served, Settings,
+    Compiled, Graph, Model, ModelFile, Path, Progress, Scan, ScratchPool, Served, Settings,
     conditional::{self, focus_order},
     eval, serve,
 };
@@ -183,7 +183,7 @@ fn a_uniform_model_leaves_the_push_heads_certified_ranking_alone() {
     let pool = ScratchPool::default();
     for query in 0..n as u32 {
         let head = pool.with(graph.operator, |s| graph.operator.local_push(s, &[(query, 1.0)], conditional::HEAD));
-        let hybrid = uniform.hybrid(&graph, &head, serve::HYBRID_CONTEXT, 5, &[query]);
+        let hybrid = uniform.hybrid(&graph, &head, serve::HYBRID_CONTEXT, 5, &[query], Scan::Indexed);
         let settled = conditional::settled_top(&graph, &head, 6, &[query]);
         let ids = |list: &[(u32, f64)]| list.iter().map(|&(j, _)| j).collect::<Vec<_>>();
         assert_eq!(ids(&hybrid.particles), ids(&settled[..5]), "query {query}: a constant shift keeps the order");
@@ -219,7 +219,7 @@ fn a_push_leaves_a_row_longer_than_its_limit_unpushed() {
     assert!(capped.remainder > 0.1 && capped.edge_reads < whole.edge_reads);
     // The centre's conditional then answers for that mass: the hybrid's frontier holds it.
     let served = Served::new(compile(&graph, &small_settings()).model);
-    let answer = served.hybrid(&graph, &capped, serve::HYBRID_CONTEXT, 3, &[1]);
+    let answer = served.hybrid(&graph, &capped, serve::HYBRID_CONTEXT, 3, &[1], Scan::Indexed);
     assert_eq!(answer.path, Path::Hybrid);
     assert_eq!(answer.particles.len(), 3);
 }
