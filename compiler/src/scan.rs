@@ -64,6 +64,9 @@ pub enum Scan {
 #[derive(Debug)]
 pub(crate) struct OutputRows {
     dim: usize,
+    /// Whether the rows are clustered ([`OutputRows::new`]); otherwise they are one cluster and
+    /// every scan reads them all ([`OutputRows::unindexed`]).
+    indexed: bool,
     /// Row ids in cluster order: cluster `c` holds `order[starts[c]..starts[c + 1]]`.
     order: Vec<u32>,
     starts: Vec<usize>,
@@ -136,7 +139,20 @@ impl OutputRows {
         let size = ((model.shape.particles as f64).sqrt() / CLUSTER_SHRINK) as usize;
         let size = size.max(MIN_CLUSTER_ROWS);
         let clusters = kmeans::cluster(&model.embedding, d, size, CLUSTER_SEED);
-        Self::arrange(model, clusters.split_larger_than(PIECE_FACTOR * size, d))
+        Self::arrange(model, clusters.split_larger_than(PIECE_FACTOR * size, d), true)
+    }
+
+    /// The model's output rows as one cluster, in row order: ready at the cost of quantising
+    /// them (the clustering takes ~28 s for 3.1M rows on two cores), and every scan, indexed or
+    /// not, reads every row.
+    pub(crate) fn unindexed(model: &Model) -> Self {
+        let (n, d) = (model.shape.particles, model.shape.dim);
+        Self::arrange(model, kmeans::Clusters { centroids: vec![0.0; d], of_row: vec![0; n] }, false)
+    }
+
+    /// Whether the rows are clustered, so that an indexed scan reads only some of them.
+    pub(crate) fn is_indexed(&self) -> bool {
+        self.indexed
     }
 
     /// These rows for `model`, a fold-in of the model they were made for: the rows `reassign`
@@ -154,10 +170,10 @@ impl OutputRows {
         for (&row, cluster) in moved.iter().zip(kmeans::nearest(&rows, d, &self.centroids)) {
             of_row[row] = cluster;
         }
-        Self::arrange(model, kmeans::Clusters { centroids: self.centroids.clone(), of_row })
+        Self::arrange(model, kmeans::Clusters { centroids: self.centroids.clone(), of_row }, self.indexed)
     }
 
-    fn arrange(model: &Model, clusters: kmeans::Clusters) -> Self {
+    fn arrange(model: &Model, clusters: kmeans::Clusters, indexed: bool) -> Self {
         let (n, d) = (model.shape.particles, model.shape.dim);
         let count = clusters.centroids.len() / d;
         let mut starts = vec![0usize; count + 1];
@@ -201,6 +217,7 @@ impl OutputRows {
             .unzip();
         OutputRows {
             dim: d,
+            indexed,
             order,
             starts,
             quantised,
@@ -437,6 +454,29 @@ mod tests {
         let (ranges, _) = rows.probe(&h);
         let read: usize = ranges.iter().map(|r| r.len()).sum();
         assert!(read < groups * per / 2, "read {read} rows");
+    }
+
+    #[test]
+    fn unindexed_rows_are_read_whole_by_either_scan() {
+        let model = random_model(20_011, 16, 9);
+        let (unindexed, clustered) = (OutputRows::unindexed(&model), OutputRows::new(&model));
+        assert!(!unindexed.is_indexed() && clustered.is_indexed());
+        let mut gaussian = crate::linalg::Gaussian::new(10);
+        let h: Vec<f32> = (0..16).map(|_| gaussian.sample() as f32).collect();
+        let sorted = |found: Found| {
+            let mut best = conditional::top_k(found.best.iter().map(|&(j, z)| (j, z as f64)), 64);
+            best.sort_by_key(|&(j, _)| j);
+            (best, found.log_partition)
+        };
+        let (indexed, full) =
+            (sorted(unindexed.scan(&h, 64, Scan::Indexed)), sorted(unindexed.scan(&h, 64, Scan::Full)));
+        assert_eq!(indexed, full, "one cluster: the indexed scan is the full scan");
+        let clustered = sorted(clustered.scan(&h, 64, Scan::Full));
+        assert_eq!(full.0, clustered.0, "the same best rows in either arrangement");
+        assert!((full.1 - clustered.1).abs() < 1e-4, "{} vs {}", full.1, clustered.1);
+        let mut grown = random_model(20_100, 16, 12);
+        grown.embedding[..20_011 * 16].copy_from_slice(&model.embedding);
+        assert!(!unindexed.refitted(&grown, |row| row >= 20_011).is_indexed(), "a fold-in keeps them unindexed");
     }
 
     #[test]

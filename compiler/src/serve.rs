@@ -5,6 +5,8 @@
 //! The model's answers come from the output scan ([`crate::scan`]): its best [`RESCORED`] rows
 //! by int8 logit are re-scored with the f32 rows.
 
+use std::sync::Arc;
+
 use kernels::{Cpu, LocalPush, PushLimits};
 
 use crate::{
@@ -44,7 +46,8 @@ pub struct Answer {
 /// A model ready to serve: the f32 weights and the output rows prepared for scanning.
 #[derive(Debug)]
 pub struct Served {
-    model: Model,
+    /// Shared with the same model's other preparations ([`Served::indexed`]).
+    model: Arc<Model>,
     rows: OutputRows,
 }
 
@@ -57,10 +60,28 @@ struct ScanResult {
 }
 
 impl Served {
-    /// Prepares `model` for serving.
+    /// Prepares `model` for serving, its output rows indexed.
     pub fn new(model: Model) -> Self {
         let rows = OutputRows::new(&model);
-        Served { model, rows }
+        Served { model: Arc::new(model), rows }
+    }
+
+    /// Prepares `model` for serving without indexing its output rows: ready at once, every
+    /// scan reads every row (the answers of [`Scan::Full`]) until [`Served::indexed`] replaces
+    /// it. A node adopts a model so and indexes it in the background.
+    pub fn unindexed(model: Model) -> Self {
+        let rows = OutputRows::unindexed(&model);
+        Served { model: Arc::new(model), rows }
+    }
+
+    /// Whether an indexed scan reads only some rows ([`Served::new`], [`Served::indexed`]).
+    pub fn is_indexed(&self) -> bool {
+        self.rows.is_indexed()
+    }
+
+    /// The same weights (shared, not copied) with the output rows indexed.
+    pub fn indexed(&self) -> Served {
+        Served { model: Arc::clone(&self.model), rows: OutputRows::new(&self.model) }
     }
 
     /// The weights.
@@ -76,14 +97,14 @@ impl Served {
         if graph.focus.len() <= self.model.shape.particles {
             return None;
         }
-        let mut model = self.model.clone();
+        let mut model = Model::clone(&self.model);
         crate::train::fold_in(&mut model, graph);
         let (before, d) = (&self.model, self.model.shape.dim);
         let changed = |row: usize| {
             row >= before.shape.particles || before.embedding[row * d..][..d] != model.embedding[row * d..][..d]
         };
         let rows = self.rows.refitted(&model, changed);
-        Some(Served { model, rows })
+        Some(Served { model: Arc::new(model), rows })
     }
 
     fn scan(&self, h: &[f32], keep: usize, scan: Scan) -> ScanResult {

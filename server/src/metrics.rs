@@ -110,6 +110,7 @@ impl Metrics {
         self.rest.render(&mut out, name, "rest");
         let status = node.query().status();
         let focus = node.query().focus().summary;
+        let model = node.query().served_model();
         let gauges = [
             ("cybergraph_block_height", "Height of the last committed block.", status.counts.height as f64),
             ("cybergraph_particles", "Particles with links.", status.counts.particles as f64),
@@ -122,7 +123,12 @@ impl Metrics {
             (
                 "cybergraph_model_rows",
                 "Particles the served model has rows for, folded-in ones included (0: no model).",
-                node.query().served_model().map_or(0.0, |m| m.served.model().shape.particles as f64),
+                model.as_ref().map_or(0.0, |m| m.served.model().shape.particles as f64),
+            ),
+            (
+                "cybergraph_model_indexed",
+                "1 once the served model's output rows are indexed (built in the background after adoption; until then every scan reads every row).",
+                model.as_ref().map_or(0.0, |m| f64::from(u8::from(m.served.is_indexed()))),
             ),
         ];
         for (name, help, value) in gauges {

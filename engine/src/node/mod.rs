@@ -141,6 +141,7 @@ impl Node {
             config,
             related_scratch: compiler::ScratchPool::default(),
         });
+        crate::model::index_in_background(&shared);
         let admission = Admission::start(&shared)?;
         Ok(Node { shared, admission })
     }
@@ -513,6 +514,8 @@ impl Node {
         inner.model_pending = inner.state.tip().0.model != Some(cid);
         inner.model = Some(Arc::new(model));
         tracing::info!(model = %cid, height = inner.model.as_ref().map_or(0, |m| m.height), "model adopted");
+        drop(inner);
+        crate::model::index_in_background(&self.shared);
         Ok(cid)
     }
 

@@ -16,9 +16,27 @@ fn related(node: &NodeProcess, cid: &str, exact: bool) -> Value {
 
 /// Particles the node's served model has rows for (`/metrics`).
 fn model_rows(node: &NodeProcess) -> u64 {
+    gauge(node, "cybergraph_model_rows") as u64
+}
+
+/// Whether the served model's output rows are indexed yet.
+fn model_indexed(node: &NodeProcess) -> bool {
+    gauge(node, "cybergraph_model_indexed") == 1.0
+}
+
+fn gauge(node: &NodeProcess, name: &str) -> f64 {
     let metrics = ureq::get(&format!("{}/metrics", node.url)).call().unwrap().into_string().unwrap();
-    let line = metrics.lines().find(|l| l.starts_with("cybergraph_model_rows ")).expect("a model_rows gauge");
-    line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() as u64
+    let line = metrics.lines().find(|l| l.split_whitespace().next() == Some(name)).expect("the gauge");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Waits up to a minute for `done`.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited a minute for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// The recall@10 column of the evaluation line whose path starts with `name`.
@@ -82,6 +100,8 @@ fn a_model_compiled_from_the_wordnet_sample_beats_the_baseline_and_is_served() {
     assert!(recall(drifted, "exact push") > 0.9, "{evaluated}");
 
     let node = NodeProcess::start_with(&data, 100, &["--model", file.to_str().unwrap()]);
+    // The node serves the model at once and indexes its output rows in the background.
+    wait_until("the model's rows to be indexed", || model_indexed(&node));
     let top = node.graphql("{ top(first: 1) { edges { node { particle { cid } } } } }");
     let oak = top["data"]["top"]["edges"][0]["node"]["particle"]["cid"].as_str().unwrap().to_string();
     let answer = related(&node, &oak, false);
@@ -111,11 +131,9 @@ fn a_model_compiled_from_the_wordnet_sample_beats_the_baseline_and_is_served() {
     let fresh = particle("a particle the model never saw").to_string();
     let key = data.join("dev-neuron.key");
     run_cli(&["link", "--key", key.to_str().unwrap(), "--node", &node.url, &fresh, &oak]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while model_rows(&node) <= compiled_rows && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    assert_eq!(model_rows(&node), compiled_rows + 1, "the new particle was not folded in");
+    wait_until("the new particle to be folded in", || model_rows(&node) > compiled_rows);
+    assert_eq!(model_rows(&node), compiled_rows + 1);
+    assert!(model_indexed(&node), "a fold-in keeps the index");
     let answer = related(&node, &fresh, false);
     assert_eq!(answer["model"], cid.as_str(), "{answer}");
     node.stop();
