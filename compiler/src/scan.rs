@@ -11,7 +11,9 @@
 //! `c`'s share of the normaliser is at least `e^{s_c}`, `s_c = h·μ_c + log Σ_{j∈c} e^{b_j}` with
 //! `μ_c` the `e^b`-weighted mean of its rows (Jensen), so it ranks the clusters by `s_c`, scans
 //! the best until it has read [`OutputRows::probe_rows`] rows, and counts each cluster it skips
-//! as `e^{s_c}` in the normaliser. [`Scan::Full`] reads every row.
+//! as `e^{s_c}` in the normaliser. [`Scan::Full`] reads every row. Rows not clustered yet
+//! ([`OutputRows::unindexed`], while a node builds the index in the background) are one cluster,
+//! which either scan reads whole.
 
 use std::ops::Range;
 
@@ -477,6 +479,30 @@ mod tests {
         let mut grown = random_model(20_100, 16, 12);
         grown.embedding[..20_011 * 16].copy_from_slice(&model.embedding);
         assert!(!unindexed.refitted(&grown, |row| row >= 20_011).is_indexed(), "a fold-in keeps them unindexed");
+    }
+
+    #[test]
+    fn a_fold_in_of_an_unindexed_model_takes_the_index_built_meanwhile() {
+        let model = random_model(6_000, 8, 13);
+        let served = crate::Served::unindexed(model.clone());
+        let indexed = served.indexed();
+        assert!(!served.is_indexed() && indexed.is_indexed());
+        assert!(std::ptr::eq(served.model(), indexed.model()), "the index shares the weights");
+        // A fold-in swapped in while the index was built: 200 new rows, the rest unchanged.
+        let mut grown = random_model(6_200, 8, 14);
+        grown.embedding[..6_000 * 8].copy_from_slice(&model.embedding);
+        grown.bias[..6_000].copy_from_slice(&model.bias);
+        let folded = crate::Served::unindexed(grown);
+        let refitted = folded.with_index_of(&indexed);
+        assert!(refitted.is_indexed());
+        assert!(std::ptr::eq(refitted.model(), folded.model()));
+        let cluster_of = |rows: &OutputRows, j: u32| {
+            rows.starts.partition_point(|&s| s <= rows.order.iter().position(|&x| x == j).unwrap()) - 1
+        };
+        for j in (0..6_000).step_by(89) {
+            assert_eq!(cluster_of(&refitted.rows, j), cluster_of(&indexed.rows, j), "row {j} stays in its cluster");
+        }
+        assert_eq!(refitted.rows.order.len(), 6_200);
     }
 
     #[test]

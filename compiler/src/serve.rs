@@ -48,7 +48,7 @@ pub struct Answer {
 pub struct Served {
     /// Shared with the same model's other preparations ([`Served::indexed`]).
     model: Arc<Model>,
-    rows: OutputRows,
+    pub(crate) rows: OutputRows,
 }
 
 /// What one scan found, re-scored.
@@ -99,12 +99,23 @@ impl Served {
         }
         let mut model = Model::clone(&self.model);
         crate::train::fold_in(&mut model, graph);
+        Some(self.refitted_to(Arc::new(model)))
+    }
+
+    /// These weights arranged as `index`'s output rows — a fold-in of `index`'s model — without
+    /// clustering again: the rows new or changed since go to their nearest cluster.
+    pub fn with_index_of(&self, index: &Served) -> Served {
+        index.refitted_to(Arc::clone(&self.model))
+    }
+
+    /// `model` (this model with rows added or changed) with these output rows refitted to it.
+    fn refitted_to(&self, model: Arc<Model>) -> Served {
         let (before, d) = (&self.model, self.model.shape.dim);
         let changed = |row: usize| {
             row >= before.shape.particles || before.embedding[row * d..][..d] != model.embedding[row * d..][..d]
         };
         let rows = self.rows.refitted(&model, changed);
-        Some(Served { model: Arc::new(model), rows })
+        Served { model, rows }
     }
 
     fn scan(&self, h: &[f32], keep: usize, scan: Scan) -> ScanResult {

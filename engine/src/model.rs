@@ -2,7 +2,7 @@
 //! is content (a raw sha2-256 particle) in the store, and the CID of the model in force goes into
 //! every block header from the block that adopts it.
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Weak, atomic::Ordering};
 
 use compiler::{ModelFile, Served};
 use ipld_core::cid::Cid;
@@ -32,30 +32,55 @@ impl AdoptedModel {
 
 /// Indexes the output rows of the model in force on a thread of its own and serves the indexed
 /// rows once built, so adopting a model never waits for the clustering (~28 s for 3.1M rows on
-/// two cores; until then `related` scans every row, with the same answers as the full scan). A
-/// model replaced meanwhile (a fold-in, a newer model) is indexed in turn; the thread holds the
-/// node only weakly, so it never keeps a closed node's store open.
+/// two cores; until then `related` scans every row, with the same answers as the full scan).
+/// One such thread per node at a time: an adoption while it runs leaves its model to it. The
+/// thread holds the node weakly, so it does not keep a closed node's store open, and none is
+/// started while the model in force is indexed (or there is none).
 pub(crate) fn index_in_background(shared: &Arc<Shared>) {
+    if !unindexed_in_force(shared) || shared.indexing.swap(true, Ordering::AcqRel) {
+        return;
+    }
     let node = Arc::downgrade(shared);
-    let spawned = std::thread::Builder::new().name("model-index".into()).spawn(move || index_until_served(&node));
+    let spawned = std::thread::Builder::new().name("model-index".into()).spawn(move || while index_in_force(&node) {});
     if let Err(error) = spawned {
+        shared.indexing.store(false, Ordering::Release);
         tracing::warn!(%error, "no thread to index the model's rows; `related` scans every row");
     }
 }
 
-fn index_until_served(node: &Weak<Shared>) {
+fn unindexed_in_force(shared: &Shared) -> bool {
+    shared.lock().model.as_ref().is_some_and(|model| !model.served.is_indexed())
+}
+
+/// Indexes the model in force and swaps the index in if that model is still in force. A fold-in
+/// swapped in meanwhile (the same CID) gets the index just built, its rows refitted
+/// (`Served::with_index_of`, about a second where clustering takes ~28 s, so a node folding in
+/// every few seconds still gets indexed); a newer model is clustered in turn. Then gives the
+/// indexer's turn up and answers whether to go on: a model adopted after the last look, whose
+/// adoption found the turn taken, is this thread's to index.
+fn index_in_force(node: &Weak<Shared>) -> bool {
+    let mut built: Option<(Arc<AdoptedModel>, Served)> = None;
     loop {
-        let in_force = || node.upgrade().and_then(|shared| shared.lock().model.clone());
-        let Some(model) = in_force().filter(|model| !model.served.is_indexed()) else { return };
-        let served = model.served.indexed();
-        let Some(shared) = node.upgrade() else { return };
+        let Some(shared) = node.upgrade() else { return false };
+        let in_force = shared.lock().model.clone();
+        drop(shared);
+        let Some(current) = in_force.filter(|model| !model.served.is_indexed()) else { break };
+        let served = match &built {
+            Some((indexed, served)) if indexed.cid == current.cid => current.served.with_index_of(served),
+            _ => current.served.indexed(),
+        };
+        let Some(shared) = node.upgrade() else { return false };
         let mut inner = shared.lock();
-        if inner.model.as_ref().is_some_and(|current| Arc::ptr_eq(current, &model)) {
-            inner.model = Some(Arc::new(AdoptedModel { cid: model.cid, height: model.height, served }));
-            tracing::info!(model = %model.cid, "model rows indexed");
-            return;
+        if inner.model.as_ref().is_some_and(|model| Arc::ptr_eq(model, &current)) {
+            inner.model = Some(Arc::new(AdoptedModel { cid: current.cid, height: current.height, served }));
+            tracing::info!(model = %current.cid, "model rows indexed");
+            break;
         }
+        built = Some((current, served));
     }
+    let Some(shared) = node.upgrade() else { return false };
+    shared.indexing.store(false, Ordering::Release);
+    unindexed_in_force(&shared) && !shared.indexing.swap(true, Ordering::AcqRel)
 }
 
 /// The model the tip's header records, read from the store. A missing or unreadable file is

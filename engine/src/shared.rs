@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) listeners: Mutex<Vec<Listener>>,
     /// Held over every commit, if set ([`crate::Node::take_commit_turns`]).
     pub(crate) commit_turn: std::sync::OnceLock<CommitTurn>,
+    /// Whether a thread is indexing the model in force ([`crate::model::index_in_background`]).
+    pub(crate) indexing: std::sync::atomic::AtomicBool,
     pub(crate) chain_id: String,
     pub(crate) limits: TxLimits,
     pub(crate) config: NodeConfig,

@@ -158,10 +158,10 @@ pub(crate) fn probes(graph: &compiler::Graph<'_>) -> Vec<u32> {
 /// it was compiled, then measures its divergence from the exact path on its probes (chosen, and
 /// the baseline taken, the first time the model is seen: `previous` is `None`; none when the
 /// drift is not to be `measure`d, so no check costs anything).
-fn look_after(node: &Node, model: &AdoptedModel, previous: Option<Upkeep>, height: u64, measure: bool) -> Upkeep {
+fn look_after(node: &Node, model: &Arc<AdoptedModel>, previous: Option<Upkeep>, height: u64, measure: bool) -> Upkeep {
     let focus = node.query().focus();
     let graph = focus.graph();
-    let folded = model.served.folded_in(&graph).and_then(|folded| node.serve_folded(model.cid, folded));
+    let folded = model.served.folded_in(&graph).and_then(|folded| node.serve_folded(model, folded));
     let served = folded.as_deref().map_or(&model.served, |model| &model.served);
     let pool = compiler::ScratchPool::default();
     match previous {

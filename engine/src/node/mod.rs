@@ -136,6 +136,7 @@ impl Node {
             committing: Mutex::new(()),
             listeners: Mutex::new(Vec::new()),
             commit_turn: std::sync::OnceLock::new(),
+            indexing: std::sync::atomic::AtomicBool::new(false),
             chain_id,
             limits,
             config,
@@ -519,19 +520,20 @@ impl Node {
         Ok(cid)
     }
 
-    /// Serves the model in force with `served`, its weights folded in for particles added since
-    /// it was compiled (`compiler::Served::folded_in`), and returns it as now served. The CID
-    /// and headers stay the compiled file's (an auditor folds in alike). Nothing changes — and
-    /// the answer is `None` — when `cid` is no longer the model in force or `served` has rows
-    /// for more particles than the graph.
-    pub fn serve_folded(&self, cid: Cid, served: compiler::Served) -> Option<Arc<AdoptedModel>> {
+    /// Serves `served` — `folded`'s weights folded in for particles added since it was compiled
+    /// (`compiler::Served::folded_in`) — in place of `folded`, and returns it as now served. The
+    /// CID and headers stay the compiled file's (an auditor folds in alike). Nothing changes —
+    /// and the answer is `None` — when `folded` is no longer what the node serves (a newer
+    /// model, its index swapped in meanwhile: the next upkeep folds in from that) or `served`
+    /// has rows for more particles than the graph.
+    pub fn serve_folded(&self, folded: &Arc<AdoptedModel>, served: compiler::Served) -> Option<Arc<AdoptedModel>> {
         let particles = self.shared.with_state(|state| state.counts().particles);
         let rows = served.model().shape.particles;
         let mut inner = self.shared.lock();
-        let height = inner.model.as_ref().filter(|m| m.cid == cid && rows as u64 <= particles)?.height;
-        let model = Arc::new(AdoptedModel { cid, height, served });
+        let current = inner.model.as_ref().filter(|m| Arc::ptr_eq(m, folded) && rows as u64 <= particles)?;
+        let model = Arc::new(AdoptedModel { cid: current.cid, height: current.height, served });
         inner.model = Some(Arc::clone(&model));
-        tracing::info!(model = %cid, rows, "model folded in for new particles");
+        tracing::info!(model = %model.cid, rows, "model folded in for new particles");
         Some(model)
     }
 
