@@ -24,9 +24,14 @@ impl AdoptedModel {
     /// Reads a model file, refusing bytes that are not one. Its output rows are not indexed yet
     /// ([`Served::unindexed`]): [`index_in_background`] does that once the node serves it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::with_cid(Particle::of_content(bytes).cid(), bytes)
+    }
+
+    /// [`AdoptedModel::from_bytes`] for bytes whose CID the caller has computed.
+    pub(crate) fn with_cid(cid: Cid, bytes: &[u8]) -> Result<Self> {
         let file = ModelFile::from_bytes(bytes)?;
         let height = file.height().unwrap_or(0);
-        Ok(AdoptedModel { cid: Particle::of_content(bytes).cid(), height, served: Served::unindexed(file.model) })
+        Ok(AdoptedModel { cid, height, served: Served::unindexed(file.model) })
     }
 }
 
@@ -59,14 +64,15 @@ fn unindexed_in_force(shared: &Shared) -> bool {
 /// indexer's turn up and answers whether to go on: a model adopted after the last look, whose
 /// adoption found the turn taken, is this thread's to index.
 fn index_in_force(node: &Weak<Shared>) -> bool {
-    let mut built: Option<(Arc<AdoptedModel>, Served)> = None;
+    // The index built last, and the CID of the model it was built for.
+    let mut built: Option<(Cid, Served)> = None;
     loop {
         let Some(shared) = node.upgrade() else { return false };
         let in_force = shared.lock().model.clone();
         drop(shared);
         let Some(current) = in_force.filter(|model| !model.served.is_indexed()) else { break };
         let served = match &built {
-            Some((indexed, served)) if indexed.cid == current.cid => current.served.with_index_of(served),
+            Some((cid, served)) if *cid == current.cid => current.served.with_index_of(served),
             _ => current.served.indexed(),
         };
         let Some(shared) = node.upgrade() else { return false };
@@ -76,7 +82,7 @@ fn index_in_force(node: &Weak<Shared>) -> bool {
             tracing::info!(model = %current.cid, "model rows indexed");
             break;
         }
-        built = Some((current, served));
+        built = Some((current.cid, served));
     }
     let Some(shared) = node.upgrade() else { return false };
     shared.indexing.store(false, Ordering::Release);

@@ -499,9 +499,14 @@ impl Node {
     /// Adopts a compiled model: checks the file, stores it as content (so `GET /model/{cid}` and
     /// a restart find it) and serves `related` with it from now on; the next block's header
     /// records its CID. Refuses a file that is not a model, or one compiled for more particles
-    /// than the graph has.
+    /// than the graph has. The model in force again (`serve --model F` on a chain that records
+    /// `F`, restored at start) is left as it is served, not read a second time.
     pub fn adopt_model(&self, bytes: &[u8]) -> Result<Cid> {
-        let model = AdoptedModel::from_bytes(bytes)?;
+        let cid = Particle::of_content(bytes).cid();
+        if self.shared.lock().model.as_ref().is_some_and(|model| model.cid == cid) {
+            return Ok(cid);
+        }
+        let model = AdoptedModel::with_cid(cid, bytes)?;
         let particles = self.shared.with_state(|state| state.counts().particles);
         if model.served.model().shape.particles as u64 > particles {
             return Err(EngineError::Model(compiler::CompileError::ModelFile(format!(
@@ -509,7 +514,6 @@ impl Node {
                 model.served.model().shape.particles
             ))));
         }
-        let cid = model.cid;
         self.shared.store.put_contents(&[(Particle::from_cid(cid)?, bytes)])?;
         let mut inner = self.shared.lock();
         inner.model_pending = inner.state.tip().0.model != Some(cid);
