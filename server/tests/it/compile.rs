@@ -111,13 +111,12 @@ fn a_model_compiled_from_the_wordnet_sample_beats_the_baseline_and_is_served() {
     let exact = related(&node, &oak, true);
     assert_eq!(exact["path"], "EXACT_CONDITIONAL_FOCUS");
     assert_eq!(exact["model"], Value::Null);
-    // A block is due to record the model: its header carries the CID, and the file is
-    // served by it.
-    let before = node.get("/status")["height"].as_u64().unwrap();
-    let status = node.wait_for("a block after adoption", |s| s["height"].as_u64() > Some(before));
-    let height = status["height"].as_u64().unwrap();
-    let header = node.graphql(&format!("{{ block(height: {height}) {{ model }} }}"));
-    assert_eq!(header["data"]["block"]["model"], cid.as_str(), "{header}");
+    // The block after adoption records the model (it may be in already: blocks come every
+    // 100 ms): the tip's header carries the CID, and the file is served by it.
+    wait_until("a block to record the model", || {
+        let height = node.get("/status")["height"].as_u64().unwrap();
+        node.graphql(&format!("{{ block(height: {height}) {{ model }} }}"))["data"]["block"]["model"] == cid.as_str()
+    });
     let fetched = ureq::get(&format!("{}/model/{cid}", node.url)).call().unwrap();
     let mut served = Vec::new();
     std::io::Read::read_to_end(&mut fetched.into_reader(), &mut served).unwrap();
