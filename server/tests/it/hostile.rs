@@ -11,12 +11,13 @@ use serde_json::json;
 
 use crate::*;
 
-/// A node over a small chain whose requests may take one second at most.
-fn hostile_node(root: &tempfile::TempDir) -> NodeProcess {
+/// A node over a small chain whose requests may take `request_timeout_ms` at most (generous
+/// where a test does not probe the budget: a loaded CI machine can take a second to fsync).
+fn hostile_node(root: &tempfile::TempDir, request_timeout_ms: u64) -> NodeProcess {
     let data = data_dir(root);
     init_chain(&data, 1);
     let config = root.path().join("node.toml");
-    std::fs::write(&config, "request_timeout_ms = 1000\n").unwrap();
+    std::fs::write(&config, format!("request_timeout_ms = {request_timeout_ms}\n")).unwrap();
     let node = NodeProcess::start_with(&data, 50, &["--config", config.to_str().unwrap()]);
     submit(&node.url, &sign(0, 1, &[("tree", "oak"), ("oak", "acorn"), ("acorn", "tree")])).unwrap();
     node.wait_for("the links", |s| s["links"] == 3);
@@ -47,7 +48,7 @@ fn assert_alive(node: &NodeProcess) {
 #[test]
 fn a_cursor_offset_never_sizes_an_allocation() {
     let root = tempfile::tempdir().unwrap();
-    let node = hostile_node(&root);
+    let node = hostile_node(&root, 10_000);
     for cursor in ["10000000000", "18446744073709551615", "99999999999999999999999", "9990"] {
         for field in ["search(text: \"tree\", after: $a)", "top(after: $a)"] {
             let body = json!({
@@ -65,7 +66,7 @@ fn a_cursor_offset_never_sizes_an_allocation() {
 #[test]
 fn deeply_nested_search_text_is_refused_before_it_is_parsed() {
     let root = tempfile::tempdir().unwrap();
-    let node = hostile_node(&root);
+    let node = hostile_node(&root, 10_000);
     for (open, close) in [("(", ")"), ("+(", ")"), ("[", "]")] {
         let text = format!("{}tree{}", open.repeat(1000), close.repeat(1000));
         let body = json!({ "query": "query($t: String!) { search(text: $t) { edges { cursor } } }", "variables": { "t": text } });
@@ -83,7 +84,7 @@ fn deeply_nested_search_text_is_refused_before_it_is_parsed() {
 #[test]
 fn deeply_nested_values_are_refused_before_they_are_parsed() {
     let root = tempfile::tempdir().unwrap();
-    let node = hostile_node(&root);
+    let node = hostile_node(&root, 10_000);
     let list = format!("{{ related(context: {}\"x\"{}) {{ height }} }}", "[".repeat(2000), "]".repeat(2000));
     let object =
         format!("{{ cyberlinks(filter: {}{}) {{ edges {{ cursor }} }} }}", "{a: ".repeat(2000), "}".repeat(2000));
@@ -118,7 +119,7 @@ fn doubling_fragments(levels: usize) -> String {
 #[test]
 fn fragments_that_double_are_priced_before_they_expand() {
     let root = tempfile::tempdir().unwrap();
-    let node = hostile_node(&root);
+    let node = hostile_node(&root, 10_000);
     for levels in [24, 28, 40] {
         assert_eq!(code(&query(&node, &doubling_fragments(levels))), "QUERY_TOO_COMPLEX", "{levels} levels");
     }
@@ -131,7 +132,7 @@ fn fragments_that_double_are_priced_before_they_expand() {
 #[test]
 fn aliases_and_first_zero_do_not_make_expensive_fields_free() {
     let root = tempfile::tempdir().unwrap();
-    let node = hostile_node(&root);
+    let node = hostile_node(&root, 10_000);
     let tree = particle("tree").to_string();
     // As many aliases as the 64 KiB text limit lets through.
     for (field, aliases) in [
@@ -150,7 +151,7 @@ fn aliases_and_first_zero_do_not_make_expensive_fields_free() {
 #[test]
 fn a_body_sent_one_byte_at_a_time_is_cut_off_at_the_request_budget() {
     let root = tempfile::tempdir().unwrap();
-    let node = hostile_node(&root);
+    let node = hostile_node(&root, 1000);
     let address = node.url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
@@ -215,7 +216,7 @@ const INTROSPECTION: &str = r#"
 #[test]
 fn the_canonical_introspection_query_answers_within_the_limits() {
     let root = tempfile::tempdir().unwrap();
-    let node = hostile_node(&root);
+    let node = hostile_node(&root, 10_000);
     let answer = query(&node, INTROSPECTION);
     assert!(answer["errors"].is_null(), "{answer}");
     let schema = &answer["data"]["__schema"];
@@ -229,7 +230,7 @@ fn the_canonical_introspection_query_answers_within_the_limits() {
 #[test]
 fn graphiql_is_served_whole_from_the_node() {
     let root = tempfile::tempdir().unwrap();
-    let node = hostile_node(&root);
+    let node = hostile_node(&root, 10_000);
     let page = ureq::get(&format!("{}/graphiql", node.url)).call().unwrap().into_string().unwrap();
     assert!(!page.contains("http://") && !page.contains("https://"), "nothing from outside the node: {page}");
     let assets: Vec<&str> = page.split(['"', '\'']).filter(|part| part.starts_with("/graphiql/assets/")).collect();

@@ -63,20 +63,31 @@ fn the_node_runs_sprint_as_a_background_job() {
     let config = root.path().join("node.toml");
     std::fs::write(&config, format!("sprint_window_s = 0.5\nsprint_key = {:?}\n", key.to_str().unwrap())).unwrap();
     let node = NodeProcess::start_with(&data, 100, &["--sprint", "tiny", "--config", config.to_str().unwrap()]);
-    let first = data.join("sprint").join("window-0.json");
+    let window = |k: usize| data.join("sprint").join(format!("window-{k}.json"));
+    let first = window(0);
+    // Every window's proof verifies. The prover runs at the lowest CPU priority, so on a loaded
+    // machine a window may try a single round of nonces and find no hit (at 1/16 odds, 32
+    // nonces miss 13% of the time): the windows are read until two are in and one has a hit.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !data.join("sprint").join("window-1.json").exists() {
-        assert!(Instant::now() < deadline, "no second Sprint window");
-        std::thread::sleep(Duration::from_millis(50));
+    let (mut verified, mut weight) = (0, 0);
+    while verified < 2 || weight == 0 {
+        let file = window(verified);
+        if !file.exists() {
+            assert!(Instant::now() < deadline, "{verified} Sprint windows, {weight} hits");
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        let proof: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let seed = proof["seed"].as_str().unwrap();
+        let verdict: Value = serde_json::from_str(
+            run_cli(&["sprint", "verify", "--profile", "tiny", "--proof", file.to_str().unwrap(), "--seed", seed])
+                .trim(),
+        )
+        .unwrap();
+        assert_eq!(verdict["verdict"], "valid", "{verdict}");
+        weight += verdict["weight"].as_u64().unwrap();
+        verified += 1;
     }
-    let file: Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
-    let seed = file["seed"].as_str().unwrap();
-    let verdict: Value = serde_json::from_str(
-        run_cli(&["sprint", "verify", "--profile", "tiny", "--proof", first.to_str().unwrap(), "--seed", seed]).trim(),
-    )
-    .unwrap();
-    assert_eq!(verdict["verdict"], "valid", "{verdict}");
-    assert!(verdict["weight"].as_u64().unwrap() > 0, "{verdict}");
 
     let metrics = ureq::get(&format!("{}/metrics", node.url)).call().unwrap().into_string().unwrap();
     let counter = |name: &str| -> u64 {
