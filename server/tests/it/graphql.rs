@@ -28,6 +28,10 @@ fn connect(node: &NodeProcess) -> Socket {
     let mut request = format!("{}/graphql/ws", node.url.replace("http", "ws")).into_client_request().unwrap();
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
     let (mut socket, _) = tungstenite::connect(request).unwrap();
+    // A message that never comes fails the test instead of holding it until CI's deadline.
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    }
     socket.send(Message::text(json!({"type": "connection_init"}).to_string())).unwrap();
     assert_eq!(next_json(&mut socket)["type"], "connection_ack");
     socket
@@ -41,7 +45,7 @@ fn subscribe(socket: &mut Socket, id: &str, query: &str) {
 
 fn next_json(socket: &mut Socket) -> Value {
     loop {
-        match socket.read().unwrap() {
+        match socket.read().unwrap_or_else(|e| panic!("no message from the subscription: {e}")) {
             Message::Text(text) => {
                 let value: Value = serde_json::from_str(&text).unwrap();
                 if value["type"] != "ping" && value["type"] != "pong" {
