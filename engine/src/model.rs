@@ -33,6 +33,12 @@ impl AdoptedModel {
         let height = file.height().unwrap_or(0);
         Ok(AdoptedModel { cid, height, served: Served::unindexed(file.model) })
     }
+
+    /// The same model — its file's CID and height, which headers and answers name — served
+    /// from `served` (these weights folded in, or their rows indexed).
+    pub(crate) fn serving(&self, served: Served) -> Self {
+        AdoptedModel { cid: self.cid, height: self.height, served }
+    }
 }
 
 /// Indexes the output rows of the model in force on a thread of its own and serves the indexed
@@ -78,7 +84,7 @@ fn index_in_force(node: &Weak<Shared>) -> bool {
         let Some(shared) = node.upgrade() else { return false };
         let mut inner = shared.lock();
         if inner.model.as_ref().is_some_and(|model| Arc::ptr_eq(model, &current)) {
-            inner.model = Some(Arc::new(AdoptedModel { cid: current.cid, height: current.height, served }));
+            inner.model = Some(Arc::new(current.serving(served)));
             tracing::info!(model = %current.cid, "model rows indexed");
             break;
         }

@@ -535,7 +535,7 @@ impl Node {
         let rows = served.model().shape.particles;
         let mut inner = self.shared.lock();
         let current = inner.model.as_ref().filter(|m| Arc::ptr_eq(m, folded) && rows as u64 <= particles)?;
-        let model = Arc::new(AdoptedModel { cid: current.cid, height: current.height, served });
+        let model = Arc::new(current.serving(served));
         inner.model = Some(Arc::clone(&model));
         tracing::info!(model = %model.cid, rows, "model folded in for new particles");
         Some(model)
