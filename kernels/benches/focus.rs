@@ -27,10 +27,11 @@
 //! `FOCUS_ONLY=pagerank` builds the graph and runs only PageRank mode (for runs that alternate
 //! this bench with the baselines or with another build of it).
 
-use std::{
-    io::Write,
-    time::{Duration, Instant},
-};
+mod common;
+
+use std::{io::Write, time::Instant};
+
+use common::{best_of, median, one_neuron};
 
 use kernels::{
     Csr, FocusOperator, FocusParams, LinkGraph,
@@ -52,15 +53,6 @@ fn communities(clusters: usize, size: usize, per_node: usize, seed: u64) -> Vec<
         edges.push((pick(c * size), pick((c + 1) % clusters * size), 1.0));
     }
     edges
-}
-
-/// The links of `edges` as one neuron's (neuron 0) in a link graph over `n` particles, and that
-/// neuron's link weight (stake 1) for the graph's link count: a chain whose every link one
-/// neuron made, so a block changes that neuron's weight but no scaled weight (`w/max = 1`).
-fn one_neuron(n: usize, edges: &[(u32, u32, f64)]) -> (LinkGraph, Vec<f64>) {
-    let graph = LinkGraph::from_links(n as u32, edges.iter().map(|&(from, to, _)| (from, to, 0)));
-    let weights = vec![1.0 / graph.link_count() as f64];
-    (graph, weights)
 }
 
 /// The resident graph's bytes per link: the operator (`what` it is) and the link multigraph it
@@ -177,18 +169,6 @@ fn reweighing_update(label: &str, n: usize, edges: &[(u32, u32, f64)], block: &[
         copy.as_secs_f64() * 1e3,
         update.as_secs_f64() * 1e3
     );
-}
-
-fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut last = None;
-    for _ in 0..runs {
-        let start = Instant::now();
-        let out = f();
-        best = best.min(start.elapsed());
-        last = Some(out);
-    }
-    (best, last.expect("runs > 0"))
 }
 
 /// STREAM triad bandwidth in bytes/s (3 arrays × 8 bytes per element moved).
@@ -342,10 +322,6 @@ fn spmv_and_locality(label: &str, n: usize, edges: &[(u32, u32, f64)], bandwidth
             times[layout].push(time.as_secs_f64());
         }
     }
-    let median = |t: &mut Vec<f64>| {
-        t.sort_by(f64::total_cmp);
-        t[t.len() / 2]
-    };
     let today = median(&mut times[0].clone());
     for ((name, _), t) in layouts.iter().zip(&mut times) {
         let time = median(t);

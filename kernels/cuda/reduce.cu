@@ -1,21 +1,21 @@
 // The reduction tree's leaves (spec/focus.md §4, kernels/src/reduce.rs): chunk `c` of `CHUNK`
-// elements summed left to right from +0.0, one thread per chunk, so every chunk sum has the
-// CPU's bits. The pairwise levels above the leaves run on the host over the few chunk sums.
-// Every add and multiply is explicitly rounded (`__dadd_rn`, `__dsub_rn`): NVRTC may not fuse
-// them (the module is also compiled with --fmad=false).
+// elements summed left to right from +0.0, one warp per chunk (`warp_fold`), so every chunk sum
+// has the CPU's bits. The pairwise levels above the leaves run on the host over the few chunk
+// sums. Every add and subtraction is explicitly rounded (`__dadd_rn`, `__dsub_rn`): NVRTC may
+// not fuse them (the module is also compiled with --fmad=false).
 // CHUNK comes from the host (`-DCHUNK=`, kernels/src/reduce.rs's `CHUNK`), so both trees
 // have the same leaves.
 
-// This thread's chunk of `value(0..len)`, summed into `sums[chunk]`.
+// This warp's chunk of `value(0..len)`, summed into `sums[chunk]`.
 template <typename Value>
 __device__ void chunk_sum(unsigned long long len, double* sums, Value value) {
-    unsigned long long c = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned long long c = warp_index();
     unsigned long long first = c * CHUNK;
     if (first >= len) return;
     unsigned long long end = first + CHUNK < len ? first + CHUNK : len;
-    double acc = 0.0;
-    for (unsigned long long i = first; i < end; ++i) acc = __dadd_rn(acc, value(i));
-    sums[c] = acc;
+    double acc[1] = {0.0};
+    warp_fold(first, end, acc, [=](unsigned long long i, double (&term)[1]) { term[0] = value(i); });
+    if (first_lane()) sums[c] = acc[0];
 }
 
 extern "C" __global__ void chunk_sums(const double* xs, unsigned long long len, double* sums) {

@@ -1,5 +1,5 @@
-// The pull SpMV `y = A·x` over CSR rows (kernels/src/csr.rs): one thread per row folds its
-// entries left to right from +0.0, `acc + v·x[c]` rounded at each step, exactly the CPU's
+// The pull SpMV `y = A·x` over CSR rows (kernels/src/csr.rs): one warp per row folds its entries
+// left to right from +0.0 (`warp_fold`), `acc + v·x[c]` rounded at each step, exactly the CPU's
 // `Csr::row_dot`, so each `y[i]` has the CPU's bits.
 
 extern "C" __global__ void spmv_pull(
@@ -10,11 +10,11 @@ extern "C" __global__ void spmv_pull(
     double* y,
     unsigned int rows
 ) {
-    unsigned int i = blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned long long i = warp_index();
     if (i >= rows) return;
-    double acc = 0.0;
-    for (unsigned long long k = offsets[i]; k < offsets[i + 1]; ++k) {
-        acc = __dadd_rn(acc, __dmul_rn(vals[k], x[cols[k]]));
-    }
-    y[i] = acc;
+    double acc[1] = {0.0};
+    warp_fold(offsets[i], offsets[i + 1], acc, [=](unsigned long long k, double (&term)[1]) {
+        term[0] = __dmul_rn(vals[k], x[cols[k]]);
+    });
+    if (first_lane()) y[i] = acc[0];
 }

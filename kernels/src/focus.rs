@@ -7,10 +7,10 @@ use rayon::prelude::*;
 use crate::{
     LinkGraph,
     adjacency::{Adjacency, InRows},
-    backend::{Backend, Cpu, CpuFocusScratch},
+    backend::{self, Backend, Cpu, StepScratch},
     csr::Csr,
     error::{KernelError, Result},
-    reduce::tree_sum_by,
+    reduce::{tree_sum, tree_sum_by},
 };
 
 /// Prior smoothing `ε_u` (spec/focus.md §1): keeps `u > 0` on isolated particles.
@@ -356,7 +356,7 @@ impl FocusOperator {
     /// `(Sφ)_i = μ·z_i + Σ_j W[i,j]·z_j` with `z = φ ⊘ (μ + d)`, and
     /// `Hφ = ((π_0·φ + π_1·Rφ) + π_2·R²φ) + …` with `(Rv)_i = Σ_j W[i,j]·(v_j/d_j) + [d_i = 0]·v_i`.
     pub fn apply(&self, phi: &[f64], teleport: &[f64], out: &mut [f64]) {
-        let Ok(()) = Cpu.focus_step(self, &mut CpuFocusScratch::new(self), phi, teleport, out);
+        backend::focus_step(self, &mut StepScratch::new(self), phi, teleport, out);
     }
 
     /// The focus `π*`: cold start from uniform, or warm from `warm` (a previous focus, padded
@@ -393,11 +393,12 @@ impl FocusOperator {
         if n == 0 {
             return Ok(FocusSolution { pi: Vec::new(), iterations: 0, bound: 0.0, converged: true, syntropy: 0.0 });
         }
-        let mut phi = match warm {
-            Some(previous) if backend.tree_sum(previous)? > 0.0 => {
+        let phi = match warm {
+            Some(previous) if tree_sum(previous) > 0.0 => {
                 let mut phi = previous.to_vec();
                 phi.resize(n, 0.0);
-                normalise(backend, &mut phi)?;
+                let total = tree_sum(&phi);
+                phi.par_iter_mut().for_each(|x| *x /= total);
                 phi
             }
             _ => vec![1.0 / n as f64; n],
@@ -405,19 +406,17 @@ impl FocusOperator {
         let kappa = self.params.kappa();
         let params = FocusParams { epsilon, ..self.params };
         let cap = params.certified_steps();
-        let mut next = vec![0.0; n];
-        let mut scratch = backend.focus_scratch(self)?;
+        let mut scratch = backend.focus_scratch(self, &phi, teleport)?;
         let (mut iterations, mut bound) = (0, f64::INFINITY);
         while iterations < cap {
-            backend.focus_step(self, &mut scratch, &phi, teleport, &mut next)?;
-            normalise(backend, &mut next)?;
+            let distance = backend.focus_iterate(self, &mut scratch)?;
             iterations += 1;
-            bound = kappa / (1.0 - kappa) * backend.l1_distance(&next, &phi)?;
-            std::mem::swap(&mut phi, &mut next);
+            bound = kappa / (1.0 - kappa) * distance;
             if bound <= epsilon {
                 break;
             }
         }
+        let phi = backend.focus_vector(scratch)?;
         let converged = bound <= epsilon;
         let syntropy = syntropy(&phi);
         Ok(FocusSolution { pi: phi, iterations, bound, converged, syntropy })
@@ -428,13 +427,6 @@ impl FocusOperator {
 fn row_sums(adjacency: &Adjacency, i: usize) -> (f64, f64) {
     let (a_out, w) = (adjacency.a_out(), adjacency.w());
     adjacency.row(i).iter().fold((0.0, 0.0), |(out, d), e| (out + a_out[e.kind as usize], d + w[e.kind as usize]))
-}
-
-/// Divides by the fixed-tree sum so the vector sums to 1 (absorbs rounding each step).
-fn normalise<B: Backend>(backend: &B, v: &mut [f64]) -> std::result::Result<(), B::Error> {
-    let total = backend.tree_sum(v)?;
-    v.par_iter_mut().for_each(|x| *x /= total);
-    Ok(())
 }
 
 /// Syntropy (negentropy) `J = Σ π_i ln(n·π_i) = ln n − H(π)` in nats.

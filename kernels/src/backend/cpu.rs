@@ -20,10 +20,20 @@ use crate::{
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
 
+/// A focus solve's state on the CPU: the iterate, the next one, the teleport, and the step's
+/// vectors.
+#[derive(Debug)]
+pub struct CpuFocusScratch {
+    phi: Vec<f64>,
+    next: Vec<f64>,
+    teleport: Vec<f64>,
+    step: StepScratch,
+}
+
 /// Scratch of one focus step, made for one operator: `φ ⊘ out`, and the tri-kernel's vectors
 /// unless only diffusion runs.
 #[derive(Debug)]
-pub struct CpuFocusScratch {
+pub(crate) struct StepScratch {
     /// `φ_p / out_p` (0 when dangling).
     by_out: Vec<f64>,
     tri_kernel: Option<TriKernelScratch>,
@@ -45,9 +55,9 @@ struct TriKernelScratch {
     diffusion: Vec<f64>,
 }
 
-impl CpuFocusScratch {
+impl StepScratch {
     /// Scratch for steps of `op`.
-    pub fn new(op: &FocusOperator) -> Self {
+    pub(crate) fn new(op: &FocusOperator) -> Self {
         let n = op.len();
         let v = || vec![0.0; n];
         let tri_kernel = (!op.params.diffusion_only()).then(|| TriKernelScratch {
@@ -59,7 +69,7 @@ impl CpuFocusScratch {
             springs: v(),
             diffusion: v(),
         });
-        CpuFocusScratch { by_out: v(), tri_kernel }
+        StepScratch { by_out: v(), tri_kernel }
     }
 }
 
@@ -84,20 +94,22 @@ impl Backend for Cpu {
         Ok(l1_distance(a, b))
     }
 
-    fn focus_scratch(&self, op: &FocusOperator) -> Result<CpuFocusScratch, Infallible> {
-        Ok(CpuFocusScratch::new(op))
+    fn focus_scratch(&self, op: &FocusOperator, phi: &[f64], teleport: &[f64]) -> Result<CpuFocusScratch, Infallible> {
+        let step = StepScratch::new(op);
+        Ok(CpuFocusScratch { phi: phi.to_vec(), next: vec![0.0; phi.len()], teleport: teleport.to_vec(), step })
     }
 
-    fn focus_step(
-        &self,
-        op: &FocusOperator,
-        ws: &mut CpuFocusScratch,
-        phi: &[f64],
-        teleport: &[f64],
-        out: &mut [f64],
-    ) -> Result<(), Infallible> {
-        focus_step(op, ws, phi, teleport, out);
-        Ok(())
+    fn focus_iterate(&self, op: &FocusOperator, ws: &mut CpuFocusScratch) -> Result<f64, Infallible> {
+        focus_step(op, &mut ws.step, &ws.phi, &ws.teleport, &mut ws.next);
+        let total = tree_sum(&ws.next);
+        ws.next.par_iter_mut().for_each(|x| *x /= total);
+        let distance = l1_distance(&ws.next, &ws.phi);
+        std::mem::swap(&mut ws.phi, &mut ws.next);
+        Ok(distance)
+    }
+
+    fn focus_vector(&self, ws: CpuFocusScratch) -> Result<Vec<f64>, Infallible> {
+        Ok(ws.phi)
     }
 
     fn matmul(&self, x: &[f32], w: &dense::Matrix, path: dense::Path) -> Result<Vec<f32>, Infallible> {
@@ -111,7 +123,7 @@ fn window_rows(rows: &[u32], window: usize) -> impl Iterator<Item = (usize, usiz
 }
 
 /// The fused step of [`FocusOperator::apply`], in its documented order.
-fn focus_step(op: &FocusOperator, ws: &mut CpuFocusScratch, phi: &[f64], teleport: &[f64], out: &mut [f64]) {
+pub(crate) fn focus_step(op: &FocusOperator, ws: &mut StepScratch, phi: &[f64], teleport: &[f64], out: &mut [f64]) {
     assert_eq!(op.adjacency.visit_order().len(), out.len(), "a step of another graph's size");
     match (&mut ws.tri_kernel, &op.in_rows) {
         (Some(tri_kernel), None) => tri_kernel_step(op, &mut ws.by_out, tri_kernel, phi, teleport, out),

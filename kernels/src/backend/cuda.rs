@@ -2,17 +2,18 @@
 //! and launched through `cudarc` (driver API, loaded at run time, so this builds and opens
 //! cleanly — with an error, not a panic — on a machine without a GPU or a driver).
 //!
-//! Every kernel computes each output the way the CPU does: one thread folds one row, one chunk
-//! or one dot product in the CPU's order, with each add, multiply and divide rounded on its own.
-//! The reduction tree's leaves run on the device and its few pairwise levels on the host, by
-//! the same function as the CPU's. So [`Cuda`] returns the CPU's bits, and
-//! [`crate::FocusOperator::solve_on`], which decides when to stop on those bits, stops at the
-//! same step on either.
+//! Every kernel computes each output the way the CPU does: one warp folds one row or one chunk
+//! (`kernels/cuda/fold.cuh`) and one thread one dot product, in the CPU's order, with each add,
+//! multiply and divide rounded on its own. The reduction tree's leaves run on the device and
+//! its few pairwise levels on the host, by the same function as the CPU's. So [`Cuda`] returns
+//! the CPU's bits, and [`crate::FocusOperator::solve_on`], which decides when to stop on those
+//! bits, stops at the same step on either.
 //!
-//! The [`Backend`] operations take host slices: a focus step uploads `φ` and the teleport and
-//! downloads its result, and the graph is uploaded once per solve (in
-//! [`Backend::focus_scratch`]). Every operation waits for the device before it returns, so a
-//! result on the host is complete and a device fault is this call's error.
+//! A focus solve keeps its graph and vectors on the device ([`Backend::focus_scratch`] uploads
+//! them once): an iteration moves only the chunk sums of its two tree sums to the host and
+//! back. The other operations take and return host slices. Every operation waits for the device
+//! before it returns, so a result on the host is complete and a device fault is this call's
+//! error.
 //!
 //! [`Cuda::new`] checks the device before anyone uses it: a small focus solve and a product,
 //! compared bit for bit with the CPU's; a device that differs is refused, since a node whose
@@ -21,9 +22,10 @@
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg};
+use rayon::prelude::*;
 
 use super::{Backend, Cpu, cuda_ptx};
-use crate::{FocusOperator, FocusParams, KernelError, csr::Csr, dense, reduce, synthetic};
+use crate::{FocusOperator, FocusParams, KernelError, adjacency::Adjacency, csr::Csr, dense, reduce, synthetic};
 
 /// Threads per block of every launch.
 const BLOCK: u32 = 256;
@@ -47,6 +49,7 @@ struct Kernels {
     focus_rows: CudaFunction,
     heat_rows: CudaFunction,
     focus_combine: CudaFunction,
+    focus_normalise: CudaFunction,
     matmul_rows: CudaFunction,
 }
 
@@ -91,6 +94,7 @@ impl Cuda {
             focus_rows: function("focus", "focus_rows")?,
             heat_rows: function("focus", "heat_rows")?,
             focus_combine: function("focus", "focus_combine")?,
+            focus_normalise: function("focus", "focus_normalise")?,
             matmul_rows: function("dense", "matmul_rows")?,
         };
         let gpu = Cuda { stream: context.default_stream(), kernels, device };
@@ -158,7 +162,7 @@ impl Cuda {
         }
         let chunks = len.div_ceil(reduce::CHUNK);
         let mut sums = self.zeros::<f64>(chunks)?;
-        launch(&mut sums, grid(chunks))?;
+        launch(&mut sums, warp_grid(chunks))?;
         let mut sums = self.download(&sums, chunks)?;
         Ok(reduce::pairwise(&mut sums))
     }
@@ -170,9 +174,44 @@ fn grid(count: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (blocks as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
 }
 
+/// A launch of one warp (32 threads) per row or chunk of `count` (the kernels that fold).
+fn warp_grid(count: usize) -> LaunchConfig {
+    grid(count * 32)
+}
+
 /// An index count as the `u32` the kernels take.
 fn count_u32(count: usize) -> Result<u32, KernelError> {
     u32::try_from(count).map_err(|_| KernelError::TooLarge(count))
+}
+
+/// `adjacency`'s rows in visiting order, packed for the device: the row at position `p` is
+/// `entries[2·offsets[p]..2·offsets[p + 1]]`, each entry its column and kind. Filled on every
+/// core, a group of rows per task.
+fn packed_rows(adjacency: &Adjacency) -> (Vec<u64>, Vec<u32>) {
+    const GROUP: usize = 4096;
+    let order = adjacency.visit_order();
+    let mut offsets = Vec::with_capacity(order.len() + 1);
+    offsets.push(0u64);
+    for &i in order {
+        offsets.push(offsets[offsets.len() - 1] + adjacency.row(i as usize).len() as u64);
+    }
+    let mut entries = vec![0u32; 2 * offsets[order.len()] as usize];
+    let mut rest = entries.as_mut_slice();
+    let mut groups = Vec::with_capacity(order.len().div_ceil(GROUP));
+    for (group, rows) in order.chunks(GROUP).enumerate() {
+        let first = group * GROUP;
+        let len = 2 * (offsets[first + rows.len()] - offsets[first]) as usize;
+        let (this, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        groups.push((rows, this));
+        rest = tail;
+    }
+    groups.into_par_iter().for_each(|(rows, out)| {
+        let row_entries = rows.iter().flat_map(|&i| adjacency.row(i as usize));
+        for (pair, entry) in out.chunks_exact_mut(2).zip(row_entries) {
+            pair.copy_from_slice(&[entry.col, entry.kind]);
+        }
+    });
+    (offsets, entries)
 }
 
 /// The graph of one operator on the device, rows packed in the adjacency's storage order.
@@ -182,8 +221,8 @@ struct DeviceGraph {
     order: CudaSlice<u32>,
     /// `offsets[p]..offsets[p + 1]`: position `p`'s entries.
     offsets: CudaSlice<u64>,
-    cols: CudaSlice<u32>,
-    kinds: CudaSlice<u32>,
+    /// Each entry's column and kind side by side (a `uint2` in the kernels: one load).
+    entries: CudaSlice<u32>,
     a_in: CudaSlice<f64>,
     w: CudaSlice<f64>,
     out: CudaSlice<f64>,
@@ -191,7 +230,8 @@ struct DeviceGraph {
     prior: CudaSlice<f64>,
 }
 
-/// A focus solve's state on the device: the graph of one operator and the step's vectors.
+/// A focus solve's state on the device: the graph of one operator, the iterate `φ`, the
+/// teleport, and the step's vectors.
 #[derive(Debug)]
 pub struct CudaFocusScratch {
     graph: DeviceGraph,
@@ -208,7 +248,8 @@ pub struct CudaFocusScratch {
     heat_sum: CudaSlice<f64>,
     springs: CudaSlice<f64>,
     diffusion: CudaSlice<f64>,
-    out: CudaSlice<f64>,
+    /// The step's result, then the next iterate.
+    next: CudaSlice<f64>,
 }
 
 impl Backend for Cuda {
@@ -244,7 +285,7 @@ impl Backend for Cuda {
         launch.arg(&offsets).arg(&cols).arg(&vals).arg(&x).arg(&mut out).arg(&rows_u32);
         // SAFETY: the arguments match spmv_pull's parameters in order and type; every buffer
         // holds what the kernel indexes (offsets rows + 1, cols/vals nnz, x columns, out rows).
-        unsafe { launch.launch(grid(rows)) }?;
+        unsafe { launch.launch(warp_grid(rows)) }?;
         y[..rows].copy_from_slice(&self.download(&out, rows)?);
         Ok(())
     }
@@ -274,38 +315,34 @@ impl Backend for Cuda {
         })
     }
 
-    fn focus_scratch(&self, op: &FocusOperator) -> Result<CudaFocusScratch, KernelError> {
+    fn focus_scratch(
+        &self,
+        op: &FocusOperator,
+        phi: &[f64],
+        teleport: &[f64],
+    ) -> Result<CudaFocusScratch, KernelError> {
+        let n = op.len();
+        assert_eq!((phi.len(), teleport.len()), (n, n), "vectors of another graph's size");
         let adjacency = &op.adjacency;
         let order = adjacency.visit_order();
-        assert_eq!(order.len(), op.len(), "every row is visited once");
-        let mut offsets = Vec::with_capacity(order.len() + 1);
-        let (mut cols, mut kinds) = (Vec::new(), Vec::new());
-        offsets.push(0u64);
-        for &i in order {
-            for entry in adjacency.row(i as usize) {
-                cols.push(entry.col);
-                kinds.push(entry.kind);
-            }
-            offsets.push(cols.len() as u64);
-        }
+        assert_eq!(order.len(), n, "every row is visited once");
+        let (offsets, entries) = packed_rows(adjacency);
         let graph = DeviceGraph {
             order: self.upload(order)?,
             offsets: self.upload(&offsets)?,
-            cols: self.upload(&cols)?,
-            kinds: self.upload(&kinds)?,
+            entries: self.upload(&entries)?,
             a_in: self.upload(adjacency.a_in())?,
             w: self.upload(adjacency.w())?,
             out: self.upload(&op.out)?,
             d: self.upload(&op.d)?,
             prior: self.upload(&op.prior)?,
         };
-        let n = op.len();
         let scratch = CudaFocusScratch {
             graph,
             operator: op as *const FocusOperator as usize,
             n,
-            phi: self.zeros(n)?,
-            teleport: self.zeros(n)?,
+            phi: self.upload(phi)?,
+            teleport: self.upload(teleport)?,
             by_out: self.zeros(n)?,
             by_screen: self.zeros(n)?,
             by_degree: self.zeros(n)?,
@@ -314,32 +351,22 @@ impl Backend for Cuda {
             heat_sum: self.zeros(n)?,
             springs: self.zeros(n)?,
             diffusion: self.zeros(n)?,
-            out: self.zeros(n)?,
+            next: self.zeros(n)?,
         };
         // The host copies above are freed on return; the uploads must be done by then.
         self.stream.synchronize()?;
         Ok(scratch)
     }
 
-    fn focus_step(
-        &self,
-        op: &FocusOperator,
-        ws: &mut CudaFocusScratch,
-        phi: &[f64],
-        teleport: &[f64],
-        out: &mut [f64],
-    ) -> Result<(), KernelError> {
+    fn focus_iterate(&self, op: &FocusOperator, ws: &mut CudaFocusScratch) -> Result<f64, KernelError> {
         let n = ws.n;
         assert_eq!(ws.operator, op as *const FocusOperator as usize, "scratch for another operator");
-        assert_eq!((op.len(), phi.len(), teleport.len(), out.len()), (n, n, n, n), "vectors of another graph's size");
         if n == 0 {
-            return Ok(());
+            return Ok(0.0);
         }
         let p = &op.params;
         let (n_u32, n_u64) = (count_u32(n)?, n as u64);
         let g = &ws.graph;
-        self.stream.memcpy_htod(phi, &mut ws.phi)?;
-        self.stream.memcpy_htod(teleport, &mut ws.teleport)?;
 
         let mut launch = self.stream.launch_builder(&self.kernels.focus_prepare);
         launch.arg(&ws.phi).arg(&g.out).arg(&g.d).arg(&p.mu).arg(&n_u32);
@@ -359,26 +386,27 @@ impl Backend for Cuda {
         let has_heat_1 = i32::from(heat_1.is_some());
         let heat_1 = heat_1.unwrap_or(0.0);
         let mut launch = self.stream.launch_builder(&self.kernels.focus_rows);
-        launch.arg(&g.order).arg(&g.offsets).arg(&g.cols).arg(&g.kinds).arg(&g.a_in).arg(&g.w);
+        launch.arg(&g.order).arg(&g.offsets).arg(&g.entries).arg(&g.a_in).arg(&g.w);
         launch.arg(&ws.by_out).arg(&ws.by_screen).arg(&ws.by_degree);
         launch.arg(&g.prior).arg(&dangling).arg(&g.d).arg(&ws.phi);
         launch.arg(&p.mu).arg(&heat_0).arg(&heat_1).arg(&has_heat_1).arg(&n_u32);
         launch.arg(&mut ws.diffusion).arg(&mut ws.springs).arg(&mut ws.heat_walk);
         launch.arg(&mut ws.heat_sum).arg(&mut ws.by_degree_next);
         // SAFETY: the arguments follow focus_rows's parameters; `order` holds n rows, `offsets`
-        // n + 1 entry bounds into `cols`/`kinds`, whose kinds index `a_in`/`w`; vectors hold n.
-        unsafe { launch.launch(grid(n)) }?;
+        // n + 1 entry bounds into `entries` (two u32 each), whose kinds index `a_in`/`w`;
+        // vectors hold n.
+        unsafe { launch.launch(warp_grid(n)) }?;
         std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
 
         let with_heat = p.lambda_h > 0.0;
         if with_heat {
             for weight in op.heat.iter().skip(2) {
                 let mut launch = self.stream.launch_builder(&self.kernels.heat_rows);
-                launch.arg(&g.order).arg(&g.offsets).arg(&g.cols).arg(&g.kinds).arg(&g.w);
+                launch.arg(&g.order).arg(&g.offsets).arg(&g.entries).arg(&g.w);
                 launch.arg(&ws.by_degree).arg(&g.d).arg(weight).arg(&n_u32);
                 launch.arg(&mut ws.heat_walk).arg(&mut ws.heat_sum).arg(&mut ws.by_degree_next);
                 // SAFETY: heat_rows's parameters, with the same graph buffers as focus_rows.
-                unsafe { launch.launch(grid(n)) }?;
+                unsafe { launch.launch(warp_grid(n)) }?;
                 std::mem::swap(&mut ws.by_degree, &mut ws.by_degree_next);
             }
         }
@@ -388,12 +416,34 @@ impl Backend for Cuda {
         let mut launch = self.stream.launch_builder(&self.kernels.focus_combine);
         launch.arg(&ws.diffusion).arg(&ws.springs).arg(&ws.heat_sum).arg(&ws.teleport);
         launch.arg(&c_diffusion).arg(&p.lambda_s).arg(&p.lambda_h).arg(&c_teleport);
-        launch.arg(&with_springs).arg(&with_heat).arg(&n_u32).arg(&mut ws.out);
+        launch.arg(&with_springs).arg(&with_heat).arg(&n_u32).arg(&mut ws.next);
         // SAFETY: focus_combine's parameters; every vector holds n.
         unsafe { launch.launch(grid(n)) }?;
-        self.stream.memcpy_dtoh(&ws.out, out)?;
-        self.stream.synchronize()?;
-        Ok(())
+
+        let total = self.tree(n, |sums, config| {
+            let mut launch = self.stream.launch_builder(&self.kernels.chunk_sums);
+            launch.arg(&ws.next).arg(&n_u64).arg(sums);
+            // SAFETY: chunk_sums(xs, len, sums); `next` holds n.
+            unsafe { launch.launch(config) }?;
+            Ok(())
+        })?;
+        let mut launch = self.stream.launch_builder(&self.kernels.focus_normalise);
+        launch.arg(&mut ws.next).arg(&total).arg(&n_u32);
+        // SAFETY: focus_normalise(v, total, n); `next` holds n.
+        unsafe { launch.launch(grid(n)) }?;
+        let distance = self.tree(n, |sums, config| {
+            let mut launch = self.stream.launch_builder(&self.kernels.l1_chunk_sums);
+            launch.arg(&ws.next).arg(&ws.phi).arg(&n_u64).arg(sums);
+            // SAFETY: l1_chunk_sums(a, b, len, sums); both hold n.
+            unsafe { launch.launch(config) }?;
+            Ok(())
+        })?;
+        std::mem::swap(&mut ws.phi, &mut ws.next);
+        Ok(distance)
+    }
+
+    fn focus_vector(&self, ws: CudaFocusScratch) -> Result<Vec<f64>, KernelError> {
+        self.download(&ws.phi, ws.n)
     }
 
     fn matmul(&self, x: &[f32], w: &dense::Matrix, _path: dense::Path) -> Result<Vec<f32>, KernelError> {

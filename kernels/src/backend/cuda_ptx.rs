@@ -7,7 +7,11 @@ use cudarc::nvrtc::{CompileOptions, Ptx, compile_ptx_with_opts};
 
 use crate::KernelError;
 
-/// Every CUDA module, by name, with its source (embedded at build time).
+/// The in-order warp fold every module's row and chunk kernels use, compiled into each module.
+const FOLD: &str = include_str!("../../cuda/fold.cuh");
+
+/// Every CUDA module, by name, with its source (embedded at build time; [`compile_all`] puts the
+/// shared fold before each).
 pub const MODULES: &[(&str, &str)] = &[
     ("reduce", include_str!("../../cuda/reduce.cu")),
     ("spmv", include_str!("../../cuda/spmv.cu")),
@@ -42,7 +46,7 @@ pub fn compile_all() -> Result<Vec<(&'static str, Ptx)>, KernelError> {
                 name: Some(format!("{module}.cu")),
                 ..Default::default()
             };
-            compile_ptx_with_opts(source, options)
+            compile_ptx_with_opts(format!("{FOLD}\n{source}"), options)
                 .map(|ptx| (module, ptx))
                 .map_err(|error| KernelError::CudaCompile { module, log: format!("{error:?}") })
         })

@@ -45,18 +45,15 @@ impl Backend for Cuda {
         match self.never {}
     }
 
-    fn focus_scratch(&self, _: &FocusOperator) -> Result<CpuFocusScratch, KernelError> {
+    fn focus_scratch(&self, _: &FocusOperator, _: &[f64], _: &[f64]) -> Result<CpuFocusScratch, KernelError> {
         match self.never {}
     }
 
-    fn focus_step(
-        &self,
-        _: &FocusOperator,
-        _: &mut CpuFocusScratch,
-        _: &[f64],
-        _: &[f64],
-        _: &mut [f64],
-    ) -> Result<(), KernelError> {
+    fn focus_iterate(&self, _: &FocusOperator, _: &mut CpuFocusScratch) -> Result<f64, KernelError> {
+        match self.never {}
+    }
+
+    fn focus_vector(&self, _: CpuFocusScratch) -> Result<Vec<f64>, KernelError> {
         match self.never {}
     }
 

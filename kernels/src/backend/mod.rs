@@ -23,6 +23,7 @@ pub mod cuda_ptx;
 mod cuda_stub;
 
 pub use cpu::{Cpu, CpuFocusScratch};
+pub(crate) use cpu::{StepScratch, focus_step};
 #[cfg(feature = "cuda")]
 pub use cuda::{Cuda, CudaFocusScratch};
 #[cfg(not(feature = "cuda"))]
@@ -115,18 +116,22 @@ pub trait Backend: Sync {
     /// `‖a − b‖₁` with the fixed reduction tree.
     fn l1_distance(&self, a: &[f64], b: &[f64]) -> Result<f64, Self::Error>;
 
-    /// Scratch for [`Backend::focus_step`] on `op`'s graph, reused across the steps of a solve.
-    fn focus_scratch(&self, op: &FocusOperator) -> Result<Self::FocusScratch, Self::Error>;
-
-    /// One fused step `out = M·φ + λ_d·α·t` in the order [`FocusOperator::apply`] documents.
-    fn focus_step(
+    /// A focus solve's state on this device: `op`'s graph where the device reads it, the
+    /// teleport, and the iterate `φ`, which starts at `phi`.
+    fn focus_scratch(
         &self,
         op: &FocusOperator,
-        scratch: &mut Self::FocusScratch,
         phi: &[f64],
         teleport: &[f64],
-        out: &mut [f64],
-    ) -> Result<(), Self::Error>;
+    ) -> Result<Self::FocusScratch, Self::Error>;
+
+    /// One iteration of the solver on the scratch's iterate: `s = M·φ + λ_d·α·t` (the step in
+    /// the order [`FocusOperator::apply`] documents), then `φ ← s / Σs`, each element divided
+    /// by the tree sum; returns `‖φ_new − φ_old‖₁` by the fixed tree.
+    fn focus_iterate(&self, op: &FocusOperator, scratch: &mut Self::FocusScratch) -> Result<f64, Self::Error>;
+
+    /// The scratch's iterate, on the host.
+    fn focus_vector(&self, scratch: Self::FocusScratch) -> Result<Vec<f64>, Self::Error>;
 
     /// `X·W` for the row-major `count × w.rows()` matrix `x`: every output sums `x_i·W[i][j]`
     /// from `0.0` over `i` ascending, whichever [`dense::Path`] walks memory.
