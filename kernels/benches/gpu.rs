@@ -178,8 +178,12 @@ fn resident_spmv(label: &str, stream: &Arc<CudaStream>, a: &Csr, copy: f64) {
     let x_device = stream.clone_htod(&x).unwrap();
     let mut y = stream.alloc_zeros::<f64>(rows).unwrap();
     let rows_u32 = rows as u32;
-    // A warp per row, as the backend launches it.
-    let config = LaunchConfig::for_num_elems(rows_u32 * 32);
+    // As the backend launches it: a warp per row, blocks of 256 threads.
+    let config = LaunchConfig {
+        grid_dim: ((rows * 32).div_ceil(256) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
     let mut times: Vec<f64> = (0..53)
         .map(|_| {
             device_ms(stream, || {
