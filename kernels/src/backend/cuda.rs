@@ -150,19 +150,24 @@ impl Cuda {
         Ok(host)
     }
 
-    /// The reduction tree over chunk sums a `launch` wrote into a fresh buffer: the leaves on the
-    /// device, the pairwise levels on the host ([`reduce::pairwise`], the CPU's).
-    fn tree(
-        &self,
-        len: usize,
-        launch: impl FnOnce(&mut CudaSlice<f64>, LaunchConfig) -> Result<(), KernelError>,
-    ) -> Result<f64, KernelError> {
+    /// The reduction tree over the chunk sums `kernel` writes: the leaves on the device (the
+    /// kernel takes `inputs`, each holding `len` elements, then `len` and a slot per chunk), the
+    /// pairwise levels on the host ([`reduce::pairwise`], the CPU's).
+    fn chunk_tree(&self, kernel: &CudaFunction, inputs: &[&CudaSlice<f64>], len: usize) -> Result<f64, KernelError> {
         if len == 0 {
             return Ok(0.0);
         }
         let chunks = len.div_ceil(reduce::CHUNK);
         let mut sums = self.zeros::<f64>(chunks)?;
-        launch(&mut sums, warp_grid(chunks))?;
+        let len_u64 = len as u64;
+        let mut launch = self.stream.launch_builder(kernel);
+        for &input in inputs {
+            launch.arg(input);
+        }
+        launch.arg(&len_u64).arg(&mut sums);
+        // SAFETY: every chunk kernel (reduce.cu) takes its input vectors, their length and the
+        // sums, in that order; each input holds `len` and `sums` a slot per chunk.
+        unsafe { launch.launch(warp_grid(chunks)) }?;
         let mut sums = self.download(&sums, chunks)?;
         Ok(reduce::pairwise(&mut sums))
     }
@@ -292,27 +297,13 @@ impl Backend for Cuda {
 
     fn tree_sum(&self, xs: &[f64]) -> Result<f64, KernelError> {
         let device = self.upload(xs)?;
-        let len = xs.len() as u64;
-        self.tree(xs.len(), |sums, config| {
-            let mut launch = self.stream.launch_builder(&self.kernels.chunk_sums);
-            launch.arg(&device).arg(&len).arg(sums);
-            // SAFETY: chunk_sums(xs, len, sums); `sums` has a slot per chunk of `len`.
-            unsafe { launch.launch(config) }?;
-            Ok(())
-        })
+        self.chunk_tree(&self.kernels.chunk_sums, &[&device], xs.len())
     }
 
     fn l1_distance(&self, a: &[f64], b: &[f64]) -> Result<f64, KernelError> {
         assert_eq!(a.len(), b.len(), "l1_distance of vectors of different lengths");
         let (a_device, b_device) = (self.upload(a)?, self.upload(b)?);
-        let len = a.len() as u64;
-        self.tree(a.len(), |sums, config| {
-            let mut launch = self.stream.launch_builder(&self.kernels.l1_chunk_sums);
-            launch.arg(&a_device).arg(&b_device).arg(&len).arg(sums);
-            // SAFETY: l1_chunk_sums(a, b, len, sums); both inputs hold `len` elements.
-            unsafe { launch.launch(config) }?;
-            Ok(())
-        })
+        self.chunk_tree(&self.kernels.l1_chunk_sums, &[&a_device, &b_device], a.len())
     }
 
     fn focus_scratch(
@@ -365,7 +356,7 @@ impl Backend for Cuda {
             return Ok(0.0);
         }
         let p = &op.params;
-        let (n_u32, n_u64) = (count_u32(n)?, n as u64);
+        let n_u32 = count_u32(n)?;
         let g = &ws.graph;
 
         let mut launch = self.stream.launch_builder(&self.kernels.focus_prepare);
@@ -374,13 +365,7 @@ impl Backend for Cuda {
         // SAFETY: focus_prepare(phi, out_deg, d, mu, n, by_out, by_screen, by_degree), n each.
         unsafe { launch.launch(grid(n)) }?;
 
-        let dangling = self.tree(n, |sums, config| {
-            let mut launch = self.stream.launch_builder(&self.kernels.dangling_chunk_sums);
-            launch.arg(&ws.phi).arg(&g.out).arg(&n_u64).arg(sums);
-            // SAFETY: dangling_chunk_sums(phi, out_deg, len, sums), a slot per chunk.
-            unsafe { launch.launch(config) }?;
-            Ok(())
-        })?;
+        let dangling = self.chunk_tree(&self.kernels.dangling_chunk_sums, &[&ws.phi, &g.out], n)?;
 
         let (heat_0, heat_1) = (op.heat[0], op.heat.get(1).copied());
         let has_heat_1 = i32::from(heat_1.is_some());
@@ -420,24 +405,12 @@ impl Backend for Cuda {
         // SAFETY: focus_combine's parameters; every vector holds n.
         unsafe { launch.launch(grid(n)) }?;
 
-        let total = self.tree(n, |sums, config| {
-            let mut launch = self.stream.launch_builder(&self.kernels.chunk_sums);
-            launch.arg(&ws.next).arg(&n_u64).arg(sums);
-            // SAFETY: chunk_sums(xs, len, sums); `next` holds n.
-            unsafe { launch.launch(config) }?;
-            Ok(())
-        })?;
+        let total = self.chunk_tree(&self.kernels.chunk_sums, &[&ws.next], n)?;
         let mut launch = self.stream.launch_builder(&self.kernels.focus_normalise);
         launch.arg(&mut ws.next).arg(&total).arg(&n_u32);
         // SAFETY: focus_normalise(v, total, n); `next` holds n.
         unsafe { launch.launch(grid(n)) }?;
-        let distance = self.tree(n, |sums, config| {
-            let mut launch = self.stream.launch_builder(&self.kernels.l1_chunk_sums);
-            launch.arg(&ws.next).arg(&ws.phi).arg(&n_u64).arg(sums);
-            // SAFETY: l1_chunk_sums(a, b, len, sums); both hold n.
-            unsafe { launch.launch(config) }?;
-            Ok(())
-        })?;
+        let distance = self.chunk_tree(&self.kernels.l1_chunk_sums, &[&ws.next, &ws.phi], n)?;
         std::mem::swap(&mut ws.phi, &mut ws.next);
         Ok(distance)
     }
