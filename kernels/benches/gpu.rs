@@ -104,27 +104,25 @@ fn compare(
     let added: Vec<(u32, u32, u32)> =
         block.iter().filter(|&&(from, to, _)| grown.insert(from, to, 0)).map(|&(from, to, _)| (from, to, 0)).collect();
     let weights = vec![1.0 / grown.link_count() as f64];
-    let (mut on_cpu, mut on_gpu) = (Vec::new(), Vec::new());
+    // Per round, the CPU's run then the GPU's: (seconds, π*).
+    let mut runs: [Vec<(f64, Vec<f64>)>; 2] = Default::default();
     let mut iterations = 0;
     for _ in 0..ROUNDS {
-        for device in [Side::Cpu, Side::Gpu] {
+        for (on_gpu, runs) in [false, true].into_iter().zip(&mut runs) {
             let start = Instant::now();
             let mut after = op.clone();
             after.apply_links(n as u32, &added, &weights).unwrap();
             let pushed = after.incremental_focus(&op, &cold.pi, params.epsilon, after.incremental_budget());
             let from = pushed.as_ref().map_or(cold.pi.as_slice(), |pushed| pushed.vector.as_slice());
-            let solved = match device {
-                Side::Cpu => after.solve(Some(from)),
-                Side::Gpu => after.solve_on(gpu, after.prior(), Some(from), params.epsilon).unwrap(),
+            let solved = match on_gpu {
+                false => after.solve(Some(from)),
+                true => after.solve_on(gpu, after.prior(), Some(from), params.epsilon).unwrap(),
             };
-            let time = start.elapsed().as_secs_f64();
-            match device {
-                Side::Cpu => on_cpu.push((time, solved.pi)),
-                Side::Gpu => on_gpu.push((time, solved.pi)),
-            }
+            runs.push((start.elapsed().as_secs_f64(), solved.pi));
             iterations = solved.iterations;
         }
     }
+    let [on_cpu, on_gpu] = runs;
     assert!(on_cpu.iter().zip(&on_gpu).all(|((_, a), (_, b))| same_bits(a, b)), "{label}: a block's focus differs");
     let times = |runs: Vec<(f64, Vec<f64>)>| median(&mut runs.into_iter().map(|(time, _)| time).collect::<Vec<_>>());
     println!(
@@ -133,13 +131,6 @@ fn compare(
         times(on_cpu),
         times(on_gpu)
     );
-}
-
-/// Which device a round solves on.
-#[derive(Clone, Copy)]
-enum Side {
-    Cpu,
-    Gpu,
 }
 
 fn same_bits(a: &[f64], b: &[f64]) -> bool {

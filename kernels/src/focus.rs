@@ -10,7 +10,7 @@ use crate::{
     backend::{self, Backend, Cpu, StepScratch},
     csr::Csr,
     error::{KernelError, Result},
-    reduce::{tree_sum, tree_sum_by},
+    reduce::{normalise, tree_sum_by},
 };
 
 /// Prior smoothing `ε_u` (spec/focus.md §1): keeps `u > 0` on isolated particles.
@@ -393,16 +393,13 @@ impl FocusOperator {
         if n == 0 {
             return Ok(FocusSolution { pi: Vec::new(), iterations: 0, bound: 0.0, converged: true, syntropy: 0.0 });
         }
-        let phi = match warm {
-            Some(previous) if tree_sum(previous) > 0.0 => {
-                let mut phi = previous.to_vec();
-                phi.resize(n, 0.0);
-                let total = tree_sum(&phi);
-                phi.par_iter_mut().for_each(|x| *x /= total);
-                phi
-            }
-            _ => vec![1.0 / n as f64; n],
-        };
+        // A warm start with no mass (or none given) starts from uniform.
+        let warm = warm.and_then(|previous| {
+            let mut phi = previous.to_vec();
+            phi.resize(n, 0.0);
+            (normalise(&mut phi) > 0.0).then_some(phi)
+        });
+        let phi = warm.unwrap_or_else(|| vec![1.0 / n as f64; n]);
         let kappa = self.params.kappa();
         let params = FocusParams { epsilon, ..self.params };
         let cap = params.certified_steps();

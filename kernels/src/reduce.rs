@@ -53,6 +53,15 @@ pub fn l1_distance(a: &[f64], b: &[f64]) -> f64 {
     tree_sum_by(a.len(), |i| (a[i] - b[i]).abs())
 }
 
+/// Divides every element by the vector's fixed-tree sum, so it sums to 1 (the solver's
+/// renormalisation, which absorbs each step's rounding, as the GPU's `focus_normalise`);
+/// returns that sum, for callers that must refuse a vector without mass.
+pub(crate) fn normalise(v: &mut [f64]) -> f64 {
+    let total = tree_sum(v);
+    v.par_iter_mut().for_each(|x| *x /= total);
+    total
+}
+
 /// Reduces chunk sums level by level: `[a, b, c, d, e]` → `[a+b, c+d, e]` → `[(a+b)+(c+d), e]` → ….
 pub(crate) fn pairwise(sums: &mut Vec<f64>) -> f64 {
     if sums.is_empty() {

@@ -12,7 +12,7 @@ use crate::{
     adjacency::InRows,
     csr::Csr,
     dense,
-    reduce::{fill_and_tree_sum, l1_distance, tree_sum, tree_sum_by},
+    reduce::{fill_and_tree_sum, l1_distance, normalise, tree_sum, tree_sum_by},
     rows::WINDOW,
 };
 
@@ -101,8 +101,7 @@ impl Backend for Cpu {
 
     fn focus_iterate(&self, op: &FocusOperator, ws: &mut CpuFocusScratch) -> Result<f64, Infallible> {
         focus_step(op, &mut ws.step, &ws.phi, &ws.teleport, &mut ws.next);
-        let total = tree_sum(&ws.next);
-        ws.next.par_iter_mut().for_each(|x| *x /= total);
+        normalise(&mut ws.next);
         let distance = l1_distance(&ws.next, &ws.phi);
         std::mem::swap(&mut ws.phi, &mut ws.next);
         Ok(distance)

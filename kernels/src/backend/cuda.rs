@@ -10,7 +10,7 @@
 //! bits, stops at the same step on either.
 //!
 //! A focus solve keeps its graph and vectors on the device ([`Backend::focus_scratch`] uploads
-//! them once): an iteration moves only the chunk sums of its two tree sums to the host and
+//! them once): an iteration moves only the chunk sums of its three tree sums to the host and
 //! back. The other operations take and return host slices. Every operation waits for the device
 //! before it returns, so a result on the host is complete and a device fault is this call's
 //! error.
