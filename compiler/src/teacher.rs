@@ -28,6 +28,12 @@ pub struct Example {
     pub context: Vec<(u32, f32)>,
     /// What the model should output.
     pub target: Target,
+    /// A particle the loss leaves out, the target renormalised without it: a model-only
+    /// example's query. `related` never ranks its own context, and the query's mass (its
+    /// conditional's largest) would pull its row toward its own state `h` and away from the
+    /// neighbours' rows it should rank (on WordNet + FOLDOC: recall@10 of the model alone
+    /// 0.655 → 0.667, KL 1.25 → 1.18).
+    pub excluded: Option<u32>,
 }
 
 /// splitmix64: a fixed hash for per-particle decisions that must not depend on anything else.
@@ -98,7 +104,8 @@ pub fn examples_of(
 ) -> (Example, Option<Example>) {
     let tight = graph.operator.local_push(scratch, &[(query, 1.0)], teacher);
     let full = settled_teacher(graph, &tight);
-    let model_only = Example { context: vec![(query, 1.0)], target: as_target(full.iter().copied()) };
+    let model_only =
+        Example { context: vec![(query, 1.0)], target: as_target(full.iter().copied()), excluded: Some(query) };
     let head = graph.operator.local_push(scratch, &[(query, 1.0)], conditional::HEAD);
     if head.remainder < 1e-9 {
         return (model_only, None);
@@ -107,7 +114,8 @@ pub fn examples_of(
     let mut remainder: Vec<(u32, f64)> =
         full.iter().map(|&(i, p)| (i, ((p - settled(i)) / head.remainder).max(0.0))).collect();
     remainder.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let hybrid = Example { context: frontier(&head, context_len), target: as_target(remainder.into_iter()) };
+    let hybrid =
+        Example { context: frontier(&head, context_len), target: as_target(remainder.into_iter()), excluded: None };
     (model_only, Some(hybrid))
 }
 

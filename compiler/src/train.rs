@@ -71,7 +71,7 @@ impl Default for Settings {
             steps: 8000,
             batch: 256,
             negatives: 512,
-            learning_rate: 3e-3,
+            learning_rate: 1e-2,
             weight_decay: 1e-4,
             held_out_permille: 20,
             seed: 1,
@@ -279,17 +279,28 @@ struct ExampleGradient {
 /// Forward KL of one example over its candidates (sampled softmax with log-Q correction).
 fn example_gradient(model: &Model, h: &[f32], example: &Example, negatives: &[u32]) -> ExampleGradient {
     let n = model.shape.particles;
-    let mut listed: Vec<u32> = example.target.entries.iter().map(|&(j, _)| j).collect();
+    let excluded_mass: f32 =
+        example.target.entries.iter().filter(|&&(j, _)| Some(j) == example.excluded).map(|&(_, t)| t).sum();
+    let rescale = 1.0 / (1.0 - excluded_mass).max(f32::EPSILON);
+    let mut listed: Vec<u32> = example.target.entries.iter().map(|&(j, _)| j).chain(example.excluded).collect();
     listed.sort_unstable();
-    let mut candidates: Vec<(u32, f32, f32)> = example.target.entries.iter().map(|&(j, t)| (j, t, 0.0)).collect();
+    listed.dedup();
+    let mut candidates: Vec<(u32, f32, f32)> = example
+        .target
+        .entries
+        .iter()
+        .filter(|&&(j, _)| Some(j) != example.excluded)
+        .map(|&(j, t)| (j, t * rescale, 0.0))
+        .collect();
     let others: Vec<u32> = if n <= FULL_SOFTMAX_MAX {
         (0..n as u32).filter(|j| listed.binary_search(j).is_err()).collect()
     } else {
         negatives.iter().copied().filter(|j| listed.binary_search(j).is_err()).collect()
     };
     if !others.is_empty() {
-        let share = example.target.tail / others.len() as f32;
-        // Each of the `n − listed` others stands for (n − listed)/|others| of them.
+        let share = example.target.tail * rescale / others.len() as f32;
+        // Each of the `n − listed` others (the excluded particle counted as listed) stands for
+        // (n − listed)/|others| of them.
         let correction = libm::logf((n - listed.len()) as f32 / others.len() as f32);
         candidates.extend(others.iter().map(|&j| (j, share, correction)));
     }
