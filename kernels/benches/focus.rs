@@ -31,7 +31,7 @@ mod common;
 
 use std::{io::Write, time::Instant};
 
-use common::{best_of, median, one_neuron};
+use common::{BLOCK_SEED, RMAT_SEED, best_of, median, one_neuron, read_edge_list, rmat_size};
 
 use kernels::{
     Csr, FocusOperator, FocusParams, LinkGraph,
@@ -200,12 +200,11 @@ fn main() {
 
 /// R-MAT (the PageRank baselines' graph too) and the communities graph.
 fn synthetic(bandwidth: f64) {
-    let scale: u32 = std::env::var("RMAT_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let edge_count: usize = std::env::var("RMAT_EDGES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let (scale, edge_count) = rmat_size();
     let n = 1usize << scale;
     println!("R-MAT 2^{scale} nodes, {edge_count} edges");
 
-    let edges = rmat(scale, edge_count, 0x5eed_cafe_f00d_1234);
+    let edges = rmat(scale, edge_count, RMAT_SEED);
     std::fs::create_dir_all("../target/bench-data").unwrap();
     let mut out = std::io::BufWriter::new(std::fs::File::create("../target/bench-data/rmat.u32").unwrap());
     for &(from, to, _) in &edges {
@@ -219,7 +218,7 @@ fn synthetic(bandwidth: f64) {
         return;
     }
 
-    let blocks: Vec<_> = [100, 1000, 10_000].iter().map(|&links| rmat(scale, links, 0xdead_beef)).collect();
+    let blocks: Vec<_> = [100, 1000, 10_000].iter().map(|&links| rmat(scale, links, BLOCK_SEED)).collect();
     block_updates("R-MAT", n, &edges, &blocks);
     reweighing_update("R-MAT", n, &edges, &blocks[1]);
     let size = 1024;
@@ -239,12 +238,7 @@ fn synthetic(bandwidth: f64) {
 /// the same SpMV and locality figures, and blocks of its last 100, 1,000 and 10,000 edges, each
 /// applied alone to the rest (the links as one neuron's, as for R-MAT).
 fn real_graph(path: &str, bandwidth: f64) {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    let mut list = EdgeList::default();
-    for (number, line) in text.lines().enumerate() {
-        list.push_line(line).unwrap_or_else(|e| panic!("{path}:{}: {e}", number + 1));
-    }
-    let EdgeList { particles: n, edges } = list;
+    let EdgeList { particles: n, edges } = read_edge_list(path);
     println!("{path}: {n} particles, {} edges", edges.len());
     pagerank_mode(path, &spmv_and_locality(path, n, &edges, bandwidth));
     if pagerank_only() {

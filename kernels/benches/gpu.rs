@@ -21,11 +21,9 @@ mod common;
 
 use std::{sync::Arc, time::Instant};
 
-use common::{best_of, median, one_neuron};
+use common::{BLOCK_SEED, RMAT_SEED, best_of, median, one_neuron, read_edge_list, rmat_size};
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, LaunchConfig, PushKernelArg, sys::CUevent_flags};
-use kernels::{
-    Backend, Csr, Cuda, FocusOperator, FocusParams, backend::cuda_ptx, edge_list::EdgeList, synthetic::rmat,
-};
+use kernels::{Backend, Csr, Cuda, FocusOperator, FocusParams, backend::cuda_ptx, synthetic::rmat};
 
 /// Alternated rounds of each comparison.
 const ROUNDS: usize = 3;
@@ -40,19 +38,14 @@ fn main() {
     let copy = copy_bandwidth(&stream);
     println!("device copy bandwidth (1 GiB device to device, read + written): {:.0} GB/s", copy / 1e9);
 
-    let scale: u32 = std::env::var("RMAT_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let edge_count: usize = std::env::var("RMAT_EDGES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let (scale, edge_count) = rmat_size();
     let n = 1usize << scale;
-    let edges = rmat(scale, edge_count, 0x5eed_cafe_f00d_1234);
-    let block = rmat(scale, 1000, 0xdead_beef);
+    let edges = rmat(scale, edge_count, RMAT_SEED);
+    let block = rmat(scale, 1000, BLOCK_SEED);
     compare(&format!("R-MAT 2^{scale}/{edge_count}"), &gpu, &stream, copy, n, &edges, &block);
 
     if let Ok(path) = std::env::var("FOCUS_EDGES") {
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-        let mut list = EdgeList::default();
-        for (number, line) in text.lines().enumerate() {
-            list.push_line(line).unwrap_or_else(|e| panic!("{path}:{}: {e}", number + 1));
-        }
+        let list = read_edge_list(&path);
         let (base, recent) = list.edges.split_at(list.edges.len() - 1000);
         compare(&path, &gpu, &stream, copy, list.particles, base, recent);
     }

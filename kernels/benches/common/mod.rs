@@ -1,8 +1,34 @@
-//! What the benches share: the graph as one neuron's links, and timing.
+//! What the benches share: their graphs (R-MAT's size and seeds, an edge-list file), the graph
+//! as one neuron's links, and timing.
 
 use std::time::{Duration, Instant};
 
-use kernels::LinkGraph;
+use kernels::{LinkGraph, edge_list::EdgeList};
+
+/// The seed of the R-MAT graph (the PageRank baselines' too).
+pub(crate) const RMAT_SEED: u64 = 0x5eed_cafe_f00d_1234;
+
+/// The seed of the R-MAT blocks added to it.
+pub(crate) const BLOCK_SEED: u64 = 0xdead_beef;
+
+/// R-MAT's scale and edge count: 2^20 particles and 10M edges unless `RMAT_SCALE` and
+/// `RMAT_EDGES` say otherwise.
+pub(crate) fn rmat_size() -> (u32, usize) {
+    let scale = std::env::var("RMAT_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let edges = std::env::var("RMAT_EDGES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    (scale, edges)
+}
+
+/// The edge list in the file at `path` (`cybergraph edges` writes one); a line it refuses
+/// stops the bench with the file and line.
+pub(crate) fn read_edge_list(path: &str) -> EdgeList {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let mut list = EdgeList::default();
+    for (number, line) in text.lines().enumerate() {
+        list.push_line(line).unwrap_or_else(|e| panic!("{path}:{}: {e}", number + 1));
+    }
+    list
+}
 
 /// The links of `edges` as one neuron's (neuron 0) in a link graph over `n` particles, and that
 /// neuron's link weight (stake 1) for the graph's link count: a chain whose every link one

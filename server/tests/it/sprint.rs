@@ -104,7 +104,7 @@ fn the_node_runs_sprint_as_a_background_job() {
     let written = std::fs::read_dir(data.join("sprint")).unwrap().count();
     let before = std::fs::read_to_string(&first).unwrap();
     let node = NodeProcess::start_with(&data, 100, &["--sprint", "tiny", "--config", config.to_str().unwrap()]);
-    let next = data.join("sprint").join(format!("window-{written}.json"));
+    let next = window(written);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !next.exists() {
         assert!(Instant::now() < deadline, "no window after the restart");
