@@ -173,7 +173,9 @@ fn initialise(graph: &Graph<'_>, examples: &[Example], settings: &Settings) -> M
     let n = graph.focus.len();
     let rows: Vec<Vec<(u32, f64)>> = examples
         .iter()
-        .filter(|e| e.context.len() == 1)
+        // The model-only examples (a query's whole conditional), not a hybrid's remainder,
+        // whatever its frontier's length.
+        .filter(|e| e.excluded.is_some())
         .take(settings.init_queries)
         .map(|e| {
             let mut row: Vec<(u32, f64)> = e
