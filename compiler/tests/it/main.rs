@@ -8,6 +8,7 @@ use compiler::{
     eval, serve,
 };
 use kernels::{FocusOperator, FocusParams};
+use sha2::{Digest, Sha256};
 
 struct Fixture {
     operator: FocusOperator,
@@ -116,6 +117,13 @@ fn the_same_graph_and_seed_give_the_same_file_and_it_round_trips() {
     // Another thread count must not change a bit.
     let second = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(write);
     assert_eq!(first, second, "byte-identical model files");
+    // Pinned: a CPU, compiler or `libm` that rounds one operation differently gives another file,
+    // and the CID on chain would no longer be what an auditor recompiles.
+    let digest: String = Sha256::digest(&first).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        digest, "1bd6cbba84ddd4c5f7e86c2602b2c2fd7d9b36c5cff97417455110450add1925",
+        "the model file's bytes changed"
+    );
     let read = ModelFile::from_bytes(&first).unwrap();
     assert_eq!(read.to_bytes(), first);
     assert_eq!(read.metadata["height"], "7");
