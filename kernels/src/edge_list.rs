@@ -2,6 +2,8 @@
 //! bench read: one edge per line, `src dst [weight]` (0-based particle ids, weight 1 when
 //! absent), `#` starting a comment.
 
+use std::io::{self, BufRead};
+
 use crate::error::{KernelError, Result};
 
 /// An edge list as read so far: its edges `(from, to, weight)` and the particles they name.
@@ -39,6 +41,17 @@ impl EdgeList {
         self.edges.push((from, to, weight));
         Ok(())
     }
+
+    /// Reads a whole edge list, line by line; a line that is no edge is refused as invalid data
+    /// with its (1-based) number.
+    pub fn read(reader: impl BufRead) -> io::Result<EdgeList> {
+        let mut list = EdgeList::default();
+        for (number, line) in reader.lines().enumerate() {
+            list.push_line(&line?)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("line {}: {e}", number + 1)))?;
+        }
+        Ok(list)
+    }
 }
 
 #[cfg(test)]
@@ -56,5 +69,14 @@ mod tests {
             assert!(list.push_line(bad).is_err(), "{bad:?} was taken");
         }
         assert_eq!(list.edges.len(), 3, "a refused line changes nothing");
+    }
+
+    #[test]
+    fn a_whole_list_is_read_and_a_bad_line_is_named_by_its_number() {
+        let read = EdgeList::read("# chain x\n0 3\n2 1 0.5\n".as_bytes()).unwrap();
+        assert_eq!(read, EdgeList { particles: 4, edges: vec![(0, 3, 1.0), (2, 1, 0.5)] });
+        let refused = EdgeList::read("0 3\n\n1 x\n".as_bytes()).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidData);
+        assert!(refused.to_string().starts_with("line 3: "), "{refused}");
     }
 }

@@ -22,12 +22,9 @@ pub(crate) fn rmat_size() -> (u32, usize) {
 /// The edge list in the file at `path` (`cybergraph edges` writes one); a line it refuses
 /// stops the bench with the file and line.
 pub(crate) fn read_edge_list(path: &str) -> EdgeList {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    let mut list = EdgeList::default();
-    for (number, line) in text.lines().enumerate() {
-        list.push_line(line).unwrap_or_else(|e| panic!("{path}:{}: {e}", number + 1));
-    }
-    list
+    std::fs::File::open(path)
+        .and_then(|file| EdgeList::read(std::io::BufReader::new(file)))
+        .unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 
 /// The links of `edges` as one neuron's (neuron 0) in a link graph over `n` particles, and that

@@ -1,7 +1,7 @@
 //! `cybergraph focus`: the focus of an edge list, for auditors recomputing focus offline.
 
 use std::{
-    io::{BufRead, BufWriter, Write},
+    io::{BufWriter, Write},
     path::Path,
     time::Instant,
 };
@@ -12,15 +12,10 @@ use crate::{data_dir::DataDir, device::DeviceChoice};
 use kernels::{FocusOperator, FocusParams, edge_list::EdgeList};
 use serde_json::json;
 
-/// Reads an edge list file ([`kernels::edge_list`]), line by line.
+/// Reads an edge list file ([`kernels::edge_list`]).
 fn read_edges(path: &Path) -> Result<EdgeList> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut list = EdgeList::default();
-    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
-        list.push_line(&line).with_context(|| format!("{}:{}", path.display(), number + 1))?;
-    }
-    Ok(list)
+    EdgeList::read(std::io::BufReader::new(file)).with_context(|| format!("reading {}", path.display()))
 }
 
 pub(super) fn run_focus(
